@@ -1,0 +1,17 @@
+//! Engram's domain: the memory model, the filter language, storage backends,
+//! background jobs and [`MemoryService`], the one entry point every transport
+//! (HTTP, MCP, CLI) calls. Nothing here knows about HTTP.
+
+pub mod auth;
+pub mod error;
+pub mod filter;
+pub mod jobs;
+pub mod model;
+pub mod service;
+pub mod store;
+pub mod time;
+
+pub use auth::TenantCtx;
+pub use error::{Error, ErrorCode, Result};
+pub use service::MemoryService;
+pub use store::Store;

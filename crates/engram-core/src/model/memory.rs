@@ -1,0 +1,231 @@
+//! The memory record, its tiers and provenance, and the validated inputs that
+//! create or change one.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::namespace::Namespace;
+use crate::error::{Error, Result};
+use crate::time::{serde_rfc3339, Millis};
+
+/// Longest memory text, in bytes.
+pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+/// Longest key, in bytes.
+pub const MAX_KEY_BYTES: usize = 512;
+/// Most tags on one memory.
+pub const MAX_TAGS: usize = 64;
+/// Longest tag, in bytes.
+pub const MAX_TAG_BYTES: usize = 128;
+/// Most entries in `metadata`.
+pub const MAX_METADATA_ENTRIES: usize = 64;
+/// Longest `ttl_seconds` (100 years).
+pub const MAX_TTL_SECONDS: i64 = 100 * 365 * 86_400;
+/// Salience given to a new memory when the caller does not say.
+pub const DEFAULT_SALIENCE: f64 = 0.5;
+
+/// Which long-term tier a memory lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Episodic,
+    Semantic,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Episodic => "episodic",
+            Tier::Semantic => "semantic",
+        }
+    }
+
+    pub fn parse(s: &str, field: &str) -> Result<Self> {
+        match s {
+            "episodic" => Ok(Tier::Episodic),
+            "semantic" => Ok(Tier::Semantic),
+            other => Err(Error::invalid(format!("{field} must be \"episodic\" or \"semantic\", got {other:?}"))),
+        }
+    }
+}
+
+/// Where a memory came from.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// Written through the memories API (or MCP).
+    Api,
+    /// Written through the LangGraph store API.
+    Store,
+}
+
+/// One long-term memory as stored and returned.
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    pub id: String,
+    pub namespace: Namespace,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub tier: Tier,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Map<String, Value>>,
+    pub tags: Vec<String>,
+    pub metadata: Map<String, Value>,
+    pub salience: f64,
+    pub pinned: bool,
+    pub version: i64,
+    #[serde(serialize_with = "serde_rfc3339::serialize")]
+    pub created_at: Millis,
+    #[serde(serialize_with = "serde_rfc3339::serialize")]
+    pub updated_at: Millis,
+    #[serde(serialize_with = "serde_rfc3339::serialize_opt")]
+    pub expires_at: Option<Millis>,
+    pub source: Source,
+    /// How the searchable text was derived from `data` (LangGraph items):
+    /// `None` = the whole value, `Some(false)` = not indexed, `Some([..])` = fields.
+    #[serde(skip)]
+    pub index: Option<Value>,
+    /// TTL in milliseconds, kept so reads can refresh `expires_at`.
+    #[serde(skip)]
+    pub ttl_ms: Option<i64>,
+}
+
+/// A validated request to write one memory.
+#[derive(Debug, Clone)]
+pub struct NewMemory {
+    pub namespace: Namespace,
+    pub key: Option<String>,
+    pub tier: Tier,
+    pub text: String,
+    pub data: Option<Map<String, Value>>,
+    pub tags: Vec<String>,
+    pub metadata: Map<String, Value>,
+    pub salience: f64,
+    pub pinned: bool,
+    pub ttl_ms: Option<i64>,
+    pub source: Source,
+    pub index: Option<Value>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteStatus {
+    Created,
+    Updated,
+    Merged,
+}
+
+/// A validated partial update; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryPatch {
+    pub text: Option<String>,
+    pub tier: Option<Tier>,
+    pub data: Option<Option<Map<String, Value>>>,
+    pub tags: Option<Vec<String>>,
+    pub metadata: Option<Map<String, Value>>,
+    pub salience: Option<f64>,
+    pub pinned: Option<bool>,
+    /// `Some(None)` removes the expiry.
+    pub ttl_ms: Option<Option<i64>>,
+}
+
+impl MemoryPatch {
+    pub fn is_empty(&self) -> bool {
+        self.text.is_none()
+            && self.tier.is_none()
+            && self.data.is_none()
+            && self.tags.is_none()
+            && self.metadata.is_none()
+            && self.salience.is_none()
+            && self.pinned.is_none()
+            && self.ttl_ms.is_none()
+    }
+}
+
+/// Checks a memory's text.
+pub fn validate_text(text: &str, field: &str) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(Error::invalid(format!("{field} must not be empty")));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(Error::invalid(format!(
+            "{field} is {} bytes; the limit is {MAX_TEXT_BYTES} bytes (32 KiB)",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a key: 1–512 bytes, no control characters.
+pub fn validate_key(key: &str, field: &str) -> Result<()> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(Error::invalid(format!("{field} must be 1-{MAX_KEY_BYTES} bytes, got {}", key.len())));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(Error::invalid(format!("{field} must not contain control characters")));
+    }
+    Ok(())
+}
+
+/// Checks tags: at most 64, each 1–128 bytes without control characters.
+pub fn validate_tags(tags: &[String], field: &str) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::invalid(format!("{field} has {} tags; the limit is {MAX_TAGS}", tags.len())));
+    }
+    for (i, t) in tags.iter().enumerate() {
+        if t.is_empty() || t.len() > MAX_TAG_BYTES || t.chars().any(char::is_control) {
+            return Err(Error::invalid(format!(
+                "{field}[{i}] must be 1-{MAX_TAG_BYTES} bytes without control characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks metadata: a flat object (values are scalars or arrays of scalars),
+/// at most 64 entries, names like filter field names.
+pub fn validate_metadata(meta: &Map<String, Value>, field: &str) -> Result<()> {
+    if meta.len() > MAX_METADATA_ENTRIES {
+        return Err(Error::invalid(format!(
+            "{field} has {} entries; the limit is {MAX_METADATA_ENTRIES}",
+            meta.len()
+        )));
+    }
+    for (name, value) in meta {
+        if !crate::filter::field_name_ok(name) {
+            return Err(Error::invalid(format!(
+                "{field}.{name:?}: metadata names are 1-64 characters of A-Z a-z 0-9 _ -"
+            )));
+        }
+        let scalar = |v: &Value| !matches!(v, Value::Object(_) | Value::Array(_));
+        let ok = match value {
+            Value::Array(items) => items.iter().all(scalar),
+            v => scalar(v),
+        };
+        if !ok {
+            return Err(Error::invalid(format!(
+                "{field}.{name} must be a scalar or an array of scalars (metadata is flat); put nested data in `data`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks salience is a number in 0..=1.
+pub fn validate_salience(s: f64, field: &str) -> Result<()> {
+    if !(0.0..=1.0).contains(&s) {
+        return Err(Error::invalid(format!("{field} must be between 0 and 1, got {s}")));
+    }
+    Ok(())
+}
+
+/// Converts `ttl_seconds` to milliseconds after checking its range.
+pub fn ttl_seconds_to_ms(ttl: f64, field: &str) -> Result<i64> {
+    if !ttl.is_finite() || ttl <= 0.0 || ttl > MAX_TTL_SECONDS as f64 {
+        return Err(Error::invalid(format!(
+            "{field} must be a positive number of seconds up to {MAX_TTL_SECONDS}, got {ttl}"
+        )));
+    }
+    Ok(((ttl * 1000.0).ceil() as i64).max(1))
+}

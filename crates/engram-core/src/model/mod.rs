@@ -1,0 +1,8 @@
+//! The domain model: namespaces, memories, LangGraph items.
+
+pub mod item;
+pub mod memory;
+pub mod namespace;
+
+pub use memory::{Memory, MemoryPatch, NewMemory, Source, Tier, WriteStatus};
+pub use namespace::Namespace;

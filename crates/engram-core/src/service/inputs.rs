@@ -1,0 +1,99 @@
+//! The request shapes every transport accepts (HTTP bodies, MCP tool
+//! arguments), deserialised strictly: unknown fields are errors.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// One memory to write.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryInput {
+    pub namespace: Vec<String>,
+    pub text: String,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub tier: Option<String>,
+    #[serde(default)]
+    pub data: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub ttl_seconds: Option<f64>,
+    #[serde(default)]
+    pub pinned: Option<bool>,
+    #[serde(default)]
+    pub salience: Option<f64>,
+}
+
+/// `POST /v1/memories`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMemories {
+    pub memories: Vec<MemoryInput>,
+}
+
+/// `PATCH /v1/memories/{id}`: absent fields stay; `null` clears `data` or `ttl_seconds`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchInput {
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub tier: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub data: Option<Option<Map<String, Value>>>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub salience: Option<f64>,
+    #[serde(default)]
+    pub pinned: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub ttl_seconds: Option<Option<f64>>,
+}
+
+/// `POST /v1/memories/search`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchInput {
+    #[serde(default)]
+    pub query: Option<String>,
+    #[serde(default)]
+    pub namespace_prefix: Option<Vec<String>>,
+    #[serde(default)]
+    pub tiers: Option<Vec<String>>,
+    #[serde(default)]
+    pub filter: Option<Value>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+    #[serde(default)]
+    pub offset: Option<i64>,
+    #[serde(default)]
+    pub explain: Option<bool>,
+}
+
+/// `GET /v1/memories` query parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListInput {
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub tier: Option<String>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}

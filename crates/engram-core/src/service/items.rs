@@ -1,0 +1,206 @@
+//! The LangGraph store view: items are memories with a key whose `data` is the
+//! item's value. TTLs are in minutes and reads refresh them by default, as in
+//! LangGraph's own stores.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{check_limit, check_offset, check_query, MemoryService};
+use crate::auth::{Scope, TenantCtx};
+use crate::error::{Error, Result};
+use crate::filter::{self, Dialect};
+use crate::model::item::{indexed_text, item_value, validate_index};
+use crate::model::memory::{validate_key, MAX_TTL_SECONDS};
+use crate::model::{Memory, Namespace, NewMemory, Source, Tier};
+use crate::store::{NamespaceQuery, SearchQuery};
+use crate::time::{now_ms, serde_rfc3339, Millis};
+
+/// An item as the LangGraph store API returns it.
+#[derive(Debug, Serialize)]
+pub struct ItemView {
+    pub namespace: Namespace,
+    pub key: String,
+    pub value: Map<String, Value>,
+    #[serde(serialize_with = "serde_rfc3339::serialize")]
+    pub created_at: Millis,
+    #[serde(serialize_with = "serde_rfc3339::serialize")]
+    pub updated_at: Millis,
+    /// Present on search results; `null` when there was no query.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<Option<f64>>,
+}
+
+impl ItemView {
+    fn from_memory(m: Memory, score: Option<Option<f64>>) -> Self {
+        ItemView {
+            value: item_value(&m),
+            key: m.key.unwrap_or_default(),
+            namespace: m.namespace,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            score,
+        }
+    }
+}
+
+/// `PUT /store/items`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutItem {
+    pub namespace: Vec<String>,
+    pub key: String,
+    pub value: Map<String, Value>,
+    #[serde(default)]
+    pub index: Option<Value>,
+    /// Minutes; `null` means no expiry.
+    #[serde(default)]
+    pub ttl: Option<f64>,
+}
+
+/// `POST /store/items/search`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchItems {
+    #[serde(default)]
+    pub namespace_prefix: Vec<String>,
+    #[serde(default)]
+    pub filter: Option<Value>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+    #[serde(default)]
+    pub offset: Option<i64>,
+    #[serde(default)]
+    pub query: Option<String>,
+    #[serde(default)]
+    pub refresh_ttl: Option<bool>,
+}
+
+fn ttl_minutes_to_ms(ttl: f64) -> Result<i64> {
+    let max_minutes = (MAX_TTL_SECONDS / 60) as f64;
+    if !ttl.is_finite() || ttl <= 0.0 || ttl > max_minutes {
+        return Err(Error::invalid(format!("ttl is in minutes and must be positive, at most {max_minutes}; got {ttl}")));
+    }
+    Ok(((ttl * 60_000.0).ceil() as i64).max(1))
+}
+
+impl MemoryService {
+    /// Creates or replaces an item.
+    pub async fn put_item(&self, ctx: &TenantCtx, req: PutItem) -> Result<ItemView> {
+        ctx.require(Scope::Write)?;
+        let namespace = Namespace::new(req.namespace, "namespace")?;
+        validate_key(&req.key, "key")?;
+        let index = req.index.filter(|i| !i.is_null());
+        if let Some(i) = &index {
+            validate_index(i, "index")?;
+        }
+        let value = Value::Object(req.value);
+        let text = indexed_text(&value, index.as_ref().unwrap_or(&Value::Null));
+        let Value::Object(data) = value else { return Err(Error::internal("item value changed shape")) };
+        let memory = NewMemory {
+            namespace,
+            key: Some(req.key),
+            tier: Tier::Semantic,
+            text,
+            data: Some(data),
+            tags: Vec::new(),
+            metadata: Map::new(),
+            salience: crate::model::memory::DEFAULT_SALIENCE,
+            pinned: false,
+            ttl_ms: req.ttl.map(ttl_minutes_to_ms).transpose()?,
+            source: Source::Store,
+            index,
+        };
+        let mut out = self.store().put_memories(&ctx.tenant, vec![memory], now_ms()).await?;
+        let (_, m) = out.pop().ok_or_else(|| Error::internal("put returned nothing"))?;
+        Ok(ItemView::from_memory(m, None))
+    }
+
+    /// Reads an item; `None` when absent or expired. Refreshes its TTL unless
+    /// `refresh_ttl` is `false`.
+    pub async fn get_item(&self, ctx: &TenantCtx, namespace: Vec<String>, key: &str, refresh_ttl: Option<bool>) -> Result<Option<ItemView>> {
+        ctx.require(Scope::Read)?;
+        let namespace = Namespace::new(namespace, "namespace")?;
+        validate_key(key, "key")?;
+        let now = now_ms();
+        let Some(mut m) = self.store().get_by_key(&ctx.tenant, &namespace, key, now).await? else {
+            return Ok(None);
+        };
+        if refresh_ttl.unwrap_or(true) && m.ttl_ms.is_some() && !m.pinned {
+            self.store().refresh_ttl(&ctx.tenant, vec![m.id.clone()], now).await?;
+            m.expires_at = m.ttl_ms.map(|t| now + t);
+        }
+        Ok(Some(ItemView::from_memory(m, None)))
+    }
+
+    /// Deletes an item; deleting a missing item is not an error (as in LangGraph).
+    pub async fn delete_item(&self, ctx: &TenantCtx, namespace: Vec<String>, key: &str) -> Result<()> {
+        ctx.require(Scope::Write)?;
+        let namespace = Namespace::new(namespace, "namespace")?;
+        validate_key(key, "key")?;
+        self.store().delete_by_key(&ctx.tenant, &namespace, key).await?;
+        Ok(())
+    }
+
+    /// Searches items under a namespace prefix, by filter and (optionally) words.
+    /// Results with a query are ranked by keyword relevance until a vector
+    /// index is configured.
+    pub async fn search_items(&self, ctx: &TenantCtx, req: SearchItems) -> Result<Vec<ItemView>> {
+        ctx.require(Scope::Read)?;
+        if let Some(q) = &req.query {
+            check_query(q, "query")?;
+        }
+        let filter = req.filter.as_ref().filter(|f| !f.is_null()).map(|f| filter::parse(f, Dialect::Items)).transpose()?;
+        let now = now_ms();
+        let hits = self
+            .store()
+            .search(SearchQuery {
+                tenant: ctx.tenant.clone(),
+                text: req.query.filter(|q| !q.trim().is_empty()),
+                namespace_prefix: Namespace::prefix(req.namespace_prefix, "namespace_prefix")?,
+                tiers: Vec::new(),
+                filter,
+                items_only: true,
+                limit: check_limit(req.limit, 10, "limit")?,
+                offset: check_offset(req.offset, "offset")?,
+                now,
+            })
+            .await?;
+        if req.refresh_ttl.unwrap_or(true) {
+            let ids: Vec<String> =
+                hits.iter().filter(|h| h.memory.ttl_ms.is_some() && !h.memory.pinned).map(|h| h.memory.id.clone()).collect();
+            self.store().refresh_ttl(&ctx.tenant, ids, now).await?;
+        }
+        Ok(hits.into_iter().map(|h| ItemView::from_memory(h.memory, Some(h.score))).collect())
+    }
+
+    /// Lists the namespaces that hold items.
+    pub async fn list_namespaces(
+        &self,
+        ctx: &TenantCtx,
+        prefix: Option<Vec<String>>,
+        suffix: Option<Vec<String>>,
+        max_depth: Option<i64>,
+        limit: Option<i64>,
+        offset: Option<i64>,
+    ) -> Result<Vec<Namespace>> {
+        ctx.require(Scope::Read)?;
+        let max_depth = match max_depth {
+            Some(d) if !(1..=8).contains(&d) => {
+                return Err(Error::invalid(format!("max_depth must be between 1 and 8, got {d}")))
+            }
+            d => d.map(|d| d as usize),
+        };
+        let suffix = Namespace::prefix(suffix.unwrap_or_default(), "suffix")?;
+        self.store()
+            .list_namespaces(NamespaceQuery {
+                tenant: ctx.tenant.clone(),
+                prefix: Namespace::prefix(prefix.unwrap_or_default(), "prefix")?,
+                suffix: suffix.segments().to_vec(),
+                max_depth,
+                limit: check_limit(limit, 100, "limit")?,
+                offset: check_offset(offset, "offset")?,
+                now: now_ms(),
+            })
+            .await
+    }
+}

@@ -1,0 +1,77 @@
+//! `MemoryService`: the one entry point every transport calls.
+//!
+//! It authenticates callers, checks scopes, validates input into domain types
+//! (with messages that name the field), and calls the [`Store`]. It knows nothing
+//! of HTTP.
+
+mod auth;
+pub mod inputs;
+mod items;
+mod memories;
+
+use std::sync::Arc;
+
+pub use auth::AuthMode;
+pub use items::{ItemView, PutItem, SearchItems};
+pub use memories::{ListPage, SearchHit, SearchOutput};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// Largest `limit` any call accepts.
+pub const MAX_LIMIT: i64 = 1000;
+/// Largest `offset` any call accepts (deep pages should use cursors).
+pub const MAX_OFFSET: i64 = 100_000;
+/// Longest search query, in characters.
+pub const MAX_QUERY_CHARS: usize = 10_000;
+/// Most memories in one write.
+pub const MAX_BATCH: usize = 1000;
+
+/// The service; clone it freely (it is a handle).
+#[derive(Clone)]
+pub struct MemoryService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    auth: auth::Authenticator,
+}
+
+impl MemoryService {
+    pub fn new(store: Store, auth_mode: AuthMode) -> Self {
+        MemoryService { inner: Arc::new(Inner { store, auth: auth::Authenticator::new(auth_mode) }) }
+    }
+
+    /// The storage backend (for health checks, jobs and admin commands).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+}
+
+/// Checks a `limit` (1..=1000, default `default`).
+pub(crate) fn check_limit(limit: Option<i64>, default: i64, field: &str) -> Result<usize> {
+    let l = limit.unwrap_or(default);
+    if !(1..=MAX_LIMIT).contains(&l) {
+        return Err(Error::invalid(format!("{field} must be between 1 and {MAX_LIMIT}, got {l}")));
+    }
+    Ok(l as usize)
+}
+
+/// Checks an `offset` (0..=100 000).
+pub(crate) fn check_offset(offset: Option<i64>, field: &str) -> Result<usize> {
+    let o = offset.unwrap_or(0);
+    if !(0..=MAX_OFFSET).contains(&o) {
+        return Err(Error::invalid(format!("{field} must be between 0 and {MAX_OFFSET}, got {o}")));
+    }
+    Ok(o as usize)
+}
+
+/// Checks a search query's length.
+pub(crate) fn check_query(q: &str, field: &str) -> Result<()> {
+    let n = q.chars().count();
+    if n > MAX_QUERY_CHARS {
+        return Err(Error::invalid(format!("{field} is {n} characters; the limit is {MAX_QUERY_CHARS}")));
+    }
+    Ok(())
+}

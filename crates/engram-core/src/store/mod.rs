@@ -1,0 +1,164 @@
+//! Storage: the [`Store`] enum over the backends, and the backend-neutral
+//! query and result types its methods take and return.
+//!
+//! `Store` is a closed enum so every backend is visible in one `match`. Today it
+//! has the embedded SQLite backend; PostgreSQL + pgvector joins it as a variant.
+//! Every method takes the tenant explicitly and every query is scoped by it.
+
+pub mod sqlite;
+
+use crate::auth::Scopes;
+use crate::error::Result;
+use crate::filter::Filter;
+use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Tier, WriteStatus};
+use crate::time::Millis;
+
+pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+
+/// A keyword (or filter-only) search.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub tenant: String,
+    /// Words to match; `None` lists by filter alone, newest first.
+    pub text: Option<String>,
+    pub namespace_prefix: Namespace,
+    /// Empty means every tier.
+    pub tiers: Vec<Tier>,
+    pub filter: Option<Filter>,
+    /// Only memories with a key (the LangGraph store's view).
+    pub items_only: bool,
+    pub limit: usize,
+    pub offset: usize,
+    pub now: Millis,
+}
+
+/// A page of a namespace listing.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub tenant: String,
+    pub namespace_prefix: Namespace,
+    pub tier: Option<Tier>,
+    /// Resume after this id (exclusive).
+    pub after_id: Option<String>,
+    pub limit: usize,
+    pub now: Millis,
+}
+
+/// LangGraph's `list_namespaces`.
+#[derive(Debug, Clone)]
+pub struct NamespaceQuery {
+    pub tenant: String,
+    pub prefix: Namespace,
+    pub suffix: Vec<String>,
+    pub max_depth: Option<usize>,
+    pub limit: usize,
+    pub offset: usize,
+    pub now: Millis,
+}
+
+/// A search hit.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub memory: Memory,
+    /// BM25 relevance (higher is better); `None` for filter-only listings.
+    pub score: Option<f64>,
+}
+
+/// An API key as listed (never the secret).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    pub scopes: String,
+    #[serde(serialize_with = "crate::time::serde_rfc3339::serialize")]
+    pub created_at: Millis,
+    #[serde(serialize_with = "crate::time::serde_rfc3339::serialize_opt")]
+    pub revoked_at: Option<Millis>,
+}
+
+/// A key found by its hash: who it belongs to and what it may do.
+#[derive(Debug, Clone)]
+pub struct KeyGrant {
+    pub id: String,
+    pub tenant: String,
+    pub scopes: Scopes,
+}
+
+/// The storage backend.
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+macro_rules! delegate {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Store::Sqlite(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Writes a batch in one transaction; keyed memories that exist are updated.
+    pub async fn put_memories(&self, tenant: &str, batch: Vec<NewMemory>, now: Millis) -> Result<Vec<(WriteStatus, Memory)>> {
+        delegate!(self.put_memories(tenant, batch, now))
+    }
+    pub async fn get_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<Memory>> {
+        delegate!(self.get_memory(tenant, id, now))
+    }
+    pub async fn get_by_key(&self, tenant: &str, ns: &Namespace, key: &str, now: Millis) -> Result<Option<Memory>> {
+        delegate!(self.get_by_key(tenant, ns, key, now))
+    }
+    /// Applies `patch`; fails with `version_mismatch` if `if_version` is stale.
+    pub async fn update_memory(&self, tenant: &str, id: &str, patch: MemoryPatch, if_version: Option<i64>, now: Millis) -> Result<Memory> {
+        delegate!(self.update_memory(tenant, id, patch, if_version, now))
+    }
+    pub async fn delete_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<bool> {
+        delegate!(self.delete_memory(tenant, id, now))
+    }
+    pub async fn delete_by_key(&self, tenant: &str, ns: &Namespace, key: &str) -> Result<bool> {
+        delegate!(self.delete_by_key(tenant, ns, key))
+    }
+    /// Pushes `expires_at` forward for memories with a TTL.
+    pub async fn refresh_ttl(&self, tenant: &str, ids: Vec<String>, now: Millis) -> Result<()> {
+        delegate!(self.refresh_ttl(tenant, ids, now))
+    }
+    pub async fn list_memories(&self, q: ListQuery) -> Result<Vec<Memory>> {
+        delegate!(self.list_memories(q))
+    }
+    pub async fn search(&self, q: SearchQuery) -> Result<Vec<Scored>> {
+        delegate!(self.search(q))
+    }
+    pub async fn list_namespaces(&self, q: NamespaceQuery) -> Result<Vec<Namespace>> {
+        delegate!(self.list_namespaces(q))
+    }
+    /// Deletes up to `batch` expired memories; returns how many.
+    pub async fn sweep_expired(&self, now: Millis, batch: usize) -> Result<usize> {
+        delegate!(self.sweep_expired(now, batch))
+    }
+    pub async fn create_key(&self, tenant: &str, name: &str, scopes: Scopes) -> Result<(KeyInfo, String)> {
+        delegate!(self.create_key(tenant, name, scopes))
+    }
+    pub async fn list_keys(&self, tenant: Option<&str>) -> Result<Vec<KeyInfo>> {
+        delegate!(self.list_keys(tenant))
+    }
+    pub async fn revoke_key(&self, id: &str) -> Result<bool> {
+        delegate!(self.revoke_key(id))
+    }
+    /// Finds an unrevoked key by the SHA-256 of its secret.
+    pub async fn find_key(&self, hash: [u8; 32]) -> Result<Option<KeyGrant>> {
+        delegate!(self.find_key(hash))
+    }
+    /// Whether any unrevoked key exists (auth is on when one does).
+    pub async fn has_keys(&self) -> Result<bool> {
+        delegate!(self.has_keys())
+    }
+    /// A cheap query that proves the store answers.
+    pub async fn ping(&self) -> Result<()> {
+        delegate!(self.ping())
+    }
+    /// Finishes queued writes and checkpoints; later writes fail with `unavailable`.
+    pub async fn close(&self) {
+        delegate!(self.close())
+    }
+}

@@ -1,0 +1,328 @@
+//! SQL for memories: writes (run inside the writer's transaction) and reads
+//! (run on a pooled reader). Every statement is scoped by `tenant_id` and hides
+//! expired rows.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::filter_sql;
+use super::fts::match_expression;
+use super::sql::SqlBuilder;
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Tier, WriteStatus};
+use crate::store::{ListQuery, NamespaceQuery, Scored, SearchQuery};
+use crate::time::Millis;
+
+const COLUMNS: &str = "m.id, m.namespace, m.key, m.tier, m.text, m.data, m.tags, m.metadata, m.salience, \
+     m.pinned, m.version, m.created_at, m.updated_at, m.expires_at, m.source, m.index_spec, m.ttl_ms";
+const LIVE: &str = "(m.expires_at IS NULL OR m.expires_at > ?)";
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(i)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn opt_json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<T>> {
+    match row.get::<_, Option<String>>(i)? {
+        None => Ok(None),
+        Some(_) => json_col(row, i).map(Some),
+    }
+}
+
+/// Maps a row selected with [`COLUMNS`] (starting at column 0).
+fn to_memory(row: &Row<'_>) -> rusqlite::Result<Memory> {
+    let tier: String = row.get(3)?;
+    Ok(Memory {
+        id: row.get(0)?,
+        namespace: Namespace::from_stored(&row.get::<_, String>(1)?),
+        key: row.get(2)?,
+        tier: if tier == "semantic" { Tier::Semantic } else { Tier::Episodic },
+        text: row.get(4)?,
+        data: opt_json_col(row, 5)?,
+        tags: json_col(row, 6)?,
+        metadata: json_col(row, 7)?,
+        salience: row.get(8)?,
+        pinned: row.get(9)?,
+        version: row.get(10)?,
+        created_at: row.get(11)?,
+        updated_at: row.get(12)?,
+        expires_at: row.get(13)?,
+        source: json_col(row, 14)?,
+        index: opt_json_col(row, 15)?,
+        ttl_ms: row.get(16)?,
+    })
+}
+
+fn expiry(pinned: bool, ttl_ms: Option<i64>, now: Millis) -> Option<Millis> {
+    if pinned {
+        None
+    } else {
+        ttl_ms.map(|t| now.saturating_add(t))
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    Ok(serde_json::to_string(v)?)
+}
+
+/// Writes a batch: keyed memories that exist (and are live) are replaced in
+/// place (`updated`), everything else is inserted (`created`).
+pub fn put_batch(c: &Connection, tenant: &str, batch: Vec<NewMemory>, now: Millis) -> Result<Vec<(WriteStatus, Memory)>> {
+    let mut out = Vec::with_capacity(batch.len());
+    for m in batch {
+        let ns = m.namespace.joined();
+        let existing: Option<(String, Option<Millis>)> = match &m.key {
+            Some(key) => c
+                .prepare_cached("SELECT id, expires_at FROM memories WHERE tenant_id = ? AND namespace = ? AND key = ?")?
+                .query_row(params![tenant, ns, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?,
+            None => None,
+        };
+        let data = m.data.as_ref().map(to_json).transpose()?;
+        let index = m.index.as_ref().map(to_json).transpose()?;
+        let (tags, metadata, source) = (to_json(&m.tags)?, to_json(&m.metadata)?, to_json(&m.source)?);
+        let expires_at = expiry(m.pinned, m.ttl_ms, now);
+        let live_id = match existing {
+            Some((id, exp)) if exp.is_none_or(|e| e > now) => Some(id),
+            Some((id, _)) => {
+                c.prepare_cached("DELETE FROM memories WHERE tenant_id = ? AND id = ?")?.execute(params![tenant, id])?;
+                None
+            }
+            None => None,
+        };
+        let (status, memory) = match live_id {
+            Some(id) => {
+                let sql = format!(
+                    "UPDATE memories AS m SET tier = ?, text = ?, data = ?, index_spec = ?, tags = ?, metadata = ?, \
+                     salience = ?, pinned = ?, version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ?, source = ? \
+                     WHERE tenant_id = ? AND id = ? RETURNING {COLUMNS}"
+                );
+                let mem = c.prepare_cached(&sql)?.query_row(
+                    params![
+                        m.tier.as_str(), m.text, data, index, tags, metadata, m.salience, m.pinned, now, expires_at,
+                        m.ttl_ms, source, tenant, id
+                    ],
+                    to_memory,
+                )?;
+                (WriteStatus::Updated, mem)
+            }
+            None => {
+                let sql = format!(
+                    "INSERT INTO memories AS m (tenant_id, id, namespace, ns_depth, key, tier, text, data, index_spec, tags, \
+                     metadata, salience, pinned, version, created_at, updated_at, expires_at, ttl_ms, source) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+                );
+                let mem = c.prepare_cached(&sql)?.query_row(
+                    params![
+                        tenant, uuid::Uuid::now_v7().to_string(), ns, m.namespace.depth() as i64, m.key,
+                        m.tier.as_str(), m.text, data, index, tags, metadata, m.salience, m.pinned, now, now,
+                        expires_at, m.ttl_ms, source
+                    ],
+                    to_memory,
+                )?;
+                (WriteStatus::Created, mem)
+            }
+        };
+        out.push((status, memory));
+    }
+    Ok(out)
+}
+
+pub fn get(c: &Connection, tenant: &str, id: &str, now: Millis) -> Result<Option<Memory>> {
+    let sql = format!("SELECT {COLUMNS} FROM memories m WHERE m.tenant_id = ? AND m.id = ? AND {LIVE}");
+    Ok(c.prepare_cached(&sql)?.query_row(params![tenant, id, now], to_memory).optional()?)
+}
+
+pub fn get_by_key(c: &Connection, tenant: &str, ns: &str, key: &str, now: Millis) -> Result<Option<Memory>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM memories m WHERE m.tenant_id = ? AND m.namespace = ? AND m.key = ? AND {LIVE}");
+    Ok(c.prepare_cached(&sql)?.query_row(params![tenant, ns, key, now], to_memory).optional()?)
+}
+
+pub fn update(c: &Connection, tenant: &str, id: &str, p: &MemoryPatch, if_version: Option<i64>, now: Millis) -> Result<Memory> {
+    let Some(cur) = get(c, tenant, id, now)? else {
+        return Err(Error::not_found(format!("no memory with id {id}")));
+    };
+    if let Some(v) = if_version {
+        if v != cur.version {
+            return Err(Error::User {
+                code: ErrorCode::VersionMismatch,
+                message: format!("If-Match version {v} does not match the current version {}", cur.version),
+            });
+        }
+    }
+    let pinned = p.pinned.unwrap_or(cur.pinned);
+    let ttl_ms = p.ttl_ms.unwrap_or(cur.ttl_ms);
+    // The expiry restarts only when the TTL or pinning changes.
+    let expires_at = if p.ttl_ms.is_some() || p.pinned.is_some() { expiry(pinned, ttl_ms, now) } else { cur.expires_at };
+    let data = match &p.data {
+        Some(d) => d.as_ref().map(to_json).transpose()?,
+        None => cur.data.as_ref().map(to_json).transpose()?,
+    };
+    let sql = format!(
+        "UPDATE memories AS m SET tier = ?, text = ?, data = ?, tags = ?, metadata = ?, salience = ?, pinned = ?, \
+         version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ? WHERE tenant_id = ? AND id = ? RETURNING {COLUMNS}"
+    );
+    Ok(c.prepare_cached(&sql)?.query_row(
+        params![
+            p.tier.unwrap_or(cur.tier).as_str(),
+            p.text.as_ref().unwrap_or(&cur.text),
+            data,
+            to_json(p.tags.as_ref().unwrap_or(&cur.tags))?,
+            to_json(p.metadata.as_ref().unwrap_or(&cur.metadata))?,
+            p.salience.unwrap_or(cur.salience),
+            pinned,
+            now.max(cur.updated_at),
+            expires_at,
+            ttl_ms,
+            tenant,
+            id
+        ],
+        to_memory,
+    )?)
+}
+
+pub fn delete(c: &Connection, tenant: &str, id: &str, now: Millis) -> Result<bool> {
+    let n = c
+        .prepare_cached("DELETE FROM memories WHERE tenant_id = ? AND id = ? AND (expires_at IS NULL OR expires_at > ?)")?
+        .execute(params![tenant, id, now])?;
+    Ok(n > 0)
+}
+
+pub fn delete_by_key(c: &Connection, tenant: &str, ns: &str, key: &str) -> Result<bool> {
+    let n = c
+        .prepare_cached("DELETE FROM memories WHERE tenant_id = ? AND namespace = ? AND key = ?")?
+        .execute(params![tenant, ns, key])?;
+    Ok(n > 0)
+}
+
+pub fn refresh_ttl(c: &Connection, tenant: &str, ids: &[String], now: Millis) -> Result<()> {
+    let mut stmt = c.prepare_cached(
+        "UPDATE memories SET expires_at = ? + ttl_ms WHERE tenant_id = ? AND id = ? AND ttl_ms IS NOT NULL \
+         AND pinned = 0 AND (expires_at IS NULL OR expires_at > ?)",
+    )?;
+    for id in ids {
+        stmt.execute(params![now, tenant, id, now])?;
+    }
+    Ok(())
+}
+
+/// Appends `AND <namespace under prefix>` when the prefix is not empty.
+fn push_namespace(b: &mut SqlBuilder, prefix: &Namespace) {
+    if let Some((exact, lo, hi)) = prefix.prefix_bounds() {
+        b.sql(" AND (m.namespace = ")
+            .param(SqlValue::Text(exact))
+            .sql(" OR (m.namespace >= ")
+            .param(SqlValue::Text(lo))
+            .sql(" AND m.namespace < ")
+            .param(SqlValue::Text(hi))
+            .sql("))");
+    }
+}
+
+fn run_query<T>(c: &Connection, b: &SqlBuilder, map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>> {
+    let mut stmt = c.prepare_cached(&b.text)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(b.params.iter()), map)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+}
+
+pub fn list(c: &Connection, q: &ListQuery) -> Result<Vec<Memory>> {
+    let mut b = SqlBuilder::default();
+    b.sql(&format!("SELECT {COLUMNS} FROM memories m WHERE m.tenant_id = "))
+        .param(SqlValue::Text(q.tenant.clone()))
+        .sql(" AND (m.expires_at IS NULL OR m.expires_at > ")
+        .param(SqlValue::Integer(q.now))
+        .sql(")");
+    push_namespace(&mut b, &q.namespace_prefix);
+    if let Some(t) = q.tier {
+        b.sql(" AND m.tier = ").param(SqlValue::Text(t.as_str().into()));
+    }
+    if let Some(after) = &q.after_id {
+        b.sql(" AND m.id > ").param(SqlValue::Text(after.clone()));
+    }
+    b.sql(" ORDER BY m.id LIMIT ").param(SqlValue::Integer(q.limit as i64));
+    run_query(c, &b, to_memory)
+}
+
+pub fn search(c: &Connection, q: &SearchQuery) -> Result<Vec<Scored>> {
+    let words = match &q.text {
+        Some(t) => match match_expression(t) {
+            Some(expr) => Some(expr),
+            None => return Ok(Vec::new()),
+        },
+        None => None,
+    };
+    let mut b = SqlBuilder::default();
+    match &words {
+        Some(expr) => {
+            b.sql(&format!(
+                "SELECT {COLUMNS}, bm25(memories_fts) AS rank FROM memories_fts \
+                 JOIN memories m ON m.seq = memories_fts.rowid WHERE memories_fts MATCH "
+            ))
+            .param(SqlValue::Text(expr.clone()))
+            .sql(" AND m.tenant_id = ");
+        }
+        None => {
+            b.sql(&format!("SELECT {COLUMNS}, NULL AS rank FROM memories m WHERE m.tenant_id = "));
+        }
+    }
+    b.param(SqlValue::Text(q.tenant.clone()))
+        .sql(" AND (m.expires_at IS NULL OR m.expires_at > ")
+        .param(SqlValue::Integer(q.now))
+        .sql(")");
+    push_namespace(&mut b, &q.namespace_prefix);
+    if !q.tiers.is_empty() && q.tiers.len() < 2 {
+        b.sql(" AND m.tier = ").param(SqlValue::Text(q.tiers[0].as_str().into()));
+    }
+    if q.items_only {
+        b.sql(" AND m.key IS NOT NULL");
+    }
+    if let Some(f) = &q.filter {
+        b.sql(" AND ");
+        filter_sql::compile(f, &mut b);
+    }
+    b.sql(if words.is_some() { " ORDER BY rank, m.id" } else { " ORDER BY m.updated_at DESC, m.id DESC" });
+    b.sql(" LIMIT ").param(SqlValue::Integer(q.limit as i64));
+    b.sql(" OFFSET ").param(SqlValue::Integer(q.offset as i64));
+    run_query(c, &b, |row| {
+        let rank: Option<f64> = row.get(17)?;
+        Ok(Scored { memory: to_memory(row)?, score: rank.map(|r| -r) })
+    })
+}
+
+pub fn list_namespaces(c: &Connection, q: &NamespaceQuery) -> Result<Vec<Namespace>> {
+    let mut b = SqlBuilder::default();
+    b.sql("SELECT DISTINCT m.namespace FROM memories m WHERE m.tenant_id = ")
+        .param(SqlValue::Text(q.tenant.clone()))
+        .sql(" AND m.key IS NOT NULL AND (m.expires_at IS NULL OR m.expires_at > ")
+        .param(SqlValue::Integer(q.now))
+        .sql(")");
+    push_namespace(&mut b, &q.prefix);
+    b.sql(" ORDER BY m.namespace");
+    let stored: Vec<String> = run_query(c, &b, |r| r.get(0))?;
+    let mut out: Vec<Namespace> = Vec::new();
+    for s in stored {
+        let mut segs = Namespace::from_stored(&s).segments().to_vec();
+        if !q.suffix.is_empty() && !segs.ends_with(&q.suffix) {
+            continue;
+        }
+        if let Some(d) = q.max_depth {
+            segs.truncate(d);
+        }
+        let ns = Namespace::from_stored(&segs.join("/"));
+        if out.last() != Some(&ns) && !out.contains(&ns) {
+            out.push(ns);
+        }
+    }
+    out.sort();
+    Ok(out.into_iter().skip(q.offset).take(q.limit).collect())
+}
+
+pub fn sweep_expired(c: &Connection, now: Millis, batch: usize) -> Result<usize> {
+    Ok(c.prepare_cached(
+        "DELETE FROM memories WHERE seq IN \
+         (SELECT seq FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)",
+    )?
+    .execute(params![now, batch as i64])?)
+}

@@ -1,0 +1,55 @@
+//! A pool of read-only connections. WAL lets them read while the writer writes;
+//! queries run on tokio's blocking threads so the async workers never wait on disk.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+
+pub struct Readers {
+    conns: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+    path: PathBuf,
+}
+
+impl Readers {
+    pub fn open(path: PathBuf, size: usize) -> Result<Arc<Self>> {
+        let conns = (0..size).map(|_| super::open_connection(&path, true)).collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(Readers { conns: Mutex::new(conns), permits: Semaphore::new(size), path }))
+    }
+
+    /// Runs `f` on a pooled connection on a blocking thread.
+    pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let _permit = self.permits.acquire().await.map_err(|_| Error::unavailable("the store is closed"))?;
+        let conn = self
+            .conns
+            .lock()
+            .map_err(|_| Error::internal("reader pool lock poisoned"))?
+            .pop()
+            .ok_or_else(|| Error::internal("reader pool empty despite a permit"))?;
+        let this = Arc::clone(self);
+        let joined = tokio::task::spawn_blocking(move || {
+            let out = f(&conn);
+            (conn, out)
+        })
+        .await;
+        let (conn, out) = match joined {
+            Ok(pair) => pair,
+            Err(e) => {
+                // The closure panicked and took the connection with it: replace it.
+                let fresh = super::open_connection(&this.path, true)?;
+                self.conns.lock().map_err(|_| Error::internal("reader pool lock poisoned"))?.push(fresh);
+                return Err(Error::internal(format!("read task failed: {e}")));
+            }
+        };
+        self.conns.lock().map_err(|_| Error::internal("reader pool lock poisoned"))?.push(conn);
+        out
+    }
+}

@@ -1,0 +1,94 @@
+//! The SQLite schema and its migrations, applied in order at startup.
+//!
+//! Every table leads with `tenant_id`. Migrations are append-only: a released
+//! step is never edited, a change is a new step.
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// `(version, sql)` in order; each runs once, in its own transaction.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE memories (
+    seq         INTEGER PRIMARY KEY,
+    tenant_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    namespace   TEXT NOT NULL,
+    ns_depth    INTEGER NOT NULL,
+    key         TEXT,
+    tier        TEXT NOT NULL CHECK (tier IN ('episodic', 'semantic')),
+    text        TEXT NOT NULL,
+    data        TEXT,
+    index_spec  TEXT,
+    tags        TEXT NOT NULL,
+    metadata    TEXT NOT NULL,
+    salience    REAL NOT NULL,
+    pinned      INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    expires_at  INTEGER,
+    ttl_ms      INTEGER,
+    source      TEXT NOT NULL
+);
+CREATE UNIQUE INDEX memories_by_id ON memories (tenant_id, id);
+CREATE UNIQUE INDEX memories_by_key ON memories (tenant_id, namespace, key) WHERE key IS NOT NULL;
+CREATE INDEX memories_by_namespace ON memories (tenant_id, namespace, id);
+CREATE INDEX memories_by_updated ON memories (tenant_id, updated_at);
+CREATE INDEX memories_by_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL;
+
+CREATE VIRTUAL TABLE memories_fts USING fts5 (
+    text, content = 'memories', content_rowid = 'seq',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts (rowid, text) VALUES (new.seq, new.text);
+END;
+CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+END;
+CREATE TRIGGER memories_fts_update AFTER UPDATE OF text ON memories BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+    INSERT INTO memories_fts (rowid, text) VALUES (new.seq, new.text);
+END;
+
+CREATE TABLE api_keys (
+    tenant_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    hash        BLOB NOT NULL UNIQUE,
+    scopes      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER,
+    PRIMARY KEY (tenant_id, id)
+);
+"#,
+)];
+
+/// Brings the database up to the newest schema.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    let current: i64 =
+        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let newest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > newest {
+        return Err(Error::internal(format!(
+            "the database schema is version {current}, newer than this engram build knows ({newest}); upgrade engram"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            rusqlite::params![version, crate::time::now_ms()],
+        )?;
+        tx.commit()?;
+        tracing::info!(version, "applied schema migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! The single writer: one thread owns the write connection and group-commits.
+//!
+//! Callers send closures over a channel. The thread takes every closure that is
+//! waiting (up to [`MAX_GROUP`]), runs each inside its own SAVEPOINT of one
+//! transaction, commits once, and only then answers the callers. One failing
+//! closure is rolled back alone; a failing COMMIT fails the whole group. So
+//! under load many writes share one fsync, and an answer always means durable.
+
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+
+/// Most writes committed together.
+pub const MAX_GROUP: usize = 512;
+const QUEUE_DEPTH: usize = 4096;
+
+trait WriteOp: Send {
+    fn apply(&mut self, conn: &Connection) -> Result<()>;
+    fn finish(self: Box<Self>, outcome: Result<()>);
+}
+
+struct Op<T, F> {
+    f: Option<F>,
+    out: Option<T>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> WriteOp for Op<T, F> {
+    fn apply(&mut self, conn: &Connection) -> Result<()> {
+        let f = self.f.take().ok_or_else(|| Error::internal("write op applied twice"))?;
+        self.out = Some(f(conn)?);
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>, outcome: Result<()>) {
+        let result = outcome.and_then(|()| self.out.take().ok_or_else(|| Error::internal("write op lost its result")));
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Handle to the writer thread.
+pub struct Writer {
+    tx: std::sync::Mutex<Option<mpsc::Sender<Box<dyn WriteOp>>>>,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub fn start(conn: Connection) -> Result<Self> {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let thread = std::thread::Builder::new()
+            .name("engram-sqlite-writer".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|e| Error::internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer { tx: std::sync::Mutex::new(Some(tx)), thread: std::sync::Mutex::new(Some(thread)) })
+    }
+
+    /// Runs `f` in the next group commit and returns its result once durable.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let sender = self
+            .tx
+            .lock()
+            .map_err(|_| Error::internal("writer lock poisoned"))?
+            .clone()
+            .ok_or_else(|| Error::unavailable("the store is shutting down"))?;
+        let (reply, rx) = oneshot::channel();
+        sender
+            .send(Box::new(Op { f: Some(f), out: None, reply }))
+            .await
+            .map_err(|_| Error::unavailable("the store is shutting down"))?;
+        rx.await.map_err(|_| Error::internal("the writer thread stopped"))?
+    }
+
+    /// Stops taking writes, finishes the queued ones, checkpoints the WAL and
+    /// waits for the thread to end. Safe to call twice.
+    pub fn shutdown(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>) {
+    let mut group: Vec<Box<dyn WriteOp>> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = rx.blocking_recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(op) => group.push(op),
+                Err(_) => break,
+            }
+        }
+        commit_group(&conn, &mut group);
+    }
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        Ok(()) => tracing::info!("checkpointed the WAL"),
+        Err(e) => tracing::warn!(error = %e, "WAL checkpoint at shutdown failed"),
+    }
+}
+
+fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let msg = format!("begin: {e}");
+        group.drain(..).for_each(|op| op.finish(Err(Error::internal(msg.clone()))));
+        return;
+    }
+    let mut applied = Vec::with_capacity(group.len());
+    for mut op in group.drain(..) {
+        let outcome = conn.execute_batch("SAVEPOINT op").map_err(Error::from).and_then(|()| op.apply(conn));
+        match outcome {
+            Ok(()) => match conn.execute_batch("RELEASE op") {
+                Ok(()) => applied.push(op),
+                Err(e) => op.finish(Err(e.into())),
+            },
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK TO op; RELEASE op");
+                op.finish(Err(e));
+            }
+        }
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => applied.into_iter().for_each(|op| op.finish(Ok(()))),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            let msg = format!("commit: {e}");
+            tracing::error!(error = %e, writes = applied.len(), "group commit failed");
+            applied.into_iter().for_each(|op| op.finish(Err(Error::internal(msg.clone()))));
+        }
+    }
+}
