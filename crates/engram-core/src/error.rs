@@ -20,6 +20,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     Unprocessable,
     Unavailable,
+    Timeout,
     Internal,
 }
 
@@ -37,6 +38,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Unprocessable => "unprocessable",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Timeout => "timeout",
             ErrorCode::Internal => "internal",
         }
     }

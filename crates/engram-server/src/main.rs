@@ -1,1 +1,26 @@
-fn main(){}
+//! `engram`: parses the command line, runs the subcommand, owns exit codes
+//! (0 success, 1 runtime failure, 2 bad configuration or usage).
+
+use clap::Parser;
+use engram_server::cli::{Cli, Command};
+use engram_server::commands::{self, Failure};
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Serve(flags) => commands::serve(flags),
+        Command::CheckConfig(flags) => commands::check_config(flags),
+        Command::Keys { action, flags } => commands::keys(flags, action),
+    };
+    match result {
+        Ok(()) => {}
+        Err(Failure::Config(msg)) => {
+            eprintln!("engram: {msg}");
+            std::process::exit(2);
+        }
+        Err(Failure::Runtime(msg)) => {
+            eprintln!("engram: {msg}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -15,6 +15,9 @@ use crate::time::Millis;
 
 const COLUMNS: &str = "m.id, m.namespace, m.key, m.tier, m.text, m.data, m.tags, m.metadata, m.salience, \
      m.pinned, m.version, m.created_at, m.updated_at, m.expires_at, m.source, m.index_spec, m.ttl_ms";
+/// [`COLUMNS`] unqualified, for `RETURNING` (which cannot name an alias).
+const RETURNING: &str = "id, namespace, key, tier, text, data, tags, metadata, salience, \
+     pinned, version, created_at, updated_at, expires_at, source, index_spec, ttl_ms";
 const LIVE: &str = "(m.expires_at IS NULL OR m.expires_at > ?)";
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
@@ -94,9 +97,9 @@ pub fn put_batch(c: &Connection, tenant: &str, batch: Vec<NewMemory>, now: Milli
         let (status, memory) = match live_id {
             Some(id) => {
                 let sql = format!(
-                    "UPDATE memories AS m SET tier = ?, text = ?, data = ?, index_spec = ?, tags = ?, metadata = ?, \
+                    "UPDATE memories SET tier = ?, text = ?, data = ?, index_spec = ?, tags = ?, metadata = ?, \
                      salience = ?, pinned = ?, version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ?, source = ? \
-                     WHERE tenant_id = ? AND id = ? RETURNING {COLUMNS}"
+                     WHERE tenant_id = ? AND id = ? RETURNING {RETURNING}"
                 );
                 let mem = c.prepare_cached(&sql)?.query_row(
                     params![
@@ -109,9 +112,9 @@ pub fn put_batch(c: &Connection, tenant: &str, batch: Vec<NewMemory>, now: Milli
             }
             None => {
                 let sql = format!(
-                    "INSERT INTO memories AS m (tenant_id, id, namespace, ns_depth, key, tier, text, data, index_spec, tags, \
+                    "INSERT INTO memories (tenant_id, id, namespace, ns_depth, key, tier, text, data, index_spec, tags, \
                      metadata, salience, pinned, version, created_at, updated_at, expires_at, ttl_ms, source) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING {RETURNING}"
                 );
                 let mem = c.prepare_cached(&sql)?.query_row(
                     params![
@@ -161,8 +164,8 @@ pub fn update(c: &Connection, tenant: &str, id: &str, p: &MemoryPatch, if_versio
         None => cur.data.as_ref().map(to_json).transpose()?,
     };
     let sql = format!(
-        "UPDATE memories AS m SET tier = ?, text = ?, data = ?, tags = ?, metadata = ?, salience = ?, pinned = ?, \
-         version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ? WHERE tenant_id = ? AND id = ? RETURNING {COLUMNS}"
+        "UPDATE memories SET tier = ?, text = ?, data = ?, tags = ?, metadata = ?, salience = ?, pinned = ?, \
+         version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ? WHERE tenant_id = ? AND id = ? RETURNING {RETURNING}"
     );
     Ok(c.prepare_cached(&sql)?.query_row(
         params![

@@ -40,13 +40,16 @@ pub struct SqliteOptions {
     pub path: PathBuf,
     pub readers: usize,
     pub synchronous: Synchronous,
+    /// Take the single-server lock (a server does; admin commands such as
+    /// `engram keys` do not, so they work beside a running server).
+    pub exclusive: bool,
 }
 
 /// The SQLite store; cheap to share behind an `Arc`.
 pub struct SqliteStore {
     writer: Arc<writer::Writer>,
     readers: Arc<readers::Readers>,
-    _lock: lock::DbLock,
+    _lock: Option<lock::DbLock>,
     path: PathBuf,
 }
 
@@ -72,7 +75,7 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::unavailable(format!("cannot create directory {}: {e}", dir.display())))?;
         }
-        let lock = lock::DbLock::acquire(&opts.path)?;
+        let lock = if opts.exclusive { Some(lock::DbLock::acquire(&opts.path)?) } else { None };
         let mut conn = open_connection(&opts.path, false)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {

@@ -1,0 +1,79 @@
+//! Command-line interface: subcommands and the flags they share.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Overrides;
+
+#[derive(Parser, Debug)]
+#[command(name = "engram", version, about = "Engram: a memory server for AI agents")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags that override the config file and environment.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CommonFlags {
+    /// TOML config file (also ENGRAM_CONFIG).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:7700.
+    #[arg(long, global = true)]
+    pub listen: Option<String>,
+    /// Directory for the database and other state.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Store URL, e.g. sqlite://./data/engram.db.
+    #[arg(long, global = true)]
+    pub store: Option<String>,
+}
+
+impl CommonFlags {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            listen: self.listen.clone(),
+            data_dir: self.data_dir.clone(),
+            store: self.store.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(#[command(flatten)] CommonFlags),
+    /// Print the effective configuration (secrets hidden), or what is wrong with it.
+    CheckConfig(#[command(flatten)] CommonFlags),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        #[command(flatten)]
+        flags: CommonFlags,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysAction {
+    /// Create a key; the secret is printed once and only its hash is stored.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Comma-separated: read, write, admin.
+        #[arg(long, default_value = "read,write")]
+        scopes: String,
+        /// A label to recognise the key by.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List keys (ids, tenants, scopes — never secrets).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a key by id; running servers stop accepting it within 5 seconds.
+    Revoke { id: String },
+}

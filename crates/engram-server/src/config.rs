@@ -1,0 +1,360 @@
+//! Configuration: one typed struct read from a TOML file, then `ENGRAM_*`
+//! environment variables, then command-line flags (later wins); unknown keys are
+//! errors; everything is validated once, at startup, into [`Settings`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use engram_core::store::{SqliteOptions, Synchronous};
+use serde::{Deserialize, Serialize};
+use toml::{Table, Value};
+
+/// Sections a config file (and `ENGRAM_<SECTION>_<KEY>`) may name.
+pub const SECTIONS: &[&str] = &["server", "store", "memory"];
+/// Environment variables with the `ENGRAM_` prefix that are not config keys.
+const NON_CONFIG_ENV: &[&str] = &["ENGRAM_LOG", "ENGRAM_CONFIG"];
+
+/// The config file's shape; every field has a default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerSection,
+    pub store: StoreSection,
+    pub memory: MemorySection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub max_body_bytes: u64,
+    pub request_timeout_seconds: f64,
+    /// `json` (default) or `text`.
+    pub log_format: String,
+    /// Log one line per request.
+    pub access_log: bool,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: "127.0.0.1:7700".into(),
+            data_dir: PathBuf::from("./data"),
+            max_body_bytes: 10 * 1024 * 1024,
+            request_timeout_seconds: 30.0,
+            log_format: "json".into(),
+            access_log: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `sqlite://PATH`; empty means `sqlite://<data_dir>/engram.db`.
+    pub url: String,
+    /// Read connections in the SQLite pool.
+    pub readers: u32,
+    /// `full` (fsync every commit) or `normal` (survives a crash, not power loss).
+    pub synchronous: String,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection { url: String::new(), readers: 8, synchronous: "full".into() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemorySection {
+    pub wm_max_turns: i64,
+    pub distill_every: i64,
+    pub promotion_threshold: f64,
+    pub session_ttl_seconds: i64,
+    pub promotion_interval_seconds: i64,
+    pub sweep_interval_seconds: i64,
+}
+
+impl Default for MemorySection {
+    fn default() -> Self {
+        MemorySection {
+            wm_max_turns: 10,
+            distill_every: 5,
+            promotion_threshold: 0.8,
+            session_ttl_seconds: 86_400,
+            promotion_interval_seconds: 60,
+            sweep_interval_seconds: 60,
+        }
+    }
+}
+
+/// Flags that override the file and environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub store: Option<String>,
+}
+
+/// Validated settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub json_logs: bool,
+    pub access_log: bool,
+    pub sqlite: SqliteOptions,
+    pub sweep_interval: Duration,
+    /// The effective config, for `check-config`.
+    pub effective: Config,
+}
+
+/// Every problem found, one per line, each naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+fn toml_value_of(raw: &str) -> Value {
+    match format!("v = {raw}").parse::<Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| Value::String(raw.to_owned())),
+        Err(_) => Value::String(raw.to_owned()),
+    }
+}
+
+fn set(table: &mut Table, section: &str, key: &str, value: Value) {
+    let entry = table.entry(section.to_owned()).or_insert_with(|| Value::Table(Table::new()));
+    if let Value::Table(t) = entry {
+        t.insert(key.to_owned(), value);
+    }
+}
+
+/// Reads file < environment < flags into a [`Config`] and validates it.
+pub fn load(over: &Overrides, env: impl IntoIterator<Item = (String, String)>) -> Result<Settings, ConfigError> {
+    let mut errors = Vec::new();
+    let env: Vec<(String, String)> = env.into_iter().collect();
+    let path = over
+        .config
+        .clone()
+        .or_else(|| env.iter().find(|(k, _)| k == "ENGRAM_CONFIG").map(|(_, v)| PathBuf::from(v)));
+    let mut table = match &path {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(text) => text.parse::<Table>().map_err(|e| ConfigError(vec![format!("{}: {e}", p.display())]))?,
+            Err(e) => return Err(ConfigError(vec![format!("cannot read config file {}: {e}", p.display())])),
+        },
+        None => Table::new(),
+    };
+    for (name, raw) in &env {
+        let Some(rest) = name.strip_prefix("ENGRAM_") else { continue };
+        if NON_CONFIG_ENV.contains(&name.as_str()) {
+            continue;
+        }
+        let lower = rest.to_ascii_lowercase();
+        match SECTIONS.iter().find(|s| lower.starts_with(&format!("{s}_"))) {
+            Some(section) => set(&mut table, section, &lower[section.len() + 1..], toml_value_of(raw)),
+            None => errors.push(format!(
+                "{name}: unknown environment variable; config variables are ENGRAM_<SECTION>_<KEY> with SECTION one of {}",
+                SECTIONS.join(", ")
+            )),
+        }
+    }
+    if let Some(l) = &over.listen {
+        set(&mut table, "server", "listen", Value::String(l.clone()));
+    }
+    if let Some(d) = &over.data_dir {
+        set(&mut table, "server", "data_dir", Value::String(d.display().to_string()));
+    }
+    if let Some(s) = &over.store {
+        set(&mut table, "store", "url", Value::String(s.clone()));
+    }
+    let config: Config = match Config::deserialize(Value::Table(table)) {
+        Ok(c) => c,
+        Err(e) => {
+            errors.push(e.to_string().trim().replace('\n', " "));
+            return Err(ConfigError(errors));
+        }
+    };
+    match validate(&config) {
+        Ok(settings) if errors.is_empty() => Ok(settings),
+        Ok(_) => Err(ConfigError(errors)),
+        Err(ConfigError(more)) => {
+            errors.extend(more);
+            Err(ConfigError(errors))
+        }
+    }
+}
+
+fn range_i(errors: &mut Vec<String>, key: &str, v: i64, lo: i64, hi: i64) {
+    if !(lo..=hi).contains(&v) {
+        errors.push(format!("{key} = {v} is out of range: allowed {lo} to {hi}"));
+    }
+}
+
+/// Checks every value and derives [`Settings`].
+pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
+    let mut e = Vec::new();
+    let listen = match c.server.listen.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            e.push(format!("server.listen = {:?} is not an address such as 127.0.0.1:7700", c.server.listen));
+            None
+        }
+    };
+    if !(1024..=1024 * 1024 * 1024).contains(&c.server.max_body_bytes) {
+        e.push(format!("server.max_body_bytes = {} is out of range: allowed 1024 to 1073741824", c.server.max_body_bytes));
+    }
+    let t = c.server.request_timeout_seconds;
+    if !(t.is_finite() && (0.1..=3600.0).contains(&t)) {
+        e.push(format!("server.request_timeout_seconds = {t} is out of range: allowed 0.1 to 3600"));
+    }
+    if !matches!(c.server.log_format.as_str(), "json" | "text") {
+        e.push(format!("server.log_format = {:?}: allowed \"json\" or \"text\"", c.server.log_format));
+    }
+    let db_path = if c.store.url.is_empty() {
+        Some(c.server.data_dir.join("engram.db"))
+    } else if let Some(p) = c.store.url.strip_prefix("sqlite://") {
+        Some(PathBuf::from(p))
+    } else {
+        e.push(format!(
+            "store.url = {:?}: this build supports sqlite://PATH (PostgreSQL support is planned)",
+            redact_url(&c.store.url)
+        ));
+        None
+    };
+    if db_path.as_deref().is_some_and(|p| p.as_os_str().is_empty()) {
+        e.push("store.url = \"sqlite://\" needs a file path, e.g. sqlite://./data/engram.db".into());
+    }
+    range_i(&mut e, "store.readers", i64::from(c.store.readers), 1, 64);
+    let synchronous = match c.store.synchronous.as_str() {
+        "full" => Synchronous::Full,
+        "normal" => Synchronous::Normal,
+        other => {
+            e.push(format!("store.synchronous = {other:?}: allowed \"full\" or \"normal\""));
+            Synchronous::Full
+        }
+    };
+    let m = &c.memory;
+    range_i(&mut e, "memory.wm_max_turns", m.wm_max_turns, 1, 1000);
+    range_i(&mut e, "memory.distill_every", m.distill_every, 1, m.wm_max_turns.clamp(1, 1000));
+    if !(0.0..=1.0).contains(&m.promotion_threshold) {
+        e.push(format!("memory.promotion_threshold = {} is out of range: allowed 0 to 1", m.promotion_threshold));
+    }
+    range_i(&mut e, "memory.session_ttl_seconds", m.session_ttl_seconds, 60, 365 * 86_400);
+    range_i(&mut e, "memory.promotion_interval_seconds", m.promotion_interval_seconds, 1, 86_400);
+    range_i(&mut e, "memory.sweep_interval_seconds", m.sweep_interval_seconds, 1, 86_400);
+    if !e.is_empty() {
+        return Err(ConfigError(e));
+    }
+    let (Some(listen), Some(db_path)) = (listen, db_path) else {
+        return Err(ConfigError(vec!["invalid configuration".into()]));
+    };
+    Ok(Settings {
+        listen,
+        data_dir: c.server.data_dir.clone(),
+        max_body_bytes: c.server.max_body_bytes as usize,
+        request_timeout: Duration::from_secs_f64(t),
+        json_logs: c.server.log_format == "json",
+        access_log: c.server.access_log,
+        sqlite: SqliteOptions { path: db_path, readers: c.store.readers as usize, synchronous, exclusive: true },
+        sweep_interval: Duration::from_secs(m.sweep_interval_seconds as u64),
+        effective: c.clone(),
+    })
+}
+
+/// Hides a password in a URL such as `postgres://user:secret@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..s + 3], &creds[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Settings {
+    /// The effective config as TOML, secrets hidden.
+    pub fn to_toml(&self) -> String {
+        let mut shown = self.effective.clone();
+        shown.store.url = if shown.store.url.is_empty() {
+            format!("sqlite://{}", self.sqlite.path.display())
+        } else {
+            redact_url(&shown.store.url)
+        };
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+
+    /// Whether the listener is reachable only from this machine.
+    pub fn is_loopback(&self) -> bool {
+        self.listen.ip().is_loopback()
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.sqlite.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = load(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:7700");
+        assert_eq!(s.sqlite.path, PathBuf::from("./data/engram.db"));
+        assert_eq!(s.max_body_bytes, 10 * 1024 * 1024);
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("engram.toml");
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\n[memory]\ndistill_every = 3\nwm_max_turns = 20\n").unwrap();
+        let over = Overrides { config: Some(file.clone()), ..Default::default() };
+        let s = load(&over, env(&[("ENGRAM_MEMORY_DISTILL_EVERY", "7"), ("ENGRAM_SERVER_LISTEN", "127.0.0.1:2")])).unwrap();
+        assert_eq!(s.effective.memory.distill_every, 7);
+        assert_eq!(s.listen.port(), 2);
+        let over = Overrides { config: Some(file), listen: Some("127.0.0.1:3".into()), ..Default::default() };
+        let s = load(&over, env(&[("ENGRAM_SERVER_LISTEN", "127.0.0.1:2")])).unwrap();
+        assert_eq!(s.listen.port(), 3);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("engram.toml");
+        std::fs::write(&file, "[server]\nlisen = \"x\"\n").unwrap();
+        let err = load(&Overrides { config: Some(file), ..Default::default() }, env(&[])).unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+
+        let err = load(&Overrides::default(), env(&[("ENGRAM_MEMORY_DISTILL_EVERY", "50")])).unwrap_err().to_string();
+        assert!(err.contains("memory.distill_every = 50") && err.contains("1 to 10"), "{err}");
+        let err = load(&Overrides::default(), env(&[("ENGRAM_MEMORY_PROMOTION_THRESHOLD", "1.5")])).unwrap_err().to_string();
+        assert!(err.contains("memory.promotion_threshold"), "{err}");
+        let err = load(&Overrides::default(), env(&[("ENGRAM_SERVR_LISTEN", "x")])).unwrap_err().to_string();
+        assert!(err.contains("ENGRAM_SERVR_LISTEN"), "{err}");
+        let err = load(&Overrides::default(), env(&[("ENGRAM_SERVER_LISTEN", "nowhere")])).unwrap_err().to_string();
+        assert!(err.contains("server.listen"), "{err}");
+        let err = load(&Overrides { store: Some("mysql://x".into()), ..Default::default() }, env(&[])).unwrap_err().to_string();
+        assert!(err.contains("store.url"), "{err}");
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}

@@ -1,0 +1,98 @@
+//! Extractors that turn a request into domain inputs with our error envelope:
+//! the caller's [`TenantCtx`] (`Authorization: Bearer` or `x-api-key`), JSON
+//! bodies (size-limited, strict, errors naming the field path) and query strings.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use engram_core::{Error, ErrorCode, TenantCtx};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::AppState;
+
+/// The authenticated caller.
+pub struct Ctx(pub TenantCtx);
+
+/// Filled by the auth extractor so the access log can name the tenant.
+#[derive(Clone, Default)]
+pub struct TenantSlot(pub std::sync::Arc<std::sync::OnceLock<String>>);
+
+fn presented_key(parts: &Parts) -> Option<&str> {
+    if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        return Some(match v.get(..7) {
+            Some(p) if p.eq_ignore_ascii_case("bearer ") => v[7..].trim(),
+            _ => v,
+        });
+    }
+    parts.headers.get("x-api-key").and_then(|v| v.to_str().ok())
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ctx = state.service.authenticate(presented_key(parts)).await?;
+        if let Some(slot) = parts.extensions.get::<TenantSlot>() {
+            let _ = slot.0.set(ctx.tenant.clone());
+        }
+        Ok(Ctx(ctx))
+    }
+}
+
+/// Parses JSON with `serde_path_to_error` so messages name the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.is_empty() {
+        return Err(Error::invalid("the request body is empty; send a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            Error::invalid(format!("invalid JSON body: {inner}"))
+        } else {
+            Error::invalid(format!("invalid JSON body at {path}: {inner}"))
+        }
+    })
+}
+
+/// A strict JSON body.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.max_body_bytes;
+        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.to_string().contains("length limit"))
+                || e.to_string().contains("length limit");
+            if too_large {
+                Error::User {
+                    code: ErrorCode::PayloadTooLarge,
+                    message: format!("the request body exceeds the limit of {limit} bytes"),
+                }
+            } else {
+                Error::invalid(format!("could not read the request body: {e}"))
+            }
+        })?;
+        Ok(JsonBody(parse_json(&bytes)?))
+    }
+}
+
+/// A strict query string (`?a=1&b=2`).
+pub struct QueryArgs<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for QueryArgs<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(q)
+            .map(QueryArgs)
+            .map_err(|e| ApiError(Error::invalid(format!("invalid query string: {e}"))))
+    }
+}

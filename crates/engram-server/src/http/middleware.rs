@@ -1,0 +1,94 @@
+//! The layer every request passes through: request id, early body-size check,
+//! timeout, error-envelope rendering and the access log.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use engram_core::{Error, ErrorCode};
+
+use super::error::{render, ApiError, PendingError};
+use super::extract::TenantSlot;
+use super::AppState;
+
+const REQUEST_ID: &str = "x-request-id";
+
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string())
+}
+
+/// Wraps every request.
+pub async fn around(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let slot = TenantSlot::default();
+    req.extensions_mut().insert(slot.clone());
+
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut resp = match declared {
+        Some(n) if n > state.max_body_bytes as u64 => ApiError(Error::User {
+            code: ErrorCode::PayloadTooLarge,
+            message: format!("the request body is {n} bytes; the limit is {} bytes", state.max_body_bytes),
+        })
+        .into_response(),
+        _ => match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => ApiError(Error::User {
+                code: ErrorCode::Timeout,
+                message: format!("the request took longer than {:?}", state.request_timeout),
+            })
+            .into_response(),
+        },
+    };
+
+    if let Some(pending) = resp.extensions_mut().remove::<PendingError>() {
+        if let Some(detail) = &pending.detail {
+            tracing::error!(request_id = %id, route = %route, error = %detail, "internal error");
+        }
+        let status = resp.status();
+        let retry = resp.headers().get("retry-after").cloned();
+        resp = render(status, &pending, &id);
+        if let Some(r) = retry {
+            resp.headers_mut().insert("retry-after", r);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    if state.access_log {
+        let status = resp.status().as_u16();
+        let latency_us = started.elapsed().as_micros() as u64;
+        let tenant = slot.0.get().map(String::as_str).unwrap_or("-");
+        tracing::info!(target: "engram::access", request_id = %id, tenant, method = %method, route = %route, status, latency_us, "request");
+    }
+    resp
+}
+
+/// 404 for unknown routes, in the envelope.
+pub async fn not_found() -> ApiError {
+    ApiError(Error::not_found("no such route; see GET /openapi.json for the API"))
+}
+
+/// 405 for a known route with the wrong method, in the envelope.
+pub async fn method_not_allowed() -> Response {
+    let mut r = ApiError(Error::invalid("method not allowed on this route")).into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}

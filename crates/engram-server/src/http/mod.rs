@@ -1,0 +1,51 @@
+//! The HTTP transport: routes, shared state and the middleware stack. Handlers
+//! only translate between HTTP and `MemoryService`.
+
+mod error;
+mod extract;
+mod health;
+mod memories;
+mod middleware;
+mod store_api;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use engram_core::jobs::Heartbeat;
+use engram_core::MemoryService;
+
+pub use error::status_of;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: MemoryService,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub access_log: bool,
+    pub heartbeats: Arc<Vec<Arc<Heartbeat>>>,
+}
+
+/// Builds the router with every route and the middleware stack.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/v1/memories", post(memories::create).get(memories::list))
+        .route("/v1/memories/search", post(memories::search))
+        .route("/v1/memories/{id}", get(memories::get).patch(memories::patch).delete(memories::delete))
+        .route(
+            "/store/items",
+            get(store_api::get_item).put(store_api::put_item).delete(store_api::delete_item),
+        )
+        .route("/store/items/search", post(store_api::search_items))
+        .route("/store/namespaces", post(store_api::list_namespaces))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::around))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}

@@ -1,0 +1,86 @@
+//! Running the server: open the store, start the jobs, serve HTTP on a given
+//! listener until `shutdown` resolves, then drain requests, stop the jobs and
+//! checkpoint the store.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use engram_core::jobs::{run_ttl_sweeper, Heartbeat};
+use engram_core::service::AuthMode;
+use engram_core::store::{SqliteStore, Store};
+use engram_core::{Error, MemoryService};
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::http::{router, AppState};
+
+/// Opens the store the settings name and builds the service on it.
+pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
+    let opts = settings.sqlite.clone();
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
+        .await
+        .map_err(|e| Error::internal(format!("opening the store panicked: {e}")))??;
+    let mode = if settings.is_loopback() { AuthMode::DevUntilKeysExist } else { AuthMode::Required };
+    let service = MemoryService::new(Store::Sqlite(store), mode);
+    if !settings.is_loopback() && !service.store().has_keys().await? {
+        service.store().close().await;
+        return Err(Error::invalid(format!(
+            "refusing to listen on {} (reachable from other machines) without authentication: \
+             create an API key first with `engram keys create --tenant <name> --scopes read,write`, \
+             or listen on 127.0.0.1",
+            settings.listen
+        )));
+    }
+    Ok(service)
+}
+
+/// Serves on `listener` until `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    service: MemoryService,
+    settings: &Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let (stop_jobs, jobs_rx) = tokio::sync::watch::channel(false);
+    let sweeper_beat = Heartbeat::new("ttl_sweep");
+    let sweeper = tokio::spawn(run_ttl_sweeper(service.clone(), settings.sweep_interval, Arc::clone(&sweeper_beat), jobs_rx));
+    let state = AppState {
+        service: service.clone(),
+        max_body_bytes: settings.max_body_bytes,
+        request_timeout: settings.request_timeout,
+        access_log: settings.access_log,
+        heartbeats: Arc::new(vec![sweeper_beat]),
+    };
+    let addr = listener.local_addr().map_err(|e| Error::internal(format!("listener address: {e}")))?;
+    tracing::info!(addr = %addr, db = %settings.db_path().display(), "engram listening");
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    tracing::info!("draining finished; stopping jobs");
+    let _ = stop_jobs.send(true);
+    let _ = sweeper.await;
+    service.store().close().await;
+    tracing::info!("engram stopped");
+    served.map_err(|e| Error::internal(format!("server error: {e}")))
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}
