@@ -91,8 +91,10 @@ impl<T: DeserializeOwned> FromRequestParts<AppState> for QueryArgs<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(q)
-            .map(QueryArgs)
-            .map_err(|e| ApiError(Error::invalid(format!("invalid query string: {e}"))))
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
+        serde_path_to_error::deserialize(de).map(QueryArgs).map_err(|e| {
+            let path = e.path().to_string();
+            ApiError(Error::invalid(format!("invalid query parameter {path}: {}", e.into_inner())))
+        })
     }
 }

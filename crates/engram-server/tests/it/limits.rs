@@ -1,0 +1,110 @@
+//! Errors and limits: the envelope, request ids, body and field limits.
+
+use serde_json::json;
+
+use crate::support::{raw, request, Opts, TestServer};
+
+#[test]
+fn every_error_uses_the_envelope_and_echoes_the_request_id() {
+    let srv = TestServer::start();
+    let r = request(srv.addr, "GET", "/v1/memories/00000000-0000-7000-8000-000000000000", &[("x-request-id", "trace-123")], None);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("x-request-id"), Some("trace-123"));
+    assert_eq!(r.json()["error"]["request_id"], "trace-123");
+    assert_eq!(r.code(), "not_found");
+
+    let r = request(srv.addr, "GET", "/no/such/route", &[], None);
+    assert_eq!(r.status, 404);
+    assert!(r.header("x-request-id").is_some_and(|v| !v.is_empty()));
+    assert_eq!(r.json()["error"]["request_id"], r.header("x-request-id").unwrap());
+
+    let r = request(srv.addr, "PUT", "/healthz", &[], None);
+    assert_eq!(r.status, 405);
+    assert!(r.json()["error"]["code"].is_string());
+
+    for bad in ["{", "[]", "null", "{\"memories\": 5}", "{\"memories\": [], \"extra\": 1}", "\u{0}\u{1}"] {
+        let r = request(srv.addr, "POST", "/v1/memories", &[], Some(bad));
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+        assert_eq!(r.code(), "invalid_input", "{bad}");
+    }
+    let r = request(srv.addr, "POST", "/v1/memories", &[], Some(r#"{"memories":[{"namespace":["a"],"text":"x","colour":"red"}]}"#));
+    assert!(r.text.contains("colour"), "unknown fields are named: {}", r.text);
+}
+
+#[test]
+fn oversized_bodies_are_rejected_early_from_content_length() {
+    let srv = TestServer::start_with(Opts { max_body_bytes: Some(4096), ..Default::default() });
+    // Declares 1 GiB and sends nothing: the answer must come without reading a body.
+    let head = format!("POST /v1/memories HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", 1u64 << 30);
+    let r = raw(srv.addr, head.as_bytes());
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(r.code(), "payload_too_large");
+
+    // A chunked body with no Content-Length that grows past the limit is cut off too.
+    let big = "x".repeat(8000);
+    let chunked = format!(
+        "POST /v1/memories HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+        big.len()
+    );
+    let r = raw(srv.addr, chunked.as_bytes());
+    assert_eq!(r.status, 413, "{}", r.text);
+}
+
+#[test]
+fn field_limits_name_the_field() {
+    let srv = TestServer::start();
+    let c = srv.client();
+    let long_text = "a".repeat(32 * 1024 + 1);
+    let long_query = "q".repeat(10_001);
+    let cases = [
+        (json!({"memories": [{"namespace": ["a"], "text": long_text}]}), "memories[0].text"),
+        (json!({"memories": [{"namespace": [], "text": "x"}]}), "memories[0].namespace"),
+        (json!({"memories": [{"namespace": ["ok", "bad seg"], "text": "x"}]}), "memories[0].namespace[1]"),
+        (json!({"memories": [{"namespace": ["a", ".."], "text": "x"}]}), "memories[0].namespace[1]"),
+        (json!({"memories": [{"namespace": vec!["a"; 9], "text": "x"}]}), "memories[0].namespace"),
+        (json!({"memories": [{"namespace": ["a"], "text": "x", "key": ""}]}), "memories[0].key"),
+        (json!({"memories": [{"namespace": ["a"], "text": "x", "tier": "working"}]}), "memories[0].tier"),
+        (json!({"memories": [{"namespace": ["a"], "text": "x", "salience": 2}]}), "memories[0].salience"),
+        (json!({"memories": [{"namespace": ["a"], "text": "x", "ttl_seconds": -1}]}), "memories[0].ttl_seconds"),
+        (json!({"memories": [{"namespace": ["a"], "text": "x", "metadata": {"nested": {"a": 1}}}]}), "memories[0].metadata"),
+        (json!({"memories": [{"namespace": ["a"], "text": 5}]}), "memories[0].text"),
+    ];
+    for (body, field) in cases {
+        let r = c.post("/v1/memories", &body);
+        assert_eq!(r.status, 400, "{field}: {}", r.text);
+        assert!(r.json()["error"]["message"].as_str().unwrap().contains(field), "{field}: {}", r.text);
+    }
+    let r = c.post("/v1/memories/search", &json!({"query": long_query}));
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("query"));
+    for (path, field) in [("/v1/memories?limit=1001", "limit"), ("/v1/memories?limit=0", "limit"), ("/v1/memories?limit=abc", "limit")] {
+        let r = c.get(path);
+        assert_eq!(r.status, 400, "{path}");
+        assert!(r.text.contains(field), "{}", r.text);
+    }
+    let r = c.post("/v1/memories/search", &json!({"limit": 5000}));
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("limit"));
+    let r = c.post("/v1/memories/search", &json!({"mode": "vector", "query": "x"}));
+    assert_eq!(r.status, 422, "vector search without a model is a clear refusal");
+    assert_eq!(c.get("/v1/memories/not-a-uuid").status, 404);
+}
+
+#[test]
+fn health_and_readiness() {
+    let srv = TestServer::start();
+    let c = srv.client();
+    assert_eq!(c.get("/healthz").json()["status"], "ok");
+    // The sweeper runs at startup, so readiness follows within moments.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = c.get("/readyz");
+        if r.status == 200 {
+            assert_eq!(r.json()["store"]["ok"], true);
+            assert_eq!(r.json()["jobs"]["ttl_sweep"]["ok"], true);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {}", r.text);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

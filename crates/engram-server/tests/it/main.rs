@@ -1,0 +1,10 @@
+//! The engram-server integration tests: one binary, real sockets, real SQLite
+//! files, the real `engram` executable where a process boundary matters.
+
+mod support;
+
+mod limits;
+mod memories;
+mod process;
+mod store_api;
+mod tenancy;

@@ -1,0 +1,163 @@
+//! Tests across a process boundary with the real `engram` binary: durability
+//! under SIGKILL, the data-directory lock, graceful shutdown, the keys and
+//! check-config commands, and the refusal to listen publicly without auth.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{engram_bin, free_port, Proc};
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::serve(dir.path(), &[]);
+    let c = p.client();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut ids = Vec::new();
+                for i in 0..100 {
+                    ids.extend(c.remember(json!([{"namespace": ["dur"], "text": format!("writer {w} fact {i}")}])));
+                }
+                ids
+            })
+        })
+        .collect();
+    let acked: Vec<String> = writers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    assert_eq!(acked.len(), 400);
+    let mut p = p;
+    p.child.kill().unwrap(); // SIGKILL: no shutdown code runs.
+    p.child.wait().unwrap();
+    drop(p);
+
+    let conn = rusqlite::Connection::open(dir.path().join("engram.db")).unwrap();
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    drop(conn);
+
+    let p = Proc::serve(dir.path(), &[]);
+    for id in &acked {
+        assert_eq!(p.client().get(&format!("/v1/memories/{id}")).status, 200, "acknowledged write {id} lost");
+    }
+    let found = p.client().post("/v1/memories/search", &json!({"query": "fact", "limit": 1000})).json();
+    assert_eq!(found["results"].as_array().unwrap().len(), 400, "the keyword index is intact too");
+}
+
+#[test]
+fn a_second_server_on_the_same_data_dir_exits_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Proc::serve(dir.path(), &[]);
+    let out = Command::new(engram_bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("pid {}", first.child.id())), "message names the holder: {err}");
+}
+
+#[test]
+fn sigterm_drains_and_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Proc::serve(dir.path(), &[]);
+    let id = p.client().remember(json!([{"namespace": ["g"], "text": "written before shutdown"}]))[0].clone();
+    let status = Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(s) = p.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "engram did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(code.success(), "graceful exit: {code:?}");
+    let wal = dir.path().join("engram.db-wal");
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_len, 0, "the WAL was checkpointed into the database");
+    let conn = rusqlite::Connection::open(dir.path().join("engram.db")).unwrap();
+    let n: i64 = conn.query_row("SELECT count(*) FROM memories WHERE id = ?", [&id], |r| r.get(0)).unwrap();
+    assert_eq!(n, 1);
+}
+
+fn engram(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
+    Command::new(engram_bin()).args(args).arg("--data-dir").arg(data_dir).stdin(Stdio::null()).output().unwrap()
+}
+
+#[test]
+fn keys_cli_creates_lists_and_revokes_beside_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::serve(dir.path(), &[]);
+    assert_eq!(p.client().get("/v1/memories").status, 200, "dev mode before any key exists");
+
+    let out = engram(&["keys", "create", "--tenant", "acme", "--scopes", "read,write", "--name", "ci"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let secret = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(secret.starts_with("egk_"));
+
+    let list = engram(&["keys", "list"], dir.path());
+    let listed = String::from_utf8(list.stdout).unwrap();
+    assert!(listed.contains("\"tenant\":\"acme\"") && listed.contains("read,write"));
+    assert!(!listed.contains(&secret), "secrets are never listed");
+    let raw = std::fs::read(dir.path().join("engram.db")).unwrap();
+    assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()), "only the hash is stored");
+
+    // The running server picks the key up (and leaves dev mode) within its cache time.
+    let keyed = crate::support::Client { addr: p.addr, key: Some(secret.clone()) };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while p.client().get("/v1/memories").status != 401 {
+        assert!(std::time::Instant::now() < deadline, "dev mode did not end after a key was created");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(keyed.post("/v1/memories", &json!({"memories": [{"namespace": ["k"], "text": "hi"}]})).status, 201);
+
+    let id = listed.split("\"id\":\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let out = engram(&["keys", "revoke", &id], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while keyed.get("/v1/memories").status != 401 {
+        assert!(std::time::Instant::now() < deadline, "revoked key still accepted");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let bad = engram(&["keys", "create", "--tenant", "acme", "--scopes", "root"], dir.path());
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn refuses_a_public_listener_without_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(engram_bin())
+        .args(["serve", "--listen", &format!("0.0.0.0:{}", free_port()), "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without authentication"));
+}
+
+#[test]
+fn check_config_prints_the_effective_config_or_the_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(engram_bin())
+        .args(["check-config", "--listen", "127.0.0.1:9999"])
+        .env("ENGRAM_MEMORY_DISTILL_EVERY", "3")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("listen = \"127.0.0.1:9999\"") && text.contains("distill_every = 3"), "{text}");
+
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[memory]\ndistill_every = 0\n[server]\nmax_body_bytes = 1\nbogus = 1\n").unwrap();
+    let out = Command::new(engram_bin()).args(["check-config", "--config"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
+    let out = Command::new(engram_bin()).args(["serve", "--listen", "127.0.0.1:0"]).env("ENGRAM_MEMORY_DISTILL_EVERY", "0").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("memory.distill_every = 0") && err.contains("allowed 1 to 10"), "{err}");
+}

@@ -1,0 +1,75 @@
+//! The LangGraph store routes over HTTP (the `langgraph-sdk` client itself is
+//! driven in tests/compat; these check the wire details it relies on).
+
+use serde_json::json;
+
+use crate::support::TestServer;
+
+#[test]
+fn put_get_search_delete_items() {
+    let srv = TestServer::start();
+    let c = srv.client();
+    let r = c.put("/store/items", &json!({"namespace": ["docs", "u1"], "key": "a", "value": {"title": "Green tea notes", "author": "Ann", "n": 3}}));
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(r.text, "");
+    c.put("/store/items", &json!({"namespace": ["docs", "u2"], "key": "b", "value": {"title": "Coffee notes", "author": "Bo", "n": 5}, "index": ["author"]}));
+    c.put("/store/items", &json!({"namespace": ["docs", "u2"], "key": "c", "value": {"title": "Hidden tea", "author": "Cy"}, "index": false}));
+
+    let item = c.get("/store/items?namespace=docs.u1&key=a").json();
+    assert_eq!(item["namespace"], json!(["docs", "u1"]));
+    assert_eq!(item["key"], "a");
+    assert_eq!(item["value"]["title"], "Green tea notes");
+    assert!(item["created_at"].as_str().unwrap().ends_with('Z'));
+    let missing = c.get("/store/items?namespace=docs.u1&key=zzz");
+    assert_eq!(missing.status, 200);
+    assert_eq!(missing.text, "null");
+
+    let found = c.post("/store/items/search", &json!({"namespace_prefix": ["docs"], "filter": {"n": {"$gt": 4}}})).json();
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    assert_eq!(found["items"][0]["key"], "b");
+    // `index` decides what is searchable: "tea" is in c's value but c is not indexed;
+    // b is indexed on author only.
+    let q = c.post("/store/items/search", &json!({"namespace_prefix": ["docs"], "query": "tea"})).json();
+    let keys: Vec<_> = q["items"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["a"]);
+    assert!(q["items"][0]["score"].as_f64().is_some());
+    let q = c.post("/store/items/search", &json!({"namespace_prefix": ["docs"], "query": "coffee"})).json();
+    assert_eq!(q["items"].as_array().unwrap().len(), 0);
+    let q = c.post("/store/items/search", &json!({"namespace_prefix": ["docs"], "query": "Bo"})).json();
+    assert_eq!(q["items"][0]["key"], "b");
+
+    let page = c.post("/store/items/search", &json!({"namespace_prefix": ["docs"], "limit": 2, "offset": 2})).json();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+
+    let ns = c.post("/store/namespaces", &json!({"prefix": ["docs"], "max_depth": 2})).json();
+    assert_eq!(ns["namespaces"], json!([["docs", "u1"], ["docs", "u2"]]));
+    let ns = c.post("/store/namespaces", &json!({"max_depth": 1})).json();
+    assert_eq!(ns["namespaces"], json!([["docs"]]));
+    let ns = c.post("/store/namespaces", &json!({"suffix": ["u2"]})).json();
+    assert_eq!(ns["namespaces"], json!([["docs", "u2"]]));
+
+    assert_eq!(c.delete("/store/items", Some(&json!({"namespace": ["docs", "u1"], "key": "a"}))).status, 204);
+    assert_eq!(c.get("/store/items?namespace=docs.u1&key=a").text, "null");
+
+    let bad = c.put("/store/items", &json!({"namespace": ["docs"], "key": "k", "value": {}, "index": "title"}));
+    assert_eq!(bad.status, 400);
+    assert!(bad.text.contains("index"));
+    let bad = c.post("/store/items/search", &json!({"filter": {"$where": "x"}}));
+    assert_eq!(bad.code(), "invalid_filter");
+}
+
+#[test]
+fn item_ttl_expires_and_reads_refresh_it() {
+    let srv = TestServer::start();
+    let c = srv.client();
+    // 0.01 minutes = 600 ms.
+    c.put("/store/items", &json!({"namespace": ["ttl"], "key": "kept", "value": {"v": 1}, "ttl": 0.01}));
+    c.put("/store/items", &json!({"namespace": ["ttl"], "key": "dropped", "value": {"v": 2}, "ttl": 0.01}));
+    for _ in 0..4 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        assert_eq!(c.get("/store/items?namespace=ttl&key=kept").json()["value"]["v"], 1, "reading refreshes the TTL");
+    }
+    assert_eq!(c.get("/store/items?namespace=ttl&key=dropped&refresh_ttl=false").text, "null", "unread item expired");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(c.get("/store/items?namespace=ttl&key=kept&refresh_ttl=false").text, "null");
+}

@@ -1,0 +1,266 @@
+//! Test support: an in-process server on a temp dir and port 0, a minimal
+//! HTTP/1.1 client over real sockets, and helpers to run the real binary.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use engram_core::auth::Scopes;
+use engram_core::service::AuthMode;
+use engram_core::store::{SqliteStore, Store};
+use engram_core::MemoryService;
+use engram_server::config::{self, Config};
+use serde_json::Value;
+
+/// A response, with the body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    /// The error code of an error envelope.
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// Sends raw bytes and reads the whole response (the request asks to close).
+pub fn raw(addr: SocketAddr, bytes: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(bytes).expect("write");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Resp { status, headers, text: body.to_owned() }
+}
+
+/// Sends one request with optional extra headers and body.
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Resp {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    if let Some(b) = body {
+        bytes.extend_from_slice(b.as_bytes());
+    }
+    raw(addr, &bytes)
+}
+
+/// A client bound to one server and (optionally) one API key.
+#[derive(Clone)]
+pub struct Client {
+    pub addr: SocketAddr,
+    pub key: Option<String>,
+}
+
+impl Client {
+    pub fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
+        let auth = self.key.as_ref().map(|k| format!("Bearer {k}"));
+        let mut headers = Vec::new();
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a.as_str()));
+        }
+        let body = body.map(|b| b.to_string());
+        request(self.addr, method, path, &headers, body.as_deref())
+    }
+    pub fn get(&self, path: &str) -> Resp {
+        self.send("GET", path, None)
+    }
+    pub fn post(&self, path: &str, body: &Value) -> Resp {
+        self.send("POST", path, Some(body))
+    }
+    pub fn put(&self, path: &str, body: &Value) -> Resp {
+        self.send("PUT", path, Some(body))
+    }
+    pub fn patch(&self, path: &str, body: &Value) -> Resp {
+        self.send("PATCH", path, Some(body))
+    }
+    pub fn delete(&self, path: &str, body: Option<&Value>) -> Resp {
+        self.send("DELETE", path, body)
+    }
+    /// Writes memories and returns the created ids.
+    pub fn remember(&self, memories: Value) -> Vec<String> {
+        let r = self.post("/v1/memories", &serde_json::json!({ "memories": memories }));
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json()["results"].as_array().unwrap().iter().map(|x| x["memory"]["id"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+/// Options for [`TestServer::start_with`].
+#[derive(Default)]
+pub struct Opts {
+    pub auth_required: bool,
+    /// `(tenant, scopes)` keys to create before serving.
+    pub keys: Vec<(&'static str, &'static str)>,
+    pub max_body_bytes: Option<u64>,
+    pub sweep_interval_seconds: Option<i64>,
+}
+
+/// An engram server running in this process on a temp dir and a free port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    /// Secrets of the keys created from [`Opts::keys`], in order.
+    pub keys: Vec<String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(Opts::default())
+    }
+
+    pub fn start_with(opts: Opts) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cfg = Config::default();
+        cfg.server.listen = "127.0.0.1:0".into();
+        cfg.server.data_dir = dir.path().to_path_buf();
+        cfg.server.access_log = false;
+        if let Some(b) = opts.max_body_bytes {
+            cfg.server.max_body_bytes = b;
+        }
+        if let Some(s) = opts.sweep_interval_seconds {
+            cfg.memory.sweep_interval_seconds = s;
+        }
+        let settings = config::validate(&cfg).expect("valid test config");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let store = SqliteStore::open(settings.sqlite.clone()).expect("open store");
+                let mode = if opts.auth_required { AuthMode::Required } else { AuthMode::DevUntilKeysExist };
+                let service = MemoryService::new(Store::Sqlite(store), mode);
+                let mut secrets = Vec::new();
+                for (tenant, scopes) in &opts.keys {
+                    let (_, secret) =
+                        service.store().create_key(tenant, "test", Scopes::parse_list(scopes).unwrap()).await.unwrap();
+                    secrets.push(secret);
+                }
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ready_tx.send((listener.local_addr().unwrap(), secrets)).unwrap();
+                engram_server::server::run(listener, service, &settings, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .expect("server run");
+            });
+        });
+        let (addr, keys) = ready_rx.recv_timeout(Duration::from_secs(30)).expect("server started");
+        TestServer { addr, dir, keys, stop: Some(stop), thread: Some(thread) }
+    }
+
+    /// A client in dev mode (no key).
+    pub fn client(&self) -> Client {
+        Client { addr: self.addr, key: None }
+    }
+
+    /// A client using the i-th key from [`Opts::keys`].
+    pub fn client_with_key(&self, i: usize) -> Client {
+        Client { addr: self.addr, key: Some(self.keys[i].clone()) }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("engram.db")
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The real `engram` binary built for these tests.
+pub fn engram_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_engram")
+}
+
+/// A free loopback port (bound and released; good enough for a child server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child `engram serve` process.
+pub struct Proc {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Proc {
+    /// Starts `engram serve` on `data_dir` and waits until `/healthz` answers.
+    pub fn serve(data_dir: &Path, extra_env: &[(&str, &str)]) -> Proc {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut cmd = Command::new(engram_bin());
+        cmd.args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+            .arg(data_dir)
+            .env("ENGRAM_SERVER_ACCESS_LOG", "false")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn engram");
+        let p = Proc { child, addr };
+        p.wait_healthy();
+        p
+    }
+
+    pub fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if TcpStream::connect(self.addr).is_ok() && request(self.addr, "GET", "/healthz", &[], None).status == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("engram did not become healthy on {}", self.addr);
+    }
+
+    pub fn client(&self) -> Client {
+        Client { addr: self.addr, key: None }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
