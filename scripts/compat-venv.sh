@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Creates (or refreshes) the Python venv that drives engram with real clients.
+# Usage: scripts/compat-venv.sh [VENV_DIR]   (default: .venv)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${1:-.venv}"
+req=tests/compat/requirements.txt
+stamp="$venv/.requirements.sha256"
+want=$(sha256sum "$req" | cut -d' ' -f1)
+if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  exit 0
+fi
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+echo "$want" > "$stamp"

@@ -1,0 +1,63 @@
+"""Starts a real engram binary on a temp data dir and a free port for each test module."""
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+ENGRAM_BIN = os.environ.get("ENGRAM_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "engram"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Engram:
+    def __init__(self, data_dir: str):
+        self.data_dir = data_dir
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, ENGRAM_SERVER_ACCESS_LOG="false")
+        self.proc = subprocess.Popen(
+            [ENGRAM_BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", data_dir],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("engram exited: " + self.proc.stderr.read().decode())
+                time.sleep(0.05)
+        raise RuntimeError("engram did not start")
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([ENGRAM_BIN, *args, "--data-dir", self.data_dir], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def engram():
+    if not os.path.exists(ENGRAM_BIN):
+        pytest.fail(f"engram binary not found at {ENGRAM_BIN}; build it first (make test does)")
+    with tempfile.TemporaryDirectory() as d:
+        server = Engram(d)
+        try:
+            yield server
+        finally:
+            server.stop()
