@@ -5,6 +5,11 @@ use clap::Parser;
 use engram_server::cli::{Cli, Command};
 use engram_server::commands::{self, Failure};
 
+// mimalloc: a request allocates and frees many small objects across threads;
+// measured ~10% of CPU in glibc malloc under load (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {

@@ -103,12 +103,12 @@ impl SqliteStore {
 
     pub async fn get_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<Memory>> {
         let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.readers.read(move |c| memories::get(c, &tenant, &id, now)).await
+        self.readers.read_point(move |c| memories::get(c, &tenant, &id, now)).await
     }
 
     pub async fn get_by_key(&self, tenant: &str, ns: &Namespace, key: &str, now: Millis) -> Result<Option<Memory>> {
         let (tenant, ns, key) = (tenant.to_owned(), ns.joined(), key.to_owned());
-        self.readers.read(move |c| memories::get_by_key(c, &tenant, &ns, &key, now)).await
+        self.readers.read_point(move |c| memories::get_by_key(c, &tenant, &ns, &key, now)).await
     }
 
     pub async fn update_memory(&self, tenant: &str, id: &str, patch: MemoryPatch, if_version: Option<i64>, now: Millis) -> Result<Memory> {
@@ -166,7 +166,7 @@ impl SqliteStore {
     }
 
     pub async fn find_key(&self, hash: [u8; 32]) -> Result<Option<KeyGrant>> {
-        self.readers.read(move |c| keys::find(c, &hash)).await
+        self.readers.read_point(move |c| keys::find(c, &hash)).await
     }
 
     pub async fn has_keys(&self) -> Result<bool> {

@@ -21,6 +21,28 @@ impl Readers {
         Ok(Arc::new(Readers { conns: Mutex::new(conns), permits: Semaphore::new(size), path }))
     }
 
+    /// Runs a short point query (a primary-key lookup) right here on the async
+    /// worker when a connection is free: such a query takes microseconds, less
+    /// than a hop to the blocking pool. Falls back to [`Readers::read`].
+    pub async fn read_point<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let Ok(_permit) = self.permits.try_acquire() else {
+            return self.read(f).await;
+        };
+        let conn = self
+            .conns
+            .lock()
+            .map_err(|_| Error::internal("reader pool lock poisoned"))?
+            .pop()
+            .ok_or_else(|| Error::internal("reader pool empty despite a permit"))?;
+        let out = f(&conn);
+        self.conns.lock().map_err(|_| Error::internal("reader pool lock poisoned"))?.push(conn);
+        out
+    }
+
     /// Runs `f` on a pooled connection on a blocking thread.
     pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T>
     where
