@@ -3,10 +3,12 @@
 #   get-by-id, LangGraph get_item, durable put_item (index=false) at 1, 8, 32
 #   connections (wrk), then redis GET/SET at the same connection counts.
 # Output: a Markdown table on stdout and in .bench/http.md.
-# Knobs: DURATION (s, default 10), SEED (memories to seed, default 20000).
+# Knobs: DURATION (s per run, default 5), ROUNDS (default 3), SEED (memories
+# and items to seed, default 20000), CONNS (default "1 8 32").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
 SEED=${SEED:-20000}
 CONNS=${CONNS:-"1 8 32"}
 out=.bench; mkdir -p "$out"
@@ -52,27 +54,47 @@ for i in range(n):
                           "value": {"i": i, "note": "seeded item"}, "index": False}, method="PUT")
 PY
 
-results="$out/http.md"
-{
-  echo "| workload | connections | req/s | p50 ms | p99 ms | errors |"
-  echo "|---|---:|---:|---:|---:|---:|"
-} > "$results"
+raw="$out/http.tsv"; : > "$raw"
 run_wrk() { # name script conns
   local line
   line=$(IDS_FILE="$out/ids.txt" ITEMS=$SEED wrk -t $(( $3 < 2 ? 1 : 2 )) -c "$3" -d "${DURATION}s" -s "$2" "http://127.0.0.1:$port" | grep '^RESULT')
   eval "${line#RESULT }"
-  echo "| $1 | $3 | $rps | $p50_ms | $p99_ms | $errors |" | tee -a "$results" >&2
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$3" "$rps" "$p50_ms" "$p99_ms" "$errors" | tee -a "$raw" >&2
 }
-for c in $CONNS; do run_wrk "engram get by id" scripts/bench/get_by_id.lua "$c"; done
-for c in $CONNS; do run_wrk "engram LangGraph get_item" scripts/bench/get_item.lua "$c"; done
-for c in $CONNS; do run_wrk "engram durable put_item (index=false)" scripts/bench/put_item.lua "$c"; done
-
-for c in $CONNS; do
-  n=$(( c == 1 ? 50000 : 200000 ))
-  redis-benchmark -p $redis_port -t get,set -n $n -c "$c" --csv 2>/dev/null | tail -n +2 | tr -d '"' |
+run_redis() { # conns
+  local n=$(( $1 == 1 ? 50000 : 200000 ))
+  redis-benchmark -p $redis_port -t get,set -n $n -c "$1" --csv 2>/dev/null | tail -n +2 | tr -d '"' |
   while IFS=, read -r test rps avg min p50 p95 p99 max; do
-    echo "| redis $test | $c | ${rps%.*} | $p50 | $p99 | 0 |" | tee -a "$results" >&2
+    printf 'redis %s\t%s\t%s\t%s\t%s\t0\n' "$test" "$1" "${rps%.*}" "$p50" "$p99" | tee -a "$raw" >&2
+  done
+}
+# Rounds interleave engram and redis so both see the same machine load; the
+# table reports the median of the rounds.
+for round in $(seq "$ROUNDS"); do
+  echo "round $round of $ROUNDS" >&2
+  for c in $CONNS; do
+    run_wrk "engram get by id" scripts/bench/get_by_id.lua "$c"
+    run_wrk "engram LangGraph get_item" scripts/bench/get_item.lua "$c"
+    run_wrk "engram durable put_item (index=false)" scripts/bench/put_item.lua "$c"
+    run_redis "$c"
   done
 done
-echo "engram: $(./target/release/engram --version); wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2); $(redis-server --version | cut -d' ' -f1-3); $(nproc) cores; $(date -u +%F)" >> "$results"
-cat "$results"
+python3 - "$raw" "$out/http.md" <<'PY'
+import statistics, sys
+from collections import defaultdict
+rows = defaultdict(list)
+for line in open(sys.argv[1]):
+    name, conns, rps, p50, p99, err = line.rstrip("\n").split("\t")
+    rows[(name, int(conns))].append((float(rps), float(p50), float(p99), int(err)))
+med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v),
+           statistics.median(r[2] for r in v), sum(r[3] for r in v), len(v)) for k, v in rows.items()}
+peer = lambda name: "redis GET" if "get" in name else "redis SET"
+out = ["| workload | conns | req/s (median) | p50 ms | p99 ms | errors | vs redis (same conns) |",
+       "|---|---:|---:|---:|---:|---:|---:|"]
+for (name, c), (rps, p50, p99, err, n) in sorted(med.items(), key=lambda kv: (kv[0][0].startswith("redis"), kv[0][0], kv[0][1])):
+    ratio = "" if name.startswith("redis") else f"{rps / med[(peer(name), c)][0]:.2f}x {peer(name)}"
+    out.append(f"| {name} | {c} | {rps:.0f} | {p50:.3f} | {p99:.3f} | {err} | {ratio} |")
+open(sys.argv[2], "w").write("\n".join(out) + "\n")
+print("\n".join(out))
+PY
+echo "medians of $ROUNDS rounds of ${DURATION}s; engram: $(./target/release/engram --version); wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2); $(redis-server --version | cut -d' ' -f1-3); $(nproc) cores; $(date -u +%F)" | tee -a "$out/http.md"

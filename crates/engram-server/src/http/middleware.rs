@@ -15,13 +15,22 @@ use super::AppState;
 
 const REQUEST_ID: &str = "x-request-id";
 
+/// The client's `x-request-id` if it is sane, else a fresh one: a per-process
+/// random prefix and a counter (unique, and no syscall per request).
 fn request_id(req: &Request) -> String {
-    req.headers()
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if let Some(theirs) = req
+        .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string())
+    {
+        return theirs.to_owned();
+    }
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::now_v7().simple().to_string()[20..].to_owned());
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}{n:08x}")
 }
 
 /// Wraps every request.
@@ -83,7 +92,7 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
 
 /// 404 for unknown routes, in the envelope.
 pub async fn not_found() -> ApiError {
-    ApiError(Error::not_found("no such route; see GET /openapi.json for the API"))
+    ApiError(Error::not_found("no such route; the API is listed in the README"))
 }
 
 /// 405 for a known route with the wrong method, in the envelope.

@@ -73,3 +73,27 @@ fn item_ttl_expires_and_reads_refresh_it() {
     std::thread::sleep(std::time::Duration::from_millis(700));
     assert_eq!(c.get("/store/items?namespace=ttl&key=kept&refresh_ttl=false").text, "null");
 }
+
+#[test]
+fn reindexing_an_item_moves_it_in_and_out_of_keyword_search() {
+    let srv = TestServer::start();
+    let c = srv.client();
+    let put = |index: serde_json::Value| {
+        let mut body = json!({"namespace": ["re"], "key": "k", "value": {"note": "walrus sightings"}});
+        if !index.is_null() {
+            body["index"] = index;
+        }
+        assert_eq!(c.put("/store/items", &body).status, 204);
+    };
+    let hits = || c.post("/store/items/search", &json!({"query": "walrus"})).json()["items"].as_array().unwrap().len();
+    put(json!(false));
+    assert_eq!(hits(), 0);
+    put(serde_json::Value::Null);
+    assert_eq!(hits(), 1);
+    put(json!(false));
+    assert_eq!(hits(), 0);
+    put(json!(["note"]));
+    assert_eq!(hits(), 1);
+    c.delete("/store/items", Some(&json!({"namespace": ["re"], "key": "k"})));
+    assert_eq!(hits(), 0);
+}

@@ -69,65 +69,124 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     Ok(serde_json::to_string(v)?)
 }
 
+/// A memory ready for the writer: its JSON columns already encoded, so the
+/// single writer thread spends its time on SQL alone.
+pub struct Encoded {
+    memory: NewMemory,
+    namespace: String,
+    data: Option<String>,
+    index: Option<String>,
+    tags: String,
+    metadata: String,
+    source: String,
+}
+
+/// Encodes a batch (run on the caller's thread, not the writer's).
+pub fn encode(batch: Vec<NewMemory>) -> Result<Vec<Encoded>> {
+    batch
+        .into_iter()
+        .map(|m| {
+            Ok(Encoded {
+                namespace: m.namespace.joined(),
+                data: m.data.as_ref().map(to_json).transpose()?,
+                index: m.index.as_ref().map(to_json).transpose()?,
+                tags: to_json(&m.tags)?,
+                metadata: to_json(&m.metadata)?,
+                source: to_json(&m.source)?,
+                memory: m,
+            })
+        })
+        .collect()
+}
+
+/// What the writer reports for each memory; [`Written::into_memory`] builds the
+/// full record off the writer thread.
+pub struct Written {
+    status: WriteStatus,
+    id: String,
+    created_at: Millis,
+    version: i64,
+    updated_at: Millis,
+    expires_at: Option<Millis>,
+    memory: NewMemory,
+}
+
+impl Written {
+    pub fn into_memory(self) -> (WriteStatus, Memory) {
+        let m = self.memory;
+        let memory = Memory {
+            id: self.id,
+            namespace: m.namespace,
+            key: m.key,
+            tier: m.tier,
+            text: m.text,
+            data: m.data,
+            tags: m.tags,
+            metadata: m.metadata,
+            salience: m.salience,
+            pinned: m.pinned,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+            source: m.source,
+            index: m.index,
+            ttl_ms: m.ttl_ms,
+        };
+        (self.status, memory)
+    }
+}
+
+const UPDATE_SQL: &str = "UPDATE memories SET tier = ?, text = ?, data = ?, index_spec = ?, tags = ?, metadata = ?, \
+     salience = ?, pinned = ?, version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ?, source = ? \
+     WHERE tenant_id = ? AND id = ? RETURNING created_at, version";
+const INSERT_SQL: &str = "INSERT INTO memories (tenant_id, id, namespace, ns_depth, key, tier, text, data, index_spec, \
+     tags, metadata, salience, pinned, version, created_at, updated_at, expires_at, ttl_ms, source) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)";
+
 /// Writes a batch: keyed memories that exist (and are live) are replaced in
 /// place (`updated`), everything else is inserted (`created`).
-pub fn put_batch(c: &Connection, tenant: &str, batch: Vec<NewMemory>, now: Millis) -> Result<Vec<(WriteStatus, Memory)>> {
+pub fn put_batch(c: &Connection, tenant: &str, batch: Vec<Encoded>, now: Millis) -> Result<Vec<Written>> {
     let mut out = Vec::with_capacity(batch.len());
-    for m in batch {
-        let ns = m.namespace.joined();
+    for e in batch {
+        let m = &e.memory;
         let existing: Option<(String, Option<Millis>)> = match &m.key {
             Some(key) => c
                 .prepare_cached("SELECT id, expires_at FROM memories WHERE tenant_id = ? AND namespace = ? AND key = ?")?
-                .query_row(params![tenant, ns, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row(params![tenant, e.namespace, key], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?,
             None => None,
         };
-        let data = m.data.as_ref().map(to_json).transpose()?;
-        let index = m.index.as_ref().map(to_json).transpose()?;
-        let (tags, metadata, source) = (to_json(&m.tags)?, to_json(&m.metadata)?, to_json(&m.source)?);
         let expires_at = expiry(m.pinned, m.ttl_ms, now);
         let live_id = match existing {
-            Some((id, exp)) if exp.is_none_or(|e| e > now) => Some(id),
+            Some((id, exp)) if exp.is_none_or(|x| x > now) => Some(id),
             Some((id, _)) => {
                 c.prepare_cached("DELETE FROM memories WHERE tenant_id = ? AND id = ?")?.execute(params![tenant, id])?;
                 None
             }
             None => None,
         };
-        let (status, memory) = match live_id {
+        let (status, id, created_at, version) = match live_id {
             Some(id) => {
-                let sql = format!(
-                    "UPDATE memories SET tier = ?, text = ?, data = ?, index_spec = ?, tags = ?, metadata = ?, \
-                     salience = ?, pinned = ?, version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ?, source = ? \
-                     WHERE tenant_id = ? AND id = ? RETURNING {RETURNING}"
-                );
-                let mem = c.prepare_cached(&sql)?.query_row(
+                let (created_at, version) = c.prepare_cached(UPDATE_SQL)?.query_row(
                     params![
-                        m.tier.as_str(), m.text, data, index, tags, metadata, m.salience, m.pinned, now, expires_at,
-                        m.ttl_ms, source, tenant, id
+                        m.tier.as_str(), m.text, e.data, e.index, e.tags, e.metadata, m.salience, m.pinned, now,
+                        expires_at, m.ttl_ms, e.source, tenant, id
                     ],
-                    to_memory,
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
-                (WriteStatus::Updated, mem)
+                (WriteStatus::Updated, id, created_at, version)
             }
             None => {
-                let sql = format!(
-                    "INSERT INTO memories (tenant_id, id, namespace, ns_depth, key, tier, text, data, index_spec, tags, \
-                     metadata, salience, pinned, version, created_at, updated_at, expires_at, ttl_ms, source) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING {RETURNING}"
-                );
-                let mem = c.prepare_cached(&sql)?.query_row(
-                    params![
-                        tenant, uuid::Uuid::now_v7().to_string(), ns, m.namespace.depth() as i64, m.key,
-                        m.tier.as_str(), m.text, data, index, tags, metadata, m.salience, m.pinned, now, now,
-                        expires_at, m.ttl_ms, source
-                    ],
-                    to_memory,
-                )?;
-                (WriteStatus::Created, mem)
+                let id = uuid::Uuid::now_v7().to_string();
+                c.prepare_cached(INSERT_SQL)?.execute(params![
+                    tenant, id, e.namespace, m.namespace.depth() as i64, m.key, m.tier.as_str(), m.text, e.data,
+                    e.index, e.tags, e.metadata, m.salience, m.pinned, now, now, expires_at, m.ttl_ms, e.source
+                ])?;
+                (WriteStatus::Created, id, now, 1)
             }
         };
-        out.push((status, memory));
+        out.push(Written { status, id, created_at, version, updated_at: now, expires_at, memory: e.memory });
     }
     Ok(out)
 }

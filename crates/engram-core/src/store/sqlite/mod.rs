@@ -98,7 +98,9 @@ impl SqliteStore {
 
     pub async fn put_memories(&self, tenant: &str, batch: Vec<NewMemory>, now: Millis) -> Result<Vec<(WriteStatus, Memory)>> {
         let tenant = tenant.to_owned();
-        self.writer.write(move |c| memories::put_batch(c, &tenant, batch, now)).await
+        let encoded = memories::encode(batch)?;
+        let written = self.writer.write(move |c| memories::put_batch(c, &tenant, encoded, now)).await?;
+        Ok(written.into_iter().map(memories::Written::into_memory).collect())
     }
 
     pub async fn get_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<Memory>> {

@@ -43,15 +43,16 @@ CREATE VIRTUAL TABLE memories_fts USING fts5 (
     text, content = 'memories', content_rowid = 'seq',
     tokenize = 'unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+-- Rows without text (LangGraph items with index = false) stay out of the index.
+CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories WHEN new.text <> '' BEGIN
     INSERT INTO memories_fts (rowid, text) VALUES (new.seq, new.text);
 END;
-CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories WHEN old.text <> '' BEGIN
     INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', old.seq, old.text);
 END;
 CREATE TRIGGER memories_fts_update AFTER UPDATE OF text ON memories BEGIN
-    INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', old.seq, old.text);
-    INSERT INTO memories_fts (rowid, text) VALUES (new.seq, new.text);
+    INSERT INTO memories_fts (memories_fts, rowid, text) SELECT 'delete', old.seq, old.text WHERE old.text <> '';
+    INSERT INTO memories_fts (rowid, text) SELECT new.seq, new.text WHERE new.text <> '';
 END;
 
 CREATE TABLE api_keys (
