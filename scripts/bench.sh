@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HTTP benchmarks for engram with redis-benchmark as a same-machine peer.
 #   get-by-id, LangGraph get_item, durable put_item (index=false) at 1, 8, 32
-#   connections (wrk), then redis GET/SET at the same connection counts.
+#   connections (wrk), then redis GET/SET at the same connection counts, and
+#   batched writes (100 memories per POST) at 8 connections.
 # Output: a Markdown table on stdout and in .bench/http.md.
 # Knobs: DURATION (s per run, default 5), ROUNDS (default 3), SEED (memories
 # and items to seed, default 20000), CONNS (default "1 8 32").
@@ -78,6 +79,7 @@ for round in $(seq "$ROUNDS"); do
     run_wrk "engram durable put_item (index=false)" scripts/bench/put_item.lua "$c"
     run_redis "$c"
   done
+  run_wrk "engram POST /v1/memories, 100 per request" scripts/bench/post_batch.lua 8
 done
 python3 - "$raw" "$out/http.md" <<'PY'
 import statistics, sys
@@ -92,7 +94,10 @@ peer = lambda name: "redis GET" if "get" in name else "redis SET"
 out = ["| workload | conns | req/s (median) | p50 ms | p99 ms | errors | vs redis (same conns) |",
        "|---|---:|---:|---:|---:|---:|---:|"]
 for (name, c), (rps, p50, p99, err, n) in sorted(med.items(), key=lambda kv: (kv[0][0].startswith("redis"), kv[0][0], kv[0][1])):
-    ratio = "" if name.startswith("redis") else f"{rps / med[(peer(name), c)][0]:.2f}x {peer(name)}"
+    if "100 per request" in name:
+        ratio = f"= {rps * 100:.0f} memories/s"
+    else:
+        ratio = "" if name.startswith("redis") else f"{rps / med[(peer(name), c)][0]:.2f}x {peer(name)}"
     out.append(f"| {name} | {c} | {rps:.0f} | {p50:.3f} | {p99:.3f} | {err} | {ratio} |")
 open(sys.argv[2], "w").write("\n".join(out) + "\n")
 print("\n".join(out))

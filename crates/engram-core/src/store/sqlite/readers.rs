@@ -32,14 +32,9 @@ impl Readers {
         let Ok(_permit) = self.permits.try_acquire() else {
             return self.read(f).await;
         };
-        let conn = self
-            .conns
-            .lock()
-            .map_err(|_| Error::internal("reader pool lock poisoned"))?
-            .pop()
-            .ok_or_else(|| Error::internal("reader pool empty despite a permit"))?;
+        let conn = self.take()?;
         let out = f(&conn);
-        self.conns.lock().map_err(|_| Error::internal("reader pool lock poisoned"))?.push(conn);
+        self.give_back(conn)?;
         out
     }
 
@@ -50,12 +45,7 @@ impl Readers {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let _permit = self.permits.acquire().await.map_err(|_| Error::unavailable("the store is closed"))?;
-        let conn = self
-            .conns
-            .lock()
-            .map_err(|_| Error::internal("reader pool lock poisoned"))?
-            .pop()
-            .ok_or_else(|| Error::internal("reader pool empty despite a permit"))?;
+        let conn = self.take()?;
         let this = Arc::clone(self);
         let joined = tokio::task::spawn_blocking(move || {
             let out = f(&conn);
@@ -66,12 +56,25 @@ impl Readers {
             Ok(pair) => pair,
             Err(e) => {
                 // The closure panicked and took the connection with it: replace it.
-                let fresh = super::open_connection(&this.path, true)?;
-                self.conns.lock().map_err(|_| Error::internal("reader pool lock poisoned"))?.push(fresh);
+                self.give_back(super::open_connection(&this.path, true)?)?;
                 return Err(Error::internal(format!("read task failed: {e}")));
             }
         };
-        self.conns.lock().map_err(|_| Error::internal("reader pool lock poisoned"))?.push(conn);
+        self.give_back(conn)?;
         out
+    }
+
+    /// Takes a connection; the caller holds a permit, so one is free.
+    fn take(&self) -> Result<Connection> {
+        self.conns
+            .lock()
+            .map_err(|_| Error::internal("reader pool lock poisoned"))?
+            .pop()
+            .ok_or_else(|| Error::internal("reader pool empty despite a permit"))
+    }
+
+    fn give_back(&self, conn: Connection) -> Result<()> {
+        self.conns.lock().map_err(|_| Error::internal("reader pool lock poisoned"))?.push(conn);
+        Ok(())
     }
 }
