@@ -156,11 +156,11 @@ pub fn load(over: &Overrides, env: impl IntoIterator<Item = (String, String)>) -
             continue;
         }
         let lower = rest.to_ascii_lowercase();
-        match SECTIONS.iter().find(|s| lower.starts_with(&format!("{s}_"))) {
-            Some(section) => set(&mut table, section, &lower[section.len() + 1..], toml_value_of(raw)),
-            // Not a config variable (other tools share the prefix); an unknown key
-            // in a known section is still an error, reported by deserialisation.
-            None => {}
+        // Variables outside the known sections are not config (other tools share
+        // the prefix); an unknown key in a known section is still an error,
+        // reported by deserialisation.
+        if let Some(section) = SECTIONS.iter().find(|s| lower.starts_with(&format!("{s}_"))) {
+            set(&mut table, section, &lower[section.len() + 1..], toml_value_of(raw));
         }
     }
     if let Some(l) = &over.listen {

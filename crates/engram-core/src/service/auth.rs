@@ -27,9 +27,12 @@ pub enum AuthMode {
     Required,
 }
 
+/// Key hash → (grant, or `None` for an unknown key; when it was looked up).
+type GrantCache = HashMap<[u8; 32], (Option<KeyGrant>, Instant)>;
+
 pub(crate) struct Authenticator {
     mode: AuthMode,
-    grants: Mutex<HashMap<[u8; 32], (Option<KeyGrant>, Instant)>>,
+    grants: Mutex<GrantCache>,
     keys_exist: Mutex<Option<(bool, Instant)>>,
 }
 

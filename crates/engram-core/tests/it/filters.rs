@@ -30,7 +30,7 @@ const OPS: &[&str] = &["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"
 fn scalar(r: &mut Rng) -> Value {
     match r.next() % 9 {
         0 => Value::Null,
-        1 => json!(r.next() % 2 == 0),
+        1 => json!(r.next().is_multiple_of(2)),
         2 => json!((r.next() % 7) as i64 - 3),
         3 => json!(0.5),
         4 => json!("a"),

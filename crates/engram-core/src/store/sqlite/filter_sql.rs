@@ -72,7 +72,7 @@ impl JsonTarget {
 
     /// `EXISTS(... element matching any of `values` ...)`.
     fn any_element(&self, values: &[Scalar], cmp: &str, b: &mut SqlBuilder) {
-        let null_wanted = cmp == "=" && values.iter().any(|v| *v == Scalar::Null);
+        let null_wanted = cmp == "=" && values.contains(&Scalar::Null);
         if null_wanted {
             // MongoDB: {field: null} also matches a missing field.
             b.sql(&format!("json_type({}, ", self.column)).param(SqlValue::Text(self.path.clone())).sql(") IS NULL OR ");
