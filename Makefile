@@ -4,24 +4,29 @@ CARGO ?= cargo
 VENV ?= .venv
 DATA_DIR ?= ./data
 
-.PHONY: run build test test-rust test-compat bench lint clean
+.PHONY: run build model test test-rust test-compat bench lint clean
+MODEL_DIR ?= models/all-MiniLM-L6-v2
 
-## run: build the release binary and serve on the embedded store (127.0.0.1:7700)
-run: build
+## run: fetch the model if missing, build the release binary, serve on the embedded store (127.0.0.1:7700)
+run: model build
 	./target/release/engram serve --data-dir $(DATA_DIR)
 
 build:
 	$(CARGO) build --release -p engram-server
 
+## model: fetch all-MiniLM-L6-v2 (sha256-checked) into $(MODEL_DIR) unless present
+model:
+	./scripts/fetch-model.sh $(MODEL_DIR)
+
 ## test: every test — Rust unit and integration tests, then the real langgraph-sdk client
 test: test-rust test-compat
 
-test-rust:
+test-rust: model
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --no-fail-fast; \
+		ENGRAM_TEST_MODEL_DIR=$(CURDIR)/$(MODEL_DIR) $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 		echo "cargo-nextest not found; using cargo test"; \
-		$(CARGO) test --workspace --no-fail-fast; \
+		ENGRAM_TEST_MODEL_DIR=$(CURDIR)/$(MODEL_DIR) $(CARGO) test --workspace --no-fail-fast; \
 	fi
 
 test-compat:

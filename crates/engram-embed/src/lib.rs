@@ -1,9 +1,13 @@
 //! Embedders: the contract that turns texts into vectors.
 //!
 //! This crate is kept apart from `engram-core` because the local model
-//! (candle + tokenizers) dominates build and link time. Today it holds the
-//! contract; the local all-MiniLM-L6-v2 model and the OpenAI-compatible HTTP
-//! provider implement it in the retrieval milestone (see DESIGN.md §6).
+//! (candle + tokenizers) dominates build and link time. [`local`] runs
+//! all-MiniLM-L6-v2 in-process; the OpenAI-compatible HTTP provider joins it
+//! (see DESIGN.md §6).
+
+pub mod local;
+
+pub use local::LocalEmbedder;
 
 /// Why an embedding could not be computed.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,77 @@
+//! engram-embed integration tests: the real all-MiniLM-L6-v2 weights against
+//! vectors produced by sentence-transformers. The weights come from
+//! `make model` (CI runs it first); a missing model fails, it does not skip.
+
+use std::path::PathBuf;
+
+use engram_embed::{Embedder, LocalEmbedder};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn model_dir() -> PathBuf {
+    std::env::var_os("ENGRAM_TEST_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("models/all-MiniLM-L6-v2"))
+}
+
+fn load() -> LocalEmbedder {
+    let dir = model_dir();
+    LocalEmbedder::load(&dir).unwrap_or_else(|e| panic!("{e} (run `make model` first)"))
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+#[test]
+fn matches_sentence_transformers_reference_vectors() {
+    let path = workspace().join("../shared/data/embeddings/all-MiniLM-L6-v2-reference.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reference file {}: {e}", path.display()));
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let items = reference["items"].as_array().unwrap();
+    let texts: Vec<&str> = items.iter().map(|i| i["text"].as_str().unwrap()).collect();
+    assert!(items.iter().any(|i| i["n_tokens_untruncated"].as_u64().unwrap() > 256), "the set includes a text past 256 tokens");
+    let model = load();
+    let got = model.embed(&texts).unwrap();
+    assert_eq!(got.len(), items.len());
+    for (item, v) in items.iter().zip(&got) {
+        let want: Vec<f32> = item["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        assert_eq!(v.len(), 384);
+        let c = cosine(v, &want);
+        assert!(c >= 0.9999, "cosine {c} for {:?}", item["text"].as_str().unwrap().chars().take(60).collect::<String>());
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "unit length, got {norm}");
+    }
+}
+
+#[test]
+fn batching_does_not_change_a_vector() {
+    let model = load();
+    let texts = ["short", "a considerably longer sentence that forces padding of the short one in the batch"];
+    let batch = model.embed(&texts).unwrap();
+    for (t, v) in texts.iter().zip(&batch) {
+        let alone = model.embed(&[t]).unwrap();
+        assert!(cosine(&alone[0], v) > 0.99999, "padding leaked into {t:?}");
+    }
+    assert!(model.embed(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn a_missing_or_corrupt_model_is_a_clear_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let err = LocalEmbedder::load(empty.path()).err().expect("must fail").to_string();
+    assert!(err.contains("config.json is missing") && err.contains("make model"), "{err}");
+
+    let broken = tempfile::tempdir().unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(model_dir().join(f), broken.path().join(f)).unwrap();
+    }
+    std::fs::write(broken.path().join("model.safetensors"), b"not a safetensors file").unwrap();
+    let err = LocalEmbedder::load(broken.path()).err().expect("must fail").to_string();
+    assert!(err.contains("make model"), "{err}");
+}
