@@ -24,6 +24,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release -q -p engram-server
+./scripts/fetch-model.sh >/dev/null
 
 data=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ENGRAM_SERVER_ACCESS_LOG=false ENGRAM_LOG=warn ./target/release/engram serve --listen 127.0.0.1:$port --data-dir "$data" 2>"$out/engram.log" &
@@ -103,3 +104,8 @@ open(sys.argv[2], "w").write("\n".join(out) + "\n")
 print("\n".join(out))
 PY
 echo "medians of $ROUNDS rounds of ${DURATION}s; engram: $(./target/release/engram --version); wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2); $(redis-server --version | cut -d' ' -f1-3); $(nproc) cores; $(date -u +%F)" | tee -a "$out/http.md"
+
+# Raw throughput of the local embedding model (the ceiling for batched ingest).
+kill $pid $rpid 2>/dev/null || true
+cargo run --release -q -p engram-embed --example throughput -- models/all-MiniLM-L6-v2 \
+  ../shared/data/locomo/locomo-dev.json 1024 | tee "$out/model.md"
