@@ -17,7 +17,6 @@ use axum::Router;
 use engram_core::jobs::Heartbeat;
 use engram_core::MemoryService;
 
-pub use error::status_of;
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -22,8 +22,6 @@ use crate::error::{Error, Result};
 use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, WriteStatus};
 use crate::time::Millis;
 
-pub use fts::match_expression;
-
 /// How hard a commit works to reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synchronous {
@@ -50,7 +48,6 @@ pub struct SqliteStore {
     writer: Arc<writer::Writer>,
     readers: Arc<readers::Readers>,
     _lock: Option<lock::DbLock>,
-    path: PathBuf,
 }
 
 /// Opens a connection with the pragmas every connection needs.
@@ -88,12 +85,7 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1))?;
         let writer = Arc::new(writer::Writer::start(conn)?);
-        Ok(SqliteStore { writer, readers, _lock: lock, path: opts.path })
-    }
-
-    /// Where the database file is.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(SqliteStore { writer, readers, _lock: lock })
     }
 
     pub async fn put_memories(&self, tenant: &str, batch: Vec<NewMemory>, now: Millis) -> Result<Vec<(WriteStatus, Memory)>> {
@@ -184,11 +176,6 @@ impl SqliteStore {
         if let Err(e) = tokio::task::spawn_blocking(move || w.shutdown()).await {
             tracing::error!(error = %e, "store shutdown failed");
         }
-    }
-
-    /// `PRAGMA integrity_check` — `"ok"` when the file is sound.
-    pub async fn integrity_check(&self) -> Result<String> {
-        self.readers.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)).await
     }
 }
 
