@@ -19,6 +19,7 @@ pub enum ErrorCode {
     VersionMismatch,
     PayloadTooLarge,
     Unprocessable,
+    EmbeddingMismatch,
     Unavailable,
     Timeout,
     Internal,
@@ -37,6 +38,7 @@ impl ErrorCode {
             ErrorCode::VersionMismatch => "version_mismatch",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Unprocessable => "unprocessable",
+            ErrorCode::EmbeddingMismatch => "embedding_mismatch",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Internal => "internal",
@@ -85,6 +87,9 @@ impl Error {
     }
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Error::User { code: ErrorCode::Unauthenticated, message: message.into() }
+    }
+    pub fn embedding_mismatch(message: impl Into<String>) -> Self {
+        Error::User { code: ErrorCode::EmbeddingMismatch, message: message.into() }
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
         Error::User { code: ErrorCode::Unavailable, message: message.into() }

@@ -11,6 +11,10 @@ use tokio::sync::watch;
 use crate::service::MemoryService;
 use crate::time::now_ms;
 
+mod embed_queue;
+
+pub use embed_queue::run_embedding_queue;
+
 /// Rows deleted per sweep transaction (keeps each write short).
 pub const SWEEP_BATCH: usize = 1000;
 

@@ -3,6 +3,8 @@
 //! (HTTP, MCP, CLI) calls. Nothing here knows about HTTP.
 
 pub mod auth;
+pub mod breaker;
+pub mod embed;
 pub mod error;
 pub mod filter;
 pub mod jobs;
@@ -10,6 +12,7 @@ pub mod model;
 pub mod service;
 pub mod store;
 pub mod time;
+pub mod vector;
 
 pub use auth::TenantCtx;
 pub use error::{Error, ErrorCode, Result};

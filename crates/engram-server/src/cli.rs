@@ -47,6 +47,22 @@ pub enum Command {
     Serve(#[command(flatten)] CommonFlags),
     /// Print the effective configuration (secrets hidden), or what is wrong with it.
     CheckConfig(#[command(flatten)] CommonFlags),
+    /// Manage the local embedding model.
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+        #[command(flatten)]
+        flags: CommonFlags,
+    },
+    /// Recompute embeddings after a model change: drops the vectors of a tenant
+    /// (or of every tenant) and queues its memories; the server embeds them.
+    Reembed {
+        /// Only this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        flags: CommonFlags,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -54,6 +70,12 @@ pub enum Command {
         #[command(flatten)]
         flags: CommonFlags,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelAction {
+    /// Download all-MiniLM-L6-v2 (sha256-checked) into embedder.model_dir, unless present.
+    Fetch,
 }
 
 #[derive(Subcommand, Debug)]

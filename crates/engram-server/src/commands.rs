@@ -4,8 +4,8 @@
 use engram_core::auth::{validate_tenant, Scopes};
 use engram_core::store::{SqliteStore, Store};
 
-use crate::cli::{CommonFlags, KeysAction};
-use crate::config::{self, Settings};
+use crate::cli::{CommonFlags, KeysAction, ModelAction};
+use crate::config::{self, EmbedderSettings, Settings};
 use crate::logging;
 use crate::server;
 
@@ -53,16 +53,68 @@ pub fn check_config(flags: &CommonFlags) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn keys(flags: &CommonFlags, action: &KeysAction) -> Result<(), Failure> {
-    let settings = settings(flags)?;
+/// Opens the store beside a running server (no lock, no vector index) and runs `f`.
+fn with_admin_store<F, Fut>(settings: &Settings, f: F) -> Result<(), Failure>
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = (Store, Result<(), Failure>)>,
+{
     let mut opts = settings.sqlite.clone();
     opts.exclusive = false;
     opts.readers = 1;
+    opts.vectors = None;
     runtime()?.block_on(async move {
         let store = Store::Sqlite(SqliteStore::open(opts).map_err(|e| Failure::Runtime(e.public_message()))?);
-        let out = run_keys(&store, action).await;
+        let (store, out) = f(store).await;
         store.close().await;
         out
+    })
+}
+
+pub fn keys(flags: &CommonFlags, action: &KeysAction) -> Result<(), Failure> {
+    let settings = settings(flags)?;
+    with_admin_store(&settings, |store| async move {
+        let out = run_keys(&store, action).await;
+        (store, out)
+    })
+}
+
+pub fn model(flags: &CommonFlags, action: &ModelAction) -> Result<(), Failure> {
+    let settings = settings(flags)?;
+    match action {
+        ModelAction::Fetch => {
+            let EmbedderSettings::Local { model_dir } = &settings.embedder else {
+                return Err(Failure::Config("embedder.provider is not \"local\": there is no local model to fetch".into()));
+            };
+            let how = engram_embed::fetch::fetch(model_dir).map_err(Failure::Runtime)?;
+            eprintln!("model ready in {} ({how})", model_dir.display());
+            Ok(())
+        }
+    }
+}
+
+pub fn reembed(flags: &CommonFlags, tenant: Option<&str>) -> Result<(), Failure> {
+    let settings = settings(flags)?;
+    if let Some(t) = tenant {
+        validate_tenant(t).map_err(|e| Failure::Config(e.public_message()))?;
+    }
+    let tenant = tenant.map(str::to_owned);
+    with_admin_store(&settings, |store| async move {
+        let out = async {
+            let fail = |e: engram_core::Error| Failure::Runtime(e.public_message());
+            let tenants = match tenant {
+                Some(t) => vec![t],
+                None => store.tenants().await.map_err(fail)?,
+            };
+            for t in tenants {
+                let n = store.requeue_tenant(&t).await.map_err(fail)?;
+                eprintln!("tenant {t}: {n} memories queued for embedding");
+            }
+            eprintln!("a running server embeds them now; otherwise the next `engram serve` does");
+            Ok(())
+        }
+        .await;
+        (store, out)
     })
 }
 

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use engram_core::store::{SqliteOptions, Synchronous};
+use engram_core::store::{SqliteOptions, Synchronous, VectorOptions};
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 /// Sections a config file (and `ENGRAM_<SECTION>_<KEY>`) may name.
-pub const SECTIONS: &[&str] = &["server", "store", "memory"];
+pub const SECTIONS: &[&str] = &["server", "store", "embedder", "memory"];
 /// Environment variables with the `ENGRAM_` prefix that are not config keys.
 const NON_CONFIG_ENV: &[&str] = &["ENGRAM_LOG", "ENGRAM_CONFIG"];
 
@@ -22,8 +22,66 @@ const NON_CONFIG_ENV: &[&str] = &["ENGRAM_LOG", "ENGRAM_CONFIG"];
 pub struct Config {
     pub server: ServerSection,
     pub store: StoreSection,
+    pub embedder: EmbedderSection,
     pub memory: MemorySection,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbedderSection {
+    /// `local` (all-MiniLM-L6-v2 in-process), `openai` (an OpenAI-compatible
+    /// `/v1/embeddings` API) or `none` (keyword search only).
+    pub provider: String,
+    /// The local model's directory.
+    pub model_dir: PathBuf,
+    /// OpenAI-compatible API root, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// The provider's model name.
+    pub model: String,
+    /// Bearer token for the provider (never logged or shown).
+    pub api_key: String,
+    /// The provider model's vector dimension.
+    pub dims: i64,
+    pub timeout_seconds: f64,
+    pub max_retries: i64,
+}
+
+impl Default for EmbedderSection {
+    fn default() -> Self {
+        EmbedderSection {
+            provider: "local".into(),
+            model_dir: PathBuf::from("./models/all-MiniLM-L6-v2"),
+            base_url: String::new(),
+            model: String::new(),
+            api_key: String::new(),
+            dims: 0,
+            timeout_seconds: 10.0,
+            max_retries: 3,
+        }
+    }
+}
+
+/// The embedder to run, validated.
+#[derive(Debug, Clone)]
+pub enum EmbedderSettings {
+    None,
+    Local { model_dir: PathBuf },
+    OpenAi { base_url: String, model: String, api_key: String, dims: usize, timeout: Duration, max_retries: u32 },
+}
+
+impl EmbedderSettings {
+    /// The vector dimension, when there is an embedder.
+    pub fn dims(&self) -> Option<usize> {
+        match self {
+            EmbedderSettings::None => None,
+            EmbedderSettings::Local { .. } => Some(LOCAL_DIMS),
+            EmbedderSettings::OpenAi { dims, .. } => Some(*dims),
+        }
+    }
+}
+
+/// all-MiniLM-L6-v2's dimension.
+pub const LOCAL_DIMS: usize = 384;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -111,6 +169,7 @@ pub struct Settings {
     pub json_logs: bool,
     pub access_log: bool,
     pub sqlite: SqliteOptions,
+    pub embedder: EmbedderSettings,
     pub sweep_interval: Duration,
     /// The effective config, for `check-config`.
     pub effective: Config,
@@ -238,6 +297,7 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
             Synchronous::Full
         }
     };
+    let embedder = validate_embedder(&mut e, &c.embedder);
     let m = &c.memory;
     range_i(&mut e, "memory.wm_max_turns", m.wm_max_turns, 1, 1000);
     range_i(&mut e, "memory.distill_every", m.distill_every, 1, m.wm_max_turns.clamp(1, 1000));
@@ -260,10 +320,50 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
         request_timeout: Duration::from_secs_f64(t),
         json_logs: c.server.log_format == "json",
         access_log: c.server.access_log,
-        sqlite: SqliteOptions { path: db_path, readers: c.store.readers as usize, synchronous, exclusive: true },
+        sqlite: SqliteOptions {
+            vectors: embedder.dims().map(|dims| VectorOptions { dims, index_path: c.server.data_dir.join("engram.vectors") }),
+            path: db_path,
+            readers: c.store.readers as usize,
+            synchronous,
+            exclusive: true,
+        },
+        embedder,
         sweep_interval: Duration::from_secs(m.sweep_interval_seconds as u64),
         effective: c.clone(),
     })
+}
+
+fn validate_embedder(e: &mut Vec<String>, s: &EmbedderSection) -> EmbedderSettings {
+    match s.provider.as_str() {
+        "none" => EmbedderSettings::None,
+        "local" => EmbedderSettings::Local { model_dir: s.model_dir.clone() },
+        "openai" => {
+            if !(s.base_url.starts_with("http://") || s.base_url.starts_with("https://")) {
+                e.push(format!("embedder.base_url = {:?} must be an http:// or https:// URL", s.base_url));
+            }
+            if s.model.is_empty() {
+                e.push("embedder.model must name the provider's embedding model".into());
+            }
+            range_i(e, "embedder.dims", s.dims, 1, 8192);
+            let t = s.timeout_seconds;
+            if !(t.is_finite() && (0.1..=600.0).contains(&t)) {
+                e.push(format!("embedder.timeout_seconds = {t} is out of range: allowed 0.1 to 600"));
+            }
+            range_i(e, "embedder.max_retries", s.max_retries, 0, 10);
+            EmbedderSettings::OpenAi {
+                base_url: s.base_url.trim_end_matches('/').to_owned(),
+                model: s.model.clone(),
+                api_key: s.api_key.clone(),
+                dims: s.dims.clamp(1, 8192) as usize,
+                timeout: Duration::from_secs_f64(t.clamp(0.1, 600.0)),
+                max_retries: s.max_retries.clamp(0, 10) as u32,
+            }
+        }
+        other => {
+            e.push(format!("embedder.provider = {other:?}: allowed \"local\", \"openai\" or \"none\""));
+            EmbedderSettings::None
+        }
+    }
 }
 
 /// Hides a password in a URL such as `postgres://user:secret@host/db`.
@@ -289,6 +389,9 @@ impl Settings {
         } else {
             redact_url(&shown.store.url)
         };
+        if !shown.embedder.api_key.is_empty() {
+            shown.embedder.api_key = "***".into();
+        }
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 

@@ -16,6 +16,8 @@ fn main() {
         Command::Serve(flags) => commands::serve(flags),
         Command::CheckConfig(flags) => commands::check_config(flags),
         Command::Keys { action, flags } => commands::keys(flags, action),
+        Command::Model { action, flags } => commands::model(flags, action),
+        Command::Reembed { tenant, flags } => commands::reembed(flags, tenant.as_deref()),
     };
     match result {
         Ok(()) => {}

@@ -5,23 +5,43 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use engram_core::jobs::{run_ttl_sweeper, Heartbeat};
-use engram_core::service::AuthMode;
+use engram_core::embed::Embedder;
+use engram_core::jobs::{run_embedding_queue, run_ttl_sweeper, Heartbeat};
+use engram_core::service::{AuthMode, RankWeights};
 use engram_core::store::{SqliteStore, Store};
 use engram_core::{Error, MemoryService};
 use tokio::net::TcpListener;
 
-use crate::config::Settings;
+use crate::config::{EmbedderSettings, Settings};
 use crate::http::{router, AppState};
 
-/// Opens the store the settings name and builds the service on it.
+/// Loads the embedder the settings name (the local model takes a moment).
+pub async fn load_embedder(settings: &EmbedderSettings) -> Result<Option<Arc<dyn Embedder>>, Error> {
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || -> Result<Option<Arc<dyn Embedder>>, Error> {
+        Ok(match settings {
+            EmbedderSettings::None => None,
+            EmbedderSettings::Local { model_dir } => Some(Arc::new(engram_embed::LocalEmbedder::load(&model_dir)?)),
+            EmbedderSettings::OpenAi { base_url, model, api_key, dims, timeout, max_retries } => {
+                let opts = engram_embed::openai::OpenAiOptions { base_url, model, api_key, dims, timeout, max_retries };
+                Some(Arc::new(engram_embed::OpenAiEmbedder::new(opts)))
+            }
+        })
+    })
+    .await
+    .map_err(|e| Error::internal(format!("loading the embedder panicked: {e}")))?
+}
+
+/// Opens the store the settings name, loads the embedder, and builds the
+/// service on them.
 pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
+    let embedder = load_embedder(&settings.embedder).await?;
     let opts = settings.sqlite.clone();
     let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
         .await
         .map_err(|e| Error::internal(format!("opening the store panicked: {e}")))??;
     let mode = if settings.is_loopback() { AuthMode::DevUntilKeysExist } else { AuthMode::Required };
-    let service = MemoryService::new(Store::Sqlite(store), mode);
+    let service = MemoryService::with_embedder(Store::Sqlite(store), mode, embedder, RankWeights::default());
     if !settings.is_loopback() && !service.store().has_keys().await? {
         service.store().close().await;
         return Err(Error::invalid(format!(
@@ -43,13 +63,19 @@ pub async fn run(
 ) -> Result<(), Error> {
     let (stop_jobs, jobs_rx) = tokio::sync::watch::channel(false);
     let sweeper_beat = Heartbeat::new("ttl_sweep");
-    let sweeper = tokio::spawn(run_ttl_sweeper(service.clone(), settings.sweep_interval, Arc::clone(&sweeper_beat), jobs_rx));
+    let sweeper = tokio::spawn(run_ttl_sweeper(service.clone(), settings.sweep_interval, Arc::clone(&sweeper_beat), jobs_rx.clone()));
+    let mut heartbeats = vec![sweeper_beat];
+    let embedding = service.embedder().is_some().then(|| {
+        let beat = Heartbeat::new("embedding_queue");
+        heartbeats.push(Arc::clone(&beat));
+        tokio::spawn(run_embedding_queue(service.clone(), beat, jobs_rx))
+    });
     let state = AppState {
         service: service.clone(),
         max_body_bytes: settings.max_body_bytes,
         request_timeout: settings.request_timeout,
         access_log: settings.access_log,
-        heartbeats: Arc::new(vec![sweeper_beat]),
+        heartbeats: Arc::new(heartbeats),
     };
     let addr = listener.local_addr().map_err(|e| Error::internal(format!("listener address: {e}")))?;
     tracing::info!(addr = %addr, db = %settings.db_path().display(), "engram listening");
@@ -57,6 +83,9 @@ pub async fn run(
     tracing::info!("draining finished; stopping jobs");
     let _ = stop_jobs.send(true);
     let _ = sweeper.await;
+    if let Some(job) = embedding {
+        let _ = job.await;
+    }
     service.store().close().await;
     tracing::info!("engram stopped");
     served.map_err(|e| Error::internal(format!("server error: {e}")))

@@ -105,6 +105,25 @@ pub struct NewMemory {
     pub ttl_ms: Option<i64>,
     pub source: Source,
     pub index: Option<Value>,
+    /// A caller-supplied unit vector (already checked against the tenant's model).
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// Cosine similarity at or above which two texts count as the same memory.
+pub const DUPLICATE_COSINE: f32 = 0.95;
+
+/// The fingerprint of a text for exact-duplicate detection: case, surrounding
+/// whitespace, runs of whitespace and trailing sentence punctuation ignored.
+pub fn text_fingerprint(text: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let lowered = text.to_lowercase();
+    let words: Vec<&str> = lowered.split_whitespace().collect();
+    let joined = words.join(" ");
+    let trimmed = joined.trim_end_matches(['.', '!', '?', '…', ' ']);
+    let digest = Sha256::digest(trimmed.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_le_bytes(first)
 }
 
 /// What a write did.

@@ -31,6 +31,9 @@ pub struct MemoryInput {
     pub pinned: Option<bool>,
     #[serde(default)]
     pub salience: Option<f64>,
+    /// The caller's own vector for `text` (dimension must match the tenant's model).
+    #[serde(default)]
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// `POST /v1/memories`.
@@ -38,6 +41,9 @@ pub struct MemoryInput {
 #[serde(deny_unknown_fields)]
 pub struct CreateMemories {
     pub memories: Vec<MemoryInput>,
+    /// `"indexed"`: return once the memories are findable by meaning.
+    #[serde(default)]
+    pub wait: Option<String>,
 }
 
 /// `PATCH /v1/memories/{id}`: absent fields stay; `null` clears `data` or `ttl_seconds`.

@@ -109,8 +109,12 @@ impl MemoryService {
             ttl_ms: req.ttl.map(ttl_minutes_to_ms).transpose()?,
             source: Source::Store,
             index,
+            embedding: None,
         };
-        let mut out = self.store().put_memories(&ctx.tenant, vec![memory], now_ms()).await?;
+        // LangGraph's stores make a put searchable by meaning before it returns.
+        let mut batch = vec![memory];
+        self.attach_vectors(&ctx.tenant, &mut batch, vec![None], true).await?;
+        let mut out = self.store().put_memories(&ctx.tenant, batch, now_ms()).await?;
         let (_, m) = out.pop().ok_or_else(|| Error::internal("put returned nothing"))?;
         Ok(ItemView::from_memory(m, None))
     }
@@ -141,9 +145,9 @@ impl MemoryService {
         Ok(())
     }
 
-    /// Searches items under a namespace prefix, by filter and (optionally) words.
-    /// Results with a query are ranked by keyword relevance until a vector
-    /// index is configured.
+    /// Searches items under a namespace prefix, by filter and (optionally) a
+    /// query, ranked by meaning and words (hybrid) when an embedder is
+    /// configured, by words alone otherwise.
     pub async fn search_items(&self, ctx: &TenantCtx, req: SearchItems) -> Result<Vec<ItemView>> {
         ctx.require(Scope::Read)?;
         if let Some(q) = &req.query {
@@ -152,8 +156,7 @@ impl MemoryService {
         let filter = req.filter.as_ref().filter(|f| !f.is_null()).map(|f| filter::parse(f, Dialect::Items)).transpose()?;
         let now = now_ms();
         let hits = self
-            .store()
-            .search(SearchQuery {
+            .rank(SearchQuery {
                 tenant: ctx.tenant.clone(),
                 text: req.query.filter(|q| !q.trim().is_empty()),
                 namespace_prefix: Namespace::prefix(req.namespace_prefix, "namespace_prefix")?,
@@ -163,14 +166,14 @@ impl MemoryService {
                 limit: check_limit(req.limit, 10, "limit")?,
                 offset: check_offset(req.offset, "offset")?,
                 now,
-            })
+            }, self.item_mode())
             .await?;
         if req.refresh_ttl.unwrap_or(true) {
             let ids: Vec<String> =
-                hits.iter().filter(|h| h.memory.ttl_ms.is_some() && !h.memory.pinned).map(|h| h.memory.id.clone()).collect();
+                hits.iter().filter(|h| h.0.ttl_ms.is_some() && !h.0.pinned).map(|h| h.0.id.clone()).collect();
             self.store().refresh_ttl(&ctx.tenant, ids, now).await?;
         }
-        Ok(hits.into_iter().map(|h| ItemView::from_memory(h.memory, Some(h.score))).collect())
+        Ok(hits.into_iter().map(|(m, score, _)| ItemView::from_memory(m, Some(score))).collect())
     }
 
     /// Lists the namespaces that hold items.

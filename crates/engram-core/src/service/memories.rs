@@ -1,17 +1,16 @@
-//! The memories API: create (batched), get, patch, delete, list, search.
+//! The memories API: create (batched), get, patch, delete, list. Search is in `search.rs`.
 
 use serde::Serialize;
 
-use super::inputs::{CreateMemories, ListInput, MemoryInput, PatchInput, SearchInput};
-use super::{check_limit, check_offset, check_query, MemoryService, MAX_BATCH};
+use super::inputs::{CreateMemories, ListInput, MemoryInput, PatchInput};
+use super::{check_limit, MemoryService, MAX_BATCH};
 use crate::auth::{Scope, TenantCtx};
 use crate::error::{Error, Result};
-use crate::filter::{self, Dialect};
 use crate::model::memory::{
     ttl_seconds_to_ms, validate_key, validate_metadata, validate_salience, validate_tags, validate_text, DEFAULT_SALIENCE,
 };
 use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Source, Tier, WriteStatus};
-use crate::store::{ListQuery, SearchQuery};
+use crate::store::ListQuery;
 use crate::time::now_ms;
 
 /// One page of `GET /v1/memories`.
@@ -21,23 +20,6 @@ pub struct ListPage {
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-}
-
-/// One search result.
-#[derive(Debug, Serialize)]
-pub struct SearchHit {
-    pub memory: Memory,
-    pub score: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub explain: Option<serde_json::Value>,
-}
-
-/// The answer to a search.
-#[derive(Debug, Serialize)]
-pub struct SearchOutput {
-    pub results: Vec<SearchHit>,
-    /// The mode that actually ran (see `search`).
-    pub mode: &'static str,
 }
 
 fn validate_new(m: MemoryInput, field: &str) -> Result<NewMemory> {
@@ -70,6 +52,7 @@ fn validate_new(m: MemoryInput, field: &str) -> Result<NewMemory> {
         ttl_ms,
         source: Source::Api,
         index: None,
+        embedding: None,
     })
 }
 
@@ -123,11 +106,20 @@ impl MemoryService {
                 req.memories.len()
             )));
         }
-        let batch = req
+        let wait_indexed = match req.wait.as_deref() {
+            None => false,
+            Some("indexed") => true,
+            Some(other) => return Err(Error::invalid(format!("wait must be \"indexed\" or absent, got {other:?}"))),
+        };
+        let mut given = Vec::with_capacity(req.memories.len());
+        let mut batch = req
             .memories
             .into_iter()
             .enumerate()
-            .map(|(i, m)| validate_new(m, &format!("memories[{i}]")))
+            .map(|(i, mut m)| {
+                given.push(m.embedding.take());
+                validate_new(m, &format!("memories[{i}]"))
+            })
             .collect::<Result<Vec<_>>>()?;
         let mut seen = std::collections::HashSet::new();
         for (i, m) in batch.iter().enumerate() {
@@ -137,7 +129,13 @@ impl MemoryService {
                 }
             }
         }
-        self.store().put_memories(&ctx.tenant, batch, now_ms()).await
+        self.attach_vectors(&ctx.tenant, &mut batch, given, wait_indexed).await?;
+        let queued = batch.iter().any(|m| m.embedding.is_none() && !m.text.is_empty());
+        let out = self.store().put_memories(&ctx.tenant, batch, now_ms()).await?;
+        if queued {
+            self.notify_queued();
+        }
+        Ok(out)
     }
 
     pub async fn get_memory(&self, ctx: &TenantCtx, id: &str) -> Result<Memory> {
@@ -194,60 +192,5 @@ impl MemoryService {
             None
         };
         Ok(ListPage { memories, next_cursor })
-    }
-
-    /// Searches memories. Keyword mode ranks by BM25. Until a vector index is
-    /// configured, `hybrid` (the default) runs as keyword search and says so in
-    /// `mode`; `vector` is refused with `unprocessable`.
-    pub async fn search(&self, ctx: &TenantCtx, q: SearchInput) -> Result<SearchOutput> {
-        ctx.require(Scope::Read)?;
-        let mode = match q.mode.as_deref().unwrap_or("hybrid") {
-            "keyword" | "hybrid" => "keyword",
-            "vector" => {
-                return Err(Error::unprocessable(
-                    "mode \"vector\" needs an embedding model, and this server has none configured; use \"keyword\"",
-                ))
-            }
-            other => {
-                return Err(Error::invalid(format!("mode must be \"hybrid\", \"vector\" or \"keyword\", got {other:?}")))
-            }
-        };
-        if let Some(text) = &q.query {
-            check_query(text, "query")?;
-        }
-        let tiers = q
-            .tiers
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .map(|(i, t)| Tier::parse(t, &format!("tiers[{i}]")))
-            .collect::<Result<Vec<_>>>()?;
-        let filter = q.filter.as_ref().map(|f| filter::parse(f, Dialect::Memories)).transpose()?;
-        let hits = self
-            .store()
-            .search(SearchQuery {
-                tenant: ctx.tenant.clone(),
-                text: q.query.filter(|t| !t.trim().is_empty()),
-                namespace_prefix: Namespace::prefix(q.namespace_prefix.unwrap_or_default(), "namespace_prefix")?,
-                tiers,
-                filter,
-                items_only: false,
-                limit: check_limit(q.limit, 10, "limit")?,
-                offset: check_offset(q.offset, "offset")?,
-                now: now_ms(),
-            })
-            .await?;
-        let explain = q.explain.unwrap_or(false);
-        Ok(SearchOutput {
-            mode,
-            results: hits
-                .into_iter()
-                .map(|h| SearchHit {
-                    explain: explain.then(|| serde_json::json!({ "keyword": h.score })),
-                    memory: h.memory,
-                    score: h.score,
-                })
-                .collect(),
-        })
     }
 }

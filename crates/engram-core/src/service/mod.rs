@@ -5,16 +5,20 @@
 //! of HTTP.
 
 mod auth;
+mod embedding;
 pub mod inputs;
 mod items;
 mod memories;
+mod search;
 
 use std::sync::Arc;
 
 pub use auth::AuthMode;
 pub use items::{ItemView, PutItem, SearchItems};
-pub use memories::{ListPage, SearchHit, SearchOutput};
+pub use memories::ListPage;
+pub use search::{RankWeights, SearchHit, SearchOutput};
 
+use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -36,16 +40,45 @@ pub struct MemoryService {
 struct Inner {
     store: Store,
     auth: auth::Authenticator,
+    embedder: Option<Arc<dyn Embedder>>,
+    weights: RankWeights,
+    /// Wakes the embedding queue worker after a write.
+    queued: tokio::sync::Notify,
 }
 
 impl MemoryService {
+    /// A service without an embedder: keyword search only.
     pub fn new(store: Store, auth_mode: AuthMode) -> Self {
-        MemoryService { inner: Arc::new(Inner { store, auth: auth::Authenticator::new(auth_mode) }) }
+        Self::with_embedder(store, auth_mode, None, RankWeights::default())
+    }
+
+    /// A service that embeds with `embedder` (search by meaning, the queue).
+    pub fn with_embedder(store: Store, auth_mode: AuthMode, embedder: Option<Arc<dyn Embedder>>, weights: RankWeights) -> Self {
+        MemoryService {
+            inner: Arc::new(Inner {
+                store,
+                auth: auth::Authenticator::new(auth_mode),
+                embedder,
+                weights,
+                queued: tokio::sync::Notify::new(),
+            }),
+        }
     }
 
     /// The storage backend (for health checks, jobs and admin commands).
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The embedder, when one is configured.
+    pub fn embedder(&self) -> Option<&Arc<dyn Embedder>> {
+        self.inner.embedder.as_ref()
+    }
+
+    /// Resolves after the next write that queued embeddings (or at once if one
+    /// happened since the last call).
+    pub async fn queued_work(&self) {
+        self.inner.queued.notified().await
     }
 }
 

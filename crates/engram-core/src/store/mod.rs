@@ -7,13 +7,32 @@
 
 pub mod sqlite;
 
+use std::collections::HashMap;
+
 use crate::auth::Scopes;
 use crate::error::Result;
 use crate::filter::Filter;
 use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Tier, WriteStatus};
 use crate::time::Millis;
 
-pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, VectorOptions};
+
+/// A memory waiting for its embedding.
+#[derive(Debug, Clone)]
+pub struct PendingText {
+    pub seq: i64,
+    /// The memory's version when queued (see `embed_queue.gen`).
+    pub gen: i64,
+    pub tenant: String,
+    pub text: String,
+}
+
+/// The embedding model a tenant's vectors were made with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantModel {
+    pub model: String,
+    pub dims: usize,
+}
 
 /// A keyword (or filter-only) search.
 #[derive(Debug, Clone)]
@@ -60,7 +79,9 @@ pub struct NamespaceQuery {
 #[derive(Debug, Clone)]
 pub struct Scored {
     pub memory: Memory,
-    /// BM25 relevance (higher is better); `None` for filter-only listings.
+    /// The backend's row number for the memory (joins keyword and vector hits).
+    pub seq: i64,
+    /// BM25 relevance or cosine (higher is better); `None` for filter-only listings.
     pub score: Option<f64>,
 }
 
@@ -152,6 +173,63 @@ impl Store {
     /// Whether any unrevoked key exists (auth is on when one does).
     pub async fn has_keys(&self) -> Result<bool> {
         delegate!(self.has_keys())
+    }
+    /// Nearest memories to `vector` in the query's scope (`score` = cosine).
+    pub async fn vector_search(&self, q: SearchQuery, vector: Vec<f32>, k: usize) -> Result<Vec<Scored>> {
+        delegate!(self.vector_search(q, vector, k))
+    }
+    /// Cosines between `vector` and the given memories (those with a vector).
+    pub async fn cosines(&self, seqs: Vec<i64>, vector: Vec<f32>) -> Result<HashMap<i64, f64>> {
+        delegate!(self.cosines(seqs, vector))
+    }
+    /// BM25 scores of the given memories for `text` (those that match).
+    pub async fn keyword_scores(&self, text: &str, seqs: Vec<i64>) -> Result<HashMap<i64, f64>> {
+        delegate!(self.keyword_scores(text, seqs))
+    }
+    /// Memories under `prefix` still waiting for an embedding.
+    pub async fn pending_embeddings(&self, tenant: &str, prefix: &Namespace) -> Result<u64> {
+        delegate!(self.pending_embeddings(tenant, prefix))
+    }
+    /// The oldest memories waiting for an embedding, except those of `exclude`d tenants.
+    pub async fn take_pending(&self, max: usize, exclude: Vec<String>) -> Result<Vec<PendingText>> {
+        delegate!(self.take_pending(max, exclude))
+    }
+    /// Stores computed embeddings `(seq, gen, vector)`; stale ones are dropped.
+    pub async fn store_embeddings(&self, done: Vec<(i64, i64, Vec<f32>)>) -> Result<usize> {
+        delegate!(self.store_embeddings(done))
+    }
+    /// How many of `seqs` still wait for an embedding.
+    pub async fn still_queued(&self, seqs: Vec<i64>) -> Result<usize> {
+        delegate!(self.still_queued(seqs))
+    }
+    pub async fn tenant_model(&self, tenant: &str) -> Result<Option<TenantModel>> {
+        delegate!(self.tenant_model(tenant))
+    }
+    /// Records the tenant's model unless one is; returns the record.
+    pub async fn record_tenant_model(&self, tenant: &str, model: TenantModel, now: Millis) -> Result<TenantModel> {
+        delegate!(self.record_tenant_model(tenant, model, now))
+    }
+    /// Drops a tenant's vectors and model record and queues its memories again.
+    pub async fn requeue_tenant(&self, tenant: &str) -> Result<usize> {
+        delegate!(self.requeue_tenant(tenant))
+    }
+    /// Every tenant with memories.
+    pub async fn tenants(&self) -> Result<Vec<String>> {
+        delegate!(self.tenants())
+    }
+    /// Brings derived indexes (the SQLite vector index) up to date with the tables.
+    pub async fn sync_indexes(&self) -> Result<()> {
+        delegate!(self.sync_vectors())
+    }
+    /// The last vector change the index holds (changes when the index does).
+    pub fn vector_watermark(&self) -> i64 {
+        match self {
+            Store::Sqlite(s) => s.vector_index().map(|i| i.applied()).unwrap_or(0),
+        }
+    }
+    /// Saves derived indexes (the SQLite vector index) so a restart is quick.
+    pub async fn save_indexes(&self) -> Result<()> {
+        delegate!(self.save_vectors())
     }
     /// A cheap query that proves the store answers.
     pub async fn ping(&self) -> Result<()> {

@@ -84,7 +84,7 @@ async fn generated_filters_never_break_the_query() {
         {"namespace": ["f"], "text": "three", "data": {"a": [1, "a"]}}
     ]))
     .unwrap();
-    svc.create_memories(&ctx, CreateMemories { memories }).await.unwrap();
+    svc.create_memories(&ctx, CreateMemories { memories, wait: None }).await.unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let (mut ok, mut refused) = (0, 0);
     for _ in 0..3000 {

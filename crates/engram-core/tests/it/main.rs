@@ -3,6 +3,7 @@
 
 mod filters;
 mod store;
+mod vectors;
 
 use engram_core::service::AuthMode;
 use engram_core::store::{SqliteOptions, SqliteStore, Store, Synchronous};
@@ -16,6 +17,7 @@ pub fn service() -> (MemoryService, tempfile::TempDir) {
         readers: 4,
         synchronous: Synchronous::Normal,
         exclusive: true,
+        vectors: None,
     })
     .unwrap();
     (MemoryService::new(Store::Sqlite(store), AuthMode::DevUntilKeysExist), dir)

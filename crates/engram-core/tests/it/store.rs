@@ -19,7 +19,7 @@ async fn concurrent_writes_are_group_committed_and_all_kept() {
             let mut ids = Vec::new();
             for i in 0..50 {
                 let out = svc
-                    .create_memories(&ctx, CreateMemories { memories: vec![input("c", &format!("w{w} n{i}"), None)] })
+                    .create_memories(&ctx, CreateMemories { memories: vec![input("c", &format!("w{w} n{i}"), None)], wait: None })
                     .await
                     .unwrap();
                 ids.push(out[0].1.id.clone());
@@ -48,7 +48,7 @@ async fn concurrent_writers_of_one_key_serialise_into_one_memory() {
     for i in 0..20 {
         let (svc, ctx) = (svc.clone(), ctx.clone());
         tasks.push(tokio::spawn(async move {
-            svc.create_memories(&ctx, CreateMemories { memories: vec![input("k", &format!("value {i}"), Some("same"))] }).await
+            svc.create_memories(&ctx, CreateMemories { memories: vec![input("k", &format!("value {i}"), Some("same"))], wait: None }).await
         }));
     }
     let mut statuses = Vec::new();
@@ -58,7 +58,7 @@ async fn concurrent_writers_of_one_key_serialise_into_one_memory() {
     assert_eq!(statuses.iter().filter(|s| *s == "Created").count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| *s == "Updated").count(), 19);
     let bad = svc
-        .create_memories(&ctx, CreateMemories { memories: vec![input("k", "a", Some("dup")), input("k", "b", Some("dup"))] })
+        .create_memories(&ctx, CreateMemories { memories: vec![input("k", "a", Some("dup")), input("k", "b", Some("dup"))], wait: None })
         .await
         .unwrap_err();
     assert!(bad.public_message().contains("memories[1].key"));

@@ -8,6 +8,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::filter_sql;
 use super::fts::match_expression;
 use super::sql::SqlBuilder;
+use super::vectors;
+use crate::model::memory::{text_fingerprint, DUPLICATE_COSINE, MAX_METADATA_ENTRIES, MAX_TAGS};
+use crate::vector::{dot, NsScope, Scope, VectorIndex};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Tier, WriteStatus};
 use crate::store::{ListQuery, NamespaceQuery, Scored, SearchQuery};
@@ -79,6 +82,8 @@ pub struct Encoded {
     tags: String,
     metadata: String,
     source: String,
+    /// Set for memories without a key (the ones deduplicated).
+    text_hash: Option<i64>,
 }
 
 /// Encodes a batch (run on the caller's thread, not the writer's).
@@ -93,6 +98,7 @@ pub fn encode(batch: Vec<NewMemory>) -> Result<Vec<Encoded>> {
                 tags: to_json(&m.tags)?,
                 metadata: to_json(&m.metadata)?,
                 source: to_json(&m.source)?,
+                text_hash: (m.key.is_none() && !m.text.is_empty()).then(|| text_fingerprint(&m.text)),
                 memory: m,
             })
         })
@@ -101,21 +107,30 @@ pub fn encode(batch: Vec<NewMemory>) -> Result<Vec<Encoded>> {
 
 /// What the writer reports for each memory; [`Written::into_memory`] builds the
 /// full record off the writer thread.
-pub struct Written {
-    status: WriteStatus,
-    id: String,
-    created_at: Millis,
-    version: i64,
-    updated_at: Millis,
-    expires_at: Option<Millis>,
-    memory: NewMemory,
+pub enum Written {
+    Stored {
+        status: WriteStatus,
+        id: String,
+        created_at: Millis,
+        version: i64,
+        updated_at: Millis,
+        expires_at: Option<Millis>,
+        memory: NewMemory,
+    },
+    /// A near-duplicate existed and was refreshed instead.
+    Merged(Memory),
 }
 
 impl Written {
     pub fn into_memory(self) -> (WriteStatus, Memory) {
-        let m = self.memory;
+        let (status, id, created_at, version, updated_at, expires_at, m) = match self {
+            Written::Merged(m) => return (WriteStatus::Merged, m),
+            Written::Stored { status, id, created_at, version, updated_at, expires_at, memory } => {
+                (status, id, created_at, version, updated_at, expires_at, memory)
+            }
+        };
         let memory = Memory {
-            id: self.id,
+            id,
             namespace: m.namespace,
             key: m.key,
             tier: m.tier,
@@ -125,30 +140,124 @@ impl Written {
             metadata: m.metadata,
             salience: m.salience,
             pinned: m.pinned,
-            version: self.version,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            expires_at: self.expires_at,
+            version,
+            created_at,
+            updated_at,
+            expires_at,
             source: m.source,
             index: m.index,
             ttl_ms: m.ttl_ms,
         };
-        (self.status, memory)
+        (status, memory)
     }
 }
 
 const UPDATE_SQL: &str = "UPDATE memories SET tier = ?, text = ?, data = ?, index_spec = ?, tags = ?, metadata = ?, \
-     salience = ?, pinned = ?, version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ?, source = ? \
-     WHERE tenant_id = ? AND id = ? RETURNING created_at, version";
+     salience = ?, pinned = ?, version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ?, source = ?, text_hash = ? \
+     WHERE tenant_id = ? AND id = ? RETURNING created_at, version, seq";
 const INSERT_SQL: &str = "INSERT INTO memories (tenant_id, id, namespace, ns_depth, key, tier, text, data, index_spec, \
-     tags, metadata, salience, pinned, version, created_at, updated_at, expires_at, ttl_ms, source) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)";
+     tags, metadata, salience, pinned, version, created_at, updated_at, expires_at, ttl_ms, source, text_hash) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)";
+
+/// Finds a live memory without a key in the same namespace that `e`
+/// duplicates: same normalised text, or (when `e` carries a vector) cosine
+/// at least [`DUPLICATE_COSINE`] with one in the index or earlier in this batch.
+fn find_duplicate(
+    c: &Connection,
+    tenant: &str,
+    e: &Encoded,
+    now: Millis,
+    index: Option<&VectorIndex>,
+    batch_vectors: &[(i64, String, Vec<f32>)],
+) -> Result<Option<i64>> {
+    let Some(hash) = e.text_hash else { return Ok(None) };
+    let same_text: Option<i64> = c
+        .prepare_cached(
+            "SELECT seq FROM memories WHERE tenant_id = ? AND namespace = ? AND text_hash = ? AND key IS NULL \
+             AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT 1",
+        )?
+        .query_row(params![tenant, e.namespace, hash, now], |r| r.get(0))
+        .optional()?;
+    if same_text.is_some() {
+        return Ok(same_text);
+    }
+    let Some(v) = &e.memory.embedding else { return Ok(None) };
+    let earlier = batch_vectors
+        .iter()
+        .filter(|(_, ns, _)| *ns == e.namespace)
+        .map(|(seq, _, w)| (*seq, dot(v, w)))
+        .filter(|(_, cos)| *cos >= DUPLICATE_COSINE)
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((seq, _)) = earlier {
+        return Ok(Some(seq));
+    }
+    let Some(index) = index else { return Ok(None) };
+    let scope = Scope { tenant, namespace: NsScope::Exact(&e.namespace), tier: None, unkeyed_only: true, allowed: None };
+    for (seq, cos) in index.search(v, 4, &scope)? {
+        if cos < DUPLICATE_COSINE {
+            break;
+        }
+        let live = c
+            .prepare_cached("SELECT 1 FROM memories WHERE seq = ? AND tenant_id = ? AND (expires_at IS NULL OR expires_at > ?)")?
+            .exists(params![seq as i64, tenant, now])?;
+        if live {
+            return Ok(Some(seq as i64));
+        }
+    }
+    Ok(None)
+}
+
+/// Refreshes the memory at `seq` with a duplicate's contribution: tags and
+/// metadata are merged (the newer value wins), salience and pinning take the
+/// higher, the TTL restarts.
+fn merge_into(c: &Connection, seq: i64, m: &NewMemory, now: Millis) -> Result<Memory> {
+    let sql = format!("SELECT {COLUMNS} FROM memories m WHERE m.seq = ?");
+    let cur = c.prepare_cached(&sql)?.query_row(params![seq], to_memory)?;
+    let mut tags = cur.tags.clone();
+    for t in &m.tags {
+        if !tags.contains(t) && tags.len() < MAX_TAGS {
+            tags.push(t.clone());
+        }
+    }
+    let mut metadata = cur.metadata.clone();
+    for (k, v) in &m.metadata {
+        if metadata.contains_key(k) || metadata.len() < MAX_METADATA_ENTRIES {
+            metadata.insert(k.clone(), v.clone());
+        }
+    }
+    let pinned = cur.pinned || m.pinned;
+    let expires_at = expiry(pinned, cur.ttl_ms, now);
+    let sql = format!(
+        "UPDATE memories SET tags = ?, metadata = ?, salience = ?, pinned = ?, version = version + 1, updated_at = ?, \
+         expires_at = ? WHERE seq = ? RETURNING {RETURNING}"
+    );
+    Ok(c.prepare_cached(&sql)?.query_row(
+        params![
+            to_json(&tags)?,
+            to_json(&metadata)?,
+            cur.salience.max(m.salience),
+            pinned,
+            now.max(cur.updated_at),
+            expires_at,
+            seq
+        ],
+        to_memory,
+    )?)
+}
 
 /// Writes a batch: keyed memories that exist (and are live) are replaced in
-/// place (`updated`), everything else is inserted (`created`).
-pub fn put_batch(c: &Connection, tenant: &str, batch: Vec<Encoded>, now: Millis) -> Result<Vec<Written>> {
+/// place (`updated`); memories without a key that duplicate a live one are
+/// merged into it (`merged`); everything else is inserted (`created`).
+/// Caller-supplied vectors are stored with their memory; the others are queued
+/// for embedding by the schema's triggers.
+pub fn put_batch(c: &Connection, tenant: &str, batch: Vec<Encoded>, now: Millis, index: Option<&VectorIndex>) -> Result<Vec<Written>> {
     let mut out = Vec::with_capacity(batch.len());
+    let mut batch_vectors: Vec<(i64, String, Vec<f32>)> = Vec::new();
     for e in batch {
+        if let Some(seq) = find_duplicate(c, tenant, &e, now, index, &batch_vectors)? {
+            out.push(Written::Merged(merge_into(c, seq, &e.memory, now)?));
+            continue;
+        }
         let m = &e.memory;
         let existing: Option<(String, Option<Millis>)> = match &m.key {
             Some(key) => c
@@ -166,27 +275,34 @@ pub fn put_batch(c: &Connection, tenant: &str, batch: Vec<Encoded>, now: Millis)
             }
             None => None,
         };
-        let (status, id, created_at, version) = match live_id {
+        let (status, id, created_at, version, seq) = match live_id {
             Some(id) => {
-                let (created_at, version) = c.prepare_cached(UPDATE_SQL)?.query_row(
+                let (created_at, version, seq) = c.prepare_cached(UPDATE_SQL)?.query_row(
                     params![
                         m.tier.as_str(), m.text, e.data, e.index, e.tags, e.metadata, m.salience, m.pinned, now,
-                        expires_at, m.ttl_ms, e.source, tenant, id
+                        expires_at, m.ttl_ms, e.source, e.text_hash, tenant, id
                     ],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )?;
-                (WriteStatus::Updated, id, created_at, version)
+                (WriteStatus::Updated, id, created_at, version, seq)
             }
             None => {
                 let id = uuid::Uuid::now_v7().to_string();
                 c.prepare_cached(INSERT_SQL)?.execute(params![
                     tenant, id, e.namespace, m.namespace.depth() as i64, m.key, m.tier.as_str(), m.text, e.data,
-                    e.index, e.tags, e.metadata, m.salience, m.pinned, now, now, expires_at, m.ttl_ms, e.source
+                    e.index, e.tags, e.metadata, m.salience, m.pinned, now, now, expires_at, m.ttl_ms, e.source,
+                    e.text_hash
                 ])?;
-                (WriteStatus::Created, id, now, 1)
+                (WriteStatus::Created, id, now, 1, c.last_insert_rowid())
             }
         };
-        out.push(Written { status, id, created_at, version, updated_at: now, expires_at, memory: e.memory });
+        if let Some(v) = &m.embedding {
+            if !m.text.is_empty() {
+                vectors::put_vector(c, seq, v)?;
+                batch_vectors.push((seq, e.namespace.clone(), v.clone()));
+            }
+        }
+        out.push(Written::Stored { status, id, created_at, version, updated_at: now, expires_at, memory: e.memory });
     }
     Ok(out)
 }
@@ -224,12 +340,15 @@ pub fn update(c: &Connection, tenant: &str, id: &str, p: &MemoryPatch, if_versio
     };
     let sql = format!(
         "UPDATE memories SET tier = ?, text = ?, data = ?, tags = ?, metadata = ?, salience = ?, pinned = ?, \
-         version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ? WHERE tenant_id = ? AND id = ? RETURNING {RETURNING}"
+         version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ?, text_hash = ? WHERE tenant_id = ? AND id = ? \
+         RETURNING {RETURNING}"
     );
+    let text = p.text.as_ref().unwrap_or(&cur.text);
+    let text_hash = (cur.key.is_none() && !text.is_empty()).then(|| text_fingerprint(text));
     Ok(c.prepare_cached(&sql)?.query_row(
         params![
             p.tier.unwrap_or(cur.tier).as_str(),
-            p.text.as_ref().unwrap_or(&cur.text),
+            text,
             data,
             to_json(p.tags.as_ref().unwrap_or(&cur.tags))?,
             to_json(p.metadata.as_ref().unwrap_or(&cur.metadata))?,
@@ -238,6 +357,7 @@ pub fn update(c: &Connection, tenant: &str, id: &str, p: &MemoryPatch, if_versio
             now.max(cur.updated_at),
             expires_at,
             ttl_ms,
+            text_hash,
             tenant,
             id
         ],
@@ -307,6 +427,29 @@ pub fn list(c: &Connection, q: &ListQuery) -> Result<Vec<Memory>> {
     run_query(c, &b, to_memory)
 }
 
+/// Appends the conditions every search applies: tenant, liveness, namespace
+/// prefix, tier, items-only and the filter.
+fn push_scope(b: &mut SqlBuilder, q: &SearchQuery) {
+    b.sql(" m.tenant_id = ")
+        .param(SqlValue::Text(q.tenant.clone()))
+        .sql(" AND (m.expires_at IS NULL OR m.expires_at > ")
+        .param(SqlValue::Integer(q.now))
+        .sql(")");
+    push_namespace(b, &q.namespace_prefix);
+    if q.tiers.len() == 1 {
+        b.sql(" AND m.tier = ").param(SqlValue::Text(q.tiers[0].as_str().into()));
+    }
+    if q.items_only {
+        b.sql(" AND m.key IS NOT NULL");
+    }
+    if let Some(f) = &q.filter {
+        b.sql(" AND ");
+        filter_sql::compile(f, b);
+    }
+}
+
+/// Keyword search (BM25) when `q.text` is set, else a filter-only listing
+/// newest first. Returns `(limit, offset)` rows.
 pub fn search(c: &Connection, q: &SearchQuery) -> Result<Vec<Scored>> {
     let words = match &q.text {
         Some(t) => match match_expression(t) {
@@ -319,38 +462,56 @@ pub fn search(c: &Connection, q: &SearchQuery) -> Result<Vec<Scored>> {
     match &words {
         Some(expr) => {
             b.sql(&format!(
-                "SELECT {COLUMNS}, bm25(memories_fts) AS rank FROM memories_fts \
+                "SELECT {COLUMNS}, m.seq, bm25(memories_fts) AS rank FROM memories_fts \
                  JOIN memories m ON m.seq = memories_fts.rowid WHERE memories_fts MATCH "
             ))
             .param(SqlValue::Text(expr.clone()))
-            .sql(" AND m.tenant_id = ");
+            .sql(" AND");
         }
         None => {
-            b.sql(&format!("SELECT {COLUMNS}, NULL AS rank FROM memories m WHERE m.tenant_id = "));
+            b.sql(&format!("SELECT {COLUMNS}, m.seq, NULL AS rank FROM memories m WHERE"));
         }
     }
-    b.param(SqlValue::Text(q.tenant.clone()))
-        .sql(" AND (m.expires_at IS NULL OR m.expires_at > ")
-        .param(SqlValue::Integer(q.now))
-        .sql(")");
-    push_namespace(&mut b, &q.namespace_prefix);
-    if !q.tiers.is_empty() && q.tiers.len() < 2 {
-        b.sql(" AND m.tier = ").param(SqlValue::Text(q.tiers[0].as_str().into()));
-    }
-    if q.items_only {
-        b.sql(" AND m.key IS NOT NULL");
-    }
-    if let Some(f) = &q.filter {
-        b.sql(" AND ");
-        filter_sql::compile(f, &mut b);
-    }
+    push_scope(&mut b, q);
     b.sql(if words.is_some() { " ORDER BY rank, m.id" } else { " ORDER BY m.updated_at DESC, m.id DESC" });
     b.sql(" LIMIT ").param(SqlValue::Integer(q.limit as i64));
     b.sql(" OFFSET ").param(SqlValue::Integer(q.offset as i64));
     run_query(c, &b, |row| {
-        let rank: Option<f64> = row.get(17)?;
-        Ok(Scored { memory: to_memory(row)?, score: rank.map(|r| -r) })
+        let rank: Option<f64> = row.get(18)?;
+        Ok(Scored { memory: to_memory(row)?, seq: row.get(17)?, score: rank.map(|r| -r) })
     })
+}
+
+/// The `seq`s in the search's scope when at most `cap` match (a filter's
+/// candidate set for the vector search), else `None`.
+pub fn scope_seqs(c: &Connection, q: &SearchQuery, cap: usize) -> Result<Option<std::collections::HashSet<u64>>> {
+    let mut b = SqlBuilder::default();
+    b.sql("SELECT m.seq FROM memories m WHERE");
+    push_scope(&mut b, q);
+    b.sql(" LIMIT ").param(SqlValue::Integer(cap as i64 + 1));
+    super::vectors::collect_seqs(c, &b, cap)
+}
+
+/// Those of `seqs` that are live and in the search's scope (filter included),
+/// with their `seq`.
+pub fn hydrate(c: &Connection, q: &SearchQuery, seqs: &[i64]) -> Result<Vec<(i64, Memory)>> {
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut b = SqlBuilder::default();
+    b.sql(&format!("SELECT {COLUMNS}, m.seq FROM memories m WHERE"));
+    push_scope(&mut b, q);
+    b.sql(" AND m.seq IN (");
+    for (i, s) in seqs.iter().enumerate() {
+        if i > 0 {
+            b.sql(", ");
+        }
+        b.param(SqlValue::Integer(*s));
+    }
+    b.sql(")");
+    let mut stmt = c.prepare(&b.text)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(b.params.iter()), |row| Ok((row.get(17)?, to_memory(row)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub fn list_namespaces(c: &Connection, q: &NamespaceQuery) -> Result<Vec<Namespace>> {

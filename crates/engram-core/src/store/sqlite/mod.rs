@@ -9,6 +9,7 @@ mod memories;
 mod readers;
 mod schema;
 mod sql;
+mod vectors;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -16,11 +17,19 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{KeyGrant, KeyInfo, ListQuery, NamespaceQuery, Scored, SearchQuery};
+use super::{KeyGrant, KeyInfo, ListQuery, NamespaceQuery, PendingText, Scored, SearchQuery, TenantModel};
 use crate::auth::Scopes;
 use crate::error::{Error, Result};
 use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, WriteStatus};
 use crate::time::Millis;
+use crate::vector::{NsScope, Scope, VectorIndex};
+
+/// Most memories a filter may match for its set to restrict the vector search
+/// directly; beyond it the graph walk is scoped by tenant, namespace and tier,
+/// and the filter is applied to an oversampled result.
+const FILTER_SET_CAP: usize = 50_000;
+/// Changes read per step while the index catches up.
+const SYNC_STEP: usize = 10_000;
 
 /// How hard a commit works to reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +50,30 @@ pub struct SqliteOptions {
     /// Take the single-server lock (a server does; admin commands such as
     /// `engram keys` do not, so they work beside a running server).
     pub exclusive: bool,
+    /// The vector index, when the server embeds (`None` for admin commands).
+    pub vectors: Option<VectorOptions>,
+}
+
+/// Where the vector index lives and what it holds.
+#[derive(Debug, Clone)]
+pub struct VectorOptions {
+    pub dims: usize,
+    /// The saved graph (a sidecar `<path>.json` holds its watermark).
+    pub index_path: PathBuf,
+}
+
+struct Vectors {
+    index: Arc<VectorIndex>,
+    path: PathBuf,
+    /// One catch-up at a time.
+    sync: tokio::sync::Mutex<()>,
 }
 
 /// The SQLite store; cheap to share behind an `Arc`.
 pub struct SqliteStore {
     writer: Arc<writer::Writer>,
     readers: Arc<readers::Readers>,
+    vectors: Option<Vectors>,
     _lock: Option<lock::DbLock>,
 }
 
@@ -83,16 +110,172 @@ impl SqliteStore {
             Synchronous::Normal => "PRAGMA synchronous = NORMAL",
         })?;
         schema::migrate(&mut conn)?;
+        let vectors = match &opts.vectors {
+            Some(v) => Some(Vectors {
+                index: Arc::new(open_index(&conn, v)?),
+                path: v.index_path.clone(),
+                sync: tokio::sync::Mutex::new(()),
+            }),
+            None => None,
+        };
         let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1))?;
         let writer = Arc::new(writer::Writer::start(conn)?);
-        Ok(SqliteStore { writer, readers, _lock: lock })
+        Ok(SqliteStore { writer, readers, vectors, _lock: lock })
+    }
+
+    /// The vector index, if this store keeps one.
+    pub fn vector_index(&self) -> Option<&Arc<VectorIndex>> {
+        self.vectors.as_ref().map(|v| &v.index)
+    }
+
+    /// Brings the vector index up to date with `vector_changes`.
+    pub async fn sync_vectors(&self) -> Result<()> {
+        let Some(v) = &self.vectors else { return Ok(()) };
+        let _one = v.sync.lock().await;
+        loop {
+            let after = v.index.applied();
+            let changes = self.readers.read(move |c| vectors::changes_since(c, after, SYNC_STEP)).await?;
+            let done = changes.len() < SYNC_STEP;
+            let index = Arc::clone(&v.index);
+            tokio::task::spawn_blocking(move || index.apply(changes))
+                .await
+                .map_err(|e| Error::internal(format!("vector index update panicked: {e}")))??;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Saves the vector index and forgets the changes it includes.
+    pub async fn save_vectors(&self) -> Result<()> {
+        let Some(v) = &self.vectors else { return Ok(()) };
+        let _one = v.sync.lock().await;
+        let (index, path) = (Arc::clone(&v.index), v.path.clone());
+        let upto = tokio::task::spawn_blocking(move || index.save(&path))
+            .await
+            .map_err(|e| Error::internal(format!("saving the vector index panicked: {e}")))??;
+        self.writer.write(move |c| vectors::prune_changes(c, upto)).await?;
+        Ok(())
+    }
+
+    /// Nearest memories by vector within the query's scope; `score` is the cosine.
+    pub async fn vector_search(&self, q: SearchQuery, vector: Vec<f32>, k: usize) -> Result<Vec<Scored>> {
+        let Some(v) = &self.vectors else {
+            return Err(Error::unprocessable("vector search needs an embedder; this server has none configured"));
+        };
+        let needs_set = q.filter.is_some() || q.items_only;
+        let allowed = if needs_set {
+            let q2 = q.clone();
+            self.readers.read(move |c| memories::scope_seqs(c, &q2, FILTER_SET_CAP)).await?
+        } else {
+            None
+        };
+        let index = Arc::clone(&v.index);
+        let ns = q.namespace_prefix.joined();
+        let tier = (q.tiers.len() == 1).then(|| q.tiers[0]);
+        let tenant = q.tenant.clone();
+        // Oversample when the filter could not restrict the walk itself.
+        let want = if needs_set && allowed.is_none() { k * 4 } else { k };
+        let hits = tokio::task::spawn_blocking(move || {
+            let scope = Scope {
+                tenant: &tenant,
+                namespace: if ns.is_empty() { NsScope::Any } else { NsScope::Prefix(&ns) },
+                tier,
+                unkeyed_only: false,
+                allowed: allowed.as_ref(),
+            };
+            index.search(&vector, want, &scope)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("vector search panicked: {e}")))??;
+        let seqs: Vec<i64> = hits.iter().map(|(s, _)| *s as i64).collect();
+        let rows = self.readers.read(move |c| memories::hydrate(c, &q, &seqs)).await?;
+        let mut by_seq: std::collections::HashMap<i64, Memory> = rows.into_iter().collect();
+        Ok(hits
+            .into_iter()
+            .filter_map(|(seq, cos)| {
+                by_seq.remove(&(seq as i64)).map(|memory| Scored { memory, seq: seq as i64, score: Some(cos as f64) })
+            })
+            .take(k)
+            .collect())
+    }
+
+    /// The cosine between `vector` and each of `seqs` that has a vector.
+    pub async fn cosines(&self, seqs: Vec<i64>, vector: Vec<f32>) -> Result<std::collections::HashMap<i64, f64>> {
+        let Some(v) = &self.vectors else { return Ok(Default::default()) };
+        let index = Arc::clone(&v.index);
+        tokio::task::spawn_blocking(move || {
+            let mut out = std::collections::HashMap::new();
+            for s in seqs {
+                if let Some(w) = index.vector(s as u64)? {
+                    out.insert(s, crate::vector::dot(&vector, &w) as f64);
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("vector lookup panicked: {e}")))?
+    }
+
+    /// BM25 scores of those `seqs` that match the words of `text`.
+    pub async fn keyword_scores(&self, text: &str, seqs: Vec<i64>) -> Result<std::collections::HashMap<i64, f64>> {
+        let Some(expr) = fts::match_expression(text) else { return Ok(Default::default()) };
+        self.readers.read(move |c| vectors::bm25_of(c, &expr, &seqs)).await
+    }
+
+    pub async fn pending_embeddings(&self, tenant: &str, prefix: &Namespace) -> Result<u64> {
+        let (tenant, prefix) = (tenant.to_owned(), prefix.clone());
+        self.readers.read(move |c| vectors::pending_count(c, &tenant, &prefix)).await
+    }
+
+    pub async fn take_pending(&self, max: usize, exclude: Vec<String>) -> Result<Vec<PendingText>> {
+        self.readers.read(move |c| vectors::pending_batch(c, max, &exclude)).await
+    }
+
+    /// Stores embeddings of queued memories (`(seq, gen, vector)`), then updates the index.
+    pub async fn store_embeddings(&self, done: Vec<(i64, i64, Vec<f32>)>) -> Result<usize> {
+        let n = self.writer.write(move |c| vectors::store_queued(c, &done)).await?;
+        self.sync_vectors().await?;
+        Ok(n)
+    }
+
+    pub async fn still_queued(&self, seqs: Vec<i64>) -> Result<usize> {
+        self.readers.read(move |c| vectors::still_queued(c, &seqs)).await
+    }
+
+    pub async fn tenant_model(&self, tenant: &str) -> Result<Option<TenantModel>> {
+        let tenant = tenant.to_owned();
+        self.readers.read_point(move |c| vectors::tenant_model(c, &tenant)).await
+    }
+
+    pub async fn record_tenant_model(&self, tenant: &str, model: TenantModel, now: Millis) -> Result<TenantModel> {
+        let tenant = tenant.to_owned();
+        self.writer.write(move |c| vectors::record_tenant_model(c, &tenant, &model, now)).await
+    }
+
+    /// Drops a tenant's vectors and queues its memories for embedding again.
+    pub async fn requeue_tenant(&self, tenant: &str) -> Result<usize> {
+        let tenant = tenant.to_owned();
+        let n = self.writer.write(move |c| vectors::requeue_tenant(c, &tenant)).await?;
+        self.sync_vectors().await?;
+        Ok(n)
+    }
+
+    pub async fn tenants(&self) -> Result<Vec<String>> {
+        self.readers.read(vectors::tenants).await
     }
 
     pub async fn put_memories(&self, tenant: &str, batch: Vec<NewMemory>, now: Millis) -> Result<Vec<(WriteStatus, Memory)>> {
         let tenant = tenant.to_owned();
+        let touches_vectors = batch.iter().any(|m| m.embedding.is_some());
         let encoded = memories::encode(batch)?;
-        let written = self.writer.write(move |c| memories::put_batch(c, &tenant, encoded, now)).await?;
-        Ok(written.into_iter().map(memories::Written::into_memory).collect())
+        let index = self.vector_index().cloned();
+        let written = self.writer.write(move |c| memories::put_batch(c, &tenant, encoded, now, index.as_deref())).await?;
+        let out: Vec<(WriteStatus, Memory)> = written.into_iter().map(memories::Written::into_memory).collect();
+        if touches_vectors || out.iter().any(|(s, _)| *s != WriteStatus::Created) {
+            self.sync_vectors().await?;
+        }
+        Ok(out)
     }
 
     pub async fn get_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<Memory>> {
@@ -107,17 +290,23 @@ impl SqliteStore {
 
     pub async fn update_memory(&self, tenant: &str, id: &str, patch: MemoryPatch, if_version: Option<i64>, now: Millis) -> Result<Memory> {
         let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.writer.write(move |c| memories::update(c, &tenant, &id, &patch, if_version, now)).await
+        let m = self.writer.write(move |c| memories::update(c, &tenant, &id, &patch, if_version, now)).await?;
+        self.sync_vectors().await?;
+        Ok(m)
     }
 
     pub async fn delete_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<bool> {
         let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.writer.write(move |c| memories::delete(c, &tenant, &id, now)).await
+        let deleted = self.writer.write(move |c| memories::delete(c, &tenant, &id, now)).await?;
+        self.sync_vectors().await?;
+        Ok(deleted)
     }
 
     pub async fn delete_by_key(&self, tenant: &str, ns: &Namespace, key: &str) -> Result<bool> {
         let (tenant, ns, key) = (tenant.to_owned(), ns.joined(), key.to_owned());
-        self.writer.write(move |c| memories::delete_by_key(c, &tenant, &ns, &key)).await
+        let deleted = self.writer.write(move |c| memories::delete_by_key(c, &tenant, &ns, &key)).await?;
+        self.sync_vectors().await?;
+        Ok(deleted)
     }
 
     pub async fn refresh_ttl(&self, tenant: &str, ids: Vec<String>, now: Millis) -> Result<()> {
@@ -141,7 +330,11 @@ impl SqliteStore {
     }
 
     pub async fn sweep_expired(&self, now: Millis, batch: usize) -> Result<usize> {
-        self.writer.write(move |c| memories::sweep_expired(c, now, batch)).await
+        let n = self.writer.write(move |c| memories::sweep_expired(c, now, batch)).await?;
+        if n > 0 {
+            self.sync_vectors().await?;
+        }
+        Ok(n)
     }
 
     pub async fn create_key(&self, tenant: &str, name: &str, scopes: Scopes) -> Result<(KeyInfo, String)> {
@@ -177,6 +370,34 @@ impl SqliteStore {
             tracing::error!(error = %e, "store shutdown failed");
         }
     }
+}
+
+/// Loads the saved index (or rebuilds it from `memory_vectors`), then replays
+/// the changes since it was saved.
+fn open_index(conn: &Connection, v: &VectorOptions) -> Result<VectorIndex> {
+    let started = std::time::Instant::now();
+    let (index, how) = match VectorIndex::load(&v.index_path, v.dims)? {
+        Some(index) => {
+            index.restore(vectors::placements(conn)?)?;
+            (index, "loaded")
+        }
+        None => {
+            let index = VectorIndex::new(v.dims)?;
+            let as_of = vectors::last_change(conn)?;
+            index.apply(vectors::all_vectors(conn, as_of)?)?;
+            (index, "rebuilt")
+        }
+    };
+    loop {
+        let changes = vectors::changes_since(conn, index.applied(), SYNC_STEP)?;
+        let done = changes.len() < SYNC_STEP;
+        index.apply(changes)?;
+        if done {
+            break;
+        }
+    }
+    tracing::info!(vectors = index.len(), how, ms = started.elapsed().as_millis() as u64, "vector index ready");
+    Ok(index)
 }
 
 impl Drop for SqliteStore {

@@ -8,7 +8,8 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// `(version, sql)` in order; each runs once, in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
     1,
     r#"
 CREATE TABLE memories (
@@ -66,7 +67,77 @@ CREATE TABLE api_keys (
     PRIMARY KEY (tenant_id, id)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Normalised-text fingerprint of memories without a key, for deduplication.
+ALTER TABLE memories ADD COLUMN text_hash INTEGER;
+CREATE INDEX memories_by_text_hash ON memories (tenant_id, namespace, text_hash) WHERE text_hash IS NOT NULL;
+
+-- One unit vector per embedded memory (little-endian f32). The truth the
+-- in-process vector index is rebuilt from.
+CREATE TABLE memory_vectors (
+    seq        INTEGER PRIMARY KEY,
+    tenant_id  TEXT NOT NULL,
+    vector     BLOB NOT NULL
+);
+-- Memories waiting for an embedding; `gen` is the memory's version when queued,
+-- so an embedding of an older text is never stored for a newer one.
+CREATE TABLE embed_queue (
+    seq        INTEGER PRIMARY KEY,
+    tenant_id  TEXT NOT NULL,
+    namespace  TEXT NOT NULL,
+    gen        INTEGER NOT NULL
+);
+CREATE INDEX embed_queue_by_scope ON embed_queue (tenant_id, namespace);
+-- Every change to a memory's vector or placement, tailed by the vector index
+-- and pruned once a saved index includes it.
+CREATE TABLE vector_changes (
+    change     INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq        INTEGER NOT NULL
+);
+-- The embedding model each tenant's vectors were made with.
+CREATE TABLE tenant_models (
+    tenant_id   TEXT PRIMARY KEY,
+    model       TEXT NOT NULL,
+    dims        INTEGER NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+
+INSERT INTO embed_queue (seq, tenant_id, namespace, gen)
+    SELECT seq, tenant_id, namespace, version FROM memories WHERE text <> '';
+
+CREATE TRIGGER memories_queue_insert AFTER INSERT ON memories WHEN new.text <> '' BEGIN
+    INSERT OR REPLACE INTO embed_queue (seq, tenant_id, namespace, gen)
+        VALUES (new.seq, new.tenant_id, new.namespace, new.version);
+END;
+CREATE TRIGGER memories_queue_text AFTER UPDATE OF text ON memories WHEN new.text IS NOT old.text BEGIN
+    DELETE FROM memory_vectors WHERE seq = new.seq;
+    DELETE FROM embed_queue WHERE seq = new.seq;
+    INSERT INTO embed_queue (seq, tenant_id, namespace, gen)
+        SELECT new.seq, new.tenant_id, new.namespace, new.version WHERE new.text <> '';
+END;
+CREATE TRIGGER memories_vector_place AFTER UPDATE OF tier, key ON memories
+    WHEN EXISTS (SELECT 1 FROM memory_vectors WHERE seq = new.seq) BEGIN
+    INSERT INTO vector_changes (seq) VALUES (new.seq);
+END;
+CREATE TRIGGER memories_vector_delete AFTER DELETE ON memories BEGIN
+    DELETE FROM embed_queue WHERE seq = old.seq;
+    DELETE FROM memory_vectors WHERE seq = old.seq;
+END;
+CREATE TRIGGER memory_vectors_insert AFTER INSERT ON memory_vectors BEGIN
+    INSERT INTO vector_changes (seq) VALUES (new.seq);
+END;
+CREATE TRIGGER memory_vectors_update AFTER UPDATE ON memory_vectors BEGIN
+    INSERT INTO vector_changes (seq) VALUES (new.seq);
+END;
+CREATE TRIGGER memory_vectors_delete AFTER DELETE ON memory_vectors BEGIN
+    INSERT INTO vector_changes (seq) VALUES (old.seq);
+END;
+"#,
+    ),
+];
 
 /// Brings the database up to the newest schema.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

@@ -1,0 +1,117 @@
+//! The embedding queue worker: takes the oldest queued memories, embeds them in
+//! one model call (sorted by length, so little padding), stores the vectors and
+//! updates the index. Under a burst of writes the queue fills and every call is
+//! a full batch; when idle it sleeps until a write wakes it (or a poll, which
+//! also picks up work queued before a restart).
+//!
+//! It also saves the vector index now and then, so a restart replays little.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::Heartbeat;
+use crate::error::Result;
+use crate::service::MemoryService;
+use crate::store::PendingText;
+use crate::time::now_ms;
+
+/// Texts per model call (the throughput sweet spot on 2 cores, see docs/benchmarks.md).
+pub const BATCH: usize = 32;
+/// How often an idle worker looks for work anyway.
+const POLL: Duration = Duration::from_secs(1);
+/// How often the vector index is saved when it changed.
+const SAVE_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs until `shutdown` turns true, then saves the index once more.
+pub async fn run_embedding_queue(service: MemoryService, beat: Arc<Heartbeat>, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(200);
+    let mut last_save = Instant::now();
+    let mut saved_at_change = service.store().vector_watermark();
+    // Tenants whose vectors were made with another model wait for `engram
+    // reembed`; forgotten now and then in case it ran.
+    let mut blocked = HashSet::new();
+    let mut blocked_since = Instant::now();
+    loop {
+        if blocked_since.elapsed() >= SAVE_EVERY {
+            blocked.clear();
+            blocked_since = Instant::now();
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        let wait = match step(&service, &mut blocked).await {
+            Ok(n) => {
+                beat.last_ok_ms.store(now_ms(), Ordering::Relaxed);
+                beat.failures.store(0, Ordering::Relaxed);
+                backoff = Duration::from_millis(200);
+                if n > 0 {
+                    continue;
+                }
+                POLL
+            }
+            Err(e) => {
+                beat.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(job = beat.name, error = %e, retry_in_ms = backoff.as_millis() as u64, "job failed");
+                let w = backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                w
+            }
+        };
+        let watermark = service.store().vector_watermark();
+        if last_save.elapsed() >= SAVE_EVERY && watermark != saved_at_change {
+            match service.store().save_indexes().await {
+                Ok(()) => saved_at_change = watermark,
+                Err(e) => tracing::error!(job = beat.name, error = %e, "saving the vector index failed"),
+            }
+            last_save = Instant::now();
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = service.queued_work() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    if let Err(e) = service.store().save_indexes().await {
+        tracing::error!(job = beat.name, error = %e, "saving the vector index at shutdown failed");
+    }
+}
+
+/// Embeds one batch; returns how many memories it took off the queue.
+async fn step(service: &MemoryService, blocked: &mut HashSet<String>) -> Result<usize> {
+    let Some(current) = service.current_model() else { return Ok(0) };
+    let store = service.store();
+    store.sync_indexes().await?;
+    let pending = store.take_pending(BATCH, blocked.iter().cloned().collect()).await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let mut checked = HashSet::new();
+    let mut ready: Vec<PendingText> = Vec::with_capacity(pending.len());
+    for p in pending {
+        if blocked.contains(&p.tenant) {
+            continue;
+        }
+        if !checked.contains(&p.tenant) {
+            if let Err(e) = service.ensure_tenant_model(&p.tenant).await {
+                tracing::warn!(tenant = %p.tenant, model = %current.model, error = %e, "tenant's vectors wait for `engram reembed`");
+                blocked.insert(p.tenant.clone());
+                continue;
+            }
+            checked.insert(p.tenant.clone());
+        }
+        ready.push(p);
+    }
+    if ready.is_empty() {
+        // Only blocked tenants' work was found; look again without them.
+        return Ok(1);
+    }
+    let texts = ready.iter().map(|p| p.text.clone()).collect();
+    let vectors = service.embed_texts(texts).await?;
+    let done = ready.iter().zip(vectors).map(|(p, v)| (p.seq, p.gen, v)).collect();
+    store.store_embeddings(done).await?;
+    Ok(ready.len())
+}

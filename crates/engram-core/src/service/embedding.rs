@@ -1,0 +1,138 @@
+//! How the service uses its embedder: texts embedded off the async workers in
+//! batches of similar length (less padding), caller-supplied vectors checked,
+//! and the per-tenant model record that keeps vectors of different models from
+//! ever being compared.
+
+use std::sync::Arc;
+
+use super::MemoryService;
+use crate::embed::{EmbedError, Embedder};
+use crate::error::{Error, Result};
+use crate::model::NewMemory;
+use crate::store::TenantModel;
+use crate::time::now_ms;
+use crate::vector::normalise;
+
+/// Texts per model call.
+pub const EMBED_BATCH: usize = 32;
+
+/// Embeds `texts` in batches of similar length; output in input order.
+pub fn embed_sorted(e: &dyn Embedder, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let mut out = vec![Vec::new(); texts.len()];
+    for chunk in order.chunks(EMBED_BATCH) {
+        let refs: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
+        let vectors = e.embed(&refs)?;
+        if vectors.len() != chunk.len() || vectors.iter().any(|v| v.len() != e.dims()) {
+            return Err(EmbedError::Unavailable(format!(
+                "the embedder returned {} vectors for {} texts, or of the wrong dimension",
+                vectors.len(),
+                chunk.len()
+            )));
+        }
+        for (&i, v) in chunk.iter().zip(vectors) {
+            out[i] = v;
+        }
+    }
+    Ok(out)
+}
+
+fn no_embedder(what: &str) -> Error {
+    Error::unprocessable(format!(
+        "{what} needs an embedding model, and this server has none configured (see [embedder] in the configuration)"
+    ))
+}
+
+impl MemoryService {
+    fn require_embedder(&self, what: &str) -> Result<Arc<dyn Embedder>> {
+        self.embedder().cloned().ok_or_else(|| no_embedder(what))
+    }
+
+    /// Embeds texts on a blocking thread.
+    pub async fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        let e = self.require_embedder("embedding")?;
+        tokio::task::spawn_blocking(move || embed_sorted(e.as_ref(), &texts))
+            .await
+            .map_err(|e| Error::internal(format!("embedding panicked: {e}")))?
+            .map_err(Error::from)
+    }
+
+    /// The model this server embeds with.
+    pub fn current_model(&self) -> Option<TenantModel> {
+        self.embedder().map(|e| TenantModel { model: e.model().to_owned(), dims: e.dims() })
+    }
+
+    /// Fails with `embedding_mismatch` when the tenant's vectors were made with
+    /// another model; records the current model for a tenant without one.
+    pub async fn ensure_tenant_model(&self, tenant: &str) -> Result<()> {
+        let want = self.current_model().ok_or_else(|| no_embedder("search by meaning"))?;
+        match self.store().tenant_model(tenant).await? {
+            Some(have) if have == want => Ok(()),
+            Some(have) => Err(Error::embedding_mismatch(format!(
+                "this tenant's vectors were made with {} ({} dimensions) but the server now embeds with {} \
+                 ({} dimensions); run `engram reembed --tenant {tenant}` to recompute them",
+                have.model, have.dims, want.model, want.dims
+            ))),
+            None => {
+                self.store().record_tenant_model(tenant, want, now_ms()).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks caller vectors (dimension, finite, non-zero; normalised to unit
+    /// length) and, when `embed_missing`, computes the vectors of the others so
+    /// the write stores them at once.
+    pub(crate) async fn attach_vectors(
+        &self,
+        tenant: &str,
+        batch: &mut [NewMemory],
+        given: Vec<Option<Vec<f32>>>,
+        embed_missing: bool,
+    ) -> Result<()> {
+        let any_given = given.iter().any(Option::is_some);
+        if !any_given && !embed_missing {
+            return Ok(());
+        }
+        let e = match self.embedder() {
+            Some(e) => Arc::clone(e),
+            None if any_given => return Err(no_embedder("memories[].embedding")),
+            None => return Ok(()),
+        };
+        for (i, (m, v)) in batch.iter_mut().zip(given).enumerate() {
+            let Some(mut v) = v else { continue };
+            if v.len() != e.dims() {
+                return Err(Error::embedding_mismatch(format!(
+                    "memories[{i}].embedding has {} dimensions; this tenant's model ({}) has {}",
+                    v.len(),
+                    e.model(),
+                    e.dims()
+                )));
+            }
+            if v.iter().any(|x| !x.is_finite()) || normalise(&mut v).is_none() {
+                return Err(Error::invalid(format!("memories[{i}].embedding must be finite and not all zero")));
+            }
+            if !m.text.is_empty() {
+                m.embedding = Some(v);
+            }
+        }
+        self.ensure_tenant_model(tenant).await?;
+        if embed_missing {
+            let missing: Vec<usize> =
+                (0..batch.len()).filter(|&i| batch[i].embedding.is_none() && !batch[i].text.is_empty()).collect();
+            if !missing.is_empty() {
+                let texts = missing.iter().map(|&i| batch[i].text.clone()).collect();
+                for (i, v) in missing.into_iter().zip(self.embed_texts(texts).await?) {
+                    batch[i].embedding = Some(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Wakes the embedding queue.
+    pub(crate) fn notify_queued(&self) {
+        self.inner.queued.notify_one();
+    }
+}

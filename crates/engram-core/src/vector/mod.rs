@@ -1,0 +1,283 @@
+//! The in-process vector index for the SQLite backend: an HNSW graph (usearch)
+//! over every embedded memory, plus the small in-memory catalogue (tenant,
+//! namespace, tier of each vector) that restricts a search to the caller's scope
+//! *inside* the graph walk, not after it.
+//!
+//! The index is a cache of the `memory_vectors` table: SQLite is the truth. The
+//! index records the last change (`vector_changes.change`) it has applied; it is
+//! saved to a file beside the database with that watermark, so a restart loads
+//! the graph and replays only what changed since (see [`persist`]).
+//!
+//! Small scopes (a tenant or namespace with at most [`EXACT_LIMIT`] vectors, or
+//! a filter matching at most that many memories) are searched exactly: cheaper
+//! than walking a graph mostly made of other tenants' vectors, and exact.
+
+mod catalogue;
+pub mod persist;
+
+use std::collections::HashSet;
+use std::sync::RwLock;
+
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+use crate::error::{Error, Result};
+use crate::model::Tier;
+use catalogue::Catalogue;
+
+/// Scopes with at most this many vectors are searched exactly.
+pub const EXACT_LIMIT: usize = 2048;
+/// HNSW links per node (M).
+pub const CONNECTIVITY: usize = 16;
+/// Candidate list size while inserting (efConstruction).
+pub const EXPANSION_ADD: usize = 128;
+/// Candidate list size while searching (ef).
+pub const EXPANSION_SEARCH: usize = 96;
+/// Concurrent searches the graph keeps scratch space for.
+const THREADS: usize = 256;
+
+/// One vector and where its memory lives.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub tenant: String,
+    pub namespace: String,
+    pub tier: Tier,
+    pub keyed: bool,
+    pub vector: Vec<f32>,
+}
+
+/// One row of `vector_changes`, resolved: the memory's vector now, or `None`
+/// when it no longer has one.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub change: i64,
+    pub seq: u64,
+    pub entry: Option<Entry>,
+}
+
+/// Which namespaces a search may return.
+#[derive(Debug, Clone, Copy)]
+pub enum NsScope<'a> {
+    Any,
+    /// Exactly this namespace (joined with `/`).
+    Exact(&'a str),
+    /// This namespace or any below it (joined with `/`).
+    Prefix(&'a str),
+}
+
+impl NsScope<'_> {
+    fn admits(&self, ns: &str) -> bool {
+        match self {
+            NsScope::Any => true,
+            NsScope::Exact(x) => ns == *x,
+            NsScope::Prefix(p) => ns == *p || (ns.len() > p.len() && ns.starts_with(p) && ns.as_bytes()[p.len()] == b'/'),
+        }
+    }
+}
+
+/// What a vector search may return.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub tenant: &'a str,
+    pub namespace: NsScope<'a>,
+    /// `None` means every tier.
+    pub tier: Option<Tier>,
+    /// Only memories without a key (dedup ignores keyed items).
+    pub unkeyed_only: bool,
+    /// Only these memories (already matched by a filter in SQL).
+    pub allowed: Option<&'a HashSet<u64>>,
+}
+
+/// A neighbour: the memory's `seq` and its cosine similarity to the query.
+pub type Hit = (u64, f32);
+
+struct State {
+    graph: Index,
+    catalogue: Catalogue,
+    /// The last `vector_changes.change` applied.
+    applied: i64,
+}
+
+/// The index; share it behind an `Arc`.
+pub struct VectorIndex {
+    dims: usize,
+    state: RwLock<State>,
+}
+
+fn graph_error(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("vector index {what}: {e}"))
+}
+
+fn new_graph(dims: usize) -> Result<Index> {
+    let opts = IndexOptions {
+        dimensions: dims,
+        metric: MetricKind::IP,
+        quantization: ScalarKind::F32,
+        connectivity: CONNECTIVITY,
+        expansion_add: EXPANSION_ADD,
+        expansion_search: EXPANSION_SEARCH,
+        multi: false,
+    };
+    let graph = Index::new(&opts).map_err(|e| graph_error("create", e))?;
+    graph.reserve_capacity_and_threads(1024, THREADS).map_err(|e| graph_error("reserve", e))?;
+    Ok(graph)
+}
+
+/// Dot product of two equally long slices (the vectors are unit length, so
+/// this is their cosine).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Scales `v` to unit length; `None` for a zero or non-finite vector.
+pub fn normalise(v: &mut [f32]) -> Option<()> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if !norm.is_finite() || norm <= f32::EPSILON {
+        return None;
+    }
+    v.iter_mut().for_each(|x| *x /= norm);
+    Some(())
+}
+
+impl VectorIndex {
+    /// An empty index for `dims`-dimensional vectors.
+    pub fn new(dims: usize) -> Result<Self> {
+        Ok(VectorIndex { dims, state: RwLock::new(State { graph: new_graph(dims)?, catalogue: Catalogue::default(), applied: 0 }) })
+    }
+
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// How many vectors the index holds.
+    pub fn len(&self) -> usize {
+        self.read().map(|s| s.catalogue.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The last change applied (the replay watermark).
+    pub fn applied(&self) -> i64 {
+        self.read().map(|s| s.applied).unwrap_or(0)
+    }
+
+    /// Bytes the graph and its vectors take.
+    pub fn memory_usage(&self) -> usize {
+        self.read().map(|s| s.graph.memory_usage()).unwrap_or(0)
+    }
+
+    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, State>> {
+        self.state.read().map_err(|_| Error::internal("vector index lock poisoned"))
+    }
+
+    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>> {
+        self.state.write().map_err(|_| Error::internal("vector index lock poisoned"))
+    }
+
+    /// Applies changes in order; each replaces whatever the index held for its
+    /// memory. Changes below the watermark are skipped (applying one twice is
+    /// harmless: it describes the memory's current vector).
+    pub fn apply(&self, changes: Vec<Change>) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        // One write lock per change keeps searches flowing during a big replay.
+        for c in changes {
+            let mut st = self.write()?;
+            if c.change < st.applied {
+                continue;
+            }
+            // The graph may hold a node the catalogue lost track of (a snapshot
+            // taken before a delete): remove it either way.
+            if st.catalogue.remove(c.seq) | st.graph.contains(c.seq) {
+                st.graph.remove(c.seq).map_err(|e| graph_error("remove", e))?;
+            }
+            if let Some(e) = c.entry.filter(|e| e.vector.len() == self.dims) {
+                if st.graph.size() + 1 >= st.graph.capacity() {
+                    let grow = (st.graph.capacity() * 2).max(1024);
+                    st.graph.reserve_capacity_and_threads(grow, THREADS).map_err(|e| graph_error("reserve", e))?;
+                }
+                st.graph.add(c.seq, &e.vector).map_err(|e| graph_error("add", e))?;
+                st.catalogue.insert(c.seq, &e.tenant, &e.namespace, e.tier, e.keyed);
+            }
+            st.applied = c.change;
+        }
+        Ok(())
+    }
+
+    /// The stored vector of a memory, if it has one.
+    pub fn vector(&self, seq: u64) -> Result<Option<Vec<f32>>> {
+        let st = self.read()?;
+        if !st.catalogue.contains(seq) {
+            return Ok(None);
+        }
+        let mut buf = vec![0f32; self.dims];
+        let n = st.graph.get(seq, &mut buf).map_err(|e| graph_error("get", e))?;
+        Ok((n > 0).then_some(buf))
+    }
+
+    /// The `k` nearest memories in `scope`, best first.
+    pub fn search(&self, query: &[f32], k: usize, scope: &Scope<'_>) -> Result<Vec<Hit>> {
+        if query.len() != self.dims {
+            return Err(Error::embedding_mismatch(format!(
+                "the query vector has {} dimensions; this index holds {}-dimensional vectors",
+                query.len(),
+                self.dims
+            )));
+        }
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let st = self.read()?;
+        let Some(tenant) = st.catalogue.tenant_id(scope.tenant) else {
+            return Ok(Vec::new());
+        };
+        let admits = |seq: u64| -> bool {
+            st.catalogue.admits(seq, tenant, scope) && scope.allowed.is_none_or(|a| a.contains(&seq))
+        };
+        // Small candidate sets are scanned exactly.
+        let small: Option<Vec<u64>> = match scope.allowed {
+            Some(a) if a.len() <= EXACT_LIMIT => Some(a.iter().copied().collect()),
+            _ => st.catalogue.small_scope(tenant, scope.namespace, EXACT_LIMIT),
+        };
+        if let Some(cands) = small {
+            let mut buf = vec![0f32; self.dims];
+            let mut hits = Vec::with_capacity(cands.len());
+            for seq in cands.into_iter().filter(|s| admits(*s)) {
+                if st.graph.get(seq, &mut buf).map_err(|e| graph_error("get", e))? > 0 {
+                    hits.push((seq, dot(query, &buf)));
+                }
+            }
+            hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            hits.truncate(k);
+            return Ok(hits);
+        }
+        let whole = st.catalogue.is_whole_index(tenant, scope);
+        let matches = if whole {
+            st.graph.search(query, k)
+        } else {
+            st.graph.filtered_search(query, k, admits)
+        }
+        .map_err(|e| graph_error("search", e))?;
+        Ok(matches.keys.into_iter().zip(matches.distances).map(|(seq, d)| (seq, 1.0 - d)).collect())
+    }
+
+    /// Exact nearest neighbours over the whole scope (for recall measurements).
+    pub fn exact_search(&self, query: &[f32], k: usize, tenant: &str) -> Result<Vec<Hit>> {
+        let st = self.read()?;
+        let Some(t) = st.catalogue.tenant_id(tenant) else {
+            return Ok(Vec::new());
+        };
+        let mut buf = vec![0f32; self.dims];
+        let mut hits = Vec::new();
+        for seq in st.catalogue.tenant_members(t) {
+            if st.graph.get(seq, &mut buf).map_err(|e| graph_error("get", e))? > 0 {
+                hits.push((seq, dot(query, &buf)));
+            }
+        }
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        hits.truncate(k);
+        Ok(hits)
+    }
+}
