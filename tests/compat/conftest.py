@@ -9,7 +9,10 @@ import urllib.request
 
 import pytest
 
-ENGRAM_BIN = os.environ.get("ENGRAM_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "engram"))
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+ENGRAM_BIN = os.environ.get("ENGRAM_BIN", os.path.join(ROOT, "target", "debug", "engram"))
+# The real local model (make test fetches it first).
+MODEL_DIR = os.environ.get("ENGRAM_TEST_MODEL_DIR", os.path.join(ROOT, "models", "all-MiniLM-L6-v2"))
 
 
 def _free_port() -> int:
@@ -23,7 +26,7 @@ class Engram:
         self.data_dir = data_dir
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, ENGRAM_SERVER_ACCESS_LOG="false")
+        env = dict(os.environ, ENGRAM_SERVER_ACCESS_LOG="false", ENGRAM_EMBEDDER_MODEL_DIR=os.path.abspath(MODEL_DIR))
         self.proc = subprocess.Popen(
             [ENGRAM_BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", data_dir],
             env=env,

@@ -60,6 +60,18 @@ def test_semantic_query_does_not_fail(store):
     assert "score" in res[0]
 
 
+def test_query_is_semantic_and_honours_index(store):
+    # No word of the query is in any value: only meaning finds the item.
+    store.put_item(["pets"], key="max", value={"about": "Max is a golden retriever puppy", "tag": "zzz"}, index=["about"])
+    store.put_item(["pets"], key="tax", value={"about": "The tax return is due in April", "tag": "dog"}, index=["about"])
+    store.put_item(["pets"], key="off", value={"about": "a dog and another dog"}, index=False)
+    res = store.search_items(["pets"], query="which canine do I have", limit=3)["items"]
+    keys = [i["key"] for i in res]
+    assert keys[0] == "max", keys
+    assert "off" not in keys, keys
+    assert res[0]["score"] > res[1]["score"]
+
+
 def test_list_namespaces(store):
     for ns in (["a", "b", "c"], ["a", "b", "d"], ["a", "x"], ["z", "b"]):
         store.put_item(ns, key="k", value={"v": 1})

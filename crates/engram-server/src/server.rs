@@ -35,15 +35,14 @@ pub async fn load_embedder(settings: &EmbedderSettings) -> Result<Option<Arc<dyn
 /// Opens the store the settings name, loads the embedder, and builds the
 /// service on them.
 pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
-    let embedder = load_embedder(&settings.embedder).await?;
     let opts = settings.sqlite.clone();
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
-        .await
-        .map_err(|e| Error::internal(format!("opening the store panicked: {e}")))??;
-    let mode = if settings.is_loopback() { AuthMode::DevUntilKeysExist } else { AuthMode::Required };
-    let service = MemoryService::with_embedder(Store::Sqlite(store), mode, embedder, RankWeights::default());
-    if !settings.is_loopback() && !service.store().has_keys().await? {
-        service.store().close().await;
+    let store = Store::Sqlite(
+        tokio::task::spawn_blocking(move || SqliteStore::open(opts))
+            .await
+            .map_err(|e| Error::internal(format!("opening the store panicked: {e}")))??,
+    );
+    if !settings.is_loopback() && !store.has_keys().await? {
+        store.close().await;
         return Err(Error::invalid(format!(
             "refusing to listen on {} (reachable from other machines) without authentication: \
              create an API key first with `engram keys create --tenant <name> --scopes read,write`, \
@@ -51,7 +50,15 @@ pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
             settings.listen
         )));
     }
-    Ok(service)
+    let embedder = match load_embedder(&settings.embedder).await {
+        Ok(e) => e,
+        Err(e) => {
+            store.close().await;
+            return Err(e);
+        }
+    };
+    let mode = if settings.is_loopback() { AuthMode::DevUntilKeysExist } else { AuthMode::Required };
+    Ok(MemoryService::with_embedder(store, mode, embedder, RankWeights::default()))
 }
 
 /// Serves on `listener` until `shutdown` completes.

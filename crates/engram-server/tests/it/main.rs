@@ -5,6 +5,8 @@ mod support;
 
 mod limits;
 mod memories;
+mod openai;
 mod process;
+mod retrieval;
 mod store_api;
 mod tenancy;

@@ -161,3 +161,30 @@ fn check_config_prints_the_effective_config_or_the_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("memory.distill_every = 0") && err.contains("allowed 1 to 10"), "{err}");
 }
+
+#[test]
+fn a_missing_or_corrupt_model_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    let serve = || {
+        Command::new(engram_bin())
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
+            .arg(dir.path())
+            .env("ENGRAM_EMBEDDER_PROVIDER", "local")
+            .env("ENGRAM_EMBEDDER_MODEL_DIR", &model)
+            .output()
+            .unwrap()
+    };
+    let out = serve();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("config.json is missing") && err.contains("engram model fetch"), "{err}");
+    std::fs::create_dir_all(&model).unwrap();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::write(model.join(f), b"not a model").unwrap();
+    }
+    let out = serve();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot load the model"), "{err}");
+}

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use engram_core::auth::Scopes;
-use engram_core::service::AuthMode;
+use engram_core::service::{AuthMode, RankWeights};
 use engram_core::store::{SqliteStore, Store};
 use engram_core::MemoryService;
 use engram_server::config::{self, Config};
@@ -102,6 +102,24 @@ impl Client {
     pub fn delete(&self, path: &str, body: Option<&Value>) -> Resp {
         self.send("DELETE", path, body)
     }
+    /// Searches and returns the parsed answer (asserting 200).
+    pub fn search(&self, body: Value) -> Value {
+        let r = self.post("/v1/memories/search", &body);
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()
+    }
+    /// Waits until nothing under `namespace_prefix` awaits an embedding.
+    pub fn wait_embedded(&self, namespace_prefix: Value) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = self.search(serde_json::json!({"query": "x", "namespace_prefix": namespace_prefix, "mode": "keyword"}));
+            if out["pending_embeddings"] == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "embeddings still pending: {out}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     /// Writes memories and returns the created ids.
     pub fn remember(&self, memories: Value) -> Vec<String> {
         let r = self.post("/v1/memories", &serde_json::json!({ "memories": memories }));
@@ -118,6 +136,17 @@ pub struct Opts {
     pub keys: Vec<(&'static str, &'static str)>,
     pub max_body_bytes: Option<u64>,
     pub sweep_interval_seconds: Option<i64>,
+    /// Run the real local model (from [`model_dir`]); otherwise no embedder.
+    pub embedder: bool,
+    /// Use this `[embedder]` section instead (e.g. an OpenAI-compatible stand-in).
+    pub embedder_section: Option<config::EmbedderSection>,
+}
+
+/// The local model's directory: `ENGRAM_TEST_MODEL_DIR` or the workspace's `models/`.
+pub fn model_dir() -> PathBuf {
+    std::env::var_os("ENGRAM_TEST_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"))
 }
 
 /// An engram server running in this process on a temp dir and a free port.
@@ -147,15 +176,26 @@ impl TestServer {
         if let Some(s) = opts.sweep_interval_seconds {
             cfg.memory.sweep_interval_seconds = s;
         }
+        cfg.embedder.provider = "none".into();
+        if opts.embedder {
+            cfg.embedder.provider = "local".into();
+            cfg.embedder.model_dir = model_dir();
+        }
+        if let Some(e) = opts.embedder_section.clone() {
+            cfg.embedder = e;
+        }
         let settings = config::validate(&cfg).expect("valid test config");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
+                let embedder = engram_server::server::load_embedder(&settings.embedder)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e} (run `make model` first)"));
                 let store = SqliteStore::open(settings.sqlite.clone()).expect("open store");
                 let mode = if opts.auth_required { AuthMode::Required } else { AuthMode::DevUntilKeysExist };
-                let service = MemoryService::new(Store::Sqlite(store), mode);
+                let service = MemoryService::with_embedder(Store::Sqlite(store), mode, embedder, RankWeights::default());
                 let mut secrets = Vec::new();
                 for (tenant, scopes) in &opts.keys {
                     let (_, secret) =
@@ -231,6 +271,7 @@ impl Proc {
         cmd.args(["serve", "--listen", &addr.to_string(), "--data-dir"])
             .arg(data_dir)
             .env("ENGRAM_SERVER_ACCESS_LOG", "false")
+            .env("ENGRAM_EMBEDDER_PROVIDER", "none")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in extra_env {

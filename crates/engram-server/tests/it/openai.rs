@@ -1,0 +1,246 @@
+//! The OpenAI-compatible embedding provider against a local HTTP server that
+//! speaks the OpenAI embeddings wire format (`POST /v1/embeddings`): success,
+//! retries with backoff, timeouts, client errors, the circuit breaker, and a
+//! whole engram server embedding through it.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use engram_core::breaker::Breaker;
+use engram_embed::openai::{OpenAiEmbedder, OpenAiOptions};
+use engram_embed::Embedder;
+use engram_server::config::EmbedderSection;
+use serde_json::{json, Value};
+
+use crate::support::{Opts, TestServer};
+
+const DIMS: usize = 8;
+
+/// What the stand-in does with the next request.
+#[derive(Clone, Debug)]
+enum Reply {
+    Ok,
+    Status(u16, Option<u64>),
+    Sleep(Duration),
+}
+
+/// A request as the stand-in saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    authorization: Option<String>,
+    body: Value,
+}
+
+struct StandIn {
+    addr: SocketAddr,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+/// A deterministic vector for a text: texts sharing words get similar vectors.
+fn vector_of(text: &str) -> Vec<f64> {
+    let mut v = vec![0.0; DIMS];
+    for w in text.to_lowercase().split_whitespace() {
+        let h = w.bytes().fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64));
+        v[(h % DIMS as u64) as usize] += 1.0;
+    }
+    v[DIMS - 1] += 0.01;
+    v
+}
+
+impl StandIn {
+    fn start() -> StandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let script: Arc<Mutex<VecDeque<Reply>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let (script2, seen2) = (Arc::clone(&script), Arc::clone(&seen));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (script, seen) = (Arc::clone(&script2), Arc::clone(&seen2));
+                std::thread::spawn(move || serve_one(stream, &script, &seen));
+            }
+        });
+        StandIn { addr, script, seen }
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    fn then(&self, replies: &[Reply]) {
+        self.script.lock().unwrap().extend(replies.iter().cloned());
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve_one(stream: std::net::TcpStream, script: &Mutex<VecDeque<Reply>>, seen: &Mutex<Vec<Seen>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut stream = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let (mut len, mut authorization) = (0usize, None);
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').unwrap();
+            match k.to_ascii_lowercase().as_str() {
+                "content-length" => len = v.trim().parse().unwrap(),
+                "authorization" => authorization = Some(v.trim().to_owned()),
+                _ => {}
+            }
+        }
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body).unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        seen.lock().unwrap().push(Seen { path: path.clone(), authorization, body: body.clone() });
+        let reply = script.lock().unwrap().pop_front().unwrap_or(Reply::Ok);
+        let (status, extra, text) = match reply {
+            Reply::Status(code, retry_after) => (
+                code,
+                retry_after.map(|s| format!("Retry-After: {s}\r\n")).unwrap_or_default(),
+                json!({"error": {"message": format!("scripted {code}"), "type": "test"}}).to_string(),
+            ),
+            Reply::Sleep(d) => {
+                std::thread::sleep(d);
+                (200, String::new(), ok_body(&body))
+            }
+            Reply::Ok => (200, String::new(), ok_body(&body)),
+        };
+        let resp = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{text}", text.len());
+        if stream.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// The OpenAI answer, items deliberately in reverse order (clients must use `index`).
+fn ok_body(req: &Value) -> String {
+    let inputs: Vec<String> = match &req["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().map(|x| x.as_str().unwrap_or("").to_owned()).collect(),
+        _ => vec![],
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": vector_of(t)}))
+        .collect();
+    json!({"object": "list", "data": data, "model": req["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1}}).to_string()
+}
+
+fn options(s: &StandIn) -> OpenAiOptions {
+    OpenAiOptions {
+        base_url: s.base_url(),
+        model: "test-embed".into(),
+        api_key: "sk-test-secret".into(),
+        dims: DIMS,
+        timeout: Duration::from_millis(500),
+        max_retries: 2,
+    }
+}
+
+fn embedder(s: &StandIn, breaker: Breaker) -> OpenAiEmbedder {
+    OpenAiEmbedder::with_backoff(options(s), Duration::from_millis(20), breaker)
+}
+
+#[test]
+fn embeds_in_input_order_with_the_key_and_model() {
+    let s = StandIn::start();
+    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30)));
+    let out = e.embed(&["red apple", "green pear", "red apple pie"]).unwrap();
+    assert_eq!(out.len(), 3);
+    let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!((cos(&out[0], &out[0]) - 1.0).abs() < 1e-5, "unit length");
+    assert!(cos(&out[0], &out[2]) > cos(&out[0], &out[1]), "order kept despite reversed items");
+    let seen = s.seen();
+    assert_eq!(seen[0].path, "/v1/embeddings");
+    assert_eq!(seen[0].authorization.as_deref(), Some("Bearer sk-test-secret"));
+    assert_eq!(seen[0].body["model"], "test-embed");
+    assert_eq!(seen[0].body["input"], json!(["red apple", "green pear", "red apple pie"]));
+}
+
+#[test]
+fn transient_failures_are_retried_with_backoff() {
+    let s = StandIn::start();
+    s.then(&[Reply::Status(503, None), Reply::Status(429, Some(0))]);
+    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30)));
+    let started = Instant::now();
+    assert_eq!(e.embed(&["x"]).unwrap().len(), 1);
+    assert_eq!(s.seen().len(), 3, "two retries");
+    assert!(started.elapsed() >= Duration::from_millis(20 + 40), "backoff between attempts: {:?}", started.elapsed());
+}
+
+#[test]
+fn timeouts_and_client_errors_fail_clearly() {
+    let s = StandIn::start();
+    s.then(&[Reply::Sleep(Duration::from_secs(2)), Reply::Sleep(Duration::from_secs(2)), Reply::Sleep(Duration::from_secs(2))]);
+    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30)));
+    let err = e.embed(&["x"]).unwrap_err().to_string();
+    assert!(err.contains("3 attempts"), "{err}");
+    // A 400 is the request's fault: not retried, the provider's message shown.
+    let s = StandIn::start();
+    s.then(&[Reply::Status(400, None)]);
+    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30)));
+    let err = e.embed(&["x"]).unwrap_err().to_string();
+    assert!(err.contains("400") && err.contains("scripted 400"), "{err}");
+    assert_eq!(s.seen().len(), 1);
+    assert!(!err.contains("sk-test-secret"), "the key never appears in errors");
+}
+
+#[test]
+fn the_breaker_opens_after_repeated_failures_and_recovers() {
+    let s = StandIn::start();
+    s.then(&vec![Reply::Status(500, None); 6]);
+    let e = embedder(&s, Breaker::new(2, Duration::from_millis(300)));
+    assert!(e.embed(&["a"]).is_err());
+    assert!(e.embed(&["a"]).is_err());
+    assert_eq!(s.seen().len(), 6, "two calls of three attempts");
+    let started = Instant::now();
+    let err = e.embed(&["a"]).unwrap_err().to_string();
+    assert!(started.elapsed() < Duration::from_millis(50) && err.contains("resume"), "refused at once: {err}");
+    assert_eq!(s.seen().len(), 6, "no request while open");
+    std::thread::sleep(Duration::from_millis(350));
+    assert!(e.embed(&["a"]).is_ok(), "a trial after the cool-down closes it");
+}
+
+#[test]
+fn a_server_embeds_through_the_provider() {
+    let s = StandIn::start();
+    let section = EmbedderSection {
+        provider: "openai".into(),
+        base_url: s.base_url(),
+        model: "test-embed".into(),
+        api_key: "sk-test-secret".into(),
+        dims: DIMS as i64,
+        ..Default::default()
+    };
+    let server = TestServer::start_with(Opts { embedder_section: Some(section), ..Default::default() });
+    let c = server.client();
+    c.remember(json!([
+        {"namespace": ["o"], "text": "red apple"},
+        {"namespace": ["o"], "text": "blue sky over the sea"},
+    ]));
+    c.wait_embedded(json!(["o"]));
+    let out = c.search(json!({"query": "apple red", "mode": "vector", "limit": 1}));
+    assert_eq!(out["results"][0]["memory"]["text"], "red apple", "{out}");
+    let bodies: Vec<Value> = s.seen().into_iter().map(|x| x.body["input"].clone()).collect();
+    assert!(bodies.iter().any(|b| b == &json!(["apple red"])), "the query was embedded by the provider: {bodies:?}");
+}

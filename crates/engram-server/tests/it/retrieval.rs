@@ -1,0 +1,196 @@
+//! Retrieval by meaning over HTTP with the real local model: the embedding
+//! queue, vector / keyword / hybrid modes with explanations, `wait: "indexed"`,
+//! near-duplicate merging, caller-supplied vectors and the per-tenant model
+//! record, and the LangGraph store's semantic `query`.
+
+use serde_json::{json, Value};
+
+use crate::support::{Opts, TestServer};
+
+fn with_model() -> TestServer {
+    TestServer::start_with(Opts { embedder: true, ..Default::default() })
+}
+
+fn texts(out: &Value) -> Vec<String> {
+    out["results"].as_array().unwrap().iter().map(|r| r["memory"]["text"].as_str().unwrap().to_owned()).collect()
+}
+
+const FACTS: &[&str] = &[
+    "I adopted a golden retriever puppy named Max last spring",
+    "The quarterly budget review moved to Friday afternoon",
+    "My sister moved to Lisbon and works as an architect",
+    "I have been learning to play the cello for two years",
+    "We are repainting the kitchen a pale shade of green",
+];
+
+#[test]
+fn queued_embeddings_make_memories_findable_by_meaning() {
+    let s = with_model();
+    let c = s.client();
+    let memories: Vec<Value> = FACTS.iter().map(|t| json!({"namespace": ["u", "alice"], "text": t})).collect();
+    c.remember(json!(memories));
+    c.wait_embedded(json!(["u"]));
+    // No word of the query appears in any memory: only meaning can find it.
+    let q = "pet dog";
+    let vector = c.search(json!({"query": q, "mode": "vector", "limit": 3}));
+    assert_eq!(vector["mode"], "vector");
+    assert_eq!(texts(&vector)[0], FACTS[0]);
+    let keyword = c.search(json!({"query": q, "mode": "keyword"}));
+    assert!(texts(&keyword).is_empty(), "{keyword}");
+    let hybrid = c.search(json!({"query": q, "explain": true, "limit": 5}));
+    assert_eq!(hybrid["mode"], "hybrid");
+    assert_eq!(texts(&hybrid)[0], FACTS[0]);
+    let top = &hybrid["results"][0];
+    let e = &top["explain"];
+    for part in ["vector", "keyword_normalised", "relevance", "recency", "salience"] {
+        assert!(e[part].is_number(), "explain.{part} missing: {e}");
+    }
+    let sum = e["relevance"].as_f64().unwrap() + e["recency"].as_f64().unwrap() + e["salience"].as_f64().unwrap();
+    assert!((sum - top["score"].as_f64().unwrap()).abs() < 1e-9, "score = relevance + boosts: {top}");
+    let scores: Vec<f64> = hybrid["results"].as_array().unwrap().iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
+    // Words and meaning together: the keyword part lifts the exact match.
+    let hybrid = c.search(json!({"query": "cello", "explain": true}));
+    assert_eq!(texts(&hybrid)[0], FACTS[3]);
+    assert!(hybrid["results"][0]["explain"]["keyword"].as_f64().unwrap() > 0.0);
+    // Scope: another namespace prefix sees nothing; tiers and filters apply.
+    assert!(texts(&c.search(json!({"query": q, "mode": "vector", "namespace_prefix": ["u", "bob"]}))).is_empty());
+    assert!(texts(&c.search(json!({"query": q, "mode": "vector", "tiers": ["semantic"]}))).is_empty());
+    let filtered = c.search(json!({"query": q, "mode": "vector", "filter": {"tier": "episodic"}, "limit": 2}));
+    assert_eq!(texts(&filtered).len(), 2);
+}
+
+#[test]
+fn search_reports_memories_still_waiting_for_their_embedding() {
+    let s = with_model();
+    let c = s.client();
+    let many: Vec<Value> = (0..300).map(|i| json!({"namespace": ["bulk"], "text": format!("note number {i} about topic {}", i % 17)})).collect();
+    c.remember(json!(many));
+    let first = c.search(json!({"query": "topic", "namespace_prefix": ["bulk"], "mode": "keyword"}));
+    assert!(first["pending_embeddings"].as_u64().unwrap() > 0, "300 texts cannot all be embedded already: {}", first["pending_embeddings"]);
+    assert_eq!(texts(&first).len(), 10, "keyword search works before the embeddings exist");
+    c.wait_embedded(json!(["bulk"]));
+    assert_eq!(c.search(json!({"query": "topic", "namespace_prefix": ["other"]}))["pending_embeddings"], 0);
+}
+
+#[test]
+fn wait_indexed_writes_are_searchable_at_once_and_near_duplicates_merge() {
+    let s = with_model();
+    let c = s.client();
+    let r = c.post("/v1/memories", &json!({"wait": "indexed", "memories": [{"namespace": ["n"], "text": "Alice likes green tea"}]}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json()["results"][0]["memory"]["id"].clone();
+    let out = c.search(json!({"query": "what beverage does Alice enjoy", "mode": "vector"}));
+    assert_eq!(out["results"][0]["memory"]["id"], id, "no waiting needed after wait=indexed");
+    assert_eq!(out["pending_embeddings"], 0);
+    // Same normalised text.
+    let r = c.post("/v1/memories", &json!({"memories": [{"namespace": ["n"], "text": "alice likes GREEN tea.", "tags": ["drinks"]}]}));
+    assert_eq!(r.json()["results"][0]["status"], "merged", "{}", r.text);
+    assert_eq!(r.json()["results"][0]["memory"]["id"], id);
+    // A near-identical wording (cosine ≥ 0.95 under the model).
+    let r = c.post("/v1/memories", &json!({"wait": "indexed", "memories": [{"namespace": ["n"], "text": "Alice likes green-tea"}]}));
+    assert_eq!(r.json()["results"][0]["status"], "merged", "{}", r.text);
+    let merged = &r.json()["results"][0]["memory"];
+    assert_eq!(merged["id"], id);
+    assert_eq!(merged["tags"], json!(["drinks"]));
+    // A different fact is a new memory; so is the same text in another namespace.
+    let r = c.post("/v1/memories", &json!({"wait": "indexed", "memories": [
+        {"namespace": ["n"], "text": "Alice dislikes coffee"},
+        {"namespace": ["m"], "text": "Alice likes green tea"}]}));
+    let statuses: Vec<Value> = r.json()["results"].as_array().unwrap().iter().map(|x| x["status"].clone()).collect();
+    assert_eq!(statuses, [json!("created"), json!("created")]);
+    let listed = c.get("/v1/memories?namespace=n").json();
+    assert_eq!(listed["memories"].as_array().unwrap().len(), 2);
+    let r = c.post("/v1/memories", &json!({"wait": "soon", "memories": [{"namespace": ["n"], "text": "x"}]}));
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_input"));
+}
+
+#[test]
+fn caller_vectors_are_checked_against_the_tenants_model() {
+    let s = with_model();
+    let c = s.client();
+    let r = c.post("/v1/memories", &json!({"memories": [{"namespace": ["v"], "text": "t", "embedding": [0.1, 0.2, 0.3]}]}));
+    assert_eq!((r.status, r.code().as_str()), (422, "embedding_mismatch"), "{}", r.text);
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("384"), "{}", r.text);
+    let zero = vec![0.0f32; 384];
+    let r = c.post("/v1/memories", &json!({"memories": [{"namespace": ["v"], "text": "t", "embedding": zero}]}));
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_input"), "{}", r.text);
+    // A caller vector is stored as given (normalised) and found at once.
+    let mut mine = vec![0.0f32; 384];
+    mine[7] = 3.0;
+    let r = c.post("/v1/memories", &json!({"memories": [{"namespace": ["v"], "text": "my own vector", "embedding": mine}]}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let out = c.search(json!({"query": "anything", "namespace_prefix": ["v"], "mode": "vector"}));
+    assert_eq!(texts(&out), ["my own vector"]);
+    assert_eq!(out["pending_embeddings"], 0, "a caller vector is not queued");
+    // The tenant's vectors were recorded as all-MiniLM-L6-v2; pretend they came
+    // from another model: searching by meaning is refused with the fix named.
+    let db = rusqlite::Connection::open(s.db_path()).unwrap();
+    let n = db.execute("UPDATE tenant_models SET model = 'text-embedding-3-small'", []).unwrap();
+    assert_eq!(n, 1);
+    let r = c.post("/v1/memories/search", &json!({"query": "anything", "mode": "vector"}));
+    assert_eq!((r.status, r.code().as_str()), (422, "embedding_mismatch"), "{}", r.text);
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("engram reembed"), "{}", r.text);
+    let r = c.post("/v1/memories/search", &json!({"query": "anything", "mode": "keyword"}));
+    assert_eq!(r.status, 200, "keyword search does not need vectors");
+}
+
+#[test]
+fn langgraph_store_query_is_semantic_and_honours_index_fields() {
+    let s = with_model();
+    let c = s.client();
+    let put = |key: &str, value: Value, index: Value| {
+        let r = c.put("/store/items", &json!({"namespace": ["docs"], "key": key, "value": value, "index": index}));
+        assert_eq!(r.status, 204, "{}", r.text);
+    };
+    put("pet", json!({"note": "Max the golden retriever needs a walk", "owner": "zzz"}), json!(["note"]));
+    put("money", json!({"note": "Budget review on Friday", "owner": "dog"}), json!(["note"]));
+    put("hidden", json!({"note": "dog dog dog"}), json!(false));
+    // put_item waits for the vector: the search right after finds by meaning.
+    let r = c.post("/store/items/search", &json!({"namespace_prefix": ["docs"], "query": "puppy", "limit": 3}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let items = r.json()["items"].clone();
+    assert_eq!(items[0]["key"], "pet", "{items}");
+    assert!(items[0]["score"].is_number());
+    // `owner` is not indexed: "dog" in it does not make "money" match by words,
+    // and index=false items are never found by a query.
+    let r = c.post("/store/items/search", &json!({"namespace_prefix": ["docs"], "query": "dog"}));
+    let keys: Vec<Value> = r.json()["items"].as_array().unwrap().iter().map(|i| i["key"].clone()).collect();
+    assert_eq!(keys[0], "pet", "{keys:?}");
+    assert!(!keys.contains(&json!("hidden")), "{keys:?}");
+}
+
+#[test]
+fn nothing_stays_unembedded_across_restarts_and_reembed() {
+    use crate::support::{engram_bin, model_dir, Proc};
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_dir();
+    let local = [("ENGRAM_EMBEDDER_PROVIDER", "local"), ("ENGRAM_EMBEDDER_MODEL_DIR", model.to_str().unwrap())];
+    // Written while the server has no embedder: durable, keyword-searchable, queued.
+    {
+        let p = Proc::serve(dir.path(), &[]);
+        p.client().remember(json!(FACTS.iter().map(|t| json!({"namespace": ["r"], "text": t})).collect::<Vec<_>>()));
+    }
+    // The next server with a model embeds the backlog.
+    {
+        let p = Proc::serve(dir.path(), &local);
+        let c = p.client();
+        c.wait_embedded(json!([]));
+        let out = c.search(json!({"query": "which dog do I own", "mode": "vector", "limit": 1}));
+        assert_eq!(texts(&out), [FACTS[0]]);
+    }
+    // `engram reembed` drops the vectors and queues everything again.
+    let out = std::process::Command::new(engram_bin())
+        .args(["reembed", "--data-dir"])
+        .arg(dir.path())
+        .env("ENGRAM_EMBEDDER_PROVIDER", "none")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("5 memories queued"), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = Proc::serve(dir.path(), &local);
+    let c = p.client();
+    c.wait_embedded(json!([]));
+    let out = c.search(json!({"query": "who plays a string instrument", "mode": "vector", "limit": 1}));
+    assert_eq!(texts(&out), [FACTS[3]]);
+}
