@@ -44,7 +44,30 @@ fn no_embedder(what: &str) -> Error {
     ))
 }
 
+/// Checks a caller's vector against the model (dimension, finite, non-zero)
+/// and scales it to unit length.
+fn checked_vector(e: &dyn Embedder, mut v: Vec<f32>, field: &str) -> Result<Vec<f32>> {
+    if v.len() != e.dims() {
+        return Err(Error::embedding_mismatch(format!(
+            "{field} has {} dimensions; this tenant's model ({}) has {}",
+            v.len(),
+            e.model(),
+            e.dims()
+        )));
+    }
+    if v.iter().any(|x| !x.is_finite()) || normalise(&mut v).is_none() {
+        return Err(Error::invalid(format!("{field} must be finite and not all zero")));
+    }
+    Ok(v)
+}
+
 impl MemoryService {
+    /// Checks a caller-supplied query vector (`query_embedding`).
+    pub(crate) fn query_vector(&self, v: Vec<f32>) -> Result<Vec<f32>> {
+        let e = self.require_embedder("query_embedding")?;
+        checked_vector(e.as_ref(), v, "query_embedding")
+    }
+
     fn require_embedder(&self, what: &str) -> Result<Arc<dyn Embedder>> {
         self.embedder().cloned().ok_or_else(|| no_embedder(what))
     }
@@ -101,18 +124,8 @@ impl MemoryService {
             None => return Ok(()),
         };
         for (i, (m, v)) in batch.iter_mut().zip(given).enumerate() {
-            let Some(mut v) = v else { continue };
-            if v.len() != e.dims() {
-                return Err(Error::embedding_mismatch(format!(
-                    "memories[{i}].embedding has {} dimensions; this tenant's model ({}) has {}",
-                    v.len(),
-                    e.model(),
-                    e.dims()
-                )));
-            }
-            if v.iter().any(|x| !x.is_finite()) || normalise(&mut v).is_none() {
-                return Err(Error::invalid(format!("memories[{i}].embedding must be finite and not all zero")));
-            }
+            let Some(v) = v else { continue };
+            let v = checked_vector(e.as_ref(), v, &format!("memories[{i}].embedding"))?;
             if !m.text.is_empty() {
                 m.embedding = Some(v);
             }

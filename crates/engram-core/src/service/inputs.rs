@@ -88,6 +88,10 @@ pub struct SearchInput {
     pub offset: Option<i64>,
     #[serde(default)]
     pub explain: Option<bool>,
+    /// The caller's own vector for `query` (bring-your-own embeddings): used
+    /// instead of embedding `query` on the server.
+    #[serde(default)]
+    pub query_embedding: Option<Vec<f32>>,
 }
 
 /// `GET /v1/memories` query parameters.

@@ -16,6 +16,7 @@ use std::sync::Arc;
 pub use auth::AuthMode;
 pub use items::{ItemView, PutItem, SearchItems};
 pub use memories::ListPage;
+pub use embedding::EMBED_BATCH;
 pub use search::{RankWeights, SearchHit, SearchOutput};
 
 use crate::embed::Embedder;

@@ -144,8 +144,14 @@ impl MemoryService {
             0
         };
         let explain = q.explain.unwrap_or(false);
+        let given = match q.query_embedding {
+            Some(v) if mode != Mode::Keyword => Some(self.query_vector(v)?),
+            _ => None,
+        };
+        // A vector without words can only be searched by meaning.
+        let mode = if mode == Mode::Hybrid && query.text.is_none() && given.is_some() { Mode::Vector } else { mode };
         let results = self
-            .rank(query, mode)
+            .rank(query, mode, given)
             .await?
             .into_iter()
             .map(|(memory, score, parts)| SearchHit { memory, score, explain: if explain { parts } else { None } })
@@ -163,12 +169,19 @@ impl MemoryService {
     }
 
     /// Runs a search and returns `(memory, score, explanation)` best first.
-    pub(crate) async fn rank(&self, q: SearchQuery, mode: Mode) -> Result<Vec<(Memory, Option<f64>, Option<Explain>)>> {
-        let Some(text) = q.text.clone() else {
+    /// `given` is the caller's query vector, used instead of embedding the text.
+    pub(crate) async fn rank(
+        &self,
+        q: SearchQuery,
+        mode: Mode,
+        given: Option<Vec<f32>>,
+    ) -> Result<Vec<(Memory, Option<f64>, Option<Explain>)>> {
+        if q.text.is_none() && given.is_none() {
             // No query: a filtered listing, newest first.
             let hits = self.store().search(q).await?;
             return Ok(hits.into_iter().map(|h| (h.memory, None, None)).collect());
-        };
+        }
+        let text = q.text.clone().unwrap_or_default();
         let want = q.limit + q.offset;
         let pool = SearchQuery { limit: pool_size(want), offset: 0, ..q.clone() };
         let keyword_hits = if mode == Mode::Vector { Vec::new() } else { self.store().search(pool.clone()).await? };
@@ -176,7 +189,10 @@ impl MemoryService {
             (None, Vec::new())
         } else {
             self.ensure_tenant_model(&q.tenant).await?;
-            let v = self.embed_texts(vec![text.clone()]).await?.pop().unwrap_or_default();
+            let v = match given {
+                Some(v) => v,
+                None => self.embed_texts(vec![text.clone()]).await?.pop().unwrap_or_default(),
+            };
             let hits = self.store().vector_search(pool.clone(), v.clone(), pool.limit).await?;
             (Some(v), hits)
         };
