@@ -92,6 +92,10 @@ pub struct SearchInput {
     /// instead of embedding `query` on the server.
     #[serde(default)]
     pub query_embedding: Option<Vec<f32>>,
+    /// How much a memory's neighbours (written just before and after it in
+    /// its namespace) lend it of their relevance, 0–1 (default 0.5; 0 = off).
+    #[serde(default)]
+    pub context_weight: Option<f64>,
 }
 
 /// `GET /v1/memories` query parameters.

@@ -166,7 +166,7 @@ impl MemoryService {
                 limit: check_limit(req.limit, 10, "limit")?,
                 offset: check_offset(req.offset, "offset")?,
                 now,
-            }, self.item_mode(), None)
+            }, self.item_mode(), None, 0.0)
             .await?;
         if req.refresh_ttl.unwrap_or(true) {
             let ids: Vec<String> =

@@ -9,6 +9,7 @@ mod embedding;
 pub mod inputs;
 mod items;
 mod memories;
+pub mod rank;
 mod search;
 
 use std::sync::Arc;
@@ -17,7 +18,8 @@ pub use auth::AuthMode;
 pub use items::{ItemView, PutItem, SearchItems};
 pub use memories::ListPage;
 pub use embedding::EMBED_BATCH;
-pub use search::{RankWeights, SearchHit, SearchOutput};
+pub use rank::{Explain, Mode, RankWeights};
+pub use search::{SearchHit, SearchOutput};
 
 use crate::embed::Embedder;
 use crate::error::{Error, Result};

@@ -1,62 +1,24 @@
-//! Search: keyword (BM25), vector (cosine) and hybrid ranking, with recency
-//! and salience boosts and a per-result explanation.
-//!
-//! Hybrid takes the top candidates of both indexes (each restricted to the
-//! caller's scope inside its own search), fills in the other score for every
-//! candidate, and fuses them as a weighted sum: the cosine as it is, BM25
-//! divided by the best BM25 among the candidates (so both lie in 0–1). Then
-//!
-//! `score = relevance + recency_weight · 0.5^(age / half_life) + salience_weight · salience`
-//!
-//! The weights are [`RankWeights`]; `docs/decisions.md` says how they were chosen.
+//! Search: gathers candidates from the keyword (BM25) and vector indexes, each
+//! restricted to the caller's scope inside its own search, expands them with
+//! their neighbours (context), fills in the missing signals, and ranks them
+//! with the formula in [`super::rank`].
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 use super::inputs::SearchInput;
+use super::rank::{self, Explain, Mode, RankParams, Signals};
 use super::{check_limit, check_offset, check_query, MemoryService};
 use crate::auth::{Scope, TenantCtx};
 use crate::error::{Error, Result};
 use crate::filter::{self, Dialect};
 use crate::model::{Memory, Namespace, Tier};
-use crate::store::{Scored, SearchQuery};
+use crate::store::SearchQuery;
 use crate::time::{now_ms, Millis};
 
-/// How the parts of a hybrid score are weighed.
-#[derive(Debug, Clone, Copy)]
-pub struct RankWeights {
-    pub vector: f64,
-    pub keyword: f64,
-    pub recency: f64,
-    pub salience: f64,
-    /// Age at which the recency boost halves, in milliseconds.
-    pub half_life_ms: f64,
-}
-
-impl Default for RankWeights {
-    fn default() -> Self {
-        RankWeights { vector: 0.6, keyword: 0.4, recency: 0.02, salience: 0.02, half_life_ms: 30.0 * 86_400_000.0 }
-    }
-}
-
-/// Which indexes a search consults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Hybrid,
-    Vector,
-    Keyword,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Hybrid => "hybrid",
-            Mode::Vector => "vector",
-            Mode::Keyword => "keyword",
-        }
-    }
-}
+/// Neighbours created further apart than this are not context for each other.
+pub const CONTEXT_GAP_MS: Millis = 3_600_000;
 
 /// One search result.
 #[derive(Debug, Serialize)]
@@ -65,23 +27,6 @@ pub struct SearchHit {
     pub score: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Explain>,
-}
-
-/// The parts of a score.
-#[derive(Debug, Clone, Serialize)]
-pub struct Explain {
-    /// Cosine similarity to the query (absent: no vector yet).
-    pub vector: Option<f64>,
-    /// BM25 relevance (absent: no query word matched).
-    pub keyword: Option<f64>,
-    /// BM25 divided by the best BM25 among the candidates.
-    pub keyword_normalised: f64,
-    /// The fused relevance before boosts.
-    pub relevance: f64,
-    /// The recency boost added.
-    pub recency: f64,
-    /// The salience boost added.
-    pub salience: f64,
 }
 
 /// The answer to a search.
@@ -150,8 +95,13 @@ impl MemoryService {
         };
         // A vector without words can only be searched by meaning.
         let mode = if mode == Mode::Hybrid && query.text.is_none() && given.is_some() { Mode::Vector } else { mode };
+        let context_weight = match q.context_weight {
+            None => self.inner.weights.context,
+            Some(w) if (0.0..=1.0).contains(&w) => w,
+            Some(w) => return Err(Error::invalid(format!("context_weight must be between 0 and 1, got {w}"))),
+        };
         let results = self
-            .rank(query, mode, given)
+            .rank(query, mode, given, context_weight)
             .await?
             .into_iter()
             .map(|(memory, score, parts)| SearchHit { memory, score, explain: if explain { parts } else { None } })
@@ -169,97 +119,97 @@ impl MemoryService {
     }
 
     /// Runs a search and returns `(memory, score, explanation)` best first.
-    /// `given` is the caller's query vector, used instead of embedding the text.
+    /// `given` is the caller's query vector, used instead of embedding the
+    /// text; `context_weight` is the share of a neighbour's relevance lent.
     pub(crate) async fn rank(
         &self,
         q: SearchQuery,
         mode: Mode,
         given: Option<Vec<f32>>,
+        context_weight: f64,
     ) -> Result<Vec<(Memory, Option<f64>, Option<Explain>)>> {
         if q.text.is_none() && given.is_none() {
             // No query: a filtered listing, newest first.
-            let hits = self.store().search(q).await?;
-            return Ok(hits.into_iter().map(|h| (h.memory, None, None)).collect());
+            let rows = self.store().filter_listing(q).await?;
+            return Ok(rows.into_iter().map(|m| (m, None, None)).collect());
         }
-        let text = q.text.clone().unwrap_or_default();
-        let want = q.limit + q.offset;
-        let pool = SearchQuery { limit: pool_size(want), offset: 0, ..q.clone() };
-        let keyword_hits = if mode == Mode::Vector { Vec::new() } else { self.store().search(pool.clone()).await? };
-        let (query_vector, vector_hits) = if mode == Mode::Keyword {
-            (None, Vec::new())
-        } else {
-            self.ensure_tenant_model(&q.tenant).await?;
-            let v = match given {
-                Some(v) => v,
-                None => self.embed_texts(vec![text.clone()]).await?.pop().unwrap_or_default(),
-            };
-            let hits = self.store().vector_search(pool.clone(), v.clone(), pool.limit).await?;
-            (Some(v), hits)
+        let pool = pool_size(q.limit + q.offset);
+        let query_vector = match (mode, given) {
+            (Mode::Keyword, _) => None,
+            (_, given) => {
+                self.ensure_tenant_model(&q.tenant).await?;
+                match given {
+                    Some(v) => Some(v),
+                    None => self.embed_texts(vec![q.text.clone().unwrap_or_default()]).await?.pop(),
+                }
+            }
         };
-        let mut cands: HashMap<i64, Candidate> = HashMap::new();
-        for h in keyword_hits {
-            cands.insert(h.seq, Candidate { keyword: h.score, vector: None, memory: h.memory });
+        let store = self.store();
+        let (keyword_hits, vector_hits) = tokio::try_join!(
+            async {
+                match mode {
+                    Mode::Vector => Ok(Vec::new()),
+                    _ => store.keyword_hits(q.clone(), pool).await,
+                }
+            },
+            async {
+                match &query_vector {
+                    Some(v) => store.vector_hits(q.clone(), v.clone(), pool).await,
+                    None => Ok(Vec::new()),
+                }
+            },
+        )?;
+        let mut signals: HashMap<i64, Signals> = HashMap::new();
+        for (seq, bm25) in keyword_hits {
+            signals.entry(seq).or_default().keyword = Some(bm25);
         }
-        for h in vector_hits {
-            let Scored { memory, seq, score } = h;
-            cands.entry(seq).or_insert(Candidate { keyword: None, vector: None, memory }).vector = score;
+        for (seq, cos) in vector_hits {
+            signals.entry(seq).or_default().vector = Some(cos);
         }
-        if mode == Mode::Hybrid {
-            self.fill_missing_scores(&mut cands, &text, query_vector.unwrap_or_default()).await?;
+        let best_keyword = signals.values().filter_map(|s| s.keyword).fold(0.0f64, f64::max);
+        let gap = (context_weight > 0.0).then_some(CONTEXT_GAP_MS);
+        let expansion = store.expand(q.clone(), signals.keys().copied().collect(), gap).await?;
+        for &(_, n) in &expansion.adjacent {
+            signals.entry(n).or_default();
         }
-        let best_keyword = cands.values().filter_map(|c| c.keyword).fold(0.0f64, f64::max);
-        let w = self.inner.weights;
-        let now = q.now;
-        let mut ranked: Vec<(Memory, f64, Explain)> = cands
-            .into_values()
-            .map(|c| {
-                let keyword_normalised = match c.keyword {
-                    Some(k) if best_keyword > 0.0 => k / best_keyword,
-                    _ => 0.0,
-                };
-                let relevance = match mode {
-                    Mode::Keyword => keyword_normalised,
-                    Mode::Vector => c.vector.unwrap_or(0.0),
-                    Mode::Hybrid => w.vector * c.vector.unwrap_or(0.0) + w.keyword * keyword_normalised,
-                };
-                let recency = w.recency * recency_factor(c.memory.updated_at, now, w.half_life_ms);
-                let salience = w.salience * c.memory.salience;
-                let score = relevance + recency + salience;
-                let explain = Explain { vector: c.vector, keyword: c.keyword, keyword_normalised, relevance, recency, salience };
-                (c.memory, score, explain)
-            })
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
-        Ok(ranked.into_iter().skip(q.offset).take(q.limit).map(|(m, s, e)| (m, Some(s), Some(e))).collect())
+        self.fill_missing_signals(&mut signals, mode, q.text.as_deref(), query_vector).await?;
+        let params = RankParams { mode, weights: self.inner.weights, context_weight, best_keyword, now: q.now };
+        let ranked = rank::rank(&params, &signals, &expansion.facts, &expansion.adjacent);
+        let page: Vec<rank::Ranked> = ranked.into_iter().skip(q.offset).take(q.limit).collect();
+        let mut rows: HashMap<i64, Memory> = store.hydrate(q, page.iter().map(|r| r.seq).collect()).await?.into_iter().collect();
+        Ok(page.into_iter().filter_map(|r| rows.remove(&r.seq).map(|m| (m, Some(r.score), Some(r.explain)))).collect())
     }
 
-    /// Gives every candidate both scores: the cosine of keyword-only hits and
-    /// the BM25 of vector-only hits.
-    async fn fill_missing_scores(&self, cands: &mut HashMap<i64, Candidate>, text: &str, v: Vec<f32>) -> Result<()> {
-        let no_vector: Vec<i64> = cands.iter().filter(|(_, c)| c.vector.is_none()).map(|(s, _)| *s).collect();
-        let no_keyword: Vec<i64> = cands.iter().filter(|(_, c)| c.keyword.is_none()).map(|(s, _)| *s).collect();
-        for (seq, cos) in self.store().cosines(no_vector, v).await? {
-            if let Some(c) = cands.get_mut(&seq) {
-                c.vector = Some(cos);
+    /// Gives every candidate the signals its mode uses: the cosine of those
+    /// found only by words (or as neighbours), the BM25 of those found only by
+    /// meaning.
+    async fn fill_missing_signals(
+        &self,
+        signals: &mut HashMap<i64, Signals>,
+        mode: Mode,
+        text: Option<&str>,
+        query_vector: Option<Vec<f32>>,
+    ) -> Result<()> {
+        if let Some(v) = query_vector {
+            let missing: Vec<i64> = signals.iter().filter(|(_, s)| s.vector.is_none()).map(|(k, _)| *k).collect();
+            if !missing.is_empty() {
+                for (seq, cos) in self.store().cosines(missing, v).await? {
+                    if let Some(s) = signals.get_mut(&seq) {
+                        s.vector = Some(cos);
+                    }
+                }
             }
         }
-        for (seq, k) in self.store().keyword_scores(text, no_keyword).await? {
-            if let Some(c) = cands.get_mut(&seq) {
-                c.keyword = Some(k);
+        if let (Some(text), true) = (text, mode != Mode::Vector) {
+            let missing: Vec<i64> = signals.iter().filter(|(_, s)| s.keyword.is_none()).map(|(k, _)| *k).collect();
+            if !missing.is_empty() {
+                for (seq, bm25) in self.store().keyword_scores(text, missing).await? {
+                    if let Some(s) = signals.get_mut(&seq) {
+                        s.keyword = Some(bm25);
+                    }
+                }
             }
         }
         Ok(())
     }
-}
-
-struct Candidate {
-    keyword: Option<f64>,
-    vector: Option<f64>,
-    memory: Memory,
-}
-
-/// 1 for a memory updated now, ½ one half-life ago, and so on.
-fn recency_factor(updated_at: Millis, now: Millis, half_life_ms: f64) -> f64 {
-    let age = (now - updated_at).max(0) as f64;
-    0.5f64.powf(age / half_life_ms.max(1.0))
 }

@@ -75,14 +75,24 @@ pub struct NamespaceQuery {
     pub now: Millis,
 }
 
-/// A search hit.
-#[derive(Debug, Clone)]
-pub struct Scored {
-    pub memory: Memory,
-    /// The backend's row number for the memory (joins keyword and vector hits).
-    pub seq: i64,
-    /// BM25 relevance or cosine (higher is better); `None` for filter-only listings.
-    pub score: Option<f64>,
+/// A search candidate: the backend's row number for a memory (it joins keyword
+/// and vector hits) and a score, higher is better (BM25 or cosine).
+pub type Hit = (i64, f64);
+
+/// The inputs of a memory's recency and salience boosts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RankFacts {
+    pub updated_at: Millis,
+    pub salience: f64,
+}
+
+/// Candidates expanded for ranking (see [`Store::expand`]).
+#[derive(Debug, Clone, Default)]
+pub struct Expansion {
+    /// Every candidate and neighbour found, by `seq`.
+    pub facts: HashMap<i64, RankFacts>,
+    /// `(candidate, neighbour)` pairs.
+    pub adjacent: Vec<(i64, i64)>,
 }
 
 /// An API key as listed (never the secret).
@@ -147,8 +157,27 @@ impl Store {
     pub async fn list_memories(&self, q: ListQuery) -> Result<Vec<Memory>> {
         delegate!(self.list_memories(q))
     }
-    pub async fn search(&self, q: SearchQuery) -> Result<Vec<Scored>> {
-        delegate!(self.search(q))
+    /// A search without a query: the scope's matches, newest first.
+    pub async fn filter_listing(&self, q: SearchQuery) -> Result<Vec<Memory>> {
+        delegate!(self.filter_listing(q))
+    }
+    /// The best `k` keyword (BM25) matches of `q.text` in the query's scope.
+    pub async fn keyword_hits(&self, q: SearchQuery, k: usize) -> Result<Vec<Hit>> {
+        delegate!(self.keyword_hits(q, k))
+    }
+    /// The nearest `k` memories to `vector` in the query's scope (score = cosine).
+    pub async fn vector_hits(&self, q: SearchQuery, vector: Vec<f32>, k: usize) -> Result<Vec<Hit>> {
+        delegate!(self.vector_hits(q, vector, k))
+    }
+    /// What ranking needs of the candidates `seqs` (in the query's scope) and,
+    /// with `max_gap`, of their neighbours: the memories written just before and
+    /// after each in its namespace, created at most `max_gap` apart and in scope.
+    pub async fn expand(&self, q: SearchQuery, seqs: Vec<i64>, max_gap: Option<Millis>) -> Result<Expansion> {
+        delegate!(self.expand(q, seqs, max_gap))
+    }
+    /// Loads those of `seqs` that are live and in the query's scope.
+    pub async fn hydrate(&self, q: SearchQuery, seqs: Vec<i64>) -> Result<Vec<(i64, Memory)>> {
+        delegate!(self.hydrate(q, seqs))
     }
     pub async fn list_namespaces(&self, q: NamespaceQuery) -> Result<Vec<Namespace>> {
         delegate!(self.list_namespaces(q))
@@ -173,10 +202,6 @@ impl Store {
     /// Whether any unrevoked key exists (auth is on when one does).
     pub async fn has_keys(&self) -> Result<bool> {
         delegate!(self.has_keys())
-    }
-    /// Nearest memories to `vector` in the query's scope (`score` = cosine).
-    pub async fn vector_search(&self, q: SearchQuery, vector: Vec<f32>, k: usize) -> Result<Vec<Scored>> {
-        delegate!(self.vector_search(q, vector, k))
     }
     /// Cosines between `vector` and the given memories (those with a vector).
     pub async fn cosines(&self, seqs: Vec<i64>, vector: Vec<f32>) -> Result<HashMap<i64, f64>> {

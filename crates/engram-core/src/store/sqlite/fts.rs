@@ -4,22 +4,50 @@
 //! `unicode61` tokenizer sees them); each word becomes a double-quoted string, so
 //! operators (`AND`, `NEAR`, `-`, `*`, `:`, `^`, parentheses) are searched
 //! literally and never parsed. Words are OR-ed: BM25 ranks documents that hold
-//! more of them, and rarer ones, first.
+//! more of them, and rarer ones, first. The index stems with FTS5's `porter`
+//! tokenizer, which stems the quoted query words the same way.
+//!
+//! English stopwords ("what", "did", "the", …) are dropped from the query unless
+//! it has nothing else: they match most memories, cost time, and blur the
+//! ranking (on LoCoMo, dropping them with stemming raised hybrid recall@10 from
+//! 0.673 to 0.709; see docs/decisions.md).
 
 /// Most distinct words taken from one query.
 pub const MAX_TERMS: usize = 64;
 
+/// NLTK's English stopword list (lower case, as compared).
+const STOPWORDS: &[&str] = &[
+    "i", "me", "my", "myself", "we", "our", "ours", "ourselves", "you", "your", "yours", "yourself",
+    "yourselves", "he", "him", "his", "himself", "she", "her", "hers", "herself", "it", "its",
+    "itself", "they", "them", "their", "theirs", "themselves", "what", "which", "who", "whom",
+    "this", "that", "these", "those", "am", "is", "are", "was", "were", "be", "been", "being",
+    "have", "has", "had", "having", "do", "does", "did", "doing", "a", "an", "the", "and", "but",
+    "if", "or", "because", "as", "until", "while", "of", "at", "by", "for", "with", "about",
+    "against", "between", "into", "through", "during", "before", "after", "above", "below", "to",
+    "from", "up", "down", "in", "out", "on", "off", "over", "under", "again", "further", "then",
+    "once", "here", "there", "when", "where", "why", "how", "all", "any", "both", "each", "few",
+    "more", "most", "other", "some", "such", "no", "nor", "not", "only", "own", "same", "so",
+    "than", "too", "very", "s", "t", "can", "will", "just", "don", "should", "now", "d", "ll", "m",
+    "o", "re", "ve", "y",
+];
+
+fn is_stopword(w: &str) -> bool {
+    STOPWORDS.contains(&w)
+}
+
 /// The FTS5 MATCH expression for `text`, or `None` when it has no words.
 pub fn match_expression(text: &str) -> Option<String> {
     let mut terms: Vec<String> = Vec::new();
+    let mut stopwords: Vec<String> = Vec::new();
     for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
         let w = word.to_lowercase();
-        if !terms.contains(&w) {
-            terms.push(w);
-            if terms.len() == MAX_TERMS {
-                break;
-            }
+        let list = if is_stopword(&w) { &mut stopwords } else { &mut terms };
+        if !list.contains(&w) && list.len() < MAX_TERMS {
+            list.push(w);
         }
+    }
+    if terms.is_empty() {
+        terms = stopwords;
     }
     if terms.is_empty() {
         return None;
@@ -34,7 +62,10 @@ mod tests {
     #[test]
     fn quotes_every_word() {
         assert_eq!(match_expression("Alice likes tea").as_deref(), Some("\"alice\" OR \"likes\" OR \"tea\""));
-        assert_eq!(match_expression("NEAR(a b) -c* d:e").as_deref(), Some("\"near\" OR \"a\" OR \"b\" OR \"c\" OR \"d\" OR \"e\""));
+        // Stopwords go, unless nothing else is left.
+        assert_eq!(match_expression("What did Alice paint?").as_deref(), Some("\"alice\" OR \"paint\""));
+        assert_eq!(match_expression("Who is it?").as_deref(), Some("\"who\" OR \"is\" OR \"it\""));
+        assert_eq!(match_expression("NEAR(a b) -c* d:e").as_deref(), Some("\"near\" OR \"b\" OR \"c\" OR \"e\""));
         assert_eq!(match_expression("\"\"\" ()*:-^").as_deref(), None);
         assert_eq!(match_expression("café 東京").as_deref(), Some("\"café\" OR \"東京\""));
     }

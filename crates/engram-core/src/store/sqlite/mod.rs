@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{KeyGrant, KeyInfo, ListQuery, NamespaceQuery, PendingText, Scored, SearchQuery, TenantModel};
+use super::{Expansion, KeyGrant, KeyInfo, ListQuery, NamespaceQuery, PendingText, SearchQuery, TenantModel};
 use crate::auth::Scopes;
 use crate::error::{Error, Result};
 use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, WriteStatus};
@@ -158,8 +158,9 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Nearest memories by vector within the query's scope; `score` is the cosine.
-    pub async fn vector_search(&self, q: SearchQuery, vector: Vec<f32>, k: usize) -> Result<Vec<Scored>> {
+    /// Nearest memories by vector within the query's scope (expiry and filter
+    /// included): `(seq, cosine)`, best first.
+    pub async fn vector_hits(&self, q: SearchQuery, vector: Vec<f32>, k: usize) -> Result<Vec<(i64, f64)>> {
         let Some(v) = &self.vectors else {
             return Err(Error::unprocessable("vector search needs an embedder; this server has none configured"));
         };
@@ -188,16 +189,10 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| Error::internal(format!("vector search panicked: {e}")))??;
+        // The index knows placement, not expiry or the filter's full verdict.
         let seqs: Vec<i64> = hits.iter().map(|(s, _)| *s as i64).collect();
-        let rows = self.readers.read(move |c| memories::hydrate(c, &q, &seqs)).await?;
-        let mut by_seq: std::collections::HashMap<i64, Memory> = rows.into_iter().collect();
-        Ok(hits
-            .into_iter()
-            .filter_map(|(seq, cos)| {
-                by_seq.remove(&(seq as i64)).map(|memory| Scored { memory, seq: seq as i64, score: Some(cos as f64) })
-            })
-            .take(k)
-            .collect())
+        let live = self.readers.read(move |c| memories::in_scope(c, &q, &seqs)).await?;
+        Ok(hits.into_iter().map(|(s, cos)| (s as i64, cos as f64)).filter(|(s, _)| live.contains(s)).take(k).collect())
     }
 
     /// The cosine between `vector` and each of `seqs` that has a vector.
@@ -321,8 +316,21 @@ impl SqliteStore {
         self.readers.read(move |c| memories::list(c, &q)).await
     }
 
-    pub async fn search(&self, q: SearchQuery) -> Result<Vec<Scored>> {
-        self.readers.read(move |c| memories::search(c, &q)).await
+    pub async fn filter_listing(&self, q: SearchQuery) -> Result<Vec<Memory>> {
+        self.readers.read(move |c| memories::filter_listing(c, &q)).await
+    }
+
+    pub async fn keyword_hits(&self, q: SearchQuery, k: usize) -> Result<Vec<(i64, f64)>> {
+        let Some(expr) = q.text.as_deref().and_then(fts::match_expression) else { return Ok(Vec::new()) };
+        self.readers.read(move |c| memories::keyword_hits(c, &q, &expr, k)).await
+    }
+
+    pub async fn expand(&self, q: SearchQuery, seqs: Vec<i64>, max_gap: Option<Millis>) -> Result<Expansion> {
+        self.readers.read(move |c| memories::expand(c, &q, &seqs, max_gap)).await
+    }
+
+    pub async fn hydrate(&self, q: SearchQuery, seqs: Vec<i64>) -> Result<Vec<(i64, Memory)>> {
+        self.readers.read(move |c| memories::hydrate(c, &q, &seqs)).await
     }
 
     pub async fn list_namespaces(&self, q: NamespaceQuery) -> Result<Vec<Namespace>> {

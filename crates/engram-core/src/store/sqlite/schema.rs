@@ -137,6 +137,19 @@ CREATE TRIGGER memory_vectors_delete AFTER DELETE ON memory_vectors BEGIN
 END;
 "#,
     ),
+    (
+        3,
+        r#"
+-- Keyword search stems (porter over unicode61): "painted" finds "painting".
+-- The triggers of step 1 keep writing to the table by name.
+DROP TABLE memories_fts;
+CREATE VIRTUAL TABLE memories_fts USING fts5 (
+    text, content = 'memories', content_rowid = 'seq',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+INSERT INTO memories_fts (rowid, text) SELECT seq, text FROM memories WHERE text <> '';
+"#,
+    ),
 ];
 
 /// Brings the database up to the newest schema.

@@ -22,4 +22,17 @@ impl SqlBuilder {
         self.params.push(v);
         self
     }
+
+    /// Appends `(?, ?, …)` bound to `seqs` (callers skip empty lists).
+    pub fn seq_list(&mut self, seqs: &[i64]) -> &mut Self {
+        self.text.push('(');
+        for (i, s) in seqs.iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.param(SqlValue::Integer(*s));
+        }
+        self.text.push(')');
+        self
+    }
 }

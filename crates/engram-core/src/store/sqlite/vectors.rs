@@ -220,14 +220,8 @@ pub fn bm25_of(c: &Connection, expr: &str, seqs: &[i64]) -> Result<HashMap<i64, 
     let mut b = SqlBuilder::default();
     b.sql("SELECT rowid, bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ")
         .param(SqlValue::Text(expr.to_owned()))
-        .sql(" AND rowid IN (");
-    for (i, s) in seqs.iter().enumerate() {
-        if i > 0 {
-            b.sql(", ");
-        }
-        b.param(SqlValue::Integer(*s));
-    }
-    b.sql(")");
+        .sql(" AND rowid IN ")
+        .seq_list(seqs);
     let mut stmt = c.prepare(&b.text)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(b.params.iter()), |r| Ok((r.get(0)?, -r.get::<_, f64>(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
