@@ -484,13 +484,18 @@ pub fn keyword_hits(c: &Connection, q: &SearchQuery, expr: &str, k: usize) -> Re
     run_query(c, &b, |row| Ok((row.get(0)?, -row.get::<_, f64>(1)?)))
 }
 
+/// `memories m` for queries that name their rows by `seq`: without statistics
+/// SQLite would rather walk a tenant index (all of a tenant's rows) than look
+/// up the listed rows by primary key; `NOT INDEXED` leaves it the rowid.
+const BY_SEQ: &str = "memories m NOT INDEXED";
+
 /// Those of `seqs` that are live and in the search's scope (filter included).
 pub fn in_scope(c: &Connection, q: &SearchQuery, seqs: &[i64]) -> Result<HashSet<i64>> {
     if seqs.is_empty() {
         return Ok(HashSet::new());
     }
     let mut b = SqlBuilder::default();
-    b.sql("SELECT m.seq FROM memories m WHERE");
+    b.sql(&format!("SELECT m.seq FROM {BY_SEQ} WHERE"));
     push_scope(&mut b, q);
     b.sql(" AND m.seq IN ").seq_list(seqs);
     let mut stmt = c.prepare(&b.text)?;
@@ -519,7 +524,7 @@ pub fn expand(c: &Connection, q: &SearchQuery, seqs: &[i64], max_gap: Option<Mil
     } else {
         b.sql(", NULL, NULL");
     }
-    b.sql(" FROM memories m WHERE m.tenant_id = ").param(SqlValue::Text(q.tenant.clone())).sql(" AND m.seq IN ").seq_list(seqs);
+    b.sql(&format!(" FROM {BY_SEQ} WHERE m.tenant_id = ")).param(SqlValue::Text(q.tenant.clone())).sql(" AND m.seq IN ").seq_list(seqs);
     let rows: Vec<(i64, Millis, RankFacts, [Option<i64>; 2])> = run_uncached(c, &b, |r| {
         Ok((r.get(0)?, r.get(1)?, RankFacts { updated_at: r.get(2)?, salience: r.get(3)? }, [r.get(4)?, r.get(5)?]))
     })?;
@@ -529,7 +534,7 @@ pub fn expand(c: &Connection, q: &SearchQuery, seqs: &[i64], max_gap: Option<Mil
     let mut created: HashMap<i64, Millis> = HashMap::new();
     if let (Some(_), false) = (max_gap, wanted.is_empty()) {
         let mut b = SqlBuilder::default();
-        b.sql("SELECT m.seq, m.created_at, m.updated_at, m.salience FROM memories m WHERE");
+        b.sql(&format!("SELECT m.seq, m.created_at, m.updated_at, m.salience FROM {BY_SEQ} WHERE"));
         push_scope(&mut b, q);
         b.sql(" AND m.seq IN ").seq_list(&wanted);
         for (seq, at, facts) in run_uncached(c, &b, |r| {
@@ -557,7 +562,7 @@ pub fn hydrate(c: &Connection, q: &SearchQuery, seqs: &[i64]) -> Result<Vec<(i64
         return Ok(Vec::new());
     }
     let mut b = SqlBuilder::default();
-    b.sql(&format!("SELECT {COLUMNS}, m.seq FROM memories m WHERE"));
+    b.sql(&format!("SELECT {COLUMNS}, m.seq FROM {BY_SEQ} WHERE"));
     push_scope(&mut b, q);
     b.sql(" AND m.seq IN ").seq_list(seqs);
     run_uncached(c, &b, |row| Ok((row.get(17)?, to_memory(row)?)))

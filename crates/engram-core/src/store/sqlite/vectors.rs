@@ -220,7 +220,9 @@ pub fn bm25_of(c: &Connection, expr: &str, seqs: &[i64]) -> Result<HashMap<i64, 
     let mut b = SqlBuilder::default();
     b.sql("SELECT rowid, bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ")
         .param(SqlValue::Text(expr.to_owned()))
-        .sql(" AND rowid IN ")
+        // `+rowid`: as a plain rowid constraint FTS5 would rerun the whole
+        // MATCH once per listed row (19 ms for 100 rows instead of 0.4 ms).
+        .sql(" AND +rowid IN ")
         .seq_list(seqs);
     let mut stmt = c.prepare(&b.text)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(b.params.iter()), |r| Ok((r.get(0)?, -r.get::<_, f64>(1)?)))?;
