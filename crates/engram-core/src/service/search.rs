@@ -89,8 +89,9 @@ impl MemoryService {
             0
         };
         let explain = q.explain.unwrap_or(false);
+        // Ignored only when keyword search was asked for by name.
         let given = match q.query_embedding {
-            Some(v) if mode != Mode::Keyword => Some(self.query_vector(v)?),
+            Some(v) if q.mode.as_deref() != Some("keyword") => Some(self.query_vector(v)?),
             _ => None,
         };
         // A vector without words can only be searched by meaning.

@@ -307,3 +307,40 @@ async fn near_duplicates_are_merged_not_added() {
     assert_eq!(out[0].1.id, out[1].1.id);
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neighbours_are_adjacent_in_their_namespace_close_in_time_and_in_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::Sqlite(open(dir.path()));
+    let t0 = now_ms();
+    let minute = 60_000;
+    let mut seqs = Vec::new();
+    // Written in this order; "b" interleaves but is another namespace.
+    for (ns, text, at) in [("a", "one", t0), ("b", "other", t0 + minute), ("a", "two", t0 + 10 * minute), ("a", "three", t0 + 190 * minute)] {
+        let out = store.put_memories("t", vec![memory(ns, text, None)], at).await.unwrap();
+        let q = SearchQuery { now: at, ..query("t") };
+        let found = store.hydrate(q, (1..=10).collect()).await.unwrap();
+        seqs.push(found.iter().find(|(_, m)| m.id == out[0].1.id).unwrap().0);
+    }
+    let (one, other, two, three) = (seqs[0], seqs[1], seqs[2], seqs[3]);
+    let q = SearchQuery { now: t0 + 200 * minute, ..query("t") };
+    let hour = 60 * minute;
+    let mut pairs = store.expand(q.clone(), vec![one, two, three, other], Some(hour)).await.unwrap().adjacent;
+    pairs.sort();
+    // two and three are adjacent but written 3 hours apart.
+    assert_eq!(pairs, {
+        let mut p = vec![(one, two), (two, one)];
+        p.sort();
+        p
+    });
+    let expansion = store.expand(q.clone(), vec![one], None).await.unwrap();
+    assert!(expansion.adjacent.is_empty() && expansion.facts.len() == 1, "no neighbours without a gap");
+    // A neighbour outside the search's scope (here: its tier) is not context.
+    let patch = engram_core::model::MemoryPatch { tier: Some(Tier::Semantic), ..Default::default() };
+    let two_id = store.hydrate(q.clone(), vec![two]).await.unwrap()[0].1.id.clone();
+    store.update_memory("t", &two_id, patch, None, t0 + 195 * minute).await.unwrap();
+    let episodic = SearchQuery { tiers: vec![Tier::Episodic], ..q.clone() };
+    assert!(store.expand(episodic, vec![one], Some(hour)).await.unwrap().adjacent.is_empty());
+    assert!(store.expand(SearchQuery { tenant: "u".into(), ..q }, vec![one], Some(hour)).await.unwrap().facts.is_empty(), "tenant scoped");
+    store.close().await;
+}

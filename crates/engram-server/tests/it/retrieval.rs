@@ -1,7 +1,8 @@
 //! Retrieval by meaning over HTTP with the real local model: the embedding
 //! queue, vector / keyword / hybrid modes with explanations, `wait: "indexed"`,
-//! near-duplicate merging, caller-supplied vectors and the per-tenant model
-//! record, and the LangGraph store's semantic `query`.
+//! near-duplicate merging, caller-supplied vectors (on writes and as the query)
+//! and the per-tenant model record, stemming and stopwords, neighbour context,
+//! and the LangGraph store's semantic `query`.
 
 use serde_json::{json, Value};
 
@@ -45,8 +46,8 @@ fn queued_embeddings_make_memories_findable_by_meaning() {
     for part in ["vector", "keyword_normalised", "relevance", "recency", "salience"] {
         assert!(e[part].is_number(), "explain.{part} missing: {e}");
     }
-    let sum = e["relevance"].as_f64().unwrap() + e["recency"].as_f64().unwrap() + e["salience"].as_f64().unwrap();
-    assert!((sum - top["score"].as_f64().unwrap()).abs() < 1e-9, "score = relevance + boosts: {top}");
+    let sum: f64 = ["relevance", "context", "recency", "salience"].iter().map(|p| e[p].as_f64().unwrap()).sum();
+    assert!((sum - top["score"].as_f64().unwrap()).abs() < 1e-9, "score = relevance + context + boosts: {top}");
     let scores: Vec<f64> = hybrid["results"].as_array().unwrap().iter().map(|r| r["score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
     // Words and meaning together: the keyword part lifts the exact match.
@@ -133,6 +134,80 @@ fn caller_vectors_are_checked_against_the_tenants_model() {
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("engram reembed"), "{}", r.text);
     let r = c.post("/v1/memories/search", &json!({"query": "anything", "mode": "keyword"}));
     assert_eq!(r.status, 200, "keyword search does not need vectors");
+}
+
+#[test]
+fn a_caller_query_vector_searches_by_meaning_without_the_model() {
+    let s = with_model();
+    let c = s.client();
+    let axis = |i: usize, x: f32| {
+        let mut v = vec![0.0f32; 384];
+        v[i] = x;
+        v
+    };
+    let memories: Vec<Value> =
+        (0..4).map(|i| json!({"namespace": ["byo"], "text": format!("vector {i}"), "embedding": axis(i, 1.0)})).collect();
+    c.remember(json!(memories));
+    let mut q = axis(2, 1.0);
+    q[3] = 0.5;
+    // No query text: a vector-only search, nearest first, the vector scaled to unit length.
+    let out = c.search(json!({"query_embedding": q, "namespace_prefix": ["byo"], "limit": 2, "explain": true, "context_weight": 0}));
+    assert_eq!(out["mode"], "vector");
+    assert_eq!(texts(&out), ["vector 2", "vector 3"]);
+    let cos = out["results"][0]["explain"]["vector"].as_f64().unwrap();
+    assert!((cos - 1.0 / 1.25f64.sqrt()).abs() < 1e-6, "{out}");
+    // With words, hybrid: the words are matched, the vector is not recomputed.
+    let out = c.search(json!({"query": "vector", "query_embedding": axis(1, 2.0), "namespace_prefix": ["byo"], "limit": 1}));
+    assert_eq!((out["mode"].as_str(), texts(&out)), (Some("hybrid"), vec!["vector 1".to_string()]));
+    let r = c.post("/v1/memories/search", &json!({"query_embedding": [1.0, 0.0]}));
+    assert_eq!((r.status, r.code().as_str()), (422, "embedding_mismatch"), "{}", r.text);
+    let r = c.post("/v1/memories/search", &json!({"query_embedding": axis(0, 0.0)}));
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_input"), "{}", r.text);
+    let r = c.post("/v1/memories/search", &json!({"query": "x", "context_weight": 1.5}));
+    assert_eq!((r.status, r.code().as_str()), (400, "invalid_input"), "{}", r.text);
+    // A server without a model cannot compare vectors at all.
+    let plain = TestServer::start();
+    let r = plain.client().post("/v1/memories/search", &json!({"query_embedding": axis(0, 1.0)}));
+    assert_eq!((r.status, r.code().as_str()), (422, "unprocessable"), "{}", r.text);
+}
+
+#[test]
+fn keyword_search_stems_and_skips_stopwords() {
+    let s = TestServer::start();
+    let c = s.client();
+    c.remember(json!([
+        {"namespace": ["k"], "text": "Alice painted a sunrise over the lake"},
+        {"namespace": ["k"], "text": "what is it that they were doing there"},
+        {"namespace": ["k"], "text": "Bob plays chess on Sundays"},
+    ]));
+    let ask = |q: &str| texts(&c.search(json!({"query": q, "mode": "keyword", "context_weight": 0})));
+    assert_eq!(ask("paintings"), ["Alice painted a sunrise over the lake"], "porter stemming");
+    assert_eq!(ask("What is the sunrise they were painting?"), ["Alice painted a sunrise over the lake"], "stopwords dropped");
+    assert_eq!(ask("what is it"), ["what is it that they were doing there"], "a query of stopwords only keeps them");
+}
+
+#[test]
+fn neighbours_lend_context_within_scope_and_context_weight_turns_it_off() {
+    let s = TestServer::start();
+    let c = s.client();
+    c.remember(json!([
+        {"namespace": ["chat", "1"], "text": "Caroline: where did you go on vacation last month?", "metadata": {"speaker": "Caroline"}},
+        {"namespace": ["chat", "1"], "text": "Melanie: two weeks in Lisbon with the kids", "metadata": {"speaker": "Melanie"}},
+        {"namespace": ["chat", "2"], "text": "Melanie: the bakery opens at seven", "metadata": {"speaker": "Melanie"}},
+    ]));
+    // Only the question holds the word; the answer written after it comes with it.
+    let out = c.search(json!({"query": "vacation", "mode": "keyword", "explain": true}));
+    assert_eq!(texts(&out), ["Caroline: where did you go on vacation last month?", "Melanie: two weeks in Lisbon with the kids"]);
+    let answer = &out["results"][1]["explain"];
+    assert_eq!((answer["relevance"].as_f64(), answer["context"].as_f64()), (Some(0.0), Some(0.5)), "{out}");
+    // Off on request; and a neighbour outside the search's scope lends nothing.
+    let off = c.search(json!({"query": "vacation", "mode": "keyword", "context_weight": 0}));
+    assert_eq!(texts(&off), ["Caroline: where did you go on vacation last month?"]);
+    let scoped = c.search(json!({"query": "vacation", "mode": "keyword", "filter": {"metadata.speaker": "Caroline"}}));
+    assert_eq!(texts(&scoped), ["Caroline: where did you go on vacation last month?"]);
+    // Another namespace's memory is never a neighbour.
+    let other = c.search(json!({"query": "Lisbon", "mode": "keyword", "namespace_prefix": ["chat"]}));
+    assert!(!texts(&other).contains(&"Melanie: the bakery opens at seven".to_string()), "{other}");
 }
 
 #[test]
