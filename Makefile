@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV ?= .venv
 DATA_DIR ?= ./data
 
-.PHONY: run build model test test-rust test-compat bench lint clean
+.PHONY: run build model test test-rust test-compat bench bench-http bench-search bench-quality lint clean
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
 ## run: fetch the model if missing, build the release binary, serve on the embedded store (127.0.0.1:7700)
@@ -34,13 +34,22 @@ test-compat:
 	./scripts/compat-venv.sh $(VENV)
 	ENGRAM_BIN=$(CURDIR)/target/debug/engram $(VENV)/bin/pytest -q tests/compat
 
-## bench: HTTP load benchmarks beside redis-benchmark; writes results to .bench/
-bench:
+## bench: HTTP load beside redis-benchmark, then search over 100 000 memories beside ChromaDB (.bench/)
+bench: bench-http bench-search
+
+bench-http:
 	./scripts/bench.sh
+
+bench-search:
+	./scripts/bench-search.sh
+
+## bench-quality: LoCoMo retrieval quality (keyword/vector/hybrid) beside mem0, and ingest vs the raw model
+bench-quality:
+	./scripts/bench-quality.sh
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) .bench
+	rm -rf $(VENV) .venv-bench .bench

@@ -10,7 +10,7 @@ fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Opti
 }
 
 /// One memory to write.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryInput {
     pub namespace: Vec<String>,

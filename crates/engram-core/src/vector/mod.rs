@@ -15,7 +15,7 @@
 mod catalogue;
 pub mod persist;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -32,6 +32,8 @@ pub const CONNECTIVITY: usize = 16;
 pub const EXPANSION_ADD: usize = 128;
 /// Candidate list size while searching (ef).
 pub const EXPANSION_SEARCH: usize = 96;
+/// Nearest vectors checked for a near-duplicate (see [`VectorIndex::near`]).
+pub const DUPLICATE_PROBE: usize = 16;
 /// Concurrent searches the graph keeps scratch space for.
 const THREADS: usize = 256;
 
@@ -175,34 +177,62 @@ impl VectorIndex {
         self.state.write().map_err(|_| Error::internal("vector index lock poisoned"))
     }
 
-    /// Applies changes in order; each replaces whatever the index held for its
-    /// memory. Changes below the watermark are skipped (applying one twice is
-    /// harmless: it describes the memory's current vector).
+    /// Applies changes; each replaces whatever the index held for its memory.
+    /// Changes below the watermark are skipped (applying one twice is harmless:
+    /// a change describes the memory's current vector, so of several changes
+    /// to one memory the last says all).
+    ///
+    /// Inserting into the graph is the costly part (a search per vector); it
+    /// runs on every core, under a read lock so searches go on meanwhile.
     pub fn apply(&self, changes: Vec<Change>) -> Result<()> {
-        if changes.is_empty() {
-            return Ok(());
+        let Some(last) = changes.last().map(|c| c.change) else { return Ok(()) };
+        let applied = self.applied();
+        let mut latest: HashMap<u64, Option<Entry>> = HashMap::new();
+        for c in changes.into_iter().filter(|c| c.change >= applied) {
+            latest.insert(c.seq, c.entry.filter(|e| e.vector.len() == self.dims));
         }
-        // One write lock per change keeps searches flowing during a big replay.
-        for c in changes {
+        let adds: Vec<(u64, Entry)> = {
             let mut st = self.write()?;
-            if c.change < st.applied {
-                continue;
-            }
-            // The graph may hold a node the catalogue lost track of (a snapshot
-            // taken before a delete): remove it either way.
-            if st.catalogue.remove(c.seq) | st.graph.contains(c.seq) {
-                st.graph.remove(c.seq).map_err(|e| graph_error("remove", e))?;
-            }
-            if let Some(e) = c.entry.filter(|e| e.vector.len() == self.dims) {
-                if st.graph.size() + 1 >= st.graph.capacity() {
-                    let grow = (st.graph.capacity() * 2).max(1024);
-                    st.graph.reserve_capacity_and_threads(grow, THREADS).map_err(|e| graph_error("reserve", e))?;
+            for &seq in latest.keys() {
+                // The graph may hold a node the catalogue lost track of (a
+                // snapshot taken before a delete): remove it either way.
+                if st.catalogue.remove(seq) | st.graph.contains(seq) {
+                    st.graph.remove(seq).map_err(|e| graph_error("remove", e))?;
                 }
-                st.graph.add(c.seq, &e.vector).map_err(|e| graph_error("add", e))?;
-                st.catalogue.insert(c.seq, &e.tenant, &e.namespace, e.tier, e.keyed);
             }
-            st.applied = c.change;
+            let adds: Vec<(u64, Entry)> = latest.into_iter().filter_map(|(seq, e)| e.map(|e| (seq, e))).collect();
+            let need = st.graph.size() + adds.len() + 1;
+            if need >= st.graph.capacity() {
+                let grow = need.max(st.graph.capacity() * 2).max(1024);
+                st.graph.reserve_capacity_and_threads(grow, THREADS).map_err(|e| graph_error("reserve", e))?;
+            }
+            adds
+        };
+        {
+            let st = self.read()?;
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(adds.len().div_ceil(64)).max(1);
+            let chunk = adds.len().div_ceil(workers).max(1);
+            std::thread::scope(|scope| -> Result<()> {
+                let graph = &st.graph;
+                let running: Vec<_> = adds
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(move || -> Result<()> {
+                            for (seq, e) in part {
+                                graph.add(*seq, &e.vector).map_err(|e| graph_error("add", e))?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                running.into_iter().try_for_each(|h| h.join().map_err(|_| Error::internal("vector insert panicked"))?)
+            })?;
         }
+        let mut st = self.write()?;
+        for (seq, e) in &adds {
+            st.catalogue.insert(*seq, &e.tenant, &e.namespace, e.tier, e.keyed);
+        }
+        st.applied = st.applied.max(last);
         Ok(())
     }
 
@@ -261,6 +291,41 @@ impl VectorIndex {
         }
         .map_err(|e| graph_error("search", e))?;
         Ok(matches.keys.into_iter().zip(matches.distances).map(|(seq, d)| (seq, 1.0 - d)).collect())
+    }
+
+    /// Memories in `scope` at least `min_cos` similar to `query` (deduplication),
+    /// best first. Small scopes are scanned exactly; in a large one only the
+    /// [`DUPLICATE_PROBE`] nearest vectors of the whole index are checked: a
+    /// walk restricted to one namespace of a big index costs milliseconds,
+    /// while a near-duplicate sits among the very nearest vectors. (It can be
+    /// missed when more than that many near-identical vectors live in *other*
+    /// namespaces of the tenant.)
+    pub fn near(&self, query: &[f32], scope: &Scope<'_>, min_cos: f32) -> Result<Vec<Hit>> {
+        let probe = {
+            let st = self.read()?;
+            let Some(tenant) = st.catalogue.tenant_id(scope.tenant) else {
+                return Ok(Vec::new());
+            };
+            if st.catalogue.small_scope(tenant, scope.namespace, EXACT_LIMIT).is_some() {
+                None
+            } else {
+                let found = st.graph.search(query, DUPLICATE_PROBE).map_err(|e| graph_error("search", e))?;
+                Some(
+                    found
+                        .keys
+                        .into_iter()
+                        .zip(found.distances)
+                        .filter(|(seq, _)| st.catalogue.admits(*seq, tenant, scope))
+                        .map(|(seq, d)| (seq, 1.0 - d))
+                        .collect::<Vec<Hit>>(),
+                )
+            }
+        };
+        let hits = match probe {
+            Some(hits) => hits,
+            None => self.search(query, DUPLICATE_PROBE, scope)?,
+        };
+        Ok(hits.into_iter().filter(|h| h.1 >= min_cos).collect())
     }
 
     /// Exact nearest neighbours over the whole scope (for recall measurements).

@@ -194,10 +194,7 @@ fn find_duplicate(
     }
     let Some(index) = index else { return Ok(None) };
     let scope = Scope { tenant, namespace: NsScope::Exact(&e.namespace), tier: None, unkeyed_only: true, allowed: None };
-    for (seq, cos) in index.search(v, 4, &scope)? {
-        if cos < DUPLICATE_COSINE {
-            break;
-        }
+    for (seq, _) in index.near(v, &scope, DUPLICATE_COSINE)? {
         let live = c
             .prepare_cached("SELECT 1 FROM memories WHERE seq = ? AND tenant_id = ? AND (expires_at IS NULL OR expires_at > ?)")?
             .exists(params![seq as i64, tenant, now])?;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Search over 100 000 memories (DESIGN §8, issue 3): Engram in-process and over
+# HTTP beside ChromaDB on the same vectors, in one script on one machine.
+#   1. a synthetic dataset (scripts/bench/gen_vectors.py: clustered 384-dim
+#      unit vectors + short texts, 1000 queries with texts, exact top-10);
+#   2. engram in-process (examples/search_bench.rs: MemoryService on SQLite,
+#      the local model loaded, query embeddings supplied);
+#   3. engram over HTTP (scripts/bench/engram_search.py against the release binary);
+#   4. ChromaDB PersistentClient with the same HNSW settings (scripts/bench/chroma_search.py).
+# Output: JSON per system and a Markdown table in .bench/search.md.
+# Knobs: N (default 100000), QUERIES (default 1000), DIST (clustered|uniform).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-100000}
+QUERIES=${QUERIES:-1000}
+DIST=${DIST:-clustered}
+out=.bench; mkdir -p "$out"
+./scripts/fetch-model.sh >/dev/null
+./scripts/bench-venv.sh .venv-bench
+py=.venv-bench/bin/python
+data="$out/vectors-$DIST-$N"
+[ -f "$data/meta.json" ] || $py scripts/bench/gen_vectors.py --n "$N" --queries "$QUERIES" --dims 384 --seed 7 \
+  --distribution "$DIST" --out "$data" >&2
+cargo build --release -q -p engram-server --bin engram --example search_bench
+
+echo "engram in-process" >&2
+./target/release/examples/search_bench "$data" models/all-MiniLM-L6-v2 "$out/search-engram-inprocess.json" >/dev/null
+
+echo "engram over HTTP" >&2
+dir=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ENGRAM_SERVER_ACCESS_LOG=false ENGRAM_LOG=warn ENGRAM_EMBEDDER_MODEL_DIR=$PWD/models/all-MiniLM-L6-v2 \
+  ./target/release/engram serve --listen 127.0.0.1:$port --data-dir "$dir" 2>"$out/engram-search.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+$py scripts/bench/engram_search.py --url "http://127.0.0.1:$port" --pid $pid --data "$data" \
+  --out "$out/search-engram-http.json" >/dev/null
+kill $pid; wait $pid 2>/dev/null || true
+
+echo "chromadb" >&2
+$py scripts/bench/chroma_search.py --data "$data" --out "$out/search-chroma.json" >/dev/null
+
+$py - "$out" "$data" <<'PY' | tee "$out/search.md"
+import json, sys
+out, data = sys.argv[1], sys.argv[2]
+e = json.load(open(f"{out}/search-engram-inprocess.json"))
+h = json.load(open(f"{out}/search-engram-http.json"))
+c = json.load(open(f"{out}/search-chroma.json"))
+meta = json.load(open(f"{data}/meta.json"))
+print(f"Dataset: {meta['n']} × {meta['dims']}-dim unit vectors ({meta['distribution']}), {meta['queries']} queries, k = 10.\n")
+print("| system | search | p50 ms | p99 ms | recall@10 | ingest memories/s | RSS MB |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for mode in ("hybrid", "vector", "keyword"):
+    s = e["search"][mode]
+    print(f"| engram in-process | {mode} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | "
+          f"{e['recall_at_10'] if mode == 'vector' else ''} | {e['ingest']['memories_per_s']:.0f} | "
+          f"{e['rss_mb']['after_queries']:.0f} |")
+for mode in ("hybrid", "vector", "keyword"):
+    s = h["search"][mode]
+    print(f"| engram HTTP | {mode} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | "
+          f"{h['recall_at_10'] if mode == 'vector' else ''} | {h['ingest']['memories_per_s']:.0f} | "
+          f"{h['server_rss_mb']['after_queries']['VmRSS']:.0f} |")
+print(f"| chromadb {c['version']} in-process | vector | {c['search']['p50_ms']:.3f} | {c['search']['p99_ms']:.3f} | "
+      f"{c['recall_at_10']} | {c['ingest']['vectors_per_s']:.0f} | {c['rss']['after_queries']['current_mb']:.0f} |")
+chroma_p50 = c['search']['p50_ms']
+print(f"\nVector search p50, chroma in-process / engram in-process: {chroma_p50 / e['search']['vector']['p50_ms']:.1f}x; "
+      f"engram over HTTP / chroma in-process: {h['search']['vector']['p50_ms'] / chroma_p50:.2f}x. "
+      f"Ingest, engram HTTP / chroma: {h['ingest']['memories_per_s'] / c['ingest']['vectors_per_s']:.2f}x.")
+PY
