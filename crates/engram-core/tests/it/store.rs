@@ -66,3 +66,32 @@ async fn concurrent_writers_of_one_key_serialise_into_one_memory() {
     assert_eq!(hits.results.len(), 1);
     assert_eq!(hits.results[0].memory.version, 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn words_common_to_a_large_index_are_not_searched() {
+    let (svc, _dir) = crate::service();
+    let ctx = TenantCtx::dev();
+    // 10 000 memories (the size from which common words are dropped): all say
+    // "weather", one in ten says "umbrella", one says "zeppelin".
+    for start in (0..10_000).step_by(1000) {
+        let memories = (start..start + 1000)
+            .map(|i| {
+                let extra = if i == 4321 { " zeppelin" } else if i % 10 == 0 { " umbrella" } else { "" };
+                input("w", &format!("note {i} about the weather{extra}"), None)
+            })
+            .collect();
+        svc.create_memories(&ctx, CreateMemories { memories, wait: None }).await.unwrap();
+    }
+    let search = |q: &str| {
+        let svc = svc.clone();
+        let input: SearchInput = serde_json::from_value(json!({"query": q, "mode": "keyword", "limit": 20, "context_weight": 0})).unwrap();
+        async move { svc.search(&TenantCtx::dev(), input).await.unwrap().results.into_iter().map(|h| h.memory.text).collect::<Vec<_>>() }
+    };
+    // "weather" (in every memory) and "umbrella" (in 10 %) are dropped beside a rarer word...
+    assert_eq!(search("weather umbrella zeppelin").await, ["note 4321 about the weather zeppelin"]);
+    // ... but the rarest word of a query is always kept.
+    let found = search("weather umbrella").await;
+    assert_eq!(found.len(), 20);
+    assert!(found.iter().all(|t| t.ends_with("umbrella")), "{found:?}");
+    assert_eq!(search("weather").await.len(), 20);
+}

@@ -35,8 +35,9 @@ fn is_stopword(w: &str) -> bool {
     STOPWORDS.contains(&w)
 }
 
-/// The FTS5 MATCH expression for `text`, or `None` when it has no words.
-pub fn match_expression(text: &str) -> Option<String> {
+/// The words of `text` to search for, lower-cased, de-duplicated, without
+/// stopwords (unless nothing else is left), at most [`MAX_TERMS`].
+pub fn query_terms(text: &str) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
     let mut stopwords: Vec<String> = Vec::new();
     for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
@@ -47,12 +48,23 @@ pub fn match_expression(text: &str) -> Option<String> {
         }
     }
     if terms.is_empty() {
-        terms = stopwords;
+        stopwords
+    } else {
+        terms
     }
+}
+
+/// The FTS5 MATCH expression OR-ing `terms`, each quoted; `None` when empty.
+pub fn expression(terms: &[String]) -> Option<String> {
     if terms.is_empty() {
         return None;
     }
     Some(terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" OR "))
+}
+
+#[cfg(test)]
+fn match_expression(text: &str) -> Option<String> {
+    expression(&query_terms(text))
 }
 
 #[cfg(test)]

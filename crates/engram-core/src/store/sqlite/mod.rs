@@ -9,6 +9,7 @@ mod memories;
 mod readers;
 mod schema;
 mod sql;
+mod term_stats;
 mod vectors;
 mod writer;
 
@@ -74,6 +75,7 @@ pub struct SqliteStore {
     writer: Arc<writer::Writer>,
     readers: Arc<readers::Readers>,
     vectors: Option<Vectors>,
+    term_stats: Arc<term_stats::TermStats>,
     _lock: Option<lock::DbLock>,
 }
 
@@ -87,7 +89,13 @@ pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| Error::unavailable(format!("cannot open database {}: {e}", path.display())))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;")?;
+    // Page cache: 16 MB for the writer, 4 MB per reader (the OS caches the
+    // file too; eight 16 MB readers added 100 MB of RSS at 100 000 memories).
+    conn.execute_batch(if read_only {
+        "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -4000;"
+    } else {
+        "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;"
+    })?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -120,7 +128,7 @@ impl SqliteStore {
         };
         let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1))?;
         let writer = Arc::new(writer::Writer::start(conn)?);
-        Ok(SqliteStore { writer, readers, vectors, _lock: lock })
+        Ok(SqliteStore { writer, readers, vectors, term_stats: Arc::default(), _lock: lock })
     }
 
     /// The vector index, if this store keeps one.
@@ -214,8 +222,13 @@ impl SqliteStore {
 
     /// BM25 scores of those `seqs` that match the words of `text`.
     pub async fn keyword_scores(&self, text: &str, seqs: Vec<i64>) -> Result<std::collections::HashMap<i64, f64>> {
-        let Some(expr) = fts::match_expression(text) else { return Ok(Default::default()) };
-        self.readers.read(move |c| vectors::bm25_of(c, &expr, &seqs)).await
+        let (terms, stats) = (fts::query_terms(text), Arc::clone(&self.term_stats));
+        self.readers
+            .read(move |c| match fts::expression(&stats.prune(c, terms)?) {
+                Some(expr) => vectors::bm25_of(c, &expr, &seqs),
+                None => Ok(Default::default()),
+            })
+            .await
     }
 
     pub async fn pending_embeddings(&self, tenant: &str, prefix: &Namespace) -> Result<u64> {
@@ -321,8 +334,13 @@ impl SqliteStore {
     }
 
     pub async fn keyword_hits(&self, q: SearchQuery, k: usize) -> Result<Vec<(i64, f64)>> {
-        let Some(expr) = q.text.as_deref().and_then(fts::match_expression) else { return Ok(Vec::new()) };
-        self.readers.read(move |c| memories::keyword_hits(c, &q, &expr, k)).await
+        let (terms, stats) = (q.text.as_deref().map(fts::query_terms).unwrap_or_default(), Arc::clone(&self.term_stats));
+        self.readers
+            .read(move |c| match fts::expression(&stats.prune(c, terms)?) {
+                Some(expr) => memories::keyword_hits(c, &q, &expr, k),
+                None => Ok(Vec::new()),
+            })
+            .await
     }
 
     pub async fn expand(&self, q: SearchQuery, seqs: Vec<i64>, max_gap: Option<Millis>) -> Result<Expansion> {
