@@ -31,7 +31,7 @@ dir=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("
 ENGRAM_SERVER_ACCESS_LOG=false ENGRAM_LOG=warn ENGRAM_EMBEDDER_MODEL_DIR=$PWD/models/all-MiniLM-L6-v2 \
   ./target/release/engram serve --listen 127.0.0.1:$port --data-dir "$dir" 2>"$out/engram-search.log" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 $py scripts/bench/engram_search.py --url "http://127.0.0.1:$port" --pid $pid --data "$data" \
   --out "$out/search-engram-http.json" >/dev/null

@@ -32,7 +32,7 @@ pid=$!
 redis_port=$((port + 1))
 redis-server --port $redis_port --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
 rpid=$!
-trap 'kill $pid $rpid 2>/dev/null; wait $pid $rpid 2>/dev/null; rm -rf "$data"' EXIT
+trap 'kill $pid $rpid 2>/dev/null || true; wait $pid $rpid 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 
 echo "seeding $SEED memories and $SEED items" >&2

@@ -95,3 +95,35 @@ async fn words_common_to_a_large_index_are_not_searched() {
     assert!(found.iter().all(|t| t.ends_with("umbrella")), "{found:?}");
     assert_eq!(search("weather").await.len(), 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyword_search_finds_a_small_scope_inside_a_big_shared_index() {
+    let (svc, _dir) = crate::service();
+    let big = TenantCtx::dev();
+    let small = TenantCtx { tenant: "small".into(), ..TenantCtx::dev() };
+    let many = (0..300).map(|i| input("x", &format!("apple pie recipe {i}"), None)).collect();
+    svc.create_memories(&big, CreateMemories { memories: many, wait: None }).await.unwrap();
+    let few = vec![input("y", "apple tart", None), input("y", "apple crumble", None)];
+    svc.create_memories(&big, CreateMemories { memories: few.clone(), wait: None }).await.unwrap();
+    svc.create_memories(&small, CreateMemories { memories: few, wait: None }).await.unwrap();
+    let search = |ctx: TenantCtx, body: serde_json::Value| {
+        let svc = svc.clone();
+        let input: SearchInput = serde_json::from_value(body).unwrap();
+        async move {
+            let mut texts: Vec<String> = svc.search(&ctx, input).await.unwrap().results.into_iter().map(|h| h.memory.text).collect();
+            texts.sort();
+            texts
+        }
+    };
+    let want = ["apple crumble", "apple tart"];
+    // The index's best 200 "apple" matches are all the big scope's; the small
+    // scopes are found anyway, and again once they are known to be narrow.
+    for _ in 0..2 {
+        assert_eq!(search(small.clone(), json!({"query": "apple", "mode": "keyword", "context_weight": 0})).await, want);
+        let y = json!({"query": "apple", "mode": "keyword", "namespace_prefix": ["y"], "context_weight": 0});
+        assert_eq!(search(big.clone(), y).await, want);
+    }
+    let x = search(big.clone(), json!({"query": "apple", "mode": "keyword", "namespace_prefix": ["x"], "limit": 20})).await;
+    assert_eq!(x.len(), 20);
+    assert!(x.iter().all(|t| t.starts_with("apple pie")), "{x:?}");
+}

@@ -466,6 +466,17 @@ pub fn scope_seqs(c: &Connection, q: &SearchQuery, cap: usize) -> Result<Option<
     super::vectors::collect_seqs(c, &b, cap)
 }
 
+/// The best `n` keyword matches of `expr` in the whole index, whoever's they
+/// are: `(seq, bm25)`, best first.
+pub fn index_wide_hits(c: &Connection, expr: &str, n: usize) -> Result<Vec<(i64, f64)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT rowid, bm25(memories_fts) AS rank FROM memories_fts WHERE memories_fts MATCH ? \
+         ORDER BY rank, rowid LIMIT ?",
+    )?;
+    let rows = stmt.query_map(params![expr, n as i64], |row| Ok((row.get(0)?, -row.get::<_, f64>(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// The best `k` keyword matches of `expr` in the search's scope: `(seq, bm25)`,
 /// higher is better.
 pub fn keyword_hits(c: &Connection, q: &SearchQuery, expr: &str, k: usize) -> Result<Vec<(i64, f64)>> {

@@ -4,12 +4,12 @@
 mod filter_sql;
 mod fts;
 mod keys;
+mod keyword;
 mod lock;
 mod memories;
 mod readers;
 mod schema;
 mod sql;
-mod term_stats;
 mod vectors;
 mod writer;
 
@@ -75,7 +75,7 @@ pub struct SqliteStore {
     writer: Arc<writer::Writer>,
     readers: Arc<readers::Readers>,
     vectors: Option<Vectors>,
-    term_stats: Arc<term_stats::TermStats>,
+    keyword: Arc<keyword::KeywordSearch>,
     _lock: Option<lock::DbLock>,
 }
 
@@ -128,7 +128,7 @@ impl SqliteStore {
         };
         let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1))?;
         let writer = Arc::new(writer::Writer::start(conn)?);
-        Ok(SqliteStore { writer, readers, vectors, term_stats: Arc::default(), _lock: lock })
+        Ok(SqliteStore { writer, readers, vectors, keyword: Arc::default(), _lock: lock })
     }
 
     /// The vector index, if this store keeps one.
@@ -222,13 +222,8 @@ impl SqliteStore {
 
     /// BM25 scores of those `seqs` that match the words of `text`.
     pub async fn keyword_scores(&self, text: &str, seqs: Vec<i64>) -> Result<std::collections::HashMap<i64, f64>> {
-        let (terms, stats) = (fts::query_terms(text), Arc::clone(&self.term_stats));
-        self.readers
-            .read(move |c| match fts::expression(&stats.prune(c, terms)?) {
-                Some(expr) => vectors::bm25_of(c, &expr, &seqs),
-                None => Ok(Default::default()),
-            })
-            .await
+        let (text, keyword) = (text.to_owned(), Arc::clone(&self.keyword));
+        self.readers.read(move |c| keyword.scores(c, &text, &seqs)).await
     }
 
     pub async fn pending_embeddings(&self, tenant: &str, prefix: &Namespace) -> Result<u64> {
@@ -334,13 +329,8 @@ impl SqliteStore {
     }
 
     pub async fn keyword_hits(&self, q: SearchQuery, k: usize) -> Result<Vec<(i64, f64)>> {
-        let (terms, stats) = (q.text.as_deref().map(fts::query_terms).unwrap_or_default(), Arc::clone(&self.term_stats));
-        self.readers
-            .read(move |c| match fts::expression(&stats.prune(c, terms)?) {
-                Some(expr) => memories::keyword_hits(c, &q, &expr, k),
-                None => Ok(Vec::new()),
-            })
-            .await
+        let keyword = Arc::clone(&self.keyword);
+        self.readers.read(move |c| keyword.hits(c, &q, k)).await
     }
 
     pub async fn expand(&self, q: SearchQuery, seqs: Vec<i64>, max_gap: Option<Millis>) -> Result<Expansion> {

@@ -1,0 +1,150 @@
+//! Keyword search planning: which query words to search, and how to find the
+//! best matches in the caller's scope cheaply.
+//!
+//! **Words.** In a large index, words that occur in more than
+//! [`COMMON_SHARE`] of all memories are dropped (the rarest word of the query
+//! is always kept). FTS5 scores every document that matches any query word, at
+//! about 1–2 µs each, and has no top-k pruning; one common word makes a search
+//! over 100 000 memories cost tens of milliseconds while adding almost nothing
+//! to BM25 (its IDF is near zero). Dropping such words is the "common terms"
+//! rule of other engines — stopwords learned from the corpus. Document
+//! frequencies come from FTS5 itself (so stemming matches) and are cached.
+//!
+//! **Scope.** Checking every match against the caller's scope (tenant,
+//! namespace, expiry, filter) costs a row lookup per match, doubling the work.
+//! So the best matches of the whole index are ranked first and only those are
+//! checked: when at least `k` of them are in scope, they are exactly the scope's
+//! best `k`. When not (a small scope in a big shared index), the search runs
+//! again with the scope joined in, and the scope is remembered as narrow for a
+//! while so its next searches go straight to the join.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection};
+
+use super::{fts, memories};
+use crate::error::Result;
+use crate::store::SearchQuery;
+
+/// Below this many indexed memories every word is searched.
+pub const PRUNE_FROM_DOCS: u64 = 10_000;
+/// Words in a larger share of the indexed memories are dropped.
+pub const COMMON_SHARE: f64 = 0.05;
+/// How long a counted frequency, or a scope found narrow, is trusted.
+const TTL: Duration = Duration::from_secs(60);
+/// Cached words (and narrow scopes) at most; the cache starts over beyond it.
+const MAX_CACHED: usize = 100_000;
+/// Index-wide matches ranked per wanted result before the scope is checked.
+const OVERSAMPLE: usize = 4;
+
+#[derive(Default)]
+struct Cache {
+    docs: Option<(u64, Instant)>,
+    df: HashMap<String, (u64, Instant)>,
+}
+
+/// The planner and its caches; share it behind an `Arc`.
+#[derive(Default)]
+pub struct KeywordSearch {
+    cache: Mutex<Cache>,
+    narrow: Mutex<HashMap<String, Instant>>,
+}
+
+/// What makes a scope narrow: the search's restrictions, not its words.
+fn scope_key(q: &SearchQuery) -> String {
+    let tiers: Vec<&str> = q.tiers.iter().map(|t| t.as_str()).collect();
+    format!("{}\0{}\0{}\0{}\0{}", q.tenant, q.namespace_prefix.joined(), tiers.join(","), q.items_only, q.filter.is_some())
+}
+
+impl KeywordSearch {
+    /// The best `k` matches of `q.text` in `q`'s scope: `(seq, bm25)`, best first.
+    pub fn hits(&self, c: &Connection, q: &SearchQuery, k: usize) -> Result<Vec<(i64, f64)>> {
+        let terms = self.prune(c, q.text.as_deref().map(fts::query_terms).unwrap_or_default())?;
+        let Some(expr) = fts::expression(&terms) else { return Ok(Vec::new()) };
+        let key = scope_key(q);
+        if !self.is_narrow(&key) {
+            let n = (k * OVERSAMPLE).max(200);
+            let top = memories::index_wide_hits(c, &expr, n)?;
+            let seqs: Vec<i64> = top.iter().map(|h| h.0).collect();
+            let live = memories::in_scope(c, q, &seqs)?;
+            let kept: Vec<(i64, f64)> = top.iter().filter(|h| live.contains(&h.0)).take(k).copied().collect();
+            if kept.len() >= k || top.len() < n {
+                return Ok(kept);
+            }
+            self.mark_narrow(key);
+        }
+        memories::keyword_hits(c, q, &expr, k)
+    }
+
+    /// The BM25 of those `seqs` that match the words of `text` (searched as
+    /// [`KeywordSearch::hits`] searches them).
+    pub fn scores(&self, c: &Connection, text: &str, seqs: &[i64]) -> Result<HashMap<i64, f64>> {
+        match fts::expression(&self.prune(c, fts::query_terms(text))?) {
+            Some(expr) => super::vectors::bm25_of(c, &expr, seqs),
+            None => Ok(HashMap::new()),
+        }
+    }
+
+    fn is_narrow(&self, key: &str) -> bool {
+        let narrow = self.narrow.lock().unwrap_or_else(|p| p.into_inner());
+        narrow.get(key).is_some_and(|at| at.elapsed() < TTL)
+    }
+
+    fn mark_narrow(&self, key: String) {
+        let mut narrow = self.narrow.lock().unwrap_or_else(|p| p.into_inner());
+        if narrow.len() >= MAX_CACHED {
+            narrow.clear();
+        }
+        narrow.insert(key, Instant::now());
+    }
+
+    /// The `terms` worth searching, in their order.
+    fn prune(&self, c: &Connection, terms: Vec<String>) -> Result<Vec<String>> {
+        if terms.len() < 2 {
+            return Ok(terms);
+        }
+        let docs = self.cached(c, None)?;
+        if docs < PRUNE_FROM_DOCS {
+            return Ok(terms);
+        }
+        let limit = (docs as f64 * COMMON_SHARE) as u64;
+        let df: Vec<u64> = terms.iter().map(|t| self.cached(c, Some(t))).collect::<Result<_>>()?;
+        let rarest = df.iter().enumerate().min_by_key(|(_, d)| **d).map_or(0, |(i, _)| i);
+        Ok(terms.into_iter().zip(df).enumerate().filter(|(i, (_, d))| *d <= limit || *i == rarest).map(|(_, (t, _))| t).collect())
+    }
+
+    /// The document frequency of `term`, or the number of indexed memories.
+    fn cached(&self, c: &Connection, term: Option<&str>) -> Result<u64> {
+        let now = Instant::now();
+        {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            let hit = match term {
+                None => cache.docs,
+                Some(t) => cache.df.get(t).copied(),
+            };
+            if let Some((n, _)) = hit.filter(|(_, at)| now.duration_since(*at) < TTL) {
+                return Ok(n);
+            }
+        }
+        let n: i64 = match term {
+            None => c.prepare_cached("SELECT count(*) FROM memories_fts_docsize")?.query_row([], |r| r.get(0))?,
+            Some(t) => c
+                .prepare_cached("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?")?
+                .query_row(params![format!("\"{}\"", t.replace('"', "\"\""))], |r| r.get(0))?,
+        };
+        let n = n.max(0) as u64;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        match term {
+            None => cache.docs = Some((n, now)),
+            Some(t) => {
+                if cache.df.len() >= MAX_CACHED {
+                    cache.df.clear();
+                }
+                cache.df.insert(t.to_owned(), (n, now));
+            }
+        }
+        Ok(n)
+    }
+}
