@@ -85,6 +85,38 @@ pub struct Encoded {
     source: String,
     /// Set for memories without a key (the ones deduplicated).
     text_hash: Option<i64>,
+    /// Indexed memories at least [`DUPLICATE_COSINE`] similar, best first
+    /// (see [`find_near_duplicates`]).
+    near: Vec<u64>,
+}
+
+/// Looks up, in the vector index, the near-duplicates of every memory of the
+/// batch that carries a vector and may be merged (no key), on every core. Run
+/// before the batch goes to the writer: the single writer thread would
+/// otherwise do one graph search per memory while every other write waits. The
+/// index holds the same vectors then as at write time (a write's vectors enter
+/// it only after its commit); those earlier in the same batch are compared by
+/// the writer.
+pub fn find_near_duplicates(tenant: &str, batch: &mut [Encoded], index: &VectorIndex) -> Result<()> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = batch.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| -> Result<()> {
+        let running: Vec<_> = batch
+            .chunks_mut(chunk)
+            .map(|part| {
+                scope.spawn(move || -> Result<()> {
+                    for e in part.iter_mut().filter(|e| e.text_hash.is_some()) {
+                        let Some(v) = &e.memory.embedding else { continue };
+                        let scope =
+                            Scope { tenant, namespace: NsScope::Exact(&e.namespace), tier: None, unkeyed_only: true, allowed: None };
+                        e.near = index.near(v, &scope, DUPLICATE_COSINE)?.into_iter().map(|h| h.0).collect();
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        running.into_iter().try_for_each(|h| h.join().map_err(|_| Error::internal("duplicate search panicked"))?)
+    })
 }
 
 /// Encodes a batch (run on the caller's thread, not the writer's).
@@ -100,6 +132,7 @@ pub fn encode(batch: Vec<NewMemory>) -> Result<Vec<Encoded>> {
                 metadata: to_json(&m.metadata)?,
                 source: to_json(&m.source)?,
                 text_hash: (m.key.is_none() && !m.text.is_empty()).then(|| text_fingerprint(&m.text)),
+                near: Vec::new(),
                 memory: m,
             })
         })
@@ -168,7 +201,6 @@ fn find_duplicate(
     tenant: &str,
     e: &Encoded,
     now: Millis,
-    index: Option<&VectorIndex>,
     batch_vectors: &[(i64, String, Vec<f32>)],
 ) -> Result<Option<i64>> {
     let Some(hash) = e.text_hash else { return Ok(None) };
@@ -192,9 +224,7 @@ fn find_duplicate(
     if let Some((seq, _)) = earlier {
         return Ok(Some(seq));
     }
-    let Some(index) = index else { return Ok(None) };
-    let scope = Scope { tenant, namespace: NsScope::Exact(&e.namespace), tier: None, unkeyed_only: true, allowed: None };
-    for (seq, _) in index.near(v, &scope, DUPLICATE_COSINE)? {
+    for &seq in &e.near {
         let live = c
             .prepare_cached("SELECT 1 FROM memories WHERE seq = ? AND tenant_id = ? AND (expires_at IS NULL OR expires_at > ?)")?
             .exists(params![seq as i64, tenant, now])?;
@@ -248,11 +278,11 @@ fn merge_into(c: &Connection, seq: i64, m: &NewMemory, now: Millis) -> Result<Me
 /// merged into it (`merged`); everything else is inserted (`created`).
 /// Caller-supplied vectors are stored with their memory; the others are queued
 /// for embedding by the schema's triggers.
-pub fn put_batch(c: &Connection, tenant: &str, batch: Vec<Encoded>, now: Millis, index: Option<&VectorIndex>) -> Result<Vec<Written>> {
+pub fn put_batch(c: &Connection, tenant: &str, batch: Vec<Encoded>, now: Millis) -> Result<Vec<Written>> {
     let mut out = Vec::with_capacity(batch.len());
     let mut batch_vectors: Vec<(i64, String, Vec<f32>)> = Vec::new();
     for e in batch {
-        if let Some(seq) = find_duplicate(c, tenant, &e, now, index, &batch_vectors)? {
+        if let Some(seq) = find_duplicate(c, tenant, &e, now, &batch_vectors)? {
             out.push(Written::Merged(merge_into(c, seq, &e.memory, now)?));
             continue;
         }

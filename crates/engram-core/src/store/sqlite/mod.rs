@@ -271,9 +271,14 @@ impl SqliteStore {
     pub async fn put_memories(&self, tenant: &str, batch: Vec<NewMemory>, now: Millis) -> Result<Vec<(WriteStatus, Memory)>> {
         let tenant = tenant.to_owned();
         let touches_vectors = batch.iter().any(|m| m.embedding.is_some());
-        let encoded = memories::encode(batch)?;
-        let index = self.vector_index().cloned();
-        let written = self.writer.write(move |c| memories::put_batch(c, &tenant, encoded, now, index.as_deref())).await?;
+        let mut encoded = memories::encode(batch)?;
+        if let (Some(index), true) = (self.vector_index().cloned(), touches_vectors) {
+            let t = tenant.clone();
+            encoded = tokio::task::spawn_blocking(move || memories::find_near_duplicates(&t, &mut encoded, &index).map(|()| encoded))
+                .await
+                .map_err(|e| Error::internal(format!("duplicate search panicked: {e}")))??;
+        }
+        let written = self.writer.write(move |c| memories::put_batch(c, &tenant, encoded, now)).await?;
         let out: Vec<(WriteStatus, Memory)> = written.into_iter().map(memories::Written::into_memory).collect();
         if touches_vectors || out.iter().any(|(s, _)| *s != WriteStatus::Created) {
             self.sync_vectors().await?;
