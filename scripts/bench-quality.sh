@@ -55,7 +55,7 @@ n = e["recall"]["hybrid"]["overall"]["n"]
 print(f"LoCoMo dev split, raw turns, {n} questions with evidence; hit-rate recall (an evidence turn in the top k).\n")
 print("| system | mode | R@1 | R@5 | R@10 | " + " | ".join(f"R@10 {names[c]} (n={e['recall']['hybrid'][c]['n']})" for c in cats) + " |")
 print("|---|---|---:|---:|---:|" + "---:|" * len(cats))
-rows = [("engram", mode, e["recall"][mode]) for mode in ("keyword", "vector", "hybrid")]
+rows = [("engram", mode, r) for mode, r in e["recall"].items()]
 rows.append((f"mem0 {m['version']}", "vector (" + m["vector_store"].split()[0] + ")", m["recall"]))
 for system, mode, r in rows:
     o = r["overall"]

@@ -5,7 +5,8 @@
 #      unit vectors + short texts, 1000 queries with texts, exact top-10);
 #   2. engram in-process (examples/search_bench.rs: MemoryService on SQLite,
 #      the local model loaded, query embeddings supplied);
-#   3. engram over HTTP (scripts/bench/engram_search.py against the release binary);
+#   3. engram over HTTP (scripts/bench/engram_search.py against the release binary),
+#      then again after a restart on the same data (the RSS at rest);
 #   4. ChromaDB PersistentClient with the same HNSW settings (scripts/bench/chroma_search.py).
 # Output: JSON per system and a Markdown table in .bench/search.md.
 # Knobs: N (default 100000), QUERIES (default 1000), DIST (clustered|uniform).
@@ -36,6 +37,14 @@ for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && b
 $py scripts/bench/engram_search.py --url "http://127.0.0.1:$port" --pid $pid --data "$data" \
   --out "$out/search-engram-http.json" >/dev/null
 kill $pid; wait $pid 2>/dev/null || true
+echo "engram over HTTP, restarted on the same data" >&2
+ENGRAM_SERVER_ACCESS_LOG=false ENGRAM_LOG=warn ENGRAM_EMBEDDER_MODEL_DIR=$PWD/models/all-MiniLM-L6-v2 \
+  ./target/release/engram serve --listen 127.0.0.1:$port --data-dir "$dir" 2>>"$out/engram-search.log" &
+pid=$!
+for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+$py scripts/bench/engram_search.py --url "http://127.0.0.1:$port" --pid $pid --data "$data" --restarted \
+  --out "$out/search-engram-http-restarted.json" >/dev/null
+kill $pid; wait $pid 2>/dev/null || true
 
 echo "chromadb" >&2
 $py scripts/bench/chroma_search.py --data "$data" --out "$out/search-chroma.json" >/dev/null
@@ -45,6 +54,7 @@ import json, sys
 out, data = sys.argv[1], sys.argv[2]
 e = json.load(open(f"{out}/search-engram-inprocess.json"))
 h = json.load(open(f"{out}/search-engram-http.json"))
+r = json.load(open(f"{out}/search-engram-http-restarted.json"))
 c = json.load(open(f"{out}/search-chroma.json"))
 meta = json.load(open(f"{data}/meta.json"))
 print(f"Dataset: {meta['n']} × {meta['dims']}-dim unit vectors ({meta['distribution']}), {meta['queries']} queries, k = 10.\n")
@@ -60,6 +70,10 @@ for mode in ("hybrid", "vector", "keyword"):
     print(f"| engram HTTP | {mode} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | "
           f"{h['recall_at_10'] if mode == 'vector' else ''} | {h['ingest']['memories_per_s']:.0f} | "
           f"{h['server_rss_mb']['after_queries']['VmRSS']:.0f} |")
+for mode in ("hybrid", "vector", "keyword"):
+    s = r["search"][mode]
+    print(f"| engram HTTP, restarted | {mode} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | "
+          f"{r['recall_at_10'] if mode == 'vector' else ''} | | {r['server_rss_mb']['after_queries']['VmRSS']:.0f} |")
 print(f"| chromadb {c['version']} in-process | vector | {c['search']['p50_ms']:.3f} | {c['search']['p99_ms']:.3f} | "
       f"{c['recall_at_10']} | {c['ingest']['vectors_per_s']:.0f} | {c['rss']['after_queries']['current_mb']:.0f} |")
 chroma_p50 = c['search']['p50_ms']

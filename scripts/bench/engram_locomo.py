@@ -2,7 +2,8 @@
 """Engram on the LoCoMo retrieval benchmark (raw turns), over HTTP.
 
 What it measures: evidence hit-rate recall@1/5/10 of POST /v1/memories/search in
-each mode (keyword, vector, hybrid), per question category and overall; the
+each mode (keyword, vector, hybrid; vector and hybrid also without neighbour
+context), per question category and overall; the
 ingest rate of the embedding queue (turns written without waiting, timed until
 the last one is findable by meaning); search latency per mode.
 
@@ -23,7 +24,15 @@ import numpy as np
 
 from locomo_data import Recall, memory_text, questions, turns_of
 
-MODES = ("keyword", "vector", "hybrid")
+# (name, search fields): the three modes as a client gets them, then the two
+# that use vectors without neighbour context, to show what context adds.
+MODES = (
+    ("keyword", {"mode": "keyword"}),
+    ("vector", {"mode": "vector"}),
+    ("hybrid", {"mode": "hybrid"}),
+    ("vector, context off", {"mode": "vector", "context_weight": 0}),
+    ("hybrid, context off", {"mode": "hybrid", "context_weight": 0}),
+)
 
 
 class Client:
@@ -74,20 +83,19 @@ def main():
     indexed = time.perf_counter() - started
 
     recall, latency = {}, {}
-    for mode in MODES:
+    for name, fields in MODES:
         rec, lat = Recall(), []
         for c in data:
             ns = ["locomo", c["sample_id"]]
             for q, category, evidence in questions(c):
                 t0 = time.perf_counter()
-                out = client.post("/v1/memories/search", {"query": q, "namespace_prefix": ns,
-                                                          "mode": mode, "limit": 10})
+                out = client.post("/v1/memories/search", {"query": q, "namespace_prefix": ns, "limit": 10, **fields})
                 lat.append((time.perf_counter() - t0) * 1000)
-                if out["mode"] != mode:
-                    raise RuntimeError(f"asked for {mode}, server ran {out['mode']}")
+                if out["mode"] != fields["mode"]:
+                    raise RuntimeError(f"asked for {fields['mode']}, server ran {out['mode']}")
                 rec.add(category, evidence, [r["memory"]["metadata"].get("dia_id") for r in out["results"]])
-        recall[mode] = rec.table()
-        latency[mode] = {"p50_ms": round(float(np.percentile(lat, 50)), 3),
+        recall[name] = rec.table()
+        latency[name] = {"p50_ms": round(float(np.percentile(lat, 50)), 3),
                          "p99_ms": round(float(np.percentile(lat, 99)), 3)}
 
     result = {

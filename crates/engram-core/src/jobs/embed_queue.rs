@@ -19,11 +19,11 @@ use crate::service::{MemoryService, EMBED_BATCH};
 use crate::store::PendingText;
 use crate::time::now_ms;
 
-/// Queued memories taken at once. They are sorted by length and embedded in
+/// Queued memories taken at once (about 8 s of work for the local model). They are sorted by length and embedded in
 /// model calls of [`EMBED_BATCH`], so each call pads little: consecutive
 /// writes vary widely in length, and a batch is padded to its longest text
 /// (taking only 32 at a time halved the throughput on LoCoMo turns).
-pub const WINDOW: usize = 256;
+pub const WINDOW: usize = 512;
 /// How often an idle worker looks for work anyway.
 const POLL: Duration = Duration::from_secs(1);
 /// How often the vector index is saved when it changed.
@@ -112,13 +112,26 @@ async fn step(service: &MemoryService, blocked: &mut HashSet<String>) -> Result<
         // Only blocked tenants' work was found; look again without them.
         return Ok(1);
     }
-    // Stored one model call at a time, so the first vectors land quickly.
+    // Stored one model call at a time, so the first vectors land quickly; a
+    // call's vectors are stored while the model computes the next call's.
     ready.sort_by_key(|p| p.text.len());
+    let mut storing: Option<tokio::task::JoinHandle<Result<usize>>> = None;
     for chunk in ready.chunks(EMBED_BATCH) {
         let texts = chunk.iter().map(|p| p.text.clone()).collect();
-        let vectors = service.embed_texts(texts).await?;
-        let done = chunk.iter().zip(vectors).map(|(p, v)| (p.seq, p.gen, v)).collect();
-        store.store_embeddings(done).await?;
+        let vectors = service.embed_texts(texts).await;
+        if let Some(previous) = storing.take() {
+            joined(previous).await?;
+        }
+        let done: Vec<(i64, i64, Vec<f32>)> = chunk.iter().zip(vectors?).map(|(p, v)| (p.seq, p.gen, v)).collect();
+        let service = service.clone();
+        storing = Some(tokio::spawn(async move { service.store().store_embeddings(done).await }));
+    }
+    if let Some(last) = storing {
+        joined(last).await?;
     }
     Ok(ready.len())
+}
+
+async fn joined(task: tokio::task::JoinHandle<Result<usize>>) -> Result<usize> {
+    task.await.map_err(|e| crate::Error::internal(format!("storing embeddings panicked: {e}")))?
 }
