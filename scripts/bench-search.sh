@@ -63,19 +63,19 @@ print("|---|---|---:|---:|---:|---:|---:|")
 for mode in ("hybrid", "vector", "keyword"):
     s = e["search"][mode]
     print(f"| engram in-process | {mode} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | "
-          f"{e['recall_at_10'] if mode == 'vector' else ''} | {e['ingest']['memories_per_s']:.0f} | "
+          f"{format(e['recall_at_10'], '.4f') if mode == 'vector' else ''} | {e['ingest']['memories_per_s']:.0f} | "
           f"{e['rss_mb']['after_queries']:.0f} |")
 for mode in ("hybrid", "vector", "keyword"):
     s = h["search"][mode]
     print(f"| engram HTTP | {mode} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | "
-          f"{h['recall_at_10'] if mode == 'vector' else ''} | {h['ingest']['memories_per_s']:.0f} | "
+          f"{format(h['recall_at_10'], '.4f') if mode == 'vector' else ''} | {h['ingest']['memories_per_s']:.0f} | "
           f"{h['server_rss_mb']['after_queries']['VmRSS']:.0f} |")
 for mode in ("hybrid", "vector", "keyword"):
     s = r["search"][mode]
     print(f"| engram HTTP, restarted | {mode} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | "
-          f"{r['recall_at_10'] if mode == 'vector' else ''} | | {r['server_rss_mb']['after_queries']['VmRSS']:.0f} |")
+          f"{format(r['recall_at_10'], '.4f') if mode == 'vector' else ''} | | {r['server_rss_mb']['after_queries']['VmRSS']:.0f} |")
 print(f"| chromadb {c['version']} in-process | vector | {c['search']['p50_ms']:.3f} | {c['search']['p99_ms']:.3f} | "
-      f"{c['recall_at_10']} | {c['ingest']['vectors_per_s']:.0f} | {c['rss']['after_queries']['current_mb']:.0f} |")
+      f"{c['recall_at_10']:.4f} | {c['ingest']['vectors_per_s']:.0f} | {c['rss']['after_queries']['current_mb']:.0f} |")
 chroma_p50 = c['search']['p50_ms']
 print(f"\nVector search p50, chroma in-process / engram in-process: {chroma_p50 / e['search']['vector']['p50_ms']:.1f}x; "
       f"engram over HTTP / chroma in-process: {h['search']['vector']['p50_ms'] / chroma_p50:.2f}x. "
