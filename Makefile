@@ -31,7 +31,7 @@ test-rust: model
 
 test-compat:
 	$(CARGO) build -p engram-server
-	./scripts/compat-venv.sh $(VENV)
+	./scripts/venv.sh tests/compat/requirements.txt $(VENV)
 	ENGRAM_BIN=$(CURDIR)/target/debug/engram $(VENV)/bin/pytest -q tests/compat
 
 ## bench: HTTP load beside redis-benchmark, then search over 100 000 memories beside ChromaDB (.bench/)

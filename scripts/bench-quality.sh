@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 LOCOMO=${LOCOMO:-../shared/data/locomo/locomo-dev.json}
 out=.bench; mkdir -p "$out"
 ./scripts/fetch-model.sh >/dev/null
-./scripts/bench-venv.sh .venv-bench
+./scripts/venv.sh scripts/bench/requirements.txt .venv-bench
 py=.venv-bench/bin/python
 cargo build --release -q -p engram-server --bin engram
 cargo build --release -q -p engram-embed --example embed_jsonl
@@ -29,15 +29,13 @@ for c in d:
 ./target/release/examples/embed_jsonl models/all-MiniLM-L6-v2 < "$out/locomo-texts.jsonl" > "$out/locomo-vectors.jsonl" 2>/dev/null
 
 echo "engram" >&2
-dir=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-ENGRAM_SERVER_ACCESS_LOG=false ENGRAM_LOG=warn ENGRAM_EMBEDDER_MODEL_DIR=$PWD/models/all-MiniLM-L6-v2 \
-  ./target/release/engram serve --listen 127.0.0.1:$port --data-dir "$dir" 2>"$out/engram-quality.log" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+. scripts/bench/serve.sh
+dir=$(mktemp -d); : > "$out/engram-quality.log"
+trap 'stop_engram; rm -rf "$dir"' EXIT
+start_engram "$dir" "$out/engram-quality.log"
 (cd scripts/bench && ../../$py engram_locomo.py --url "http://127.0.0.1:$port" --locomo "../../$LOCOMO" \
   --out "../../$out/quality-engram.json" >/dev/null)
-kill $pid; wait $pid 2>/dev/null || true
+stop_engram
 
 echo "mem0" >&2
 (cd scripts/bench && ../../$py mem0_locomo.py --locomo "../../$LOCOMO" --vectors "../../$out/locomo-vectors.jsonl" \

@@ -17,7 +17,7 @@ QUERIES=${QUERIES:-1000}
 DIST=${DIST:-clustered}
 out=.bench; mkdir -p "$out"
 ./scripts/fetch-model.sh >/dev/null
-./scripts/bench-venv.sh .venv-bench
+./scripts/venv.sh scripts/bench/requirements.txt .venv-bench
 py=.venv-bench/bin/python
 data="$out/vectors-$DIST-$N"
 [ -f "$data/meta.json" ] || $py scripts/bench/gen_vectors.py --n "$N" --queries "$QUERIES" --dims 384 --seed 7 \
@@ -28,23 +28,18 @@ echo "engram in-process" >&2
 ./target/release/examples/search_bench "$data" models/all-MiniLM-L6-v2 "$out/search-engram-inprocess.json" >/dev/null
 
 echo "engram over HTTP" >&2
-dir=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-ENGRAM_SERVER_ACCESS_LOG=false ENGRAM_LOG=warn ENGRAM_EMBEDDER_MODEL_DIR=$PWD/models/all-MiniLM-L6-v2 \
-  ./target/release/engram serve --listen 127.0.0.1:$port --data-dir "$dir" 2>"$out/engram-search.log" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+. scripts/bench/serve.sh
+dir=$(mktemp -d); : > "$out/engram-search.log"
+trap 'stop_engram; rm -rf "$dir"' EXIT
+start_engram "$dir" "$out/engram-search.log"
 $py scripts/bench/engram_search.py --url "http://127.0.0.1:$port" --pid $pid --data "$data" \
   --out "$out/search-engram-http.json" >/dev/null
-kill $pid; wait $pid 2>/dev/null || true
+stop_engram
 echo "engram over HTTP, restarted on the same data" >&2
-ENGRAM_SERVER_ACCESS_LOG=false ENGRAM_LOG=warn ENGRAM_EMBEDDER_MODEL_DIR=$PWD/models/all-MiniLM-L6-v2 \
-  ./target/release/engram serve --listen 127.0.0.1:$port --data-dir "$dir" 2>>"$out/engram-search.log" &
-pid=$!
-for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+start_engram "$dir" "$out/engram-search.log"
 $py scripts/bench/engram_search.py --url "http://127.0.0.1:$port" --pid $pid --data "$data" --restarted \
   --out "$out/search-engram-http-restarted.json" >/dev/null
-kill $pid; wait $pid 2>/dev/null || true
+stop_engram
 
 echo "chromadb" >&2
 $py scripts/bench/chroma_search.py --data "$data" --out "$out/search-chroma.json" >/dev/null

@@ -31,6 +31,8 @@ import time
 
 import numpy as np
 
+import report
+
 M, EF_CONSTRUCTION, EF_SEARCH, K = 16, 128, 96, 10
 
 
@@ -130,10 +132,7 @@ def main():
         "disk_mb": round(disk / 2**20, 1),
         "cpus": os.cpu_count(),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    with open(a.out, "w") as f:
-        f.write(text + "\n")
+    report.write(result, a.out)
 
 
 if __name__ == "__main__":

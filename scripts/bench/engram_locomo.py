@@ -23,6 +23,7 @@ import urllib.parse
 import numpy as np
 
 from locomo_data import Recall, memory_text, questions, turns_of
+import report
 
 # (name, search fields): the three modes as a client gets them, then the two
 # that use vectors without neighbour context, to show what context adds.
@@ -106,10 +107,7 @@ def main():
                    "write_seconds": round(written, 3), "indexed_seconds": round(indexed, 3),
                    "turns_per_s_indexed": round(n_turns / indexed, 1)},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    with open(a.out, "w") as f:
-        f.write(text + "\n")
+    report.write(result, a.out)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ import urllib.parse
 
 import numpy as np
 
+import report
+
 
 def rss_mb(pid):
     fields = {}
@@ -115,10 +117,7 @@ def main():
         "recall_at_10": recall,
         "server_rss_mb": {"model_loaded_empty": rss_empty, "after_ingest": rss_ingest, "after_queries": rss_mb(a.pid)},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    with open(a.out, "w") as f:
-        f.write(text + "\n")
+    report.write(result, a.out)
 
 
 if __name__ == "__main__":

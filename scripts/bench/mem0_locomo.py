@@ -45,6 +45,7 @@ import time
 import numpy as np
 
 from locomo_data import Recall, memory_text, needed_texts, normalise_evidence, turns_of
+import report
 
 
 class NoLLM:
@@ -215,10 +216,7 @@ def main():
                      "rewritten": rewritten, "unmatched_ids": unmatched,
                      "questions_with_no_matching_id": no_match_q},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    with open(a.out, "w") as f:
-        f.write(text + "\n")
+    report.write(result, a.out)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Creates (or refreshes) the Python venv for the peer benchmarks (ChromaDB, mem0).
-# Usage: scripts/bench-venv.sh [VENV_DIR]   (default: .venv-bench)
+# Creates (or refreshes) a Python venv from a requirements file.
+# Usage: scripts/venv.sh REQUIREMENTS VENV_DIR
+#   tests/compat/requirements.txt .venv       real clients driving engram (make test-compat)
+#   scripts/bench/requirements.txt .venv-bench  the peers of the benchmarks (ChromaDB, mem0)
 # A second run with unchanged requirements is instant (sha256 stamp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv="${1:-.venv-bench}"
-req=scripts/bench/requirements.txt
+req="$1"
+venv="$2"
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum "$req" | cut -d' ' -f1)
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
