@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod breaker;
+pub mod distill;
 pub mod embed;
 pub mod error;
 pub mod filter;
@@ -11,6 +12,7 @@ pub mod jobs;
 pub mod model;
 pub mod service;
 pub mod store;
+pub mod text;
 pub mod time;
 pub mod vector;
 

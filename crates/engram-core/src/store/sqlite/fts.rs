@@ -15,25 +15,7 @@
 /// Most distinct words taken from one query.
 pub const MAX_TERMS: usize = 64;
 
-/// NLTK's English stopword list (lower case, as compared).
-const STOPWORDS: &[&str] = &[
-    "i", "me", "my", "myself", "we", "our", "ours", "ourselves", "you", "your", "yours", "yourself",
-    "yourselves", "he", "him", "his", "himself", "she", "her", "hers", "herself", "it", "its",
-    "itself", "they", "them", "their", "theirs", "themselves", "what", "which", "who", "whom",
-    "this", "that", "these", "those", "am", "is", "are", "was", "were", "be", "been", "being",
-    "have", "has", "had", "having", "do", "does", "did", "doing", "a", "an", "the", "and", "but",
-    "if", "or", "because", "as", "until", "while", "of", "at", "by", "for", "with", "about",
-    "against", "between", "into", "through", "during", "before", "after", "above", "below", "to",
-    "from", "up", "down", "in", "out", "on", "off", "over", "under", "again", "further", "then",
-    "once", "here", "there", "when", "where", "why", "how", "all", "any", "both", "each", "few",
-    "more", "most", "other", "some", "such", "no", "nor", "not", "only", "own", "same", "so",
-    "than", "too", "very", "s", "t", "can", "will", "just", "don", "should", "now", "d", "ll", "m",
-    "o", "re", "ve", "y",
-];
-
-fn is_stopword(w: &str) -> bool {
-    STOPWORDS.contains(&w)
-}
+use crate::text::is_stopword;
 
 /// The words of `text` to search for, lower-cased, de-duplicated, without
 /// stopwords (unless nothing else is left), at most [`MAX_TERMS`].

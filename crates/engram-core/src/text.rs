@@ -1,0 +1,80 @@
+//! Plain-text helpers shared by keyword search and distillation: the English
+//! stopword list, word splitting, and calendar dates in words.
+
+/// NLTK's English stopword list (lower case, as compared).
+const STOPWORDS: &[&str] = &[
+    "i", "me", "my", "myself", "we", "our", "ours", "ourselves", "you", "your", "yours", "yourself",
+    "yourselves", "he", "him", "his", "himself", "she", "her", "hers", "herself", "it", "its",
+    "itself", "they", "them", "their", "theirs", "themselves", "what", "which", "who", "whom",
+    "this", "that", "these", "those", "am", "is", "are", "was", "were", "be", "been", "being",
+    "have", "has", "had", "having", "do", "does", "did", "doing", "a", "an", "the", "and", "but",
+    "if", "or", "because", "as", "until", "while", "of", "at", "by", "for", "with", "about",
+    "against", "between", "into", "through", "during", "before", "after", "above", "below", "to",
+    "from", "up", "down", "in", "out", "on", "off", "over", "under", "again", "further", "then",
+    "once", "here", "there", "when", "where", "why", "how", "all", "any", "both", "each", "few",
+    "more", "most", "other", "some", "such", "no", "nor", "not", "only", "own", "same", "so",
+    "than", "too", "very", "s", "t", "can", "will", "just", "don", "should", "now", "d", "ll", "m",
+    "o", "re", "ve", "y",
+];
+
+/// Whether `word` (lower case) is an English stopword.
+pub fn is_stopword(word: &str) -> bool {
+    STOPWORDS.contains(&word)
+}
+
+/// The words of `text`: runs of letters and digits (apostrophes inside a word
+/// split it, as FTS5's tokenizer does), with their byte offsets.
+pub fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut start = None;
+    let mut out = Vec::new();
+    for (i, c) in text.char_indices() {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push((s, &text[s..i]));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, &text[s..]));
+    }
+    out.into_iter()
+}
+
+const MONTHS: [&str; 12] = [
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "December",
+];
+
+/// A day number as "7 May 2023".
+pub fn day_in_words(day: i64) -> String {
+    let (y, m, d) = crate::time::civil_from_days(day);
+    format!("{d} {} {y}", MONTHS[(m - 1) as usize])
+}
+
+/// A month as "May 2023" (`months` counted from year 0, i.e. `y * 12 + m - 1`).
+pub fn month_in_words(months: i64) -> String {
+    format!("{} {}", MONTHS[months.rem_euclid(12) as usize], months.div_euclid(12))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_words_with_offsets() {
+        let w: Vec<_> = words("Hi, I'm at Mt. Rainier—2023!").collect();
+        assert_eq!(w, vec![(0, "Hi"), (4, "I"), (6, "m"), (8, "at"), (11, "Mt"), (15, "Rainier"), (25, "2023")]);
+        assert_eq!(words("").count(), 0);
+    }
+
+    #[test]
+    fn dates_in_words() {
+        assert_eq!(day_in_words(0), "1 January 1970");
+        assert_eq!(day_in_words(19_484), "7 May 2023");
+        assert_eq!(month_in_words(2023 * 12 + 4), "May 2023");
+        assert_eq!(month_in_words(2023 * 12 - 1), "December 2022");
+    }
+}
