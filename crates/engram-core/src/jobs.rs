@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -11,8 +12,10 @@ use tokio::sync::watch;
 use crate::service::MemoryService;
 use crate::time::now_ms;
 
+mod distill;
 mod embed_queue;
 
+pub use distill::{run_distiller, run_session_cleanup};
 pub use embed_queue::run_embedding_queue;
 
 /// Rows deleted per sweep transaction (keeps each write short).
@@ -40,19 +43,30 @@ impl Heartbeat {
     }
 }
 
-/// Deletes expired memories every `interval` until `shutdown` turns true.
-pub async fn run_ttl_sweeper(service: MemoryService, interval: Duration, beat: Arc<Heartbeat>, mut shutdown: watch::Receiver<bool>) {
+/// Runs `step` until `shutdown` turns true: again at once while it reports
+/// more work, else after `interval` or when `wake` resolves. A failure is
+/// logged, counted in the heartbeat, and retried with backoff (0.5 s doubling
+/// to 60 s, never longer than `interval`): a job never dies silently.
+pub async fn run_job<S, SF, W, WF>(beat: Arc<Heartbeat>, interval: Duration, mut shutdown: watch::Receiver<bool>, mut step: S, mut wake: W)
+where
+    S: FnMut() -> SF,
+    SF: Future<Output = crate::error::Result<Progress>>,
+    W: FnMut() -> WF,
+    WF: Future<Output = ()>,
+{
     let mut backoff = Duration::from_millis(500);
     loop {
-        let outcome = sweep_all(&service).await;
-        let wait = match outcome {
-            Ok(n) => {
-                if n > 0 {
-                    tracing::info!(job = beat.name, deleted = n, "swept expired memories");
-                }
+        if *shutdown.borrow() {
+            return;
+        }
+        let wait = match step().await {
+            Ok(progress) => {
                 beat.last_ok_ms.store(now_ms(), Ordering::Relaxed);
                 beat.failures.store(0, Ordering::Relaxed);
                 backoff = Duration::from_millis(500);
+                if progress == Progress::More {
+                    continue;
+                }
                 interval
             }
             Err(e) => {
@@ -65,12 +79,31 @@ pub async fn run_ttl_sweeper(service: MemoryService, interval: Duration, beat: A
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
+            _ = wake() => {}
+            _ = shutdown.changed() => {}
         }
     }
+}
+
+/// What a job step found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Done for now: wait for the interval (or a wake-up).
+    Idle,
+    /// There is more to do at once.
+    More,
+}
+
+/// Deletes expired memories every `interval` until `shutdown` turns true.
+pub async fn run_ttl_sweeper(service: MemoryService, interval: Duration, beat: Arc<Heartbeat>, shutdown: watch::Receiver<bool>) {
+    let step = || async {
+        let n = sweep_all(&service).await?;
+        if n > 0 {
+            tracing::info!(deleted = n, "swept expired memories");
+        }
+        Ok(Progress::Idle)
+    };
+    run_job(beat, interval, shutdown, step, std::future::pending).await
 }
 
 async fn sweep_all(service: &MemoryService) -> crate::error::Result<usize> {

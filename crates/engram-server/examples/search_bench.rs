@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use engram_core::service::inputs::{CreateMemories, MemoryInput, SearchInput};
-use engram_core::service::{AuthMode, RankWeights};
+use engram_core::service::{AuthMode, ServiceOptions};
 use engram_core::store::{SqliteOptions, SqliteStore, Store, Synchronous, VectorOptions};
 use engram_core::{MemoryService, TenantCtx};
 use serde_json::{json, Value};
@@ -93,8 +93,8 @@ async fn run(data: &Path, model: &Path) -> Result<Value, BoxError> {
         vectors: Some(VectorOptions { dims, index_path: dir.path().join("engram.vectors") }),
     })?;
     let embedder = Arc::new(engram_embed::LocalEmbedder::load(model)?);
-    let service =
-        MemoryService::with_embedder(Store::Sqlite(store), AuthMode::DevUntilKeysExist, Some(embedder), RankWeights::default());
+    let opts = ServiceOptions { embedder: Some(embedder), ..ServiceOptions::default() };
+    let service = MemoryService::with_options(Store::Sqlite(store), AuthMode::DevUntilKeysExist, opts);
     let ctx = TenantCtx::dev();
     let (rss_before, _) = rss_mb();
 

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use engram_core::service::Lifecycle;
 use engram_core::store::{SqliteOptions, Synchronous, VectorOptions};
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
@@ -171,6 +172,8 @@ pub struct Settings {
     pub sqlite: SqliteOptions,
     pub embedder: EmbedderSettings,
     pub sweep_interval: Duration,
+    pub promotion_interval: Duration,
+    pub lifecycle: Lifecycle,
     /// The effective config, for `check-config`.
     pub effective: Config,
 }
@@ -300,7 +303,15 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
     let embedder = validate_embedder(&mut e, &c.embedder);
     let m = &c.memory;
     range_i(&mut e, "memory.wm_max_turns", m.wm_max_turns, 1, 1000);
-    range_i(&mut e, "memory.distill_every", m.distill_every, 1, m.wm_max_turns.clamp(1, 1000));
+    if m.distill_every < 1 {
+        e.push(format!("memory.distill_every = {} is out of range: allowed 1 to memory.wm_max_turns", m.distill_every));
+    } else if m.distill_every > m.wm_max_turns {
+        e.push(format!(
+            "memory.distill_every = {} must not exceed memory.wm_max_turns = {}: turns are distilled before they leave \
+             the working-memory window (raise wm_max_turns or lower distill_every)",
+            m.distill_every, m.wm_max_turns
+        ));
+    }
     if !(0.0..=1.0).contains(&m.promotion_threshold) {
         e.push(format!("memory.promotion_threshold = {} is out of range: allowed 0 to 1", m.promotion_threshold));
     }
@@ -329,6 +340,13 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
         },
         embedder,
         sweep_interval: Duration::from_secs(m.sweep_interval_seconds as u64),
+        promotion_interval: Duration::from_secs(m.promotion_interval_seconds as u64),
+        lifecycle: Lifecycle {
+            wm_max_turns: m.wm_max_turns as usize,
+            distill_every: m.distill_every as usize,
+            session_ttl_ms: m.session_ttl_seconds * 1000,
+            promotion_threshold: m.promotion_threshold,
+        },
         effective: c.clone(),
     })
 }
@@ -444,7 +462,11 @@ mod tests {
         assert!(err.contains("lisen"), "{err}");
 
         let err = load(&Overrides::default(), env(&[("ENGRAM_MEMORY_DISTILL_EVERY", "50")])).unwrap_err().to_string();
-        assert!(err.contains("memory.distill_every = 50") && err.contains("1 to 10"), "{err}");
+        assert!(err.contains("memory.distill_every = 50") && err.contains("must not exceed memory.wm_max_turns = 10"), "{err}");
+        let err = load(&Overrides::default(), env(&[("ENGRAM_MEMORY_DISTILL_EVERY", "0")])).unwrap_err().to_string();
+        assert!(err.contains("memory.distill_every = 0"), "{err}");
+        let err = load(&Overrides::default(), env(&[("ENGRAM_MEMORY_WM_MAX_TURNS", "1001")])).unwrap_err().to_string();
+        assert!(err.contains("memory.wm_max_turns = 1001") && err.contains("1 to 1000"), "{err}");
         let err = load(&Overrides::default(), env(&[("ENGRAM_MEMORY_PROMOTION_THRESHOLD", "1.5")])).unwrap_err().to_string();
         assert!(err.contains("memory.promotion_threshold"), "{err}");
         let err = load(&Overrides::default(), env(&[("ENGRAM_SERVER_LISTN", "x")])).unwrap_err().to_string();

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use engram_core::embed::Embedder;
-use engram_core::jobs::{run_embedding_queue, run_ttl_sweeper, Heartbeat};
-use engram_core::service::{AuthMode, RankWeights};
+use engram_core::jobs::{run_distiller, run_embedding_queue, run_session_cleanup, run_ttl_sweeper, Heartbeat};
+use engram_core::service::{AuthMode, ServiceOptions};
 use engram_core::store::{SqliteStore, Store};
 use engram_core::{Error, MemoryService};
 use tokio::net::TcpListener;
@@ -71,7 +71,8 @@ pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
         }
     };
     let mode = if settings.is_loopback() { AuthMode::DevUntilKeysExist } else { AuthMode::Required };
-    Ok(MemoryService::with_embedder(store, mode, embedder, RankWeights::default()))
+    let opts = ServiceOptions { embedder, lifecycle: settings.lifecycle.clone(), ..ServiceOptions::default() };
+    Ok(MemoryService::with_options(store, mode, opts))
 }
 
 /// Serves on `listener` until `shutdown` completes.
@@ -82,14 +83,20 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let (stop_jobs, jobs_rx) = tokio::sync::watch::channel(false);
-    let sweeper_beat = Heartbeat::new("ttl_sweep");
-    let sweeper = tokio::spawn(run_ttl_sweeper(service.clone(), settings.sweep_interval, Arc::clone(&sweeper_beat), jobs_rx.clone()));
-    let mut heartbeats = vec![sweeper_beat];
-    let embedding = service.embedder().is_some().then(|| {
-        let beat = Heartbeat::new("embedding_queue");
-        heartbeats.push(Arc::clone(&beat));
-        tokio::spawn(run_embedding_queue(service.clone(), beat, jobs_rx))
-    });
+    let mut heartbeats = Vec::new();
+    let mut jobs = Vec::new();
+    let mut beat = |name| {
+        let b = Heartbeat::new(name);
+        heartbeats.push(Arc::clone(&b));
+        b
+    };
+    let sweep = settings.sweep_interval;
+    jobs.push(tokio::spawn(run_ttl_sweeper(service.clone(), sweep, beat("ttl_sweep"), jobs_rx.clone())));
+    jobs.push(tokio::spawn(run_session_cleanup(service.clone(), sweep, beat("session_cleanup"), jobs_rx.clone())));
+    jobs.push(tokio::spawn(run_distiller(service.clone(), beat("distillation"), jobs_rx.clone())));
+    if service.embedder().is_some() {
+        jobs.push(tokio::spawn(run_embedding_queue(service.clone(), beat("embedding_queue"), jobs_rx)));
+    }
     let state = AppState {
         service: service.clone(),
         max_body_bytes: settings.max_body_bytes,
@@ -102,8 +109,7 @@ pub async fn run(
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     tracing::info!("draining finished; stopping jobs");
     let _ = stop_jobs.send(true);
-    let _ = sweeper.await;
-    if let Some(job) = embedding {
+    for job in jobs {
         let _ = job.await;
     }
     service.store().close().await;

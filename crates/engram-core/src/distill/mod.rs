@@ -73,6 +73,11 @@ pub struct DistillError(pub String);
 pub trait Distiller: Send + Sync {
     /// A short name for logs and metrics (`extractive`, `chat:<model>`).
     fn name(&self) -> &str;
+    /// Whether it is quick enough (no network, well under a millisecond a
+    /// turn) to run inside the request that completes a stretch of turns.
+    fn inline(&self) -> bool {
+        false
+    }
     fn distill(&self, req: &DistillRequest) -> Result<Distillation, DistillError>;
 }
 
@@ -83,6 +88,9 @@ pub struct Extractive;
 impl Distiller for Extractive {
     fn name(&self) -> &str {
         "extractive"
+    }
+    fn inline(&self) -> bool {
+        true
     }
     fn distill(&self, req: &DistillRequest) -> Result<Distillation, DistillError> {
         Ok(extractive::distill(req))

@@ -120,13 +120,7 @@ pub fn indexed_text(value: &Value, index: &Value) -> String {
         _ => collect_leaves(value, &mut parts),
     }
     let mut text = parts.join("\n");
-    if text.len() > MAX_TEXT_BYTES {
-        let mut cut = MAX_TEXT_BYTES;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
+    crate::text::truncate_bytes(&mut text, MAX_TEXT_BYTES);
     text
 }
 

@@ -56,6 +56,8 @@ pub enum Source {
     Api,
     /// Written through the LangGraph store API.
     Store,
+    /// Distilled from a session's turns `turns[0]..=turns[1]`.
+    Session { session_id: String, turns: [i64; 2] },
 }
 
 /// One long-term memory as stored and returned.

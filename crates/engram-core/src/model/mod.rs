@@ -3,6 +3,7 @@
 pub mod item;
 pub mod memory;
 pub mod namespace;
+pub mod session;
 
 pub use memory::{Memory, MemoryPatch, NewMemory, Source, Tier, WriteStatus};
 pub use namespace::Namespace;

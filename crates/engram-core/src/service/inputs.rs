@@ -111,3 +111,29 @@ pub struct ListInput {
     #[serde(default)]
     pub cursor: Option<String>,
 }
+
+/// One turn of `POST /v1/sessions/{id}/turns`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnInput {
+    /// `user`, `assistant`, `system`, `tool`, or a speaker's name.
+    pub role: String,
+    pub content: String,
+    /// When it was said (RFC 3339); default now.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Flat metadata; `speaker` or `name` names who said it in distilled memories.
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// `POST /v1/sessions/{id}/turns`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddTurns {
+    /// Where the session's distilled memories go (fixed by the first append;
+    /// default `["sessions", <id>]`).
+    #[serde(default)]
+    pub namespace: Option<Vec<String>>,
+    pub turns: Vec<TurnInput>,
+}

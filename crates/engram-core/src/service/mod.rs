@@ -11,6 +11,7 @@ mod items;
 mod memories;
 pub mod rank;
 mod search;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -20,7 +21,9 @@ pub use memories::ListPage;
 pub use embedding::EMBED_BATCH;
 pub use rank::{Explain, Mode, RankWeights};
 pub use search::{SearchHit, SearchOutput};
+pub use sessions::{Appended as TurnsAdded, Distilled, Lifecycle};
 
+use crate::distill::{Distiller, Extractive};
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -45,27 +48,65 @@ struct Inner {
     auth: auth::Authenticator,
     embedder: Option<Arc<dyn Embedder>>,
     weights: RankWeights,
+    lifecycle: Lifecycle,
+    distiller: Arc<dyn Distiller>,
+    /// One distillation at a time in this process (a session's summary is
+    /// read, extended and written back by each).
+    distilling: tokio::sync::Mutex<()>,
     /// Wakes the embedding queue worker after a write.
     queued: tokio::sync::Notify,
+    /// Wakes the distillation worker when a job is queued.
+    distill_queued: tokio::sync::Notify,
+}
+
+/// What a service is built with besides its store and auth mode.
+#[derive(Clone)]
+pub struct ServiceOptions {
+    /// Search by meaning and the embedding queue; `None` = keyword search only.
+    pub embedder: Option<Arc<dyn Embedder>>,
+    pub weights: RankWeights,
+    pub lifecycle: Lifecycle,
+    /// Default: [`Extractive`].
+    pub distiller: Arc<dyn Distiller>,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions {
+            embedder: None,
+            weights: RankWeights::default(),
+            lifecycle: Lifecycle::default(),
+            distiller: Arc::new(Extractive),
+        }
+    }
 }
 
 impl MemoryService {
-    /// A service without an embedder: keyword search only.
+    /// A service without an embedder (keyword search only) and default settings.
     pub fn new(store: Store, auth_mode: AuthMode) -> Self {
-        Self::with_embedder(store, auth_mode, None, RankWeights::default())
+        Self::with_options(store, auth_mode, ServiceOptions::default())
     }
 
-    /// A service that embeds with `embedder` (search by meaning, the queue).
-    pub fn with_embedder(store: Store, auth_mode: AuthMode, embedder: Option<Arc<dyn Embedder>>, weights: RankWeights) -> Self {
+    /// A service with an embedder, ranking weights, lifecycle settings and a distiller.
+    pub fn with_options(store: Store, auth_mode: AuthMode, opts: ServiceOptions) -> Self {
         MemoryService {
             inner: Arc::new(Inner {
                 store,
                 auth: auth::Authenticator::new(auth_mode),
-                embedder,
-                weights,
+                embedder: opts.embedder,
+                weights: opts.weights,
+                lifecycle: opts.lifecycle,
+                distiller: opts.distiller,
+                distilling: tokio::sync::Mutex::new(()),
                 queued: tokio::sync::Notify::new(),
+                distill_queued: tokio::sync::Notify::new(),
             }),
         }
+    }
+
+    /// The working-memory and promotion settings.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.inner.lifecycle
     }
 
     /// The storage backend (for health checks, jobs and admin commands).

@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use crate::auth::Scopes;
 use crate::error::Result;
 use crate::filter::Filter;
+use crate::distill::DistillTurn;
+use crate::model::session::{NewTurn, Session};
 use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Tier, WriteStatus};
 use crate::time::Millis;
 
@@ -93,6 +95,48 @@ pub struct Expansion {
     pub facts: HashMap<i64, RankFacts>,
     /// `(candidate, neighbour)` pairs.
     pub adjacent: Vec<(i64, i64)>,
+}
+
+/// Turns to append to a session (see [`Store::append_turns`]).
+#[derive(Debug, Clone)]
+pub struct AppendTurns {
+    pub tenant: String,
+    pub session_id: String,
+    /// Where the session's memories go; fixed by the first append (default
+    /// `sessions/<id>`), and a different one later is a conflict.
+    pub namespace: Option<Namespace>,
+    pub turns: Vec<NewTurn>,
+    pub now: Millis,
+    /// Idle time to live, restarted by every append.
+    pub ttl_ms: i64,
+    /// Turns kept as working memory (`wm_max_turns`).
+    pub window: usize,
+    /// Turns per distillation (`distill_every`).
+    pub distill_every: usize,
+}
+
+/// What an append did.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub namespace: Namespace,
+    pub turn_count: i64,
+    /// Turns not yet handed to distillation.
+    pub pending_turns: i64,
+    pub expires_at: Millis,
+    /// The distillation this append queued, if it completed a stretch.
+    pub queued_job: Option<i64>,
+}
+
+/// A queued distillation: the turns to distill and where their memories go.
+#[derive(Debug, Clone)]
+pub struct DistillJob {
+    pub id: i64,
+    pub tenant: String,
+    pub session_id: String,
+    pub namespace: Namespace,
+    pub turns: Vec<DistillTurn>,
+    /// Failed attempts so far.
+    pub attempts: i64,
 }
 
 /// An API key as listed (never the secret).
@@ -181,6 +225,49 @@ impl Store {
     }
     pub async fn list_namespaces(&self, q: NamespaceQuery) -> Result<Vec<Namespace>> {
         delegate!(self.list_namespaces(q))
+    }
+    /// Appends turns to a session (created on first use) in one transaction,
+    /// queuing a distillation when `distill_every` turns are waiting.
+    pub async fn append_turns(&self, a: AppendTurns) -> Result<Appended> {
+        delegate!(self.append_turns(a))
+    }
+    /// A live session with its last `window` turns.
+    pub async fn get_session(&self, tenant: &str, id: &str, window: usize, now: Millis) -> Result<Option<Session>> {
+        delegate!(self.get_session(tenant, id, window, now))
+    }
+    /// Deletes a session, its turns and queued distillations; false if none was live.
+    pub async fn delete_session(&self, tenant: &str, id: &str, now: Millis) -> Result<bool> {
+        delegate!(self.delete_session(tenant, id, now))
+    }
+    /// Queues the turns of a live session not yet distilled (404 if none);
+    /// the job, or `None` when every turn was already handed over.
+    pub async fn queue_distillation(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<i64>> {
+        delegate!(self.queue_distillation(tenant, id, now))
+    }
+    /// Ends up to `batch` expired sessions (queuing their undistilled turns).
+    pub async fn sweep_sessions(&self, now: Millis, batch: usize) -> Result<usize> {
+        delegate!(self.sweep_sessions(now, batch))
+    }
+    /// Due distillation jobs, oldest first, except `exclude` (running ones).
+    pub async fn due_distill_jobs(&self, now: Millis, max: usize, exclude: Vec<i64>) -> Result<Vec<DistillJob>> {
+        delegate!(self.due_distill_jobs(now, max, exclude))
+    }
+    /// A distillation job by id; `None` once done.
+    pub async fn distill_job(&self, id: i64) -> Result<Option<DistillJob>> {
+        delegate!(self.distill_job(id))
+    }
+    /// A session's running summary ("" when it has none or has ended).
+    pub async fn session_summary(&self, tenant: &str, id: &str) -> Result<String> {
+        delegate!(self.session_summary(tenant, id))
+    }
+    /// Deletes the job and writes its memories and the session summary in one
+    /// transaction; `None` (and nothing written) if the job was already done.
+    pub async fn finish_distill(&self, job: DistillJob, summary: String, batch: Vec<NewMemory>, now: Millis) -> Result<Option<Vec<(WriteStatus, Memory)>>> {
+        delegate!(self.finish_distill(job, summary, batch, now))
+    }
+    /// Records a failed attempt of a job, to run again after `run_after`.
+    pub async fn retry_job(&self, id: i64, error: String, run_after: Millis) -> Result<()> {
+        delegate!(self.retry_job(id, error, run_after))
     }
     /// Deletes up to `batch` expired memories; returns how many.
     pub async fn sweep_expired(&self, now: Millis, batch: usize) -> Result<usize> {

@@ -6,6 +6,7 @@ mod extract;
 mod health;
 mod memories;
 mod middleware;
+mod sessions;
 mod store_api;
 
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/memories", post(memories::create).get(memories::list))
         .route("/v1/memories/search", post(memories::search))
         .route("/v1/memories/{id}", get(memories::get).patch(memories::patch).delete(memories::delete))
+        .route("/v1/sessions/{id}", get(sessions::get).delete(sessions::delete))
+        .route("/v1/sessions/{id}/turns", post(sessions::add_turns))
+        .route("/v1/sessions/{id}/distill", post(sessions::distill))
         .route(
             "/store/items",
             get(store_api::get_item).put(store_api::put_item).delete(store_api::delete_item),

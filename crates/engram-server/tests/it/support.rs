@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use engram_core::auth::Scopes;
-use engram_core::service::{AuthMode, RankWeights};
+use engram_core::service::{AuthMode, ServiceOptions};
 use engram_core::store::{SqliteStore, Store};
 use engram_core::MemoryService;
 use engram_server::config::{self, Config};
@@ -140,6 +140,8 @@ pub struct Opts {
     pub embedder: bool,
     /// Use this `[embedder]` section instead (e.g. an OpenAI-compatible stand-in).
     pub embedder_section: Option<config::EmbedderSection>,
+    /// Use this `[memory]` section instead of the defaults.
+    pub memory: Option<config::MemorySection>,
 }
 
 /// The local model's directory: `ENGRAM_TEST_MODEL_DIR` or the workspace's `models/`.
@@ -184,6 +186,9 @@ impl TestServer {
         if let Some(e) = opts.embedder_section.clone() {
             cfg.embedder = e;
         }
+        if let Some(m) = opts.memory.clone() {
+            cfg.memory = m;
+        }
         let settings = config::validate(&cfg).expect("valid test config");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -195,7 +200,8 @@ impl TestServer {
                     .unwrap_or_else(|e| panic!("{e} (run `make model` first)"));
                 let store = SqliteStore::open(settings.sqlite.clone()).expect("open store");
                 let mode = if opts.auth_required { AuthMode::Required } else { AuthMode::DevUntilKeysExist };
-                let service = MemoryService::with_embedder(Store::Sqlite(store), mode, embedder, RankWeights::default());
+                let opts_ = ServiceOptions { embedder, lifecycle: settings.lifecycle.clone(), ..ServiceOptions::default() };
+                let service = MemoryService::with_options(Store::Sqlite(store), mode, opts_);
                 let mut secrets = Vec::new();
                 for (tenant, scopes) in &opts.keys {
                     let (_, secret) =

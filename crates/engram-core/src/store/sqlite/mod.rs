@@ -9,6 +9,7 @@ mod lock;
 mod memories;
 mod readers;
 mod schema;
+mod sessions;
 mod sql;
 mod vectors;
 mod writer;
@@ -18,9 +19,10 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Expansion, KeyGrant, KeyInfo, ListQuery, NamespaceQuery, PendingText, SearchQuery, TenantModel};
+use super::{AppendTurns, Appended, DistillJob, Expansion, KeyGrant, KeyInfo, ListQuery, NamespaceQuery, PendingText, SearchQuery, TenantModel};
 use crate::auth::Scopes;
 use crate::error::{Error, Result};
+use crate::model::session::Session;
 use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, WriteStatus};
 use crate::time::Millis;
 use crate::vector::{NsScope, Scope, VectorIndex};
@@ -284,6 +286,52 @@ impl SqliteStore {
             self.sync_vectors().await?;
         }
         Ok(out)
+    }
+
+    pub async fn append_turns(&self, a: AppendTurns) -> Result<Appended> {
+        self.writer.write(move |c| sessions::append(c, &a)).await
+    }
+
+    pub async fn get_session(&self, tenant: &str, id: &str, window: usize, now: Millis) -> Result<Option<Session>> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.readers.read_point(move |c| sessions::get(c, &tenant, &id, window, now)).await
+    }
+
+    pub async fn delete_session(&self, tenant: &str, id: &str, now: Millis) -> Result<bool> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.writer.write(move |c| sessions::delete(c, &tenant, &id, now)).await
+    }
+
+    pub async fn queue_distillation(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<i64>> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.writer.write(move |c| sessions::queue_rest(c, &tenant, &id, now)).await
+    }
+
+    pub async fn sweep_sessions(&self, now: Millis, batch: usize) -> Result<usize> {
+        self.writer.write(move |c| sessions::sweep(c, now, batch)).await
+    }
+
+    pub async fn due_distill_jobs(&self, now: Millis, max: usize, exclude: Vec<i64>) -> Result<Vec<DistillJob>> {
+        self.readers.read(move |c| sessions::due_distill_jobs(c, now, max, &exclude)).await
+    }
+
+    pub async fn distill_job(&self, id: i64) -> Result<Option<DistillJob>> {
+        self.readers.read_point(move |c| sessions::distill_job(c, id)).await
+    }
+
+    pub async fn session_summary(&self, tenant: &str, id: &str) -> Result<String> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.readers.read_point(move |c| sessions::summary(c, &tenant, &id)).await
+    }
+
+    pub async fn finish_distill(&self, job: DistillJob, summary: String, batch: Vec<NewMemory>, now: Millis) -> Result<Option<Vec<(WriteStatus, Memory)>>> {
+        let encoded = memories::encode(batch)?;
+        let written = self.writer.write(move |c| sessions::finish_distill(c, &job, &summary, encoded, now)).await?;
+        Ok(written.map(|w| w.into_iter().map(memories::Written::into_memory).collect()))
+    }
+
+    pub async fn retry_job(&self, id: i64, error: String, run_after: Millis) -> Result<()> {
+        self.writer.write(move |c| sessions::retry_job(c, id, &error, run_after)).await
     }
 
     pub async fn get_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<Memory>> {

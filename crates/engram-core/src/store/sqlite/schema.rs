@@ -150,6 +150,51 @@ CREATE VIRTUAL TABLE memories_fts USING fts5 (
 INSERT INTO memories_fts (rowid, text) SELECT seq, text FROM memories WHERE text <> '';
 "#,
     ),
+    (
+        4,
+        r#"
+-- Working memory: one row per conversation, its turns, and durable jobs.
+CREATE TABLE sessions (
+    tenant_id          TEXT NOT NULL,
+    id                 TEXT NOT NULL,
+    namespace          TEXT NOT NULL,
+    turn_count         INTEGER NOT NULL,
+    -- Turns 1..=distilled_through are distilled or queued for it.
+    distilled_through  INTEGER NOT NULL,
+    summary            TEXT NOT NULL,
+    created_at         INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL,
+    expires_at         INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+CREATE TABLE session_turns (
+    tenant_id   TEXT NOT NULL,
+    session_id  TEXT NOT NULL,
+    idx         INTEGER NOT NULL,
+    role        TEXT NOT NULL,
+    content     TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    metadata    TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, session_id, idx)
+) WITHOUT ROWID;
+-- Durable background work (distillation); a row is deleted in the
+-- transaction that commits its result.
+CREATE TABLE jobs (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    tenant_id   TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    attempts    INTEGER NOT NULL,
+    run_after   INTEGER NOT NULL,
+    last_error  TEXT,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX jobs_due ON jobs (kind, run_after);
+CREATE INDEX jobs_by_subject ON jobs (tenant_id, kind, subject);
+"#,
+    ),
 ];
 
 /// Brings the database up to the newest schema.
