@@ -304,7 +304,10 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
     let m = &c.memory;
     range_i(&mut e, "memory.wm_max_turns", m.wm_max_turns, 1, 1000);
     if m.distill_every < 1 {
-        e.push(format!("memory.distill_every = {} is out of range: allowed 1 to memory.wm_max_turns", m.distill_every));
+        e.push(format!(
+            "memory.distill_every = {} is out of range: allowed 1 to {} (memory.wm_max_turns)",
+            m.distill_every, m.wm_max_turns
+        ));
     } else if m.distill_every > m.wm_max_turns {
         e.push(format!(
             "memory.distill_every = {} must not exceed memory.wm_max_turns = {}: turns are distilled before they leave \

@@ -2,6 +2,7 @@
 //! files, without HTTP.
 
 mod filters;
+mod sessions;
 mod store;
 mod vectors;
 

@@ -8,5 +8,6 @@ mod memories;
 mod openai;
 mod process;
 mod retrieval;
+mod sessions;
 mod store_api;
 mod tenancy;
