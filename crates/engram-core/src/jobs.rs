@@ -116,3 +116,32 @@ async fn sweep_all(service: &MemoryService) -> crate::error::Result<usize> {
         }
     }
 }
+
+/// How often counted citations are written.
+const CITE_FLUSH: Duration = Duration::from_secs(1);
+/// How often salience decay looks for memories not updated for a day.
+const DECAY_EVERY: Duration = Duration::from_secs(3600);
+
+/// Writes citations every second and decays salience hourly until
+/// `shutdown` turns true; then writes the last citations.
+pub async fn run_salience(service: MemoryService, beat: Arc<Heartbeat>, shutdown: watch::Receiver<bool>) {
+    // When the last full decay pass ended (0 = never this run).
+    let last_decay = AtomicI64::new(0);
+    let step = || async {
+        service.flush_citations().await?;
+        let due = now_ms() - last_decay.load(Ordering::Relaxed) >= DECAY_EVERY.as_millis() as i64;
+        if !due {
+            return Ok(Progress::Idle);
+        }
+        let n = service.store().decay_salience(now_ms(), crate::service::DECAY_BATCH).await?;
+        if n < crate::service::DECAY_BATCH {
+            last_decay.store(now_ms(), Ordering::Relaxed);
+            return Ok(Progress::Idle);
+        }
+        Ok(Progress::More)
+    };
+    run_job(beat, CITE_FLUSH, shutdown, step, std::future::pending).await;
+    if let Err(e) = service.flush_citations().await {
+        tracing::error!(error = %e, "writing the last citations at shutdown failed");
+    }
+}

@@ -22,6 +22,11 @@ pub const MAX_METADATA_ENTRIES: usize = 64;
 pub const MAX_TTL_SECONDS: i64 = 100 * 365 * 86_400;
 /// Salience given to a new memory when the caller does not say.
 pub const DEFAULT_SALIENCE: f64 = 0.5;
+/// Share of the distance to 1 that one citation adds to a memory's salience
+/// (0.5 → 0.6 → 0.68 → …).
+pub const CITE_BOOST: f64 = 0.2;
+/// Half-life of salience decay (pinned memories do not decay).
+pub const SALIENCE_HALF_LIFE_MS: i64 = 90 * 86_400_000;
 
 /// Which long-term tier a memory lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,6 +9,7 @@ mod embedding;
 pub mod inputs;
 mod items;
 mod memories;
+mod salience;
 pub mod rank;
 mod search;
 mod sessions;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 pub use auth::AuthMode;
 pub use items::{ItemView, PutItem, SearchItems};
 pub use memories::ListPage;
+pub use salience::{Cited, DECAY_BATCH};
 pub use embedding::EMBED_BATCH;
 pub use rank::{Explain, Mode, RankWeights};
 pub use search::{SearchHit, SearchOutput};
@@ -57,6 +59,8 @@ struct Inner {
     queued: tokio::sync::Notify,
     /// Wakes the distillation worker when a job is queued.
     distill_queued: tokio::sync::Notify,
+    /// Citations not yet written: `(tenant, id)` → times cited.
+    cites: std::sync::Mutex<std::collections::HashMap<(String, String), u32>>,
 }
 
 /// What a service is built with besides its store and auth mode.
@@ -100,6 +104,7 @@ impl MemoryService {
                 distilling: tokio::sync::Mutex::new(()),
                 queued: tokio::sync::Notify::new(),
                 distill_queued: tokio::sync::Notify::new(),
+                cites: Default::default(),
             }),
         }
     }

@@ -269,6 +269,14 @@ impl Store {
     pub async fn retry_job(&self, id: i64, error: String, run_after: Millis) -> Result<()> {
         delegate!(self.retry_job(id, error, run_after))
     }
+    /// Applies batched citations `(tenant, id, times)`; returns how many memories were found.
+    pub async fn apply_citations(&self, cites: Vec<(String, String, u32)>, now: Millis) -> Result<usize> {
+        delegate!(self.apply_citations(cites, now))
+    }
+    /// Decays the salience of up to `batch` memories not updated for a day.
+    pub async fn decay_salience(&self, now: Millis, batch: usize) -> Result<usize> {
+        delegate!(self.decay_salience(now, batch))
+    }
     /// Deletes up to `batch` expired memories; returns how many.
     pub async fn sweep_expired(&self, now: Millis, batch: usize) -> Result<usize> {
         delegate!(self.sweep_expired(now, batch))

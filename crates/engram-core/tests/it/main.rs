@@ -2,6 +2,7 @@
 //! files, without HTTP.
 
 mod filters;
+mod salience;
 mod sessions;
 mod store;
 mod vectors;

@@ -68,3 +68,7 @@ pub async fn list(State(st): State<AppState>, Ctx(ctx): Ctx, QueryArgs(q): Query
 pub async fn search(State(st): State<AppState>, Ctx(ctx): Ctx, JsonBody(req): JsonBody<SearchInput>) -> ApiResult<Response> {
     Ok(Json(st.service.search(&ctx, req).await?).into_response())
 }
+
+pub async fn cite(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok((StatusCode::ACCEPTED, Json(st.service.cite(&ctx, &id).await?)).into_response())
+}

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/memories", post(memories::create).get(memories::list))
         .route("/v1/memories/search", post(memories::search))
         .route("/v1/memories/{id}", get(memories::get).patch(memories::patch).delete(memories::delete))
+        .route("/v1/memories/{id}/cite", post(memories::cite))
         .route("/v1/sessions/{id}", get(sessions::get).delete(sessions::delete))
         .route("/v1/sessions/{id}/turns", post(sessions::add_turns))
         .route("/v1/sessions/{id}/distill", post(sessions::distill))

@@ -243,3 +243,26 @@ fn search_filters_compile_to_correct_sql() {
     assert_eq!(r.code(), "invalid_filter");
     assert!(r.text.contains("$regex"));
 }
+
+#[test]
+fn cite_raises_salience_after_the_flush() {
+    let srv = TestServer::start();
+    let c = srv.client();
+    let id = c.remember(json!([{"namespace": ["u"], "text": "Ana likes figs"}]))[0].clone();
+    let r = c.post(&format!("/v1/memories/{id}/cite"), &json!({}));
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.json(), json!({"id": id, "pending": 1}));
+    assert_eq!(c.post("/v1/memories/0190a0a0-0000-7000-8000-000000000000/cite", &json!({})).status, 404);
+    assert_eq!(c.post("/v1/memories/nope/cite", &json!({})).status, 404);
+    // The salience job writes citations every second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = c.get(&format!("/v1/memories/{id}")).json()["salience"].as_f64().unwrap();
+        // 0.5 raised a fifth of the way to 1 (less a second's decay).
+        if (s - 0.6).abs() < 1e-4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "salience still {s}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

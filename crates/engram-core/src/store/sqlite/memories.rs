@@ -187,11 +187,11 @@ impl Written {
 }
 
 const UPDATE_SQL: &str = "UPDATE memories SET tier = ?, text = ?, data = ?, index_spec = ?, tags = ?, metadata = ?, \
-     salience = ?, pinned = ?, version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ?, source = ?, text_hash = ? \
-     WHERE tenant_id = ? AND id = ? RETURNING created_at, version, seq";
+     salience = ?, pinned = ?, version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ?, source = ?, text_hash = ?, \
+     salience_at = updated_at WHERE tenant_id = ? AND id = ? RETURNING created_at, version, seq";
 const INSERT_SQL: &str = "INSERT INTO memories (tenant_id, id, namespace, ns_depth, key, tier, text, data, index_spec, \
-     tags, metadata, salience, pinned, version, created_at, updated_at, expires_at, ttl_ms, source, text_hash) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)";
+     tags, metadata, salience, pinned, version, created_at, updated_at, expires_at, ttl_ms, source, text_hash, \
+     salience_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)";
 
 /// Finds a live memory without a key in the same namespace that `e`
 /// duplicates: same normalised text, or (when `e` carries a vector) cosine
@@ -257,7 +257,7 @@ fn merge_into(c: &Connection, seq: i64, m: &NewMemory, now: Millis) -> Result<Me
     let expires_at = expiry(pinned, cur.ttl_ms, now);
     let sql = format!(
         "UPDATE memories SET tags = ?, metadata = ?, salience = ?, pinned = ?, version = version + 1, updated_at = ?, \
-         expires_at = ? WHERE seq = ? RETURNING {RETURNING}"
+         expires_at = ?, salience_at = updated_at WHERE seq = ? RETURNING {RETURNING}"
     );
     Ok(c.prepare_cached(&sql)?.query_row(
         params![
@@ -319,7 +319,7 @@ pub fn put_batch(c: &Connection, tenant: &str, batch: Vec<Encoded>, now: Millis)
                 c.prepare_cached(INSERT_SQL)?.execute(params![
                     tenant, id, e.namespace, m.namespace.depth() as i64, m.key, m.tier.as_str(), m.text, e.data,
                     e.index, e.tags, e.metadata, m.salience, m.pinned, now, now, expires_at, m.ttl_ms, e.source,
-                    e.text_hash
+                    e.text_hash, now
                 ])?;
                 (WriteStatus::Created, id, now, 1, c.last_insert_rowid())
             }
@@ -366,9 +366,13 @@ pub fn update(c: &Connection, tenant: &str, id: &str, p: &MemoryPatch, if_versio
         Some(d) => d.as_ref().map(to_json).transpose()?,
         None => cur.data.as_ref().map(to_json).transpose()?,
     };
+    // `salience_at` (where decay counts from) moves only when the salience
+    // changes: ?6 is the new salience, ?8 the update time; on the right of SET,
+    // `salience` is the old value. The unnumbered `?`s after them are 12 and 13.
     let sql = format!(
         "UPDATE memories SET tier = ?, text = ?, data = ?, tags = ?, metadata = ?, salience = ?, pinned = ?, \
-         version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ?, text_hash = ? WHERE tenant_id = ? AND id = ? \
+         version = version + 1, updated_at = ?, expires_at = ?, ttl_ms = ?, text_hash = ?, \
+         salience_at = CASE WHEN salience IS ?6 THEN salience_at ELSE ?8 END WHERE tenant_id = ? AND id = ? \
          RETURNING {RETURNING}"
     );
     let text = p.text.as_ref().unwrap_or(&cur.text);
@@ -648,4 +652,53 @@ pub fn sweep_expired(c: &Connection, now: Millis, batch: usize) -> Result<usize>
          (SELECT seq FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)",
     )?
     .execute(params![now, batch as i64])?)
+}
+
+/// Salience after `elapsed_ms` of decay (half-life `half_life_ms`).
+pub fn decayed(salience: f64, elapsed_ms: i64, half_life_ms: i64) -> f64 {
+    salience * 0.5f64.powf(elapsed_ms.max(0) as f64 / half_life_ms.max(1) as f64)
+}
+
+/// Applies citations `(tenant, id, times)`: each brings the salience a share
+/// [`crate::model::memory::CITE_BOOST`] of the way to 1, after the decay due
+/// so far (none for pinned memories). Returns how many memories were found.
+pub fn apply_citations(c: &Connection, cites: &[(String, String, u32)], half_life_ms: i64, now: Millis) -> Result<usize> {
+    let mut read = c.prepare_cached(
+        "SELECT seq, salience, COALESCE(salience_at, updated_at), pinned FROM memories \
+         WHERE tenant_id = ? AND id = ? AND (expires_at IS NULL OR expires_at > ?)",
+    )?;
+    let mut write =
+        c.prepare_cached("UPDATE memories SET salience = ?, salience_at = ?, cite_count = cite_count + ? WHERE seq = ?")?;
+    let mut found = 0;
+    for (tenant, id, times) in cites {
+        let row = read
+            .query_row(params![tenant, id, now], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?, r.get::<_, i64>(2)?, r.get::<_, bool>(3)?))
+            })
+            .optional()?;
+        let Some((seq, salience, at, pinned)) = row else { continue };
+        let base = if pinned { salience } else { decayed(salience, now - at, half_life_ms) };
+        let kept = (1.0 - crate::model::memory::CITE_BOOST).powi((*times).min(1000) as i32);
+        write.execute(params![(1.0 - (1.0 - base) * kept).clamp(0.0, 1.0), now, times, seq])?;
+        found += 1;
+    }
+    Ok(found)
+}
+
+/// Brings up to `batch` unpinned memories whose salience was last updated a
+/// day or more ago down by the decay since then; returns how many.
+pub fn decay_salience(c: &Connection, half_life_ms: i64, now: Millis, batch: usize) -> Result<usize> {
+    const DAY_MS: i64 = 86_400_000;
+    let due: Vec<(i64, f64, i64)> = c
+        .prepare_cached(
+            "SELECT seq, salience, salience_at FROM memories WHERE pinned = 0 AND salience_at <= ? \
+             ORDER BY salience_at LIMIT ?",
+        )?
+        .query_map(params![now - DAY_MS, batch as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut write = c.prepare_cached("UPDATE memories SET salience = ?, salience_at = ? WHERE seq = ?")?;
+    for (seq, salience, at) in &due {
+        write.execute(params![decayed(*salience, now - at, half_life_ms), now, seq])?;
+    }
+    Ok(due.len())
 }

@@ -334,6 +334,16 @@ impl SqliteStore {
         self.writer.write(move |c| sessions::retry_job(c, id, &error, run_after)).await
     }
 
+    pub async fn apply_citations(&self, cites: Vec<(String, String, u32)>, now: Millis) -> Result<usize> {
+        let half_life = crate::model::memory::SALIENCE_HALF_LIFE_MS;
+        self.writer.write(move |c| memories::apply_citations(c, &cites, half_life, now)).await
+    }
+
+    pub async fn decay_salience(&self, now: Millis, batch: usize) -> Result<usize> {
+        let half_life = crate::model::memory::SALIENCE_HALF_LIFE_MS;
+        self.writer.write(move |c| memories::decay_salience(c, half_life, now, batch)).await
+    }
+
     pub async fn get_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<Memory>> {
         let (tenant, id) = (tenant.to_owned(), id.to_owned());
         self.readers.read_point(move |c| memories::get(c, &tenant, &id, now)).await

@@ -195,6 +195,17 @@ CREATE INDEX jobs_due ON jobs (kind, run_after);
 CREATE INDEX jobs_by_subject ON jobs (tenant_id, kind, subject);
 "#,
     ),
+    (
+        5,
+        r#"
+-- Salience: when it was last brought up to date (decay runs from there) and how
+-- often the memory was cited.
+ALTER TABLE memories ADD COLUMN salience_at INTEGER;
+ALTER TABLE memories ADD COLUMN cite_count INTEGER NOT NULL DEFAULT 0;
+UPDATE memories SET salience_at = updated_at;
+CREATE INDEX memories_by_salience_at ON memories (salience_at) WHERE pinned = 0;
+"#,
+    ),
 ];
 
 /// Brings the database up to the newest schema.

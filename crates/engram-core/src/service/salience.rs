@@ -1,0 +1,73 @@
+//! Salience: citations raise it, time lowers it.
+//!
+//! `cite` only counts the citation in memory; the salience job writes the
+//! counts in one transaction every second, and once more at shutdown, so an
+//! agent citing memories at a high rate costs one write a second, not one a
+//! citation. A citation still in memory is lost only if the process dies
+//! without shutting down — at most the last second's, by design: salience is
+//! a ranking hint, not data.
+
+use serde::Serialize;
+
+use super::MemoryService;
+use crate::auth::{Scope, TenantCtx};
+use crate::error::{Error, Result};
+use crate::time::now_ms;
+
+/// Most distinct memories held between flushes; beyond it `cite` flushes
+/// itself (bounds memory under a flood of citations).
+const MAX_PENDING: usize = 100_000;
+/// Memories decayed per transaction.
+pub const DECAY_BATCH: usize = 1000;
+
+/// The answer to a citation.
+#[derive(Debug, Serialize)]
+pub struct Cited {
+    pub id: String,
+    /// Citations of this memory waiting to be written (including this one).
+    pub pending: u32,
+}
+
+impl MemoryService {
+    /// Records that the agent used memory `id`; its salience rises at the next flush.
+    pub async fn cite(&self, ctx: &TenantCtx, id: &str) -> Result<Cited> {
+        ctx.require(Scope::Write)?;
+        // 404 for an unknown id, and nothing is counted for it.
+        let memory = self.get_memory(ctx, id).await?;
+        let (pending, full) = {
+            let mut cites = self.inner.cites.lock().map_err(|_| Error::internal("citation lock poisoned"))?;
+            let n = cites.entry((ctx.tenant.clone(), memory.id.clone())).or_insert(0);
+            *n = n.saturating_add(1);
+            let pending = *n;
+            (pending, cites.len() >= MAX_PENDING)
+        };
+        if full {
+            self.flush_citations().await?;
+        }
+        Ok(Cited { id: memory.id, pending })
+    }
+
+    /// Writes the citations counted so far; returns how many memories changed.
+    pub async fn flush_citations(&self) -> Result<usize> {
+        let taken: Vec<(String, String, u32)> = {
+            let mut cites = self.inner.cites.lock().map_err(|_| Error::internal("citation lock poisoned"))?;
+            cites.drain().map(|((tenant, id), n)| (tenant, id, n)).collect()
+        };
+        if taken.is_empty() {
+            return Ok(0);
+        }
+        match self.store().apply_citations(taken.clone(), now_ms()).await {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                // Put them back for the next attempt.
+                if let Ok(mut cites) = self.inner.cites.lock() {
+                    for (tenant, id, n) in taken {
+                        let e = cites.entry((tenant, id)).or_insert(0);
+                        *e = e.saturating_add(n);
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+}
