@@ -145,3 +145,19 @@ pub async fn run_salience(service: MemoryService, beat: Arc<Heartbeat>, shutdown
         tracing::error!(error = %e, "writing the last citations at shutdown failed");
     }
 }
+
+/// Episodic memories promoted per step.
+const PROMOTION_BATCH: usize = 500;
+
+/// Promotes salient episodic memories every `interval` until `shutdown`.
+pub async fn run_promotion(service: MemoryService, interval: Duration, beat: Arc<Heartbeat>, shutdown: watch::Receiver<bool>) {
+    let step = || async {
+        let threshold = service.lifecycle().promotion_threshold;
+        let done = service.store().promote(threshold, now_ms(), PROMOTION_BATCH).await?;
+        if done.promoted + done.merged > 0 {
+            tracing::info!(promoted = done.promoted, merged = done.merged, "promoted episodic memories");
+        }
+        Ok(if done.promoted + done.merged == PROMOTION_BATCH { Progress::More } else { Progress::Idle })
+    };
+    run_job(beat, interval, shutdown, step, std::future::pending).await
+}

@@ -6,7 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use engram_core::embed::Embedder;
-use engram_core::jobs::{run_distiller, run_embedding_queue, run_salience, run_session_cleanup, run_ttl_sweeper, Heartbeat};
+use engram_core::jobs::{
+    run_distiller, run_embedding_queue, run_promotion, run_salience, run_session_cleanup, run_ttl_sweeper, Heartbeat,
+};
 use engram_core::service::{AuthMode, ServiceOptions};
 use engram_core::store::{SqliteStore, Store};
 use engram_core::{Error, MemoryService};
@@ -95,6 +97,8 @@ pub async fn run(
     jobs.push(tokio::spawn(run_session_cleanup(service.clone(), sweep, beat("session_cleanup"), jobs_rx.clone())));
     jobs.push(tokio::spawn(run_distiller(service.clone(), beat("distillation"), jobs_rx.clone())));
     jobs.push(tokio::spawn(run_salience(service.clone(), beat("salience"), jobs_rx.clone())));
+    let every = settings.promotion_interval;
+    jobs.push(tokio::spawn(run_promotion(service.clone(), every, beat("promotion"), jobs_rx.clone())));
     if service.embedder().is_some() {
         jobs.push(tokio::spawn(run_embedding_queue(service.clone(), beat("embedding_queue"), jobs_rx)));
     }

@@ -17,7 +17,7 @@ use crate::model::session::{NewTurn, Session};
 use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Tier, WriteStatus};
 use crate::time::Millis;
 
-pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, VectorOptions};
+pub use sqlite::{Promotion, SqliteOptions, SqliteStore, Synchronous, VectorOptions};
 
 /// A memory waiting for its embedding.
 #[derive(Debug, Clone)]
@@ -268,6 +268,11 @@ impl Store {
     /// Records a failed attempt of a job, to run again after `run_after`.
     pub async fn retry_job(&self, id: i64, error: String, run_after: Millis) -> Result<()> {
         delegate!(self.retry_job(id, error, run_after))
+    }
+    /// Moves up to `max` episodic memories with salience ≥ `threshold` to the
+    /// semantic tier, merging each into a semantic near-duplicate if one exists.
+    pub async fn promote(&self, threshold: f64, now: Millis, max: usize) -> Result<Promotion> {
+        delegate!(self.promote(threshold, now, max))
     }
     /// Applies batched citations `(tenant, id, times)`; returns how many memories were found.
     pub async fn apply_citations(&self, cites: Vec<(String, String, u32)>, now: Millis) -> Result<usize> {

@@ -344,3 +344,71 @@ async fn neighbours_are_adjacent_in_their_namespace_close_in_time_and_in_scope()
     assert!(store.expand(SearchQuery { tenant: "u".into(), ..q }, vec![one], Some(hour)).await.unwrap().facts.is_empty(), "tenant scoped");
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotion_moves_salient_episodic_memories_and_merges_semantic_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::Sqlite(open(dir.path()));
+    let mut rng = Rng(11);
+    let tea = rng.unit(DIMS);
+    let mut tea_again = tea.clone();
+    tea_again[1] += 0.05;
+    normalise(&mut tea_again).unwrap();
+    let chess = rng.unit(DIMS);
+    let run = rng.unit(DIMS);
+    let salient = |ns: &str, text: &str, tier: Tier, salience: f64| {
+        let mut m = memory(ns, text, None);
+        m.tier = tier;
+        m.salience = salience;
+        m.tags = vec![text.split(' ').next().unwrap().to_lowercase()];
+        m
+    };
+    // Written without vectors (the queue embeds them), so write-time dedup
+    // compared texts only and both tea memories exist.
+    let batch = vec![
+        salient("n", "Alice likes green tea", Tier::Semantic, 0.6),
+        salient("n", "Alice enjoys a cup of green tea", Tier::Episodic, 0.9),
+        salient("n", "Bob plays chess on Sundays", Tier::Episodic, 0.85),
+        salient("n", "Carol runs every morning", Tier::Episodic, 0.5),
+        salient("other", "Alice enjoys a cup of green tea", Tier::Episodic, 0.95),
+    ];
+    let written = store.put_memories("t", batch, now_ms()).await.unwrap();
+    assert!(written.iter().all(|(s, _)| *s == WriteStatus::Created));
+    let vector_of = |text: &str, ns: &str| match (text, ns) {
+        ("Alice likes green tea", _) => tea.clone(),
+        ("Alice enjoys a cup of green tea", "n") => tea_again.clone(),
+        ("Alice enjoys a cup of green tea", _) => tea.clone(),
+        ("Bob plays chess on Sundays", _) => chess.clone(),
+        _ => run.clone(),
+    };
+    let pending = store.take_pending(10, vec![]).await.unwrap();
+    let by_seq: Vec<(i64, i64, Vec<f32>)> = pending
+        .iter()
+        .zip(&written)
+        .map(|(p, (_, m))| (p.seq, p.gen, vector_of(&p.text, &m.namespace.joined())))
+        .collect();
+    assert_eq!(store.store_embeddings(by_seq).await.unwrap(), 5);
+    store.sync_indexes().await.unwrap();
+
+    let done = store.promote(0.8, now_ms(), 100).await.unwrap();
+    assert_eq!((done.promoted, done.merged), (2, 1), "chess and the other namespace's tea move; this tea merges");
+    let get = |i: usize| {
+        let (store, id) = (&store, written[i].1.id.clone());
+        async move { store.get_memory("t", &id, now_ms()).await.unwrap() }
+    };
+    let kept = get(0).await.expect("the semantic memory stays");
+    assert_eq!(kept.tier, Tier::Semantic);
+    assert!((kept.salience - 0.9).abs() < 1e-9, "it takes the higher salience");
+    assert_eq!(kept.tags, ["alice"]);
+    assert!(get(1).await.is_none(), "the merged episodic memory is gone");
+    assert_eq!(get(2).await.unwrap().tier, Tier::Semantic);
+    assert_eq!(get(2).await.unwrap().version, 2);
+    assert_eq!(get(3).await.unwrap().tier, Tier::Episodic, "below the threshold");
+    assert_eq!(get(4).await.unwrap().tier, Tier::Semantic, "a duplicate only counts in its own namespace");
+    // The index follows: a semantic-only search finds chess.
+    let mut q = query("t");
+    q.tiers = vec![Tier::Semantic];
+    assert_eq!(nearest(&store, q, &chess, 1).await, ["Bob plays chess on Sundays"]);
+    assert_eq!(store.promote(0.8, now_ms(), 100).await.unwrap(), Default::default(), "nothing left to promote");
+    store.close().await;
+}

@@ -17,7 +17,7 @@ use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Tier, WriteStatus}
 use crate::store::{Expansion, ListQuery, NamespaceQuery, RankFacts, SearchQuery};
 use crate::time::Millis;
 
-const COLUMNS: &str = "m.id, m.namespace, m.key, m.tier, m.text, m.data, m.tags, m.metadata, m.salience, \
+pub(super) const COLUMNS: &str = "m.id, m.namespace, m.key, m.tier, m.text, m.data, m.tags, m.metadata, m.salience, \
      m.pinned, m.version, m.created_at, m.updated_at, m.expires_at, m.source, m.index_spec, m.ttl_ms";
 /// [`COLUMNS`] unqualified, for `RETURNING` (which cannot name an alias).
 const RETURNING: &str = "id, namespace, key, tier, text, data, tags, metadata, salience, \
@@ -38,7 +38,7 @@ fn opt_json_col<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusq
 }
 
 /// Maps a row selected with [`COLUMNS`] (starting at column 0).
-fn to_memory(row: &Row<'_>) -> rusqlite::Result<Memory> {
+pub(super) fn to_memory(row: &Row<'_>) -> rusqlite::Result<Memory> {
     let tier: String = row.get(3)?;
     Ok(Memory {
         id: row.get(0)?,
@@ -69,7 +69,7 @@ fn expiry(pinned: bool, ttl_ms: Option<i64>, now: Millis) -> Option<Millis> {
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     Ok(serde_json::to_string(v)?)
 }
 

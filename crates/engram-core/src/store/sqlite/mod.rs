@@ -5,9 +5,11 @@ mod filter_sql;
 mod fts;
 mod keys;
 mod keyword;
+mod promotion;
 mod lock;
 mod memories;
 mod readers;
+pub use promotion::Promotion;
 mod schema;
 mod sessions;
 mod sql;
@@ -332,6 +334,38 @@ impl SqliteStore {
 
     pub async fn retry_job(&self, id: i64, error: String, run_after: Millis) -> Result<()> {
         self.writer.write(move |c| sessions::retry_job(c, id, &error, run_after)).await
+    }
+
+    /// Promotes up to `max` episodic memories with salience ≥ `threshold`
+    /// (merging those with a semantic near-duplicate).
+    pub async fn promote(&self, threshold: f64, now: Millis, max: usize) -> Result<Promotion> {
+        let mut cands = self.readers.read(move |c| promotion::candidates(c, threshold, now, max)).await?;
+        if cands.is_empty() {
+            return Ok(Promotion::default());
+        }
+        if let Some(index) = self.vector_index().cloned() {
+            cands = tokio::task::spawn_blocking(move || -> Result<Vec<promotion::Candidate>> {
+                for cand in cands.iter_mut() {
+                    let Some(v) = &cand.vector else { continue };
+                    let scope = Scope {
+                        tenant: &cand.tenant,
+                        namespace: NsScope::Exact(&cand.namespace),
+                        tier: Some(crate::model::Tier::Semantic),
+                        unkeyed_only: true,
+                        allowed: None,
+                    };
+                    cand.near = index.near(v, &scope, crate::model::memory::DUPLICATE_COSINE)?.into_iter().map(|h| h.0).collect();
+                }
+                Ok(cands)
+            })
+            .await
+            .map_err(|e| Error::internal(format!("promotion's duplicate search panicked: {e}")))??;
+        }
+        let done = self.writer.write(move |c| promotion::promote(c, &cands, threshold, now)).await?;
+        if done != Promotion::default() {
+            self.sync_vectors().await?;
+        }
+        Ok(done)
     }
 
     pub async fn apply_citations(&self, cites: Vec<(String, String, u32)>, now: Millis) -> Result<usize> {

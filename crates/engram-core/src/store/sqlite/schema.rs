@@ -204,6 +204,8 @@ ALTER TABLE memories ADD COLUMN salience_at INTEGER;
 ALTER TABLE memories ADD COLUMN cite_count INTEGER NOT NULL DEFAULT 0;
 UPDATE memories SET salience_at = updated_at;
 CREATE INDEX memories_by_salience_at ON memories (salience_at) WHERE pinned = 0;
+-- Promotion looks for the most salient episodic memories.
+CREATE INDEX memories_episodic_by_salience ON memories (salience) WHERE tier = 'episodic';
 "#,
     ),
 ];
