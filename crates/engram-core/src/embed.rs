@@ -31,6 +31,11 @@ pub trait Embedder: Send + Sync {
     fn model(&self) -> &str;
     /// The vector dimension.
     fn dims(&self) -> usize;
+    /// Tokens `text` takes in this model (for packing prompts), when the
+    /// embedder knows its tokenizer.
+    fn count_tokens(&self, _text: &str) -> Option<usize> {
+        None
+    }
     /// Embeds a batch; the output has one unit vector per input, in order.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
 }

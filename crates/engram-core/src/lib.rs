@@ -10,6 +10,7 @@ pub mod error;
 pub mod filter;
 pub mod jobs;
 pub mod model;
+pub mod recall;
 pub mod service;
 pub mod store;
 pub mod text;

@@ -27,6 +27,8 @@ pub const FILES: &[&str] = &["config.json", "tokenizer.json", "model.safetensors
 pub struct LocalEmbedder {
     model: BertModel,
     tokenizer: Tokenizer,
+    /// The same tokenizer without truncation or padding, for counting tokens.
+    counter: Tokenizer,
     device: Device,
 }
 
@@ -51,6 +53,9 @@ impl LocalEmbedder {
         let config_text = std::fs::read_to_string(path("config.json")?).map_err(|e| unavailable(dir, e))?;
         let config: Config = serde_json::from_str(&config_text).map_err(|e| unavailable(dir, format!("config.json: {e}")))?;
         let mut tokenizer = Tokenizer::from_file(path("tokenizer.json")?).map_err(|e| unavailable(dir, e))?;
+        let mut counter = tokenizer.clone();
+        counter.with_padding(None);
+        counter.with_truncation(None).map_err(|e| unavailable(dir, e))?;
         tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
@@ -64,7 +69,7 @@ impl LocalEmbedder {
             .map_err(|e| unavailable(dir, format!("model.safetensors: {e}")))?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let model = BertModel::load(vb, &config).map_err(|e| unavailable(dir, format!("model.safetensors: {e}")))?;
-        let me = LocalEmbedder { model, tokenizer, device };
+        let me = LocalEmbedder { model, tokenizer, counter, device };
         let probe = me.embed(&["probe"])?;
         if probe.first().map(Vec::len) != Some(DIMS) {
             return Err(unavailable(dir, format!("the model does not produce {DIMS}-dimensional vectors")));
@@ -100,6 +105,10 @@ impl Embedder for LocalEmbedder {
 
     fn dims(&self) -> usize {
         DIMS
+    }
+
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.counter.encode(text, false).ok().map(|e| e.len())
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {

@@ -137,3 +137,23 @@ pub struct AddTurns {
     pub namespace: Option<Vec<String>>,
     pub turns: Vec<TurnInput>,
 }
+
+/// `POST /v1/recall`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecallInput {
+    pub query: String,
+    /// The conversation in progress: its window is the working tier, and its
+    /// namespace the default scope.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub namespace_prefix: Option<Vec<String>>,
+    /// Most results (default 10, at most 100).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// Most tokens of `context` (default 1000, at most 100 000), counted with
+    /// the embedding model's tokenizer.
+    #[serde(default)]
+    pub token_budget: Option<i64>,
+}

@@ -9,6 +9,7 @@ mod embedding;
 pub mod inputs;
 mod items;
 mod memories;
+mod recall;
 mod salience;
 pub mod rank;
 mod search;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 pub use auth::AuthMode;
 pub use items::{ItemView, PutItem, SearchItems};
 pub use memories::ListPage;
+pub use recall::RecallOutput;
 pub use salience::{Cited, DECAY_BATCH};
 pub use embedding::EMBED_BATCH;
 pub use rank::{Explain, Mode, RankWeights};
@@ -59,6 +61,8 @@ struct Inner {
     queued: tokio::sync::Notify,
     /// Wakes the distillation worker when a job is queued.
     distill_queued: tokio::sync::Notify,
+    /// Recent queries' intents.
+    intents: crate::recall::IntentCache,
     /// Citations not yet written: `(tenant, id)` → times cited.
     cites: std::sync::Mutex<std::collections::HashMap<(String, String), u32>>,
 }
@@ -105,6 +109,7 @@ impl MemoryService {
                 queued: tokio::sync::Notify::new(),
                 distill_queued: tokio::sync::Notify::new(),
                 cites: Default::default(),
+                intents: crate::recall::IntentCache::new(1024),
             }),
         }
     }

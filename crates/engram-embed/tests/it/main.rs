@@ -75,3 +75,13 @@ fn a_missing_or_corrupt_model_is_a_clear_error() {
     let err = LocalEmbedder::load(broken.path()).err().expect("must fail").to_string();
     assert!(err.contains("make model"), "{err}");
 }
+
+#[test]
+fn counts_tokens_without_truncating() {
+    let model = load();
+    assert_eq!(model.count_tokens("hello world"), Some(2));
+    assert_eq!(model.count_tokens(""), Some(0));
+    // WordPiece splits rare words; counting is not cut at the model's 256.
+    let long = "antidisestablishmentarianism ".repeat(100);
+    assert!(model.count_tokens(&long).unwrap() > 256);
+}

@@ -6,6 +6,7 @@ mod extract;
 mod health;
 mod memories;
 mod middleware;
+mod recall;
 mod sessions;
 mod store_api;
 
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/memories/search", post(memories::search))
         .route("/v1/memories/{id}", get(memories::get).patch(memories::patch).delete(memories::delete))
         .route("/v1/memories/{id}/cite", post(memories::cite))
+        .route("/v1/recall", post(recall::recall))
         .route("/v1/sessions/{id}", get(sessions::get).delete(sessions::delete))
         .route("/v1/sessions/{id}/turns", post(sessions::add_turns))
         .route("/v1/sessions/{id}/distill", post(sessions::distill))

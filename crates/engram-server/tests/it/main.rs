@@ -7,6 +7,7 @@ mod limits;
 mod memories;
 mod openai;
 mod process;
+mod recall;
 mod retrieval;
 mod sessions;
 mod store_api;
