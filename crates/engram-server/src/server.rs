@@ -108,6 +108,7 @@ pub async fn run(
         request_timeout: settings.request_timeout,
         access_log: settings.access_log,
         heartbeats: Arc::new(heartbeats),
+        requests: Arc::default(),
     };
     let addr = listener.local_addr().map_err(|e| Error::internal(format!("listener address: {e}")))?;
     tracing::info!(addr = %addr, db = %settings.db_path().display(), "engram listening");

@@ -98,6 +98,11 @@ impl MemoryService {
         Ok(RecallOutput { intent, results: items, context, context_tokens })
     }
 
+    /// `(hits, misses, entries)` of the recall intent cache.
+    pub fn intent_cache_stats(&self) -> (u64, u64, usize) {
+        self.inner.intents.stats()
+    }
+
     /// Tokens `text` takes for the embedding model; without a tokenizer, an
     /// estimate (a token per 4 characters or per word, whichever is more).
     pub fn count_tokens(&self, text: &str) -> usize {

@@ -47,6 +47,11 @@ impl MemoryService {
         Ok(Cited { id: memory.id, pending })
     }
 
+    /// Memories with citations not yet written.
+    pub fn pending_citations(&self) -> usize {
+        self.inner.cites.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
     /// Writes the citations counted so far; returns how many memories changed.
     pub async fn flush_citations(&self) -> Result<usize> {
         let taken: Vec<(String, String, u32)> = {

@@ -81,8 +81,9 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
+    let status = resp.status().as_u16();
+    state.requests.record(method.as_str(), &route, status, started.elapsed().as_secs_f64());
     if state.access_log {
-        let status = resp.status().as_u16();
         let latency_us = started.elapsed().as_micros() as u64;
         let tenant = slot.0.get().map(String::as_str).unwrap_or("-");
         tracing::info!(target: "engram::access", request_id = %id, tenant, method = %method, route = %route, status, latency_us, "request");

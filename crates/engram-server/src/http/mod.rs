@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod health;
 mod memories;
+mod metrics;
 mod middleware;
 mod recall;
 mod sessions;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub request_timeout: Duration,
     pub access_log: bool,
     pub heartbeats: Arc<Vec<Arc<Heartbeat>>>,
+    pub requests: Arc<metrics::RequestMetrics>,
 }
 
 /// Builds the router with every route and the middleware stack.
@@ -35,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/v1/memories", post(memories::create).get(memories::list))
         .route("/v1/memories/search", post(memories::search))
         .route("/v1/memories/{id}", get(memories::get).patch(memories::patch).delete(memories::delete))

@@ -101,10 +101,24 @@ fn health_and_readiness() {
         let r = c.get("/readyz");
         if r.status == 200 {
             assert_eq!(r.json()["store"]["ok"], true);
-            assert_eq!(r.json()["jobs"]["ttl_sweep"]["ok"], true);
+            for job in ["ttl_sweep", "session_cleanup", "distillation", "salience", "promotion"] {
+                assert_eq!(r.json()["jobs"][job]["ok"], true, "{job}: {}", r.text);
+            }
             break;
         }
         assert!(std::time::Instant::now() < deadline, "never ready: {}", r.text);
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // The same heartbeats, and what was answered, in the Prometheus text.
+    let m = c.get("/metrics");
+    assert_eq!(m.status, 200);
+    assert!(m.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    for job in ["ttl_sweep", "session_cleanup", "distillation", "salience", "promotion"] {
+        let line = m.text.lines().find(|l| l.starts_with(&format!("engram_job_last_success_timestamp_seconds{{job=\"{job}\"}}"))).unwrap();
+        let secs: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(secs > 1.7e9, "{line}");
+        assert!(m.text.contains(&format!("engram_job_consecutive_failures{{job=\"{job}\"}} 0")), "{}", m.text);
+    }
+    assert!(m.text.contains("engram_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"), "{}", m.text);
+    assert!(m.text.contains("engram_recall_intent_cache_hits_total 0"));
 }
