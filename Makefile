@@ -18,7 +18,7 @@ build:
 model:
 	./scripts/fetch-model.sh $(MODEL_DIR)
 
-## test: every test — Rust unit and integration tests, then the real langgraph-sdk client
+## test: every test — Rust unit and integration tests, then the real langgraph-sdk and MCP clients
 test: test-rust test-compat
 
 test-rust: model

@@ -45,6 +45,11 @@ impl CommonFlags {
 pub enum Command {
     /// Run the HTTP server.
     Serve(#[command(flatten)] CommonFlags),
+    /// Serve MCP (Model Context Protocol) over stdin/stdout, for desktop and
+    /// coding agents. The caller is the tenant of ENGRAM_API_KEY (dev mode while
+    /// no key exists). Runs on its own data directory: MCP clients of a running
+    /// server use its `POST /mcp` instead.
+    Mcp(#[command(flatten)] CommonFlags),
     /// Print the effective configuration (secrets hidden), or what is wrong with it.
     CheckConfig(#[command(flatten)] CommonFlags),
     /// Manage the local embedding model.

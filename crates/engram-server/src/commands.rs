@@ -47,6 +47,18 @@ pub fn serve(flags: &CommonFlags) -> Result<(), Failure> {
     })
 }
 
+/// `engram mcp`: MCP over stdin/stdout on the configured store. Logs go to
+/// stderr (stdout carries the protocol).
+pub fn mcp(flags: &CommonFlags) -> Result<(), Failure> {
+    let settings = settings(flags)?;
+    logging::init(settings.json_logs);
+    let api_key = std::env::var("ENGRAM_API_KEY").ok().filter(|k| !k.is_empty());
+    runtime()?.block_on(async {
+        let service = server::open_service(&settings).await.map_err(|e| Failure::Runtime(e.public_message()))?;
+        server::run_mcp_stdio(service, &settings, api_key).await.map_err(|e| Failure::Runtime(e.public_message()))
+    })
+}
+
 pub fn check_config(flags: &CommonFlags) -> Result<(), Failure> {
     let settings = settings(flags)?;
     print!("{}", settings.to_toml());

@@ -7,4 +7,5 @@ pub mod commands;
 pub mod config;
 pub mod http;
 pub mod logging;
+pub mod mcp;
 pub mod server;

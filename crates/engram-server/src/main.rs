@@ -14,6 +14,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Serve(flags) => commands::serve(flags),
+        Command::Mcp(flags) => commands::mcp(flags),
         Command::CheckConfig(flags) => commands::check_config(flags),
         Command::Keys { action, flags } => commands::keys(flags, action),
         Command::Model { action, flags } => commands::model(flags, action),

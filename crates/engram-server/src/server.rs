@@ -77,6 +77,47 @@ pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
     Ok(MemoryService::with_options(store, mode, opts))
 }
 
+/// The background jobs of a running service and their heartbeats.
+pub struct Jobs {
+    pub heartbeats: Arc<Vec<Arc<Heartbeat>>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    running: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Jobs {
+    /// Starts every lifecycle job (and the embedding queue when there is a model).
+    pub fn start(service: &MemoryService, settings: &Settings) -> Jobs {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let mut heartbeats = Vec::new();
+        let mut beat = |name| {
+            let b = Heartbeat::new(name);
+            heartbeats.push(Arc::clone(&b));
+            b
+        };
+        let (s, sweep, every) = (service, settings.sweep_interval, settings.promotion_interval);
+        let mut running = vec![
+            tokio::spawn(run_ttl_sweeper(s.clone(), sweep, beat("ttl_sweep"), rx.clone())),
+            tokio::spawn(run_session_cleanup(s.clone(), sweep, beat("session_cleanup"), rx.clone())),
+            tokio::spawn(run_distiller(s.clone(), beat("distillation"), rx.clone())),
+            tokio::spawn(run_salience(s.clone(), beat("salience"), rx.clone())),
+            tokio::spawn(run_promotion(s.clone(), every, beat("promotion"), rx.clone())),
+        ];
+        if s.embedder().is_some() {
+            running.push(tokio::spawn(run_embedding_queue(s.clone(), beat("embedding_queue"), rx)));
+        }
+        Jobs { heartbeats: Arc::new(heartbeats), stop, running }
+    }
+
+    /// Asks every job to stop and waits for them (the salience job writes its
+    /// last citations, the embedding queue saves the index).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for job in self.running {
+            let _ = job.await;
+        }
+    }
+}
+
 /// Serves on `listener` until `shutdown` completes.
 pub async fn run(
     listener: TcpListener,
@@ -84,43 +125,43 @@ pub async fn run(
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let (stop_jobs, jobs_rx) = tokio::sync::watch::channel(false);
-    let mut heartbeats = Vec::new();
-    let mut jobs = Vec::new();
-    let mut beat = |name| {
-        let b = Heartbeat::new(name);
-        heartbeats.push(Arc::clone(&b));
-        b
-    };
-    let sweep = settings.sweep_interval;
-    jobs.push(tokio::spawn(run_ttl_sweeper(service.clone(), sweep, beat("ttl_sweep"), jobs_rx.clone())));
-    jobs.push(tokio::spawn(run_session_cleanup(service.clone(), sweep, beat("session_cleanup"), jobs_rx.clone())));
-    jobs.push(tokio::spawn(run_distiller(service.clone(), beat("distillation"), jobs_rx.clone())));
-    jobs.push(tokio::spawn(run_salience(service.clone(), beat("salience"), jobs_rx.clone())));
-    let every = settings.promotion_interval;
-    jobs.push(tokio::spawn(run_promotion(service.clone(), every, beat("promotion"), jobs_rx.clone())));
-    if service.embedder().is_some() {
-        jobs.push(tokio::spawn(run_embedding_queue(service.clone(), beat("embedding_queue"), jobs_rx)));
-    }
+    let jobs = Jobs::start(&service, settings);
     let state = AppState {
         service: service.clone(),
         max_body_bytes: settings.max_body_bytes,
         request_timeout: settings.request_timeout,
         access_log: settings.access_log,
-        heartbeats: Arc::new(heartbeats),
+        heartbeats: Arc::clone(&jobs.heartbeats),
         requests: Arc::default(),
+        loopback: settings.is_loopback(),
     };
     let addr = listener.local_addr().map_err(|e| Error::internal(format!("listener address: {e}")))?;
     tracing::info!(addr = %addr, db = %settings.db_path().display(), "engram listening");
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     tracing::info!("draining finished; stopping jobs");
-    let _ = stop_jobs.send(true);
-    for job in jobs {
-        let _ = job.await;
-    }
+    jobs.stop().await;
     service.store().close().await;
     tracing::info!("engram stopped");
     served.map_err(|e| Error::internal(format!("server error: {e}")))
+}
+
+/// Serves MCP over stdio until the client closes stdin (`engram mcp`). The
+/// caller is the tenant of `ENGRAM_API_KEY`, or dev mode's while no key exists.
+pub async fn run_mcp_stdio(service: MemoryService, settings: &Settings, api_key: Option<String>) -> Result<(), Error> {
+    let caller = service.authenticate(api_key.as_deref()).await;
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) => {
+            service.store().close().await;
+            return Err(e);
+        }
+    };
+    let jobs = Jobs::start(&service, settings);
+    tracing::info!(tenant = %caller.tenant, db = %settings.db_path().display(), "engram MCP on stdio");
+    let served = crate::mcp::serve_stdio(service.clone(), caller).await;
+    jobs.stop().await;
+    service.store().close().await;
+    served
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

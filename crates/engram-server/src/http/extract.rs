@@ -18,22 +18,24 @@ pub struct Ctx(pub TenantCtx);
 #[derive(Clone, Default)]
 pub struct TenantSlot(pub std::sync::Arc<std::sync::OnceLock<String>>);
 
-fn presented_key(parts: &Parts) -> Option<&str> {
-    if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+/// The API key a request presents: `Authorization: Bearer <key>` (or a bare
+/// key) or `x-api-key`.
+pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
         return Some(match v.get(..7) {
             Some(p) if p.eq_ignore_ascii_case("bearer ") => v[7..].trim(),
             _ => v,
         });
     }
-    parts.headers.get("x-api-key").and_then(|v| v.to_str().ok())
+    headers.get("x-api-key").and_then(|v| v.to_str().ok())
 }
 
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ctx = state.service.authenticate(presented_key(parts)).await?;
+        let ctx = state.service.authenticate(presented_key(&parts.headers)).await?;
         if let Some(slot) = parts.extensions.get::<TenantSlot>() {
             let _ = slot.0.set(ctx.tenant.clone());
         }

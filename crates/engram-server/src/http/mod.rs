@@ -3,6 +3,8 @@
 
 mod error;
 mod extract;
+
+pub use extract::presented_key;
 mod health;
 mod memories;
 mod metrics;
@@ -30,6 +32,22 @@ pub struct AppState {
     pub access_log: bool,
     pub heartbeats: Arc<Vec<Arc<Heartbeat>>>,
     pub requests: Arc<metrics::RequestMetrics>,
+    /// The listener is loopback-only (MCP then checks the Host header).
+    pub loopback: bool,
+}
+
+/// Checks the caller of `/mcp` as every other route does, before rmcp reads
+/// the body: a missing or bad key is a 401 in the usual envelope.
+async fn mcp_auth(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match st.service.authenticate(presented_key(req.headers())).await {
+        Ok(_) => next.run(req).await,
+        Err(e) => error::ApiError(e).into_response(),
+    }
 }
 
 /// Builds the router with every route and the middleware stack.
@@ -52,6 +70,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/store/items/search", post(store_api::search_items))
         .route("/store/namespaces", post(store_api::list_namespaces))
+        .merge(
+            Router::new()
+                .nest_service("/mcp", crate::mcp::http_service(state.service.clone(), state.loopback))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), mcp_auth)),
+        )
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::around))
