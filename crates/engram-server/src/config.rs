@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use engram_core::service::Lifecycle;
+use engram_embed::chat::ChatOptions;
 use engram_core::store::{SqliteOptions, Synchronous, VectorOptions};
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 /// Sections a config file (and `ENGRAM_<SECTION>_<KEY>`) may name.
-pub const SECTIONS: &[&str] = &["server", "store", "embedder", "memory"];
+pub const SECTIONS: &[&str] = &["server", "store", "embedder", "distiller", "memory"];
 /// Environment variables with the `ENGRAM_` prefix that are not config keys.
 const NON_CONFIG_ENV: &[&str] = &["ENGRAM_LOG", "ENGRAM_CONFIG"];
 
@@ -24,7 +25,38 @@ pub struct Config {
     pub server: ServerSection,
     pub store: StoreSection,
     pub embedder: EmbedderSection,
+    pub distiller: DistillerSection,
     pub memory: MemorySection,
+}
+
+/// `[distiller]`: how session turns become memories.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistillerSection {
+    /// `extractive` (no model, the default) or `openai` (an OpenAI-compatible
+    /// chat API with JSON output; falls back to extractive when it fails).
+    pub provider: String,
+    /// OpenAI-compatible API root, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// The chat model's name.
+    pub model: String,
+    /// Bearer token for the provider (never logged or shown).
+    pub api_key: String,
+    pub timeout_seconds: f64,
+    pub max_retries: i64,
+}
+
+impl Default for DistillerSection {
+    fn default() -> Self {
+        DistillerSection {
+            provider: "extractive".into(),
+            base_url: String::new(),
+            model: String::new(),
+            api_key: String::new(),
+            timeout_seconds: 30.0,
+            max_retries: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,6 +203,8 @@ pub struct Settings {
     pub access_log: bool,
     pub sqlite: SqliteOptions,
     pub embedder: EmbedderSettings,
+    /// The chat distiller's settings; `None` = extractive.
+    pub distiller: Option<ChatOptions>,
     pub sweep_interval: Duration,
     pub promotion_interval: Duration,
     pub lifecycle: Lifecycle,
@@ -301,6 +335,7 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
         }
     };
     let embedder = validate_embedder(&mut e, &c.embedder);
+    let distiller = validate_distiller(&mut e, &c.distiller);
     let m = &c.memory;
     range_i(&mut e, "memory.wm_max_turns", m.wm_max_turns, 1, 1000);
     if m.distill_every < 1 {
@@ -342,6 +377,7 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
             exclusive: true,
         },
         embedder,
+        distiller,
         sweep_interval: Duration::from_secs(m.sweep_interval_seconds as u64),
         promotion_interval: Duration::from_secs(m.promotion_interval_seconds as u64),
         lifecycle: Lifecycle {
@@ -352,6 +388,36 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
         },
         effective: c.clone(),
     })
+}
+
+fn validate_distiller(e: &mut Vec<String>, d: &DistillerSection) -> Option<ChatOptions> {
+    match d.provider.as_str() {
+        "extractive" => None,
+        "openai" => {
+            if !(d.base_url.starts_with("http://") || d.base_url.starts_with("https://")) {
+                e.push(format!("distiller.base_url = {:?} must be an http:// or https:// URL", d.base_url));
+            }
+            if d.model.is_empty() {
+                e.push("distiller.model must name the provider's chat model".into());
+            }
+            let t = d.timeout_seconds;
+            if !(t.is_finite() && (0.1..=600.0).contains(&t)) {
+                e.push(format!("distiller.timeout_seconds = {t} is out of range: allowed 0.1 to 600"));
+            }
+            range_i(e, "distiller.max_retries", d.max_retries, 0, 10);
+            Some(ChatOptions {
+                base_url: d.base_url.trim_end_matches('/').to_owned(),
+                model: d.model.clone(),
+                api_key: d.api_key.clone(),
+                timeout: Duration::from_secs_f64(t.clamp(0.1, 600.0)),
+                max_retries: d.max_retries.clamp(0, 10) as u32,
+            })
+        }
+        other => {
+            e.push(format!("distiller.provider = {other:?}: allowed \"extractive\" or \"openai\""));
+            None
+        }
+    }
 }
 
 fn validate_embedder(e: &mut Vec<String>, s: &EmbedderSection) -> EmbedderSettings {
@@ -412,6 +478,9 @@ impl Settings {
         };
         if !shown.embedder.api_key.is_empty() {
             shown.embedder.api_key = "***".into();
+        }
+        if !shown.distiller.api_key.is_empty() {
+            shown.distiller.api_key = "***".into();
         }
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }

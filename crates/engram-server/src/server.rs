@@ -73,8 +73,17 @@ pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
         }
     };
     let mode = if settings.is_loopback() { AuthMode::DevUntilKeysExist } else { AuthMode::Required };
-    let opts = ServiceOptions { embedder, lifecycle: settings.lifecycle.clone(), ..ServiceOptions::default() };
-    Ok(MemoryService::with_options(store, mode, opts))
+    Ok(MemoryService::with_options(store, mode, service_options(settings, embedder)))
+}
+
+/// What the service is built with besides its store: the embedder, the
+/// lifecycle settings and the distiller the settings name.
+pub fn service_options(settings: &Settings, embedder: Option<Arc<dyn Embedder>>) -> ServiceOptions {
+    let mut opts = ServiceOptions { embedder, lifecycle: settings.lifecycle.clone(), ..ServiceOptions::default() };
+    if let Some(chat) = &settings.distiller {
+        opts.distiller = Arc::new(engram_embed::ChatDistiller::new(chat.clone()));
+    }
+    opts
 }
 
 /// The background jobs of a running service and their heartbeats.

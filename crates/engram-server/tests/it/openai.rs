@@ -130,8 +130,32 @@ fn serve_one(stream: std::net::TcpStream, script: &Mutex<VecDeque<Reply>>, seen:
     }
 }
 
+/// A chat-completions answer playing the distilling model: one memory per
+/// transcript line `[n] date speaker: text`, as the JSON object asked for.
+fn chat_body(req: &Value) -> String {
+    let transcript = req["messages"][1]["content"].as_str().unwrap_or("");
+    let memories: Vec<Value> = transcript
+        .lines()
+        .filter_map(|l| l.strip_prefix('['))
+        .filter_map(|l| {
+            let (n, rest) = l.split_once("] ")?;
+            let (_, said) = rest.split_once(' ')?;
+            let (speaker, text) = said.split_once(": ")?;
+            let n: i64 = n.parse().ok()?;
+            Some(json!({"text": format!("{speaker} noted: {text}"), "turns": [n, n], "speakers": [speaker], "salience": 0.7}))
+        })
+        .collect();
+    let content = json!({"memories": memories, "summary": format!("{} turns summarised", memories.len())}).to_string();
+    json!({"id": "chatcmpl-1", "object": "chat.completion", "model": req["model"],
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]})
+    .to_string()
+}
+
 /// The OpenAI answer, items deliberately in reverse order (clients must use `index`).
 fn ok_body(req: &Value) -> String {
+    if req.get("messages").is_some() {
+        return chat_body(req);
+    }
     let inputs: Vec<String> = match &req["input"] {
         Value::String(s) => vec![s.clone()],
         Value::Array(a) => a.iter().map(|x| x.as_str().unwrap_or("").to_owned()).collect(),
@@ -243,4 +267,76 @@ fn a_server_embeds_through_the_provider() {
     assert_eq!(out["results"][0]["memory"]["text"], "red apple", "{out}");
     let bodies: Vec<Value> = s.seen().into_iter().map(|x| x.body["input"].clone()).collect();
     assert!(bodies.iter().any(|b| b == &json!(["apple red"])), "the query was embedded by the provider: {bodies:?}");
+}
+
+fn chat_server(s: &StandIn) -> TestServer {
+    let memory = engram_server::config::MemorySection { wm_max_turns: 4, distill_every: 2, ..Default::default() };
+    let distiller = engram_server::config::DistillerSection {
+        provider: "openai".into(),
+        base_url: s.base_url(),
+        model: "test-chat".into(),
+        api_key: "sk-chat-secret".into(),
+        timeout_seconds: 2.0,
+        max_retries: 1,
+    };
+    TestServer::start_with(Opts { memory: Some(memory), distiller: Some(distiller), ..Opts::default() })
+}
+
+/// Waits until the session's namespace holds `n` memories; returns their texts.
+fn distilled_texts(c: &crate::support::Client, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = c.get("/v1/memories?namespace=sessions/chat").json();
+        let texts: Vec<String> =
+            page["memories"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect();
+        if texts.len() >= n {
+            return texts;
+        }
+        assert!(Instant::now() < deadline, "only {texts:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_chat_distiller_writes_what_the_model_answers() {
+    let s = StandIn::start();
+    let srv = chat_server(&s);
+    let c = srv.client();
+    let r = c.post(
+        "/v1/sessions/chat/turns",
+        &json!({"turns": [
+            {"role": "user", "content": "I moved to Porto in May.", "at": "2024-06-01T10:00:00Z", "metadata": {"speaker": "Ines"}},
+            {"role": "assistant", "content": "How do you like it?"}
+        ]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["distilled"], json!([]), "a model is not run inside the request");
+    let mut texts = distilled_texts(&c, 2);
+    texts.sort();
+    assert_eq!(texts, ["Ines noted: I moved to Porto in May.", "assistant noted: How do you like it?"]);
+    assert_eq!(c.get("/v1/sessions/chat").json()["summary"], "2 turns summarised");
+    let chat = s.seen().into_iter().find(|x| x.path == "/v1/chat/completions").expect("the chat API was called");
+    assert_eq!(chat.authorization.as_deref(), Some("Bearer sk-chat-secret"));
+    assert_eq!(chat.body["model"], "test-chat");
+    assert_eq!(chat.body["response_format"]["type"], "json_object");
+    assert!(chat.body["messages"][1]["content"].as_str().unwrap().contains("[1] 2024-06-01 Ines: I moved to Porto in May."));
+}
+
+#[test]
+fn a_failing_chat_provider_falls_back_to_the_extractive_distiller() {
+    let s = StandIn::start();
+    // Both attempts (max_retries = 1) fail.
+    s.then(&[Reply::Status(503, None), Reply::Status(503, None)]);
+    let srv = chat_server(&s);
+    let c = srv.client();
+    c.post(
+        "/v1/sessions/chat/turns",
+        &json!({"turns": [
+            {"role": "user", "content": "My sister Ana teaches chemistry in Braga."},
+            {"role": "assistant", "content": "Haha, nice!"}
+        ]}),
+    );
+    let texts = distilled_texts(&c, 1);
+    assert_eq!(texts, ["user: My sister Ana teaches chemistry in Braga."], "the extractive distiller's memory");
+    assert_eq!(s.seen().iter().filter(|x| x.path == "/v1/chat/completions").count(), 2);
 }

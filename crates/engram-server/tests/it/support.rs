@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use engram_core::auth::Scopes;
-use engram_core::service::{AuthMode, ServiceOptions};
+use engram_core::service::AuthMode;
 use engram_core::store::{SqliteStore, Store};
 use engram_core::MemoryService;
 use engram_server::config::{self, Config};
@@ -142,6 +142,8 @@ pub struct Opts {
     pub embedder_section: Option<config::EmbedderSection>,
     /// Use this `[memory]` section instead of the defaults.
     pub memory: Option<config::MemorySection>,
+    /// Use this `[distiller]` section instead of the default (extractive).
+    pub distiller: Option<config::DistillerSection>,
 }
 
 /// The local model's directory: `ENGRAM_TEST_MODEL_DIR` or the workspace's `models/`.
@@ -189,6 +191,9 @@ impl TestServer {
         if let Some(m) = opts.memory.clone() {
             cfg.memory = m;
         }
+        if let Some(d) = opts.distiller.clone() {
+            cfg.distiller = d;
+        }
         let settings = config::validate(&cfg).expect("valid test config");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -200,7 +205,7 @@ impl TestServer {
                     .unwrap_or_else(|e| panic!("{e} (run `make model` first)"));
                 let store = SqliteStore::open(settings.sqlite.clone()).expect("open store");
                 let mode = if opts.auth_required { AuthMode::Required } else { AuthMode::DevUntilKeysExist };
-                let opts_ = ServiceOptions { embedder, lifecycle: settings.lifecycle.clone(), ..ServiceOptions::default() };
+                let opts_ = engram_server::server::service_options(&settings, embedder);
                 let service = MemoryService::with_options(Store::Sqlite(store), mode, opts_);
                 let mut secrets = Vec::new();
                 for (tenant, scopes) in &opts.keys {
