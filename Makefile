@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV ?= .venv
 DATA_DIR ?= ./data
 
-.PHONY: run build model test test-rust test-compat bench bench-http bench-search bench-quality lint clean
+.PHONY: run build model test test-rust test-compat bench bench-http bench-search bench-quality bench-lifecycle lint clean
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
 ## run: fetch the model if missing, build the release binary, serve on the embedded store (127.0.0.1:7700)
@@ -34,8 +34,8 @@ test-compat:
 	./scripts/venv.sh tests/compat/requirements.txt $(VENV)
 	ENGRAM_BIN=$(CURDIR)/target/debug/engram $(VENV)/bin/pytest -q tests/compat
 
-## bench: HTTP load beside redis-benchmark, then search over 100 000 memories beside ChromaDB (.bench/)
-bench: bench-http bench-search
+## bench: HTTP load beside redis-benchmark, search over 100 000 memories beside ChromaDB, the memory lifecycle (.bench/)
+bench: bench-http bench-search bench-lifecycle
 
 bench-http:
 	./scripts/bench.sh
@@ -46,6 +46,10 @@ bench-search:
 ## bench-quality: LoCoMo retrieval quality (keyword/vector/hybrid) beside mem0, and ingest vs the raw model
 bench-quality:
 	./scripts/bench-quality.sh
+
+## bench-lifecycle: LoCoMo through sessions + recall, recall latency at 10k+10k, memory under a 10-minute steady load
+bench-lifecycle:
+	./scripts/bench-lifecycle.sh
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

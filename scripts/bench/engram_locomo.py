@@ -15,15 +15,14 @@ evidence is searched in its conversation's namespace with limit 10.
 Usage: engram_locomo.py --url http://127.0.0.1:7700 --locomo locomo-dev.json --out result.json
 """
 import argparse
-import http.client
 import json
 import time
-import urllib.parse
 
 import numpy as np
 
 from locomo_data import Recall, memory_text, questions, turns_of
 import report
+from engram_client import Client, pending_embeddings
 
 # (name, search fields): the three modes as a client gets them, then the two
 # that use vectors without neighbour context, to show what context adds.
@@ -36,26 +35,8 @@ MODES = (
 )
 
 
-class Client:
-    """A keep-alive JSON client."""
-
-    def __init__(self, url):
-        u = urllib.parse.urlparse(url)
-        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
-
-    def post(self, path, body):
-        self.conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-        r = self.conn.getresponse()
-        data = r.read()
-        if r.status >= 300:
-            raise RuntimeError(f"POST {path} -> {r.status}: {data[:500]!r}")
-        return json.loads(data)
-
-
 def pending(client):
-    out = client.post("/v1/memories/search", {"query": "pending", "namespace_prefix": ["locomo"],
-                                              "mode": "keyword", "limit": 1})
-    return out["pending_embeddings"]
+    return pending_embeddings(client, ["locomo"])
 
 
 def main():

@@ -30,15 +30,7 @@ import urllib.parse
 import numpy as np
 
 import report
-
-
-def rss_mb(pid):
-    fields = {}
-    for line in open(f"/proc/{pid}/status"):
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = round(int(rest.split()[0]) / 1024, 1)
-    return fields
+from engram_client import rss_mb
 
 
 def main():

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The memory lifecycle over HTTP (issue 4), one server per part, release binary
+# with the local model (scripts/bench/engram_lifecycle.py):
+#   1. LoCoMo end to end: conversations replayed through sessions (extractive
+#      distillation on), questions asked through /v1/recall; how often an
+#      evidence turn's memory reaches the context; turn ingest rate;
+#   2. recall latency with 10 000 episodic + 10 000 semantic memories, beside
+#      search on the same queries;
+#   3. memory growth under a steady mixed load (STEADY_SECONDS, default 600).
+# Output: JSON per part and a Markdown summary in .bench/lifecycle.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOCOMO=${LOCOMO:-../shared/data/locomo/locomo-dev.json}
+STEADY_SECONDS=${STEADY_SECONDS:-600}
+out=.bench; mkdir -p "$out"
+./scripts/fetch-model.sh >/dev/null
+./scripts/venv.sh scripts/bench/requirements.txt .venv-bench
+py=$PWD/.venv-bench/bin/python
+cargo build --release -q -p engram-server --bin engram
+data="$out/vectors-clustered-100000"
+[ -f "$data/meta.json" ] || $py scripts/bench/gen_vectors.py --n 100000 --queries 1000 --dims 384 --seed 7 \
+  --distribution clustered --out "$data" >&2
+
+. scripts/bench/serve.sh
+dir=""
+trap 'stop_engram; [ -n "$dir" ] && rm -rf "$dir"' EXIT
+: > "$out/engram-lifecycle.log"
+run_part() { # run_part NAME ARGS...: a fresh server and data directory per part
+  local name=$1; shift
+  echo "lifecycle: $name" >&2
+  dir=$(mktemp -d)
+  start_engram "$dir" "$out/engram-lifecycle.log"
+  (cd scripts/bench && $py engram_lifecycle.py "$name" --url "http://127.0.0.1:$port" --pid "$pid" "$@" \
+    --out "../../$out/lifecycle-$name.json" >/dev/null)
+  stop_engram
+  rm -rf "$dir"; dir=""
+}
+run_part locomo --locomo "../../$LOCOMO"
+run_part recall --data "../../$data"
+run_part steady --locomo "../../$LOCOMO" --seconds "$STEADY_SECONDS"
+
+$py - "$out" <<'PY' | tee "$out/lifecycle.md"
+import json, sys
+out = sys.argv[1]
+l = json.load(open(f"{out}/lifecycle-locomo.json"))
+r = json.load(open(f"{out}/lifecycle-recall.json"))
+s = json.load(open(f"{out}/lifecycle-steady.json"))
+rows = l["recall"]
+cats = [k for k in rows if k != "overall"]
+print(f"LoCoMo dev, {l['turns']} turns replayed through sessions ({l['memories']} memories distilled), "
+      f"{rows['overall']['n']} questions through /v1/recall (limit 10, token_budget {l['token_budget']}).\n")
+print("| | overall | " + " | ".join(f"{rows[c]['name']} (n={rows[c]['n']})" for c in cats) + " |")
+print("|---|---:|" + "---:|" * len(cats))
+for field, label in (("context_hit_rate", "evidence turn's memory in the context"),
+                     ("evidence_distilled", "evidence turn kept by distillation")):
+    print(f"| {label} | {rows['overall'][field]:.3f} | " + " | ".join(f"{rows[c][field]:.3f}" for c in cats) + " |")
+i = l["ingest"]
+print(f"\nTurn ingest with distillation on (2 turns per call, extractive, inline): {i['turns_per_s_acknowledged']} turns/s "
+      f"acknowledged; {i['turns_per_s_until_embedded']} turns/s until every memory is embedded. "
+      f"Recall latency on LoCoMo: p50 {l['recall_latency']['p50_ms']} ms, p99 {l['recall_latency']['p99_ms']} ms "
+      f"(query embedding included). Intents: {l['intents']}.\n")
+lat = r["latency"]
+print(f"Recall with {r['memories']['episodic']} episodic + {r['memories']['semantic']} semantic memories, "
+      f"{lat['recall']['n']} queries: " + "; ".join(f"{k} p50 {v['p50_ms']} ms / p99 {v['p99_ms']} ms" for k, v in lat.items())
+      + f" (the server embeds each query in both). Server RSS {r['server_rss_mb']['VmRSS']} MB.\n")
+g = s["rss_mb"]
+print(f"Steady load for {s['seconds']:.0f} s ({s['rounds_per_s']} rounds/s: a turn appended, a recall, a citation each; "
+      f"{s['ops']}): RSS median {g['first_minute_median']} MB in the first minute, {g['last_minute_median']} MB in the last "
+      f"(growth {g['growth_mb']} MB), max {g['max']} MB.")
+PY
