@@ -1,5 +1,7 @@
 //! The request shapes every transport accepts (HTTP bodies, MCP tool
-//! arguments), deserialised strictly: unknown fields are errors.
+//! arguments), deserialised strictly: unknown fields are errors. With the
+//! `schema` feature they also describe themselves as JSON Schema (field docs
+//! become descriptions), which MCP publishes for its tools.
 
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -11,24 +13,34 @@ fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Opti
 
 /// One memory to write.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MemoryInput {
+    /// Namespace segments, e.g. ["users", "alice"].
     pub namespace: Vec<String>,
+    /// What to remember (at most 32 KiB).
     pub text: String,
+    /// A key unique in the namespace: writing it again updates the memory.
     #[serde(default)]
     pub key: Option<String>,
+    /// "episodic" (default: events) or "semantic" (stable facts and preferences).
     #[serde(default)]
     pub tier: Option<String>,
+    /// Any JSON object kept with the memory.
     #[serde(default)]
     pub data: Option<Map<String, Value>>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// Flat metadata: scalars or arrays of scalars.
     #[serde(default)]
     pub metadata: Option<Map<String, Value>>,
+    /// Forget after this many seconds.
     #[serde(default)]
     pub ttl_seconds: Option<f64>,
+    /// Never expires nor decays.
     #[serde(default)]
     pub pinned: Option<bool>,
+    /// 0 to 1 (default 0.5); citing the memory raises it.
     #[serde(default)]
     pub salience: Option<f64>,
     /// The caller's own vector for `text` (dimension must match the tenant's model).
@@ -48,6 +60,7 @@ pub struct CreateMemories {
 
 /// `PATCH /v1/memories/{id}`: absent fields stay; `null` clears `data` or `ttl_seconds`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PatchInput {
     #[serde(default)]
@@ -70,22 +83,30 @@ pub struct PatchInput {
 
 /// `POST /v1/memories/search`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SearchInput {
+    /// Words or a question; without it, the filter's matches, newest first.
     #[serde(default)]
     pub query: Option<String>,
+    /// Only memories under this namespace.
     #[serde(default)]
     pub namespace_prefix: Option<Vec<String>>,
+    /// Any of "episodic", "semantic".
     #[serde(default)]
     pub tiers: Option<Vec<String>>,
+    /// MongoDB-style filter, e.g. {"metadata.topic": "food", "tags": {"$in": ["x"]}}.
     #[serde(default)]
     pub filter: Option<Value>,
+    /// "hybrid" (default), "vector" or "keyword".
     #[serde(default)]
     pub mode: Option<String>,
+    /// Most results (default 10, at most 1000).
     #[serde(default)]
     pub limit: Option<i64>,
     #[serde(default)]
     pub offset: Option<i64>,
+    /// Give each score's parts.
     #[serde(default)]
     pub explain: Option<bool>,
     /// The caller's own vector for `query` (bring-your-own embeddings): used
@@ -114,6 +135,7 @@ pub struct ListInput {
 
 /// One turn of `POST /v1/sessions/{id}/turns`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TurnInput {
     /// `user`, `assistant`, `system`, `tool`, or a speaker's name.
@@ -129,6 +151,7 @@ pub struct TurnInput {
 
 /// `POST /v1/sessions/{id}/turns`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddTurns {
     /// Where the session's distilled memories go (fixed by the first append;
@@ -140,6 +163,7 @@ pub struct AddTurns {
 
 /// `POST /v1/recall`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecallInput {
     pub query: String,

@@ -100,3 +100,25 @@ impl<T: DeserializeOwned> FromRequestParts<AppState> for QueryArgs<T> {
         })
     }
 }
+
+/// The body of a route that takes none: read to the end (so the connection
+/// can carry the next request — hyper closes a keep-alive connection whose
+/// request body was left unread) and accepted only if empty or `{}`.
+pub struct NoBody;
+
+impl FromRequest<AppState> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::to_bytes(req.into_body(), state.max_body_bytes)
+            .await
+            .map_err(|e| Error::invalid(format!("could not read the request body: {e}")))?;
+        let text = std::str::from_utf8(&bytes).unwrap_or("?").trim();
+        let empty_object = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).is_ok_and(|m| m.is_empty());
+        if text.is_empty() || empty_object {
+            Ok(NoBody)
+        } else {
+            Err(ApiError(Error::invalid("this route takes no request body (send none, or {})")))
+        }
+    }
+}

@@ -9,7 +9,7 @@ use engram_core::Error;
 use serde_json::json;
 
 use super::error::ApiResult;
-use super::extract::{Ctx, JsonBody, QueryArgs};
+use super::extract::{Ctx, JsonBody, NoBody, QueryArgs};
 use super::AppState;
 
 fn with_etag(version: i64, body: impl IntoResponse) -> Response {
@@ -56,7 +56,7 @@ pub async fn patch(
     Ok(with_etag(m.version, Json(m)))
 }
 
-pub async fn delete(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>, _: NoBody) -> ApiResult<StatusCode> {
     st.service.delete_memory(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -69,6 +69,6 @@ pub async fn search(State(st): State<AppState>, Ctx(ctx): Ctx, JsonBody(req): Js
     Ok(Json(st.service.search(&ctx, req).await?).into_response())
 }
 
-pub async fn cite(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn cite(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>, _: NoBody) -> ApiResult<Response> {
     Ok((StatusCode::ACCEPTED, Json(st.service.cite(&ctx, &id).await?)).into_response())
 }

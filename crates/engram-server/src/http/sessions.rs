@@ -7,7 +7,7 @@ use axum::Json;
 use engram_core::service::inputs::AddTurns;
 
 use super::error::ApiResult;
-use super::extract::{Ctx, JsonBody};
+use super::extract::{Ctx, JsonBody, NoBody};
 use super::AppState;
 
 pub async fn add_turns(
@@ -23,11 +23,11 @@ pub async fn get(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<Strin
     Ok(Json(st.service.get_session(&ctx, &id).await?).into_response())
 }
 
-pub async fn delete(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>, _: NoBody) -> ApiResult<StatusCode> {
     st.service.delete_session(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn distill(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn distill(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>, _: NoBody) -> ApiResult<Response> {
     Ok(Json(st.service.distill_session(&ctx, &id).await?).into_response())
 }

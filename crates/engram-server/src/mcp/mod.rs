@@ -23,8 +23,8 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
 use serde::Serialize;
 
-use args::{AddTurnsArgs, IdArgs, RecallArgs, RememberArgs, SearchArgs, SessionArgs, UpdateArgs};
-use engram_core::service::inputs::CreateMemories;
+use args::{AddTurnsArgs, IdArgs, SessionArgs, UpdateArgs};
+use engram_core::service::inputs::{CreateMemories, MemoryInput, RecallInput, SearchInput};
 
 /// The MCP server: one per stdio session, one per HTTP request (stateless).
 #[derive(Clone)]
@@ -75,10 +75,10 @@ impl EngramMcp {
 #[tool_router]
 impl EngramMcp {
     #[tool(description = "Store a memory (a fact, preference or event) in a namespace. A near-duplicate of an existing memory is merged into it instead of added.")]
-    async fn remember(&self, Parameters(a): Parameters<RememberArgs>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    async fn remember(&self, Parameters(a): Parameters<MemoryInput>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let result = async {
             let ctx = self.caller(&rc).await?;
-            let out = self.service.create_memories(&ctx, CreateMemories { memories: vec![a.into()], wait: None }).await?;
+            let out = self.service.create_memories(&ctx, CreateMemories { memories: vec![a], wait: None }).await?;
             let (status, memory) = out.into_iter().next().ok_or_else(|| Error::internal("a write returned nothing"))?;
             Ok(serde_json::json!({ "status": status, "memory": memory }))
         };
@@ -86,14 +86,14 @@ impl EngramMcp {
     }
 
     #[tool(description = "Recall what is known about a question: across the conversation's recent turns and long-term memories, ranked, with a prompt-ready context within a token budget.")]
-    async fn recall(&self, Parameters(a): Parameters<RecallArgs>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
-        let result = async { self.service.recall(&self.caller(&rc).await?, a.into()).await };
+    async fn recall(&self, Parameters(a): Parameters<RecallInput>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+        let result = async { self.service.recall(&self.caller(&rc).await?, a).await };
         answer(result.await)
     }
 
     #[tool(description = "Search long-term memories by meaning and words (hybrid), with an optional namespace, tiers and a MongoDB-style filter.")]
-    async fn search_memories(&self, Parameters(a): Parameters<SearchArgs>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
-        let result = async { self.service.search(&self.caller(&rc).await?, a.into()).await };
+    async fn search_memories(&self, Parameters(a): Parameters<SearchInput>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+        let result = async { self.service.search(&self.caller(&rc).await?, a).await };
         answer(result.await)
     }
 

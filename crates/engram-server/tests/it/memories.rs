@@ -266,3 +266,29 @@ fn cite_raises_salience_after_the_flush() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn routes_without_a_body_keep_the_connection_usable() {
+    let srv = TestServer::start();
+    let c = srv.client();
+    let id = c.remember(json!([{"namespace": ["u"], "text": "Ana likes figs"}]))[0].clone();
+    c.post("/v1/sessions/s/turns", &json!({"turns": [{"role": "user", "content": "hello"}]}));
+    // A body the handler has no use for, arriving just after the headers (as
+    // from a client that writes them separately), then a second request on
+    // the same connection: both must be answered. hyper closes a keep-alive
+    // connection whose request body the handler left unread.
+    for first in [format!("POST /v1/memories/{id}/cite"), "POST /v1/sessions/s/distill".to_owned()] {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(srv.addr).unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        write!(conn, "{first} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let _ = conn.write_all(b"{}GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut answer = String::new();
+        let _ = conn.read_to_string(&mut answer);
+        assert!(answer.contains("\"status\":\"ok\""), "{first}: the second request went unanswered: {answer}");
+    }
+    // A real body is refused, not ignored.
+    let r = c.post(&format!("/v1/memories/{id}/cite"), &json!({"times": 5}));
+    assert_eq!((r.status, r.code()), (400, "invalid_input".to_string()), "{}", r.text);
+}

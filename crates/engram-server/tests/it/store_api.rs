@@ -62,15 +62,16 @@ fn put_get_search_delete_items() {
 fn item_ttl_expires_and_reads_refresh_it() {
     let srv = TestServer::start();
     let c = srv.client();
-    // 0.01 minutes = 600 ms.
-    c.put("/store/items", &json!({"namespace": ["ttl"], "key": "kept", "value": {"v": 1}, "ttl": 0.01}));
-    c.put("/store/items", &json!({"namespace": ["ttl"], "key": "dropped", "value": {"v": 2}, "ttl": 0.01}));
-    for _ in 0..4 {
-        std::thread::sleep(std::time::Duration::from_millis(250));
+    // 0.02 minutes = 1.2 s; reads every 300 ms keep one alive well inside it
+    // (a busy machine can stretch a gap), the other expires meanwhile.
+    c.put("/store/items", &json!({"namespace": ["ttl"], "key": "kept", "value": {"v": 1}, "ttl": 0.02}));
+    c.put("/store/items", &json!({"namespace": ["ttl"], "key": "dropped", "value": {"v": 2}, "ttl": 0.02}));
+    for _ in 0..5 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
         assert_eq!(c.get("/store/items?namespace=ttl&key=kept").json()["value"]["v"], 1, "reading refreshes the TTL");
     }
     assert_eq!(c.get("/store/items?namespace=ttl&key=dropped&refresh_ttl=false").text, "null", "unread item expired");
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    std::thread::sleep(std::time::Duration::from_millis(1400));
     assert_eq!(c.get("/store/items?namespace=ttl&key=kept&refresh_ttl=false").text, "null");
 }
 
