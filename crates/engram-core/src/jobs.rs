@@ -161,3 +161,47 @@ pub async fn run_promotion(service: MemoryService, interval: Duration, beat: Arc
     };
     run_job(beat, interval, shutdown, step, std::future::pending).await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_step_is_retried_with_backoff_and_counted() {
+        let beat = Heartbeat::new("test");
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (stop, rx) = watch::channel(false);
+        let (c, b) = (Arc::clone(&calls), Arc::clone(&beat));
+        let job = tokio::spawn(async move {
+            let step = || {
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 3 {
+                        Err(crate::Error::internal("store unavailable"))
+                    } else {
+                        Ok(Progress::Idle)
+                    }
+                }
+            };
+            run_job(b, Duration::from_secs(60), rx, step, std::future::pending).await
+        });
+        // Three failures: retried after 0.5 s, 1 s, 2 s — not after the 60 s interval.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!((calls.load(Ordering::SeqCst), beat.failures(), beat.last_ok_ms()), (1, 1, 0));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!((calls.load(Ordering::SeqCst), beat.failures()), (2, 2));
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!((calls.load(Ordering::SeqCst), beat.failures()), (3, 3));
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 4, "the job never dies: it succeeds once the cause is gone");
+        assert_eq!(beat.failures(), 0);
+        assert!(beat.last_ok_ms() > 0);
+        // Then it waits for its interval; shutdown ends it.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        stop.send(true).unwrap();
+        job.await.unwrap();
+    }
+}

@@ -292,3 +292,16 @@ fn routes_without_a_body_keep_the_connection_usable() {
     let r = c.post(&format!("/v1/memories/{id}/cite"), &json!({"times": 5}));
     assert_eq!((r.status, r.code()), (400, "invalid_input".to_string()), "{}", r.text);
 }
+
+#[test]
+fn citations_are_written_at_shutdown() {
+    let mut srv = TestServer::start();
+    let c = srv.client();
+    let id = c.remember(json!([{"namespace": ["u"], "text": "Ana likes figs"}]))[0].clone();
+    assert_eq!(c.post(&format!("/v1/memories/{id}/cite"), &json!({})).status, 202);
+    // Stopped at once, before the salience job's next tick (every second).
+    srv.stop();
+    let conn = rusqlite::Connection::open(srv.db_path()).unwrap();
+    let salience: f64 = conn.query_row("SELECT salience FROM memories WHERE id = ?", [&id], |r| r.get(0)).unwrap();
+    assert!((salience - 0.6).abs() < 1e-4, "the citation was lost at shutdown: salience {salience}");
+}
