@@ -43,7 +43,7 @@ async def exercise(session: ClientSession, ns: str):
 
     got = structured(await session.call_tool("get_memory", arguments={"id": memory_id}))
     assert got["text"] == "Maya is allergic to peanuts"
-    updated = structured(await session.call_tool("update_memory", arguments={"id": memory_id, "pinned": True}))
+    updated = structured(await session.call_tool("update_memory", arguments={"id": memory_id, "patch": {"pinned": True}}))
     assert updated["pinned"] is True and updated["version"] == 2
 
     turns = structured(await session.call_tool("add_turns", arguments={

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::memory::{validate_metadata, MAX_TEXT_BYTES};
+use super::memory::{validate_metadata, validate_text};
 use super::namespace::Namespace;
 use crate::error::{Error, Result};
 use crate::time::{serde_rfc3339, Millis};
@@ -52,15 +52,7 @@ impl NewTurn {
                 "{field}.role must be 1-{MAX_ROLE} characters without control characters (e.g. \"user\", \"assistant\", a speaker's name)"
             )));
         }
-        if content.trim().is_empty() {
-            return Err(Error::invalid(format!("{field}.content must not be empty")));
-        }
-        if content.len() > MAX_TEXT_BYTES {
-            return Err(Error::invalid(format!(
-                "{field}.content is {} bytes; the limit is {MAX_TEXT_BYTES} bytes (32 KiB)",
-                content.len()
-            )));
-        }
+        validate_text(&content, &format!("{field}.content"))?;
         validate_metadata(&metadata, &format!("{field}.metadata"))?;
         Ok(NewTurn { role, content, at, metadata })
     }
@@ -120,7 +112,7 @@ mod tests {
         ok("Caroline", "hi").unwrap();
         assert!(ok("", "hi").unwrap_err().to_string().contains("turns[0].role"));
         assert!(ok("user", "  ").unwrap_err().to_string().contains("turns[0].content"));
-        assert!(ok("user", &"x".repeat(MAX_TEXT_BYTES + 1)).unwrap_err().to_string().contains("32 KiB"));
+        assert!(ok("user", &"x".repeat(crate::model::memory::MAX_TEXT_BYTES + 1)).unwrap_err().to_string().contains("32 KiB"));
         assert!(ok("a\u{7}", "hi").is_err());
     }
 }

@@ -63,10 +63,13 @@ pub struct CreateMemories {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PatchInput {
+    /// New text (re-embedded).
     #[serde(default)]
     pub text: Option<String>,
+    /// "episodic" or "semantic".
     #[serde(default)]
     pub tier: Option<String>,
+    /// New data; null removes it.
     #[serde(default, deserialize_with = "nullable")]
     pub data: Option<Option<Map<String, Value>>>,
     #[serde(default)]

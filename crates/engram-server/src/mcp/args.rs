@@ -6,7 +6,6 @@
 use engram_core::service::inputs::{AddTurns, PatchInput, TurnInput};
 use rmcp::schemars::{self, JsonSchema};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -20,38 +19,11 @@ pub struct IdArgs {
 pub struct UpdateArgs {
     /// The memory's id.
     pub id: String,
-    #[serde(default)]
-    pub text: Option<String>,
-    /// "episodic" or "semantic".
-    #[serde(default)]
-    pub tier: Option<String>,
-    #[serde(default)]
-    pub tags: Option<Vec<String>>,
-    #[serde(default)]
-    pub metadata: Option<Map<String, Value>>,
-    /// 0 to 1.
-    #[serde(default)]
-    pub salience: Option<f64>,
-    #[serde(default)]
-    pub pinned: Option<bool>,
+    /// The fields to change; absent ones stay.
+    pub patch: PatchInput,
     /// Only if the memory is still at this version.
     #[serde(default)]
     pub if_version: Option<i64>,
-}
-
-impl UpdateArgs {
-    pub fn into_patch(self) -> (String, PatchInput, Option<i64>) {
-        let patch = PatchInput {
-            text: self.text,
-            tier: self.tier,
-            tags: self.tags,
-            metadata: self.metadata,
-            salience: self.salience,
-            pinned: self.pinned,
-            ..PatchInput::default()
-        };
-        (self.id, patch, self.if_version)
-    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -107,8 +107,7 @@ impl EngramMcp {
     async fn update_memory(&self, Parameters(a): Parameters<UpdateArgs>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let result = async {
             let ctx = self.caller(&rc).await?;
-            let (id, patch, if_version) = a.into_patch();
-            self.service.update_memory(&ctx, &id, patch, if_version).await
+            self.service.update_memory(&ctx, &a.id, a.patch, a.if_version).await
         };
         answer(result.await)
     }
