@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 
-use super::{fts, memories};
+use super::{fts, search_sql};
 use crate::error::Result;
 use crate::store::SearchQuery;
 
@@ -66,16 +66,16 @@ impl KeywordSearch {
         let key = scope_key(q);
         if !self.is_narrow(&key) {
             let n = (k * OVERSAMPLE).max(200);
-            let top = memories::index_wide_hits(c, &expr, n)?;
+            let top = search_sql::index_wide_hits(c, &expr, n)?;
             let seqs: Vec<i64> = top.iter().map(|h| h.0).collect();
-            let live = memories::in_scope(c, q, &seqs)?;
+            let live = search_sql::in_scope(c, q, &seqs)?;
             let kept: Vec<(i64, f64)> = top.iter().filter(|h| live.contains(&h.0)).take(k).copied().collect();
             if kept.len() >= k || top.len() < n {
                 return Ok(kept);
             }
             self.mark_narrow(key);
         }
-        memories::keyword_hits(c, q, &expr, k)
+        search_sql::keyword_hits(c, q, &expr, k)
     }
 
     /// The BM25 of those `seqs` that match the words of `text` (searched as

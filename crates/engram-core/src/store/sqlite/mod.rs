@@ -9,8 +9,10 @@ mod promotion;
 mod lock;
 mod memories;
 mod readers;
+mod salience;
 pub use promotion::Promotion;
 mod schema;
+mod search_sql;
 mod sessions;
 mod sql;
 mod vectors;
@@ -179,7 +181,7 @@ impl SqliteStore {
         let needs_set = q.filter.is_some() || q.items_only;
         let allowed = if needs_set {
             let q2 = q.clone();
-            self.readers.read(move |c| memories::scope_seqs(c, &q2, FILTER_SET_CAP)).await?
+            self.readers.read(move |c| search_sql::scope_seqs(c, &q2, FILTER_SET_CAP)).await?
         } else {
             None
         };
@@ -203,7 +205,7 @@ impl SqliteStore {
         .map_err(|e| Error::internal(format!("vector search panicked: {e}")))??;
         // The index knows placement, not expiry or the filter's full verdict.
         let seqs: Vec<i64> = hits.iter().map(|(s, _)| *s as i64).collect();
-        let live = self.readers.read(move |c| memories::in_scope(c, &q, &seqs)).await?;
+        let live = self.readers.read(move |c| search_sql::in_scope(c, &q, &seqs)).await?;
         Ok(hits.into_iter().map(|(s, cos)| (s as i64, cos as f64)).filter(|(s, _)| live.contains(s)).take(k).collect())
     }
 
@@ -370,12 +372,12 @@ impl SqliteStore {
 
     pub async fn apply_citations(&self, cites: Vec<(String, String, u32)>, now: Millis) -> Result<usize> {
         let half_life = crate::model::memory::SALIENCE_HALF_LIFE_MS;
-        self.writer.write(move |c| memories::apply_citations(c, &cites, half_life, now)).await
+        self.writer.write(move |c| salience::apply_citations(c, &cites, half_life, now)).await
     }
 
     pub async fn decay_salience(&self, now: Millis, batch: usize) -> Result<usize> {
         let half_life = crate::model::memory::SALIENCE_HALF_LIFE_MS;
-        self.writer.write(move |c| memories::decay_salience(c, half_life, now, batch)).await
+        self.writer.write(move |c| salience::decay_salience(c, half_life, now, batch)).await
     }
 
     pub async fn get_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<Memory>> {
@@ -422,7 +424,7 @@ impl SqliteStore {
     }
 
     pub async fn filter_listing(&self, q: SearchQuery) -> Result<Vec<Memory>> {
-        self.readers.read(move |c| memories::filter_listing(c, &q)).await
+        self.readers.read(move |c| search_sql::filter_listing(c, &q)).await
     }
 
     pub async fn keyword_hits(&self, q: SearchQuery, k: usize) -> Result<Vec<(i64, f64)>> {
@@ -431,11 +433,11 @@ impl SqliteStore {
     }
 
     pub async fn expand(&self, q: SearchQuery, seqs: Vec<i64>, max_gap: Option<Millis>) -> Result<Expansion> {
-        self.readers.read(move |c| memories::expand(c, &q, &seqs, max_gap)).await
+        self.readers.read(move |c| search_sql::expand(c, &q, &seqs, max_gap)).await
     }
 
     pub async fn hydrate(&self, q: SearchQuery, seqs: Vec<i64>) -> Result<Vec<(i64, Memory)>> {
-        self.readers.read(move |c| memories::hydrate(c, &q, &seqs)).await
+        self.readers.read(move |c| search_sql::hydrate(c, &q, &seqs)).await
     }
 
     pub async fn list_namespaces(&self, q: NamespaceQuery) -> Result<Vec<Namespace>> {

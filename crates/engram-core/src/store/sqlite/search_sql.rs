@@ -1,0 +1,175 @@
+//! SQL for search (run on a pooled reader): the scope every candidate must be
+//! in (tenant, namespace prefix, tiers, filter, expiry), keyword hits, the
+//! expansion of candidates with their neighbours, and hydration of the page.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, Row};
+
+use super::filter_sql;
+use super::memories::{push_namespace, run_query, to_memory, COLUMNS};
+use super::sql::SqlBuilder;
+use crate::error::Result;
+use crate::model::Memory;
+use crate::store::{Expansion, RankFacts, SearchQuery};
+use crate::time::Millis;
+
+/// Appends the conditions every search applies: tenant, liveness, namespace
+/// prefix, tier, items-only and the filter.
+fn push_scope(b: &mut SqlBuilder, q: &SearchQuery) {
+    b.sql(" m.tenant_id = ")
+        .param(SqlValue::Text(q.tenant.clone()))
+        .sql(" AND (m.expires_at IS NULL OR m.expires_at > ")
+        .param(SqlValue::Integer(q.now))
+        .sql(")");
+    push_namespace(b, &q.namespace_prefix);
+    if q.tiers.len() == 1 {
+        b.sql(" AND m.tier = ").param(SqlValue::Text(q.tiers[0].as_str().into()));
+    }
+    if q.items_only {
+        b.sql(" AND m.key IS NOT NULL");
+    }
+    if let Some(f) = &q.filter {
+        b.sql(" AND ");
+        filter_sql::compile(f, b);
+    }
+}
+
+/// The search's matches without ranking (a search with no query), newest first.
+pub fn filter_listing(c: &Connection, q: &SearchQuery) -> Result<Vec<Memory>> {
+    let mut b = SqlBuilder::default();
+    b.sql(&format!("SELECT {COLUMNS} FROM memories m WHERE"));
+    push_scope(&mut b, q);
+    b.sql(" ORDER BY m.updated_at DESC, m.id DESC LIMIT ").param(SqlValue::Integer(q.limit as i64));
+    b.sql(" OFFSET ").param(SqlValue::Integer(q.offset as i64));
+    run_query(c, &b, to_memory)
+}
+
+/// The `seq`s in the search's scope when at most `cap` match (a filter's
+/// candidate set for the vector search), else `None`.
+pub fn scope_seqs(c: &Connection, q: &SearchQuery, cap: usize) -> Result<Option<std::collections::HashSet<u64>>> {
+    let mut b = SqlBuilder::default();
+    b.sql("SELECT m.seq FROM memories m WHERE");
+    push_scope(&mut b, q);
+    b.sql(" LIMIT ").param(SqlValue::Integer(cap as i64 + 1));
+    super::vectors::collect_seqs(c, &b, cap)
+}
+
+/// The best `n` keyword matches of `expr` in the whole index, whoever's they
+/// are: `(seq, bm25)`, best first.
+pub fn index_wide_hits(c: &Connection, expr: &str, n: usize) -> Result<Vec<(i64, f64)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT rowid, bm25(memories_fts) AS rank FROM memories_fts WHERE memories_fts MATCH ? \
+         ORDER BY rank, rowid LIMIT ?",
+    )?;
+    let rows = stmt.query_map(params![expr, n as i64], |row| Ok((row.get(0)?, -row.get::<_, f64>(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The best `k` keyword matches of `expr` in the search's scope: `(seq, bm25)`,
+/// higher is better.
+pub fn keyword_hits(c: &Connection, q: &SearchQuery, expr: &str, k: usize) -> Result<Vec<(i64, f64)>> {
+    let mut b = SqlBuilder::default();
+    b.sql(
+        "SELECT m.seq, bm25(memories_fts) AS rank FROM memories_fts \
+         JOIN memories m ON m.seq = memories_fts.rowid WHERE memories_fts MATCH ",
+    )
+    .param(SqlValue::Text(expr.to_owned()))
+    .sql(" AND");
+    push_scope(&mut b, q);
+    b.sql(" ORDER BY rank, m.seq LIMIT ").param(SqlValue::Integer(k as i64));
+    run_query(c, &b, |row| Ok((row.get(0)?, -row.get::<_, f64>(1)?)))
+}
+
+/// `memories m` for queries that name their rows by `seq`: without statistics
+/// SQLite would rather walk a tenant index (all of a tenant's rows) than look
+/// up the listed rows by primary key; `NOT INDEXED` leaves it the rowid.
+const BY_SEQ: &str = "memories m NOT INDEXED";
+
+/// Those of `seqs` that are live and in the search's scope (filter included).
+pub fn in_scope(c: &Connection, q: &SearchQuery, seqs: &[i64]) -> Result<HashSet<i64>> {
+    if seqs.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut b = SqlBuilder::default();
+    b.sql(&format!("SELECT m.seq FROM {BY_SEQ} WHERE"));
+    push_scope(&mut b, q);
+    b.sql(" AND m.seq IN ").seq_list(seqs);
+    let mut stmt = c.prepare(&b.text)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(b.params.iter()), |row| row.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// What ranking needs of `seqs` (already in scope) and, when `max_gap` is set,
+/// of the memories written just before and after each in the same namespace
+/// (by id, which orders by creation), created at most `max_gap` apart and in
+/// the search's scope.
+pub fn expand(c: &Connection, q: &SearchQuery, seqs: &[i64], max_gap: Option<Millis>) -> Result<Expansion> {
+    let mut out = Expansion::default();
+    if seqs.is_empty() {
+        return Ok(out);
+    }
+    let mut b = SqlBuilder::default();
+    b.sql("SELECT m.seq, m.created_at, m.updated_at, m.salience");
+    if max_gap.is_some() {
+        b.sql(
+            ", (SELECT p.seq FROM memories p WHERE p.tenant_id = m.tenant_id AND p.namespace = m.namespace \
+             AND p.id < m.id ORDER BY p.id DESC LIMIT 1), \
+             (SELECT n.seq FROM memories n WHERE n.tenant_id = m.tenant_id AND n.namespace = m.namespace \
+             AND n.id > m.id ORDER BY n.id LIMIT 1)",
+        );
+    } else {
+        b.sql(", NULL, NULL");
+    }
+    b.sql(&format!(" FROM {BY_SEQ} WHERE m.tenant_id = ")).param(SqlValue::Text(q.tenant.clone())).sql(" AND m.seq IN ").seq_list(seqs);
+    let rows: Vec<(i64, Millis, RankFacts, [Option<i64>; 2])> = run_uncached(c, &b, |r| {
+        Ok((r.get(0)?, r.get(1)?, RankFacts { updated_at: r.get(2)?, salience: r.get(3)? }, [r.get(4)?, r.get(5)?]))
+    })?;
+    let mut wanted: Vec<i64> = rows.iter().flat_map(|r| r.3).flatten().collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut created: HashMap<i64, Millis> = HashMap::new();
+    if let (Some(_), false) = (max_gap, wanted.is_empty()) {
+        let mut b = SqlBuilder::default();
+        b.sql(&format!("SELECT m.seq, m.created_at, m.updated_at, m.salience FROM {BY_SEQ} WHERE"));
+        push_scope(&mut b, q);
+        b.sql(" AND m.seq IN ").seq_list(&wanted);
+        for (seq, at, facts) in run_uncached(c, &b, |r| {
+            Ok((r.get(0)?, r.get(1)?, RankFacts { updated_at: r.get(2)?, salience: r.get(3)? }))
+        })? {
+            created.insert(seq, at);
+            out.facts.insert(seq, facts);
+        }
+    }
+    let gap = max_gap.unwrap_or(0);
+    for (seq, at, facts, adjacent) in rows {
+        out.facts.insert(seq, facts);
+        for n in adjacent.into_iter().flatten() {
+            if created.get(&n).is_some_and(|t| (t - at).abs() <= gap) {
+                out.adjacent.push((seq, n));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Those of `seqs` that are live and in the search's scope, loaded.
+pub fn hydrate(c: &Connection, q: &SearchQuery, seqs: &[i64]) -> Result<Vec<(i64, Memory)>> {
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut b = SqlBuilder::default();
+    b.sql(&format!("SELECT {COLUMNS}, m.seq FROM {BY_SEQ} WHERE"));
+    push_scope(&mut b, q);
+    b.sql(" AND m.seq IN ").seq_list(seqs);
+    run_uncached(c, &b, |row| Ok((row.get(17)?, to_memory(row)?)))
+}
+
+/// Like [`run_query`] for statements whose text varies with a list's length
+/// (not worth a slot in the statement cache).
+fn run_uncached<T>(c: &Connection, b: &SqlBuilder, map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>> {
+    let mut stmt = c.prepare(&b.text)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(b.params.iter()), map)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+}
