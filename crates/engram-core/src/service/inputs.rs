@@ -183,4 +183,8 @@ pub struct RecallInput {
     /// the embedding model's tokenizer.
     #[serde(default)]
     pub token_budget: Option<i64>,
+    /// The caller's own vector for `query` (as in search): used instead of
+    /// embedding the query on the server.
+    #[serde(default)]
+    pub query_embedding: Option<Vec<f32>>,
 }

@@ -73,6 +73,7 @@ impl MemoryService {
                     namespace_prefix,
                     tiers: Some(vec!["episodic".into(), "semantic".into()]),
                     limit: Some((limit * 3).min(MAX_RECALL_LIMIT)),
+                    query_embedding: req.query_embedding,
                     ..SearchInput::default()
                 },
             )

@@ -117,3 +117,24 @@ fn bad_recall_input_is_rejected() {
     assert_eq!(r.json()["results"][0]["text"], "The wifi password is on the fridge");
     assert!(r.json()["context_tokens"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn recall_takes_the_callers_query_vector() {
+    let srv = setup();
+    let c = srv.client();
+    let axis = |i: usize| (0..384).map(|j| if j == i { 1.0 } else { 0.0 }).collect::<Vec<f64>>();
+    let r = c.post(
+        "/v1/memories",
+        &json!({"memories": [
+            {"namespace": ["byo"], "text": "The boiler code is 4471", "embedding": axis(0)},
+            {"namespace": ["byo"], "text": "The gate code is 9012", "embedding": axis(1)}
+        ]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    // Words that match neither; the vector picks the gate.
+    let r = c.post("/v1/recall", &json!({"query": "zzz", "namespace_prefix": ["byo"], "query_embedding": axis(1)}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["results"][0]["text"], "The gate code is 9012", "{}", r.text);
+    let bad = c.post("/v1/recall", &json!({"query": "zzz", "query_embedding": [1.0, 0.0]}));
+    assert_eq!((bad.status, bad.code()), (422, "embedding_mismatch".to_string()), "{}", bad.text);
+}
