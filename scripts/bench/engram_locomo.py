@@ -35,10 +35,6 @@ MODES = (
 )
 
 
-def pending(client):
-    return pending_embeddings(client, ["locomo"])
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--url", required=True)
@@ -60,7 +56,7 @@ def main():
             for r in client.post("/v1/memories", {"memories": batch[i:i + 200]})["results"]:
                 statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     written = time.perf_counter() - started
-    while pending(client) > 0:
+    while pending_embeddings(client, ["locomo"]) > 0:
         time.sleep(0.05)
     indexed = time.perf_counter() - started
 

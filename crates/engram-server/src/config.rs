@@ -390,21 +390,27 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
     })
 }
 
+/// The checks every OpenAI-compatible provider section shares: its URL,
+/// model name, timeout and retries (`section` names the keys, `kind` the model).
+fn check_provider(e: &mut Vec<String>, section: &str, kind: &str, base_url: &str, model: &str, timeout: f64, retries: i64) {
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        e.push(format!("{section}.base_url = {base_url:?} must be an http:// or https:// URL"));
+    }
+    if model.is_empty() {
+        e.push(format!("{section}.model must name the provider's {kind} model"));
+    }
+    if !(timeout.is_finite() && (0.1..=600.0).contains(&timeout)) {
+        e.push(format!("{section}.timeout_seconds = {timeout} is out of range: allowed 0.1 to 600"));
+    }
+    range_i(e, &format!("{section}.max_retries"), retries, 0, 10);
+}
+
 fn validate_distiller(e: &mut Vec<String>, d: &DistillerSection) -> Option<ChatOptions> {
     match d.provider.as_str() {
         "extractive" => None,
         "openai" => {
-            if !(d.base_url.starts_with("http://") || d.base_url.starts_with("https://")) {
-                e.push(format!("distiller.base_url = {:?} must be an http:// or https:// URL", d.base_url));
-            }
-            if d.model.is_empty() {
-                e.push("distiller.model must name the provider's chat model".into());
-            }
             let t = d.timeout_seconds;
-            if !(t.is_finite() && (0.1..=600.0).contains(&t)) {
-                e.push(format!("distiller.timeout_seconds = {t} is out of range: allowed 0.1 to 600"));
-            }
-            range_i(e, "distiller.max_retries", d.max_retries, 0, 10);
+            check_provider(e, "distiller", "chat", &d.base_url, &d.model, t, d.max_retries);
             Some(ChatOptions {
                 base_url: d.base_url.trim_end_matches('/').to_owned(),
                 model: d.model.clone(),
@@ -425,18 +431,9 @@ fn validate_embedder(e: &mut Vec<String>, s: &EmbedderSection) -> EmbedderSettin
         "none" => EmbedderSettings::None,
         "local" => EmbedderSettings::Local { model_dir: s.model_dir.clone() },
         "openai" => {
-            if !(s.base_url.starts_with("http://") || s.base_url.starts_with("https://")) {
-                e.push(format!("embedder.base_url = {:?} must be an http:// or https:// URL", s.base_url));
-            }
-            if s.model.is_empty() {
-                e.push("embedder.model must name the provider's embedding model".into());
-            }
-            range_i(e, "embedder.dims", s.dims, 1, 8192);
             let t = s.timeout_seconds;
-            if !(t.is_finite() && (0.1..=600.0).contains(&t)) {
-                e.push(format!("embedder.timeout_seconds = {t} is out of range: allowed 0.1 to 600"));
-            }
-            range_i(e, "embedder.max_retries", s.max_retries, 0, 10);
+            check_provider(e, "embedder", "embedding", &s.base_url, &s.model, t, s.max_retries);
+            range_i(e, "embedder.dims", s.dims, 1, 8192);
             EmbedderSettings::OpenAi {
                 base_url: s.base_url.trim_end_matches('/').to_owned(),
                 model: s.model.clone(),

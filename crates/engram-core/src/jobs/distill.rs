@@ -30,7 +30,7 @@ pub async fn run_distiller(service: MemoryService, beat: Arc<Heartbeat>, shutdow
 }
 
 async fn distill_due(service: &MemoryService) -> Result<Progress> {
-    let jobs = service.store().due_distill_jobs(now_ms(), JOBS_PER_STEP, Vec::new()).await?;
+    let jobs = service.store().due_distill_jobs(now_ms(), JOBS_PER_STEP).await?;
     let full = jobs.len() == JOBS_PER_STEP;
     let mut done = 0;
     for job in jobs {

@@ -248,9 +248,9 @@ impl Store {
     pub async fn sweep_sessions(&self, now: Millis, batch: usize) -> Result<usize> {
         delegate!(self.sweep_sessions(now, batch))
     }
-    /// Due distillation jobs, oldest first, except `exclude` (running ones).
-    pub async fn due_distill_jobs(&self, now: Millis, max: usize, exclude: Vec<i64>) -> Result<Vec<DistillJob>> {
-        delegate!(self.due_distill_jobs(now, max, exclude))
+    /// Due distillation jobs, oldest first.
+    pub async fn due_distill_jobs(&self, now: Millis, max: usize) -> Result<Vec<DistillJob>> {
+        delegate!(self.due_distill_jobs(now, max))
     }
     /// A distillation job by id; `None` once done.
     pub async fn distill_job(&self, id: i64) -> Result<Option<DistillJob>> {

@@ -81,7 +81,7 @@ async fn queued_distillation_survives_a_reopen_and_runs_exactly_once() {
     drop(store);
 
     let svc = service_on(open(dir.path()), None);
-    let due = svc.store().due_distill_jobs(i64::MAX, 16, vec![]).await.unwrap();
+    let due = svc.store().due_distill_jobs(i64::MAX, 16).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].id, job_id);
     assert_eq!(due[0].turns.iter().map(|t| t.index).collect::<Vec<_>>(), vec![1, 2, 3]);
@@ -90,7 +90,7 @@ async fn queued_distillation_survives_a_reopen_and_runs_exactly_once() {
     assert_eq!(ids.len(), 3, "three turns of facts make three memories");
     // Run again (a second worker, a retry after a crash): nothing more is written.
     assert!(svc.run_distill_job(twin).await.unwrap().is_empty());
-    assert!(svc.store().due_distill_jobs(i64::MAX, 16, vec![]).await.unwrap().is_empty());
+    assert!(svc.store().due_distill_jobs(i64::MAX, 16).await.unwrap().is_empty());
     let ctx = TenantCtx::dev();
     let page = svc.list_memories(&ctx, serde_json::from_value(json!({"namespace": "sessions/s1"})).unwrap()).await.unwrap();
     assert_eq!(page.memories.len(), 3);
@@ -113,7 +113,7 @@ async fn an_expired_session_ends_and_its_undistilled_turns_are_queued() {
     assert!(store.get_session("default", "s2", 4, 61_000).await.unwrap().is_none());
     assert_eq!(store.sweep_sessions(61_000, 100).await.unwrap(), 1);
     assert_eq!(store.sweep_sessions(61_000, 100).await.unwrap(), 0);
-    let due = store.due_distill_jobs(61_000, 16, vec![]).await.unwrap();
+    let due = store.due_distill_jobs(61_000, 16).await.unwrap();
     assert_eq!(due.len(), 1, "the two undistilled turns are not lost");
     assert_eq!(due[0].turns.len(), 2);
     // A new append under the same id starts a fresh session.
@@ -128,7 +128,7 @@ async fn appending_to_an_expired_but_unswept_session_keeps_its_turns() {
     store.append_turns(append("s3", vec![turn(FACTS[2])], 1_000)).await.unwrap();
     let a = store.append_turns(append("s3", vec![turn(FACTS[3])], 100_000)).await.unwrap();
     assert_eq!(a.turn_count, 1, "a new session began");
-    let due = store.due_distill_jobs(100_000, 16, vec![]).await.unwrap();
+    let due = store.due_distill_jobs(100_000, 16).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].turns[0].content, FACTS[2]);
 }
@@ -140,7 +140,7 @@ async fn deleting_a_session_cancels_its_queued_distillation() {
     store.append_turns(append("s4", FACTS.iter().map(|f| turn(f)).collect(), 1_000)).await.unwrap();
     assert!(store.delete_session("default", "s4", 2_000).await.unwrap());
     assert!(!store.delete_session("default", "s4", 2_000).await.unwrap());
-    assert!(store.due_distill_jobs(i64::MAX, 16, vec![]).await.unwrap().is_empty());
+    assert!(store.due_distill_jobs(i64::MAX, 16).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -154,7 +154,7 @@ async fn a_failing_distiller_falls_back_to_the_extractive_one() {
     let req: AddTurns = serde_json::from_value(json!({"turns": turns})).unwrap();
     let out = svc.add_turns(&ctx, "s5", req).await.unwrap();
     assert!(out.distilled.is_empty(), "a slow (non-inline) distiller leaves the job to the worker");
-    let due = svc.store().due_distill_jobs(i64::MAX, 16, vec![]).await.unwrap();
+    let due = svc.store().due_distill_jobs(i64::MAX, 16).await.unwrap();
     let ids = svc.run_distill_job(due[0].clone()).await.unwrap();
     assert_eq!(ids.len(), 4, "the facts, not the small talk");
     let s = svc.get_session(&ctx, "s5").await.unwrap();

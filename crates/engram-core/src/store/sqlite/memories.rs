@@ -235,21 +235,32 @@ fn find_duplicate(
 /// Refreshes the memory at `seq` with a duplicate's contribution: tags and
 /// metadata are merged (the newer value wins), salience and pinning take the
 /// higher, the TTL restarts.
+/// `cur`'s tags and metadata with `tags` and `metadata` added (the added
+/// values win), within the limits of one memory.
+pub(super) fn merged_labels(
+    cur: &Memory,
+    tags: &[String],
+    metadata: &serde_json::Map<String, serde_json::Value>,
+) -> (Vec<String>, serde_json::Map<String, serde_json::Value>) {
+    let mut all_tags = cur.tags.clone();
+    for t in tags {
+        if !all_tags.contains(t) && all_tags.len() < MAX_TAGS {
+            all_tags.push(t.clone());
+        }
+    }
+    let mut all_meta = cur.metadata.clone();
+    for (k, v) in metadata {
+        if all_meta.contains_key(k) || all_meta.len() < MAX_METADATA_ENTRIES {
+            all_meta.insert(k.clone(), v.clone());
+        }
+    }
+    (all_tags, all_meta)
+}
+
 fn merge_into(c: &Connection, seq: i64, m: &NewMemory, now: Millis) -> Result<Memory> {
     let sql = format!("SELECT {COLUMNS} FROM memories m WHERE m.seq = ?");
     let cur = c.prepare_cached(&sql)?.query_row(params![seq], to_memory)?;
-    let mut tags = cur.tags.clone();
-    for t in &m.tags {
-        if !tags.contains(t) && tags.len() < MAX_TAGS {
-            tags.push(t.clone());
-        }
-    }
-    let mut metadata = cur.metadata.clone();
-    for (k, v) in &m.metadata {
-        if metadata.contains_key(k) || metadata.len() < MAX_METADATA_ENTRIES {
-            metadata.insert(k.clone(), v.clone());
-        }
-    }
+    let (tags, metadata) = merged_labels(&cur, &m.tags, &m.metadata);
     let pinned = cur.pinned || m.pinned;
     let expires_at = expiry(pinned, cur.ttl_ms, now);
     let sql = format!(

@@ -315,8 +315,8 @@ impl SqliteStore {
         self.writer.write(move |c| sessions::sweep(c, now, batch)).await
     }
 
-    pub async fn due_distill_jobs(&self, now: Millis, max: usize, exclude: Vec<i64>) -> Result<Vec<DistillJob>> {
-        self.readers.read(move |c| sessions::due_distill_jobs(c, now, max, &exclude)).await
+    pub async fn due_distill_jobs(&self, now: Millis, max: usize) -> Result<Vec<DistillJob>> {
+        self.readers.read(move |c| sessions::due_distill_jobs(c, now, max)).await
     }
 
     pub async fn distill_job(&self, id: i64) -> Result<Option<DistillJob>> {

@@ -12,7 +12,6 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::memories::{self, COLUMNS};
 use super::vectors::from_blob;
 use crate::error::Result;
-use crate::model::memory::{MAX_METADATA_ENTRIES, MAX_TAGS};
 use crate::time::Millis;
 
 /// An episodic memory due for promotion.
@@ -126,18 +125,7 @@ fn absorb(c: &Connection, keep: i64, drop: i64, now: Millis) -> Result<()> {
     };
     let (k, k_cites) = read(keep)?;
     let (d, d_cites) = read(drop)?;
-    let mut tags = k.tags.clone();
-    for t in d.tags {
-        if !tags.contains(&t) && tags.len() < MAX_TAGS {
-            tags.push(t);
-        }
-    }
-    let mut metadata = k.metadata.clone();
-    for (name, v) in d.metadata {
-        if metadata.contains_key(&name) || metadata.len() < MAX_METADATA_ENTRIES {
-            metadata.insert(name, v);
-        }
-    }
+    let (tags, metadata) = memories::merged_labels(&k, &d.tags, &d.metadata);
     let pinned = k.pinned || d.pinned;
     c.prepare_cached(
         "UPDATE memories SET tags = ?, metadata = ?, salience = ?, salience_at = ?, pinned = ?, cite_count = ?, \

@@ -232,20 +232,17 @@ pub fn sweep(c: &Connection, now: Millis, batch: usize) -> Result<usize> {
     Ok(expired.len())
 }
 
-/// Due distillation jobs (oldest first), at most `max`, skipping `exclude`.
-pub fn due_distill_jobs(c: &Connection, now: Millis, max: usize, exclude: &[i64]) -> Result<Vec<DistillJob>> {
+/// Due distillation jobs, oldest first, at most `max`.
+pub fn due_distill_jobs(c: &Connection, now: Millis, max: usize) -> Result<Vec<DistillJob>> {
     let mut st = c.prepare_cached(
         "SELECT id, tenant_id, payload, attempts FROM jobs WHERE kind = ? AND run_after <= ? ORDER BY id LIMIT ?",
     )?;
-    let rows = st.query_map(params![DISTILL, now, (max + exclude.len()) as i64], |r| {
+    let rows = st.query_map(params![DISTILL, now, max as i64], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
     })?;
     let mut out = Vec::new();
     for row in rows {
         let (id, tenant, payload, attempts) = row?;
-        if exclude.contains(&id) || out.len() >= max {
-            continue;
-        }
         out.push(decode_job(id, tenant, &payload, attempts)?);
     }
     Ok(out)
