@@ -18,8 +18,8 @@ build:
 model:
 	./scripts/fetch-model.sh $(MODEL_DIR)
 
-## test: every test — Rust unit and integration tests, then the real langgraph-sdk and MCP clients
-test: test-rust test-compat
+## test: formatting and lints, then every test — Rust unit and integration tests, then the real langgraph-sdk and MCP clients
+test: lint test-rust test-compat
 
 test-rust: model
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
@@ -51,7 +51,9 @@ bench-quality:
 bench-lifecycle:
 	./scripts/bench-lifecycle.sh
 
+## lint: rustfmt (rustfmt.toml) and clippy with warnings as errors
 lint:
+	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 clean:

@@ -123,6 +123,32 @@ impl TenantCtx {
     }
 }
 
+/// An API key as listed (never the secret).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    pub scopes: String,
+    #[serde(serialize_with = "crate::time::serde_rfc3339::serialize")]
+    pub created_at: crate::time::Millis,
+    #[serde(serialize_with = "crate::time::serde_rfc3339::serialize_opt")]
+    pub revoked_at: Option<crate::time::Millis>,
+}
+
+impl From<crate::store::KeyRow> for KeyInfo {
+    fn from(k: crate::store::KeyRow) -> Self {
+        KeyInfo {
+            id: k.id,
+            tenant: k.tenant,
+            name: k.name,
+            scopes: k.scopes.to_list(),
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
 /// A freshly created key: the secret is shown once and never stored.
 #[derive(Debug, Clone)]
 pub struct NewKey {

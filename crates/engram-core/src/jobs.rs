@@ -2,15 +2,15 @@
 //! heartbeat, and on failure logs and retries with backoff — it never dies
 //! silently.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::backoff::Backoff;
 use crate::service::MemoryService;
-use crate::time::now_ms;
 
 mod distill;
 mod embed_queue;
@@ -20,6 +20,8 @@ pub use embed_queue::run_embedding_queue;
 
 /// Rows deleted per sweep transaction (keeps each write short).
 pub const SWEEP_BATCH: usize = 1000;
+/// How a failing job waits before its next try: 0.5 s doubling to a minute.
+pub const JOB_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
 
 /// A job's last successful run, for readiness and metrics.
 #[derive(Debug, Default)]
@@ -33,6 +35,15 @@ impl Heartbeat {
     pub fn new(name: &'static str) -> Arc<Self> {
         Arc::new(Heartbeat { name, last_ok_ms: AtomicI64::new(0), failures: AtomicI64::new(0) })
     }
+    /// Records a successful run at `now`.
+    pub fn ok(&self, now: crate::time::Millis) {
+        self.last_ok_ms.store(now, Ordering::Relaxed);
+        self.failures.store(0, Ordering::Relaxed);
+    }
+    /// Records a failed run; returns the consecutive failures so far.
+    pub fn failed(&self) -> i64 {
+        self.failures.fetch_add(1, Ordering::Relaxed) + 1
+    }
     /// When the job last succeeded (0 = never).
     pub fn last_ok_ms(&self) -> i64 {
         self.last_ok_ms.load(Ordering::Relaxed)
@@ -45,36 +56,39 @@ impl Heartbeat {
 
 /// Runs `step` until `shutdown` turns true: again at once while it reports
 /// more work, else after `interval` or when `wake` resolves. A failure is
-/// logged, counted in the heartbeat, and retried with backoff (0.5 s doubling
-/// to 60 s, never longer than `interval`): a job never dies silently.
-pub async fn run_job<S, SF, W, WF>(beat: Arc<Heartbeat>, interval: Duration, mut shutdown: watch::Receiver<bool>, mut step: S, mut wake: W)
-where
+/// logged, counted in the heartbeat, and retried after [`JOB_BACKOFF`] (never
+/// longer than `interval`): a job never dies silently. Heartbeats are stamped
+/// with `clock`.
+pub async fn run_job<S, SF, W, WF>(
+    clock: crate::clock::SharedClock,
+    beat: Arc<Heartbeat>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut step: S,
+    mut wake: W,
+) where
     S: FnMut() -> SF,
     SF: Future<Output = crate::error::Result<Progress>>,
     W: FnMut() -> WF,
     WF: Future<Output = ()>,
 {
-    let mut backoff = Duration::from_millis(500);
     loop {
         if *shutdown.borrow() {
             return;
         }
         let wait = match step().await {
             Ok(progress) => {
-                beat.last_ok_ms.store(now_ms(), Ordering::Relaxed);
-                beat.failures.store(0, Ordering::Relaxed);
-                backoff = Duration::from_millis(500);
+                beat.ok(clock.now_ms());
                 if progress == Progress::More {
                     continue;
                 }
                 interval
             }
             Err(e) => {
-                beat.failures.fetch_add(1, Ordering::Relaxed);
+                let failures = beat.failed();
+                let backoff = JOB_BACKOFF.delay(failures.clamp(1, 64) as u32 - 1);
                 tracing::error!(job = beat.name, error = %e, retry_in_ms = backoff.as_millis() as u64, "job failed");
-                let w = backoff.min(interval);
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-                w
+                backoff.min(interval)
             }
         };
         tokio::select! {
@@ -95,7 +109,12 @@ pub enum Progress {
 }
 
 /// Deletes expired memories every `interval` until `shutdown` turns true.
-pub async fn run_ttl_sweeper(service: MemoryService, interval: Duration, beat: Arc<Heartbeat>, shutdown: watch::Receiver<bool>) {
+pub async fn run_ttl_sweeper(
+    service: MemoryService,
+    interval: Duration,
+    beat: Arc<Heartbeat>,
+    shutdown: watch::Receiver<bool>,
+) {
     let step = || async {
         let n = sweep_all(&service).await?;
         if n > 0 {
@@ -103,13 +122,13 @@ pub async fn run_ttl_sweeper(service: MemoryService, interval: Duration, beat: A
         }
         Ok(Progress::Idle)
     };
-    run_job(beat, interval, shutdown, step, std::future::pending).await
+    run_job(service.clock().clone(), beat, interval, shutdown, step, std::future::pending).await
 }
 
 async fn sweep_all(service: &MemoryService) -> crate::error::Result<usize> {
     let mut total = 0;
     loop {
-        let n = service.store().sweep_expired(now_ms(), SWEEP_BATCH).await?;
+        let n = service.sweep_expired(SWEEP_BATCH).await?;
         total += n;
         if n < SWEEP_BATCH {
             return Ok(total);
@@ -129,37 +148,39 @@ pub async fn run_salience(service: MemoryService, beat: Arc<Heartbeat>, shutdown
     let last_decay = AtomicI64::new(0);
     let step = || async {
         service.flush_citations().await?;
-        let due = now_ms() - last_decay.load(Ordering::Relaxed) >= DECAY_EVERY.as_millis() as i64;
+        let due = service.now() - last_decay.load(Ordering::Relaxed) >= DECAY_EVERY.as_millis() as i64;
         if !due {
             return Ok(Progress::Idle);
         }
-        let n = service.store().decay_salience(now_ms(), crate::service::DECAY_BATCH).await?;
+        let n = service.decay_salience().await?;
         if n < crate::service::DECAY_BATCH {
-            last_decay.store(now_ms(), Ordering::Relaxed);
+            last_decay.store(service.now(), Ordering::Relaxed);
             return Ok(Progress::Idle);
         }
         Ok(Progress::More)
     };
-    run_job(beat, CITE_FLUSH, shutdown, step, std::future::pending).await;
+    run_job(service.clock().clone(), beat, CITE_FLUSH, shutdown, step, std::future::pending).await;
     if let Err(e) = service.flush_citations().await {
         tracing::error!(error = %e, "writing the last citations at shutdown failed");
     }
 }
 
-/// Episodic memories promoted per step.
-const PROMOTION_BATCH: usize = 500;
-
 /// Promotes salient episodic memories every `interval` until `shutdown`.
-pub async fn run_promotion(service: MemoryService, interval: Duration, beat: Arc<Heartbeat>, shutdown: watch::Receiver<bool>) {
+pub async fn run_promotion(
+    service: MemoryService,
+    interval: Duration,
+    beat: Arc<Heartbeat>,
+    shutdown: watch::Receiver<bool>,
+) {
     let step = || async {
-        let threshold = service.lifecycle().promotion_threshold;
-        let done = service.store().promote(threshold, now_ms(), PROMOTION_BATCH).await?;
+        let done = service.promote().await?;
         if done.promoted + done.merged > 0 {
             tracing::info!(promoted = done.promoted, merged = done.merged, "promoted episodic memories");
         }
-        Ok(if done.promoted + done.merged == PROMOTION_BATCH { Progress::More } else { Progress::Idle })
+        let more = done.promoted + done.merged == crate::service::PROMOTION_BATCH;
+        Ok(if more { Progress::More } else { Progress::Idle })
     };
-    run_job(beat, interval, shutdown, step, std::future::pending).await
+    run_job(service.clock().clone(), beat, interval, shutdown, step, std::future::pending).await
 }
 
 #[cfg(test)]
@@ -185,7 +206,7 @@ mod tests {
                     }
                 }
             };
-            run_job(b, Duration::from_secs(60), rx, step, std::future::pending).await
+            run_job(crate::clock::system(), b, Duration::from_secs(60), rx, step, std::future::pending).await
         });
         // Three failures: retried after 0.5 s, 1 s, 2 s — not after the 60 s interval.
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -3,7 +3,9 @@
 //! (HTTP, MCP, CLI) calls. Nothing here knows about HTTP.
 
 pub mod auth;
+pub mod backoff;
 pub mod breaker;
+pub mod clock;
 pub mod distill;
 pub mod embed;
 pub mod error;
@@ -11,6 +13,7 @@ pub mod filter;
 pub mod jobs;
 pub mod model;
 pub mod recall;
+pub mod rules;
 pub mod service;
 pub mod store;
 pub mod text;

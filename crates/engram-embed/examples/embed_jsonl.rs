@@ -33,7 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    eprintln!("{}", serde_json::json!({ "texts": texts.len(), "seconds": secs, "texts_per_s": texts.len() as f64 / secs }));
+    eprintln!(
+        "{}",
+        serde_json::json!({ "texts": texts.len(), "seconds": secs, "texts_per_s": texts.len() as f64 / secs })
+    );
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (text, vector) in texts.iter().zip(&vectors) {
         serde_json::to_writer(&mut out, &serde_json::json!({ "text": text, "vector": vector }))?;

@@ -21,7 +21,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (k, v) in conv["conversation"].as_object().ok_or("no conversation")? {
             if k.starts_with("session_") && !k.ends_with("date_time") {
                 for turn in v.as_array().into_iter().flatten() {
-                    texts.push(format!("{}: {}", turn["speaker"].as_str().unwrap_or(""), turn["text"].as_str().unwrap_or("")));
+                    texts.push(format!(
+                        "{}: {}",
+                        turn["speaker"].as_str().unwrap_or(""),
+                        turn["text"].as_str().unwrap_or("")
+                    ));
                 }
             }
         }

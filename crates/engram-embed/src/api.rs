@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use engram_core::backoff::Backoff;
 use engram_core::breaker::Breaker;
 use serde_json::Value;
 
@@ -19,6 +20,8 @@ pub const BREAKER_THRESHOLD: u32 = 5;
 pub const BREAKER_COOL_DOWN: Duration = Duration::from_secs(30);
 /// Longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// Longest wait between two attempts of one call.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Why a call failed.
 #[derive(Debug)]
@@ -35,7 +38,7 @@ pub struct ApiClient {
     api_key: String,
     agent: ureq::Agent,
     breaker: Breaker,
-    backoff: Duration,
+    backoff: Backoff,
     max_retries: u32,
     /// "embedding provider", "chat provider": names it in messages.
     what: &'static str,
@@ -50,14 +53,14 @@ enum Attempt<T> {
 
 impl ApiClient {
     /// A client for `url` with `timeout` per attempt and `max_retries` after
-    /// the first; `backoff` is the first retry's delay (doubling to 10 s).
+    /// the first, waiting `backoff` between attempts.
     pub fn new(
         what: &'static str,
         url: String,
         api_key: String,
         timeout: Duration,
         max_retries: u32,
-        backoff: Duration,
+        backoff: Backoff,
         breaker: Breaker,
     ) -> Self {
         let agent: ureq::Agent =
@@ -75,12 +78,11 @@ impl ApiClient {
                 wait.as_secs().max(1)
             )));
         }
-        let mut delay = self.backoff;
         let mut last = String::new();
+        let mut asked: Option<Duration> = None;
         for attempt in 0..=self.max_retries {
             if attempt > 0 {
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_secs(10));
+                std::thread::sleep(self.backoff.delay(attempt - 1).max(asked.take().unwrap_or_default()));
             }
             match self.attempt(body, &parse) {
                 Attempt::Done(v) => {
@@ -94,9 +96,7 @@ impl ApiClient {
                 }
                 Attempt::Transient(why, retry_after) => {
                     tracing::warn!(attempt, provider = self.what, error = %why, "provider call failed");
-                    if let Some(r) = retry_after {
-                        delay = delay.max(r);
-                    }
+                    asked = retry_after;
                     last = why;
                 }
             }

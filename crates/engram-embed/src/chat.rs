@@ -7,8 +7,10 @@
 
 use std::time::Duration;
 
+use engram_core::backoff::Backoff;
 use engram_core::breaker::Breaker;
-use engram_core::distill::{DistillError, DistillRequest, DistilledMemory, Distillation, Distiller, SUMMARY_MAX_CHARS};
+use engram_core::clock::SharedClock;
+use engram_core::distill::{DistillError, DistillRequest, Distillation, DistilledMemory, Distiller, SUMMARY_MAX_CHARS};
 use engram_core::time::format_rfc3339;
 use serde_json::{json, Value};
 
@@ -46,14 +48,20 @@ pub struct ChatDistiller {
 }
 
 impl ChatDistiller {
-    pub fn new(opts: ChatOptions) -> Self {
-        Self::with_backoff(opts, Duration::from_millis(500), Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN))
+    /// A client whose circuit breaker reads `clock`.
+    pub fn new(opts: ChatOptions, clock: SharedClock) -> Self {
+        Self::with_backoff(
+            opts,
+            Backoff::new(Duration::from_millis(500), crate::api::MAX_BACKOFF),
+            Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN, clock),
+        )
     }
 
     /// With a chosen first backoff and breaker (tests use short ones).
-    pub fn with_backoff(opts: ChatOptions, backoff: Duration, breaker: Breaker) -> Self {
+    pub fn with_backoff(opts: ChatOptions, backoff: Backoff, breaker: Breaker) -> Self {
         let url = format!("{}/chat/completions", opts.base_url.trim_end_matches('/'));
-        let client = ApiClient::new("chat provider", url, opts.api_key, opts.timeout, opts.max_retries, backoff, breaker);
+        let client =
+            ApiClient::new("chat provider", url, opts.api_key, opts.timeout, opts.max_retries, backoff, breaker);
         ChatDistiller { name: format!("chat:{}", opts.model), model: opts.model, client }
     }
 }
@@ -68,7 +76,8 @@ fn transcript(req: &DistillRequest) -> String {
     }
     out.push_str("Turns:\n");
     for t in &req.turns {
-        let speaker = t.metadata.get("speaker").or_else(|| t.metadata.get("name")).and_then(Value::as_str).unwrap_or(&t.role);
+        let speaker =
+            t.metadata.get("speaker").or_else(|| t.metadata.get("name")).and_then(Value::as_str).unwrap_or(&t.role);
         out.push_str(&format!("[{}] {} {}: {}\n", t.index, &format_rfc3339(t.at)[..10], speaker, t.content));
     }
     out
@@ -86,11 +95,15 @@ fn parse(text: &str, req: &DistillRequest) -> Result<Distillation, String> {
         _ => return Ok(Distillation { memories: Vec::new(), summary: req.summary.clone() }),
     };
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).take(16).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).take(16).collect())
+            .unwrap_or_default()
     };
     let mut memories = Vec::new();
     for item in items.iter().take(MAX_MEMORIES) {
-        let Some(text) = item["text"].as_str().map(str::trim).filter(|t| !t.is_empty()) else { continue };
+        let Some(text) = item["text"].as_str().map(str::trim).filter(|t| !t.is_empty()) else {
+            continue;
+        };
         // Turn numbers outside the stretch are the model's mistake: clamp them.
         let from = item["turns"][0].as_i64().unwrap_or(first).clamp(first, last);
         let to = item["turns"][1].as_i64().unwrap_or(from).clamp(from, last);

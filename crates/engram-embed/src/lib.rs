@@ -12,8 +12,8 @@ pub mod fetch;
 pub mod local;
 pub mod openai;
 
-pub use local::LocalEmbedder;
 pub use chat::ChatDistiller;
+pub use local::LocalEmbedder;
 pub use openai::OpenAiEmbedder;
 
 pub use engram_core::embed::{EmbedError, Embedder};

@@ -51,7 +51,8 @@ impl LocalEmbedder {
             }
         };
         let config_text = std::fs::read_to_string(path("config.json")?).map_err(|e| unavailable(dir, e))?;
-        let config: Config = serde_json::from_str(&config_text).map_err(|e| unavailable(dir, format!("config.json: {e}")))?;
+        let config: Config =
+            serde_json::from_str(&config_text).map_err(|e| unavailable(dir, format!("config.json: {e}")))?;
         let mut tokenizer = Tokenizer::from_file(path("tokenizer.json")?).map_err(|e| unavailable(dir, e))?;
         let mut counter = tokenizer.clone();
         counter.with_padding(None);
@@ -84,7 +85,9 @@ impl LocalEmbedder {
             .map_err(|e| candle_core::Error::Msg(format!("tokenizer: {e}")))?;
         let rows = enc.len();
         let cols = enc.first().map(|e| e.get_ids().len()).unwrap_or(0);
-        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> { enc.iter().flat_map(|e| f(e).to_vec()).collect() };
+        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
+            enc.iter().flat_map(|e| f(e).to_vec()).collect()
+        };
         let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (rows, cols), &self.device)?;
         let types = Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, cols), &self.device)?;
         let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (rows, cols), &self.device)?;

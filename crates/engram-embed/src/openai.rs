@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
+use engram_core::backoff::Backoff;
 use engram_core::breaker::Breaker;
+use engram_core::clock::SharedClock;
 use serde_json::{json, Value};
 
 use crate::api::{ApiClient, CallError};
@@ -35,15 +37,27 @@ pub struct OpenAiEmbedder {
 }
 
 impl OpenAiEmbedder {
-    pub fn new(opts: OpenAiOptions) -> Self {
-        Self::with_backoff(opts, Duration::from_millis(200), Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN))
+    /// A client whose circuit breaker reads `clock`.
+    pub fn new(opts: OpenAiOptions, clock: SharedClock) -> Self {
+        Self::with_backoff(
+            opts,
+            Backoff::new(Duration::from_millis(200), crate::api::MAX_BACKOFF),
+            Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN, clock),
+        )
     }
 
     /// With a chosen first backoff and breaker (tests use short ones).
-    pub fn with_backoff(opts: OpenAiOptions, backoff: Duration, breaker: Breaker) -> Self {
+    pub fn with_backoff(opts: OpenAiOptions, backoff: Backoff, breaker: Breaker) -> Self {
         let url = format!("{}/embeddings", opts.base_url.trim_end_matches('/'));
-        let client =
-            ApiClient::new("embedding provider", url, opts.api_key.clone(), opts.timeout, opts.max_retries, backoff, breaker);
+        let client = ApiClient::new(
+            "embedding provider",
+            url,
+            opts.api_key.clone(),
+            opts.timeout,
+            opts.max_retries,
+            backoff,
+            breaker,
+        );
         OpenAiEmbedder { opts, client }
     }
 }

@@ -85,13 +85,11 @@ async fn run(data: &Path, model: &Path) -> Result<Value, BoxError> {
     let query_texts = read_lines(&data.join("query_texts.jsonl"))?;
 
     let dir = tempfile::tempdir()?;
-    let store = SqliteStore::open(SqliteOptions {
-        path: dir.path().join("engram.db"),
-        readers: 8,
-        synchronous: Synchronous::Full,
-        exclusive: true,
-        vectors: Some(VectorOptions { dims, index_path: dir.path().join("engram.vectors") }),
-    })?;
+    let mut opts = SqliteOptions::new(dir.path().join("engram.db"));
+    opts.readers = 8;
+    opts.synchronous = Synchronous::Full;
+    opts.vectors = Some(VectorOptions { dims, index_path: dir.path().join("engram.vectors") });
+    let store = SqliteStore::open(opts)?;
     let embedder = Arc::new(engram_embed::LocalEmbedder::load(model)?);
     let opts = ServiceOptions { embedder: Some(embedder), ..ServiceOptions::default() };
     let service = MemoryService::with_options(Store::Sqlite(store), AuthMode::DevUntilKeysExist, opts);
@@ -139,14 +137,16 @@ async fn run(data: &Path, model: &Path) -> Result<Value, BoxError> {
     }
     let mut modes = serde_json::Map::new();
     let mut recall_sum = 0.0;
-    for (name, mode, context) in [("hybrid", "hybrid", true), ("vector", "vector", false), ("keyword", "keyword", true)] {
+    for (name, mode, context) in [("hybrid", "hybrid", true), ("vector", "vector", false), ("keyword", "keyword", true)]
+    {
         let mut lat = Vec::with_capacity(queries.len());
         for q in 0..queries.len() {
             let t = Instant::now();
             let out = service.search(&ctx, search(mode, q, context, true)).await?;
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
             if mode == "vector" {
-                let want: std::collections::HashSet<i64> = truth[q * 10..q * 10 + 10].iter().map(|&i| i as i64).collect();
+                let want: std::collections::HashSet<i64> =
+                    truth[q * 10..q * 10 + 10].iter().map(|&i| i as i64).collect();
                 let found = out.results.iter().filter_map(|h| h.memory.metadata.get("i").and_then(Value::as_i64));
                 recall_sum += found.filter(|i| want.contains(i)).count() as f64 / 10.0;
             }

@@ -2,7 +2,8 @@
 //! exit codes.
 
 use engram_core::auth::{validate_tenant, Scopes};
-use engram_core::store::{SqliteStore, Store};
+use engram_core::service::AuthMode;
+use engram_core::MemoryService;
 
 use crate::cli::{CommonFlags, KeysAction, ModelAction};
 use crate::config::{self, EmbedderSettings, Settings};
@@ -33,11 +34,11 @@ pub fn serve(flags: &CommonFlags) -> Result<(), Failure> {
     let settings = settings(flags)?;
     logging::init(settings.json_logs);
     runtime()?.block_on(async {
-        let service = server::open_service(&settings).await.map_err(|e| Failure::Runtime(e.public_message()))?;
+        let service = server::open_service(&settings).await.map_err(|e| Failure::Runtime(e.to_string()))?;
         let listener = match tokio::net::TcpListener::bind(settings.listen).await {
             Ok(l) => l,
             Err(e) => {
-                service.store().close().await;
+                service.close().await;
                 return Err(Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen)));
             }
         };
@@ -54,8 +55,8 @@ pub fn mcp(flags: &CommonFlags) -> Result<(), Failure> {
     logging::init(settings.json_logs);
     let api_key = std::env::var("ENGRAM_API_KEY").ok().filter(|k| !k.is_empty());
     runtime()?.block_on(async {
-        let service = server::open_service(&settings).await.map_err(|e| Failure::Runtime(e.public_message()))?;
-        server::run_mcp_stdio(service, &settings, api_key).await.map_err(|e| Failure::Runtime(e.public_message()))
+        let service = server::open_service(&settings).await.map_err(|e| Failure::Runtime(e.to_string()))?;
+        server::run_mcp_stdio(service, &settings, api_key).await.map_err(|e| Failure::Runtime(e.to_string()))
     })
 }
 
@@ -65,30 +66,29 @@ pub fn check_config(flags: &CommonFlags) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Opens the store beside a running server (no lock, no vector index) and runs `f`.
-fn with_admin_store<F, Fut>(settings: &Settings, f: F) -> Result<(), Failure>
+/// Opens the store beside a running server (no lock, no vector index, no
+/// embedder) as a service and runs `f` on it.
+fn with_admin_service<F, Fut>(settings: &Settings, f: F) -> Result<(), Failure>
 where
-    F: FnOnce(Store) -> Fut,
-    Fut: std::future::Future<Output = (Store, Result<(), Failure>)>,
+    F: FnOnce(MemoryService) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Failure>>,
 {
     let mut opts = settings.sqlite.clone();
     opts.exclusive = false;
     opts.readers = 1;
     opts.vectors = None;
     runtime()?.block_on(async move {
-        let store = Store::Sqlite(SqliteStore::open(opts).map_err(|e| Failure::Runtime(e.public_message()))?);
-        let (store, out) = f(store).await;
-        store.close().await;
+        let store = server::open_store(opts).await.map_err(|e| Failure::Runtime(e.to_string()))?;
+        let service = MemoryService::with_options(store, AuthMode::Required, server::service_options(settings, None));
+        let out = f(service.clone()).await;
+        service.close().await;
         out
     })
 }
 
 pub fn keys(flags: &CommonFlags, action: &KeysAction) -> Result<(), Failure> {
     let settings = settings(flags)?;
-    with_admin_store(&settings, |store| async move {
-        let out = run_keys(&store, action).await;
-        (store, out)
-    })
+    with_admin_service(&settings, |service| async move { run_keys(&service, action).await })
 }
 
 pub fn model(flags: &CommonFlags, action: &ModelAction) -> Result<(), Failure> {
@@ -96,7 +96,9 @@ pub fn model(flags: &CommonFlags, action: &ModelAction) -> Result<(), Failure> {
     match action {
         ModelAction::Fetch => {
             let EmbedderSettings::Local { model_dir } = &settings.embedder else {
-                return Err(Failure::Config("embedder.provider is not \"local\": there is no local model to fetch".into()));
+                return Err(Failure::Config(
+                    "embedder.provider is not \"local\": there is no local model to fetch".into(),
+                ));
             };
             let how = engram_embed::fetch::fetch(model_dir).map_err(Failure::Runtime)?;
             eprintln!("model ready in {} ({how})", model_dir.display());
@@ -111,42 +113,41 @@ pub fn reembed(flags: &CommonFlags, tenant: Option<&str>) -> Result<(), Failure>
         validate_tenant(t).map_err(|e| Failure::Config(e.public_message()))?;
     }
     let tenant = tenant.map(str::to_owned);
-    with_admin_store(&settings, |store| async move {
-        let out = async {
-            let fail = |e: engram_core::Error| Failure::Runtime(e.public_message());
-            let tenants = match tenant {
-                Some(t) => vec![t],
-                None => store.tenants().await.map_err(fail)?,
-            };
-            for t in tenants {
-                let n = store.requeue_tenant(&t).await.map_err(fail)?;
-                eprintln!("tenant {t}: {n} memories queued for embedding");
-            }
-            eprintln!("a running server embeds them now; otherwise the next `engram serve` does");
-            Ok(())
+    with_admin_service(&settings, |service| async move {
+        let fail = |e: engram_core::Error| Failure::Runtime(e.to_string());
+        let tenants = match tenant {
+            Some(t) => vec![t],
+            None => service.tenants().await.map_err(fail)?,
+        };
+        for t in tenants {
+            let n = service.reembed(&t).await.map_err(fail)?;
+            eprintln!("tenant {t}: {n} memories queued for embedding");
         }
-        .await;
-        (store, out)
+        eprintln!("a running server embeds them now; otherwise the next `engram serve` does");
+        Ok(())
     })
 }
 
-async fn run_keys(store: &Store, action: &KeysAction) -> Result<(), Failure> {
-    let fail = |e: engram_core::Error| Failure::Runtime(e.public_message());
+async fn run_keys(service: &MemoryService, action: &KeysAction) -> Result<(), Failure> {
+    let fail = |e: engram_core::Error| Failure::Runtime(e.to_string());
     match action {
         KeysAction::Create { tenant, scopes, name } => {
             validate_tenant(tenant).map_err(|e| Failure::Config(e.public_message()))?;
             let scopes = Scopes::parse_list(scopes).map_err(|e| Failure::Config(e.public_message()))?;
-            let (info, secret) = store.create_key(tenant, name, scopes).await.map_err(fail)?;
-            eprintln!("created key {} for tenant {} with scopes {}; store the secret now, it is not shown again:", info.id, info.tenant, info.scopes);
+            let (info, secret) = service.create_key(tenant, name, scopes).await.map_err(fail)?;
+            eprintln!(
+                "created key {} for tenant {} with scopes {}; store the secret now, it is not shown again:",
+                info.id, info.tenant, info.scopes
+            );
             println!("{secret}");
         }
         KeysAction::List { tenant } => {
-            for k in store.list_keys(tenant.as_deref()).await.map_err(fail)? {
+            for k in service.list_keys(tenant.as_deref()).await.map_err(fail)? {
                 println!("{}", serde_json::to_string(&k).map_err(|e| Failure::Runtime(e.to_string()))?);
             }
         }
         KeysAction::Revoke { id } => {
-            if !store.revoke_key(id).await.map_err(fail)? {
+            if !service.revoke_key(id).await.map_err(fail)? {
                 return Err(Failure::Runtime(format!("no active key with id {id}")));
             }
             eprintln!("revoked key {id}");

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use engram_core::service::Lifecycle;
-use engram_embed::chat::ChatOptions;
 use engram_core::store::{SqliteOptions, Synchronous, VectorOptions};
+use engram_embed::chat::ChatOptions;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
@@ -16,7 +16,6 @@ use toml::{Table, Value};
 pub const SECTIONS: &[&str] = &["server", "store", "embedder", "distiller", "memory"];
 /// Environment variables with the `ENGRAM_` prefix that are not config keys.
 const NON_CONFIG_ENV: &[&str] = &["ENGRAM_LOG", "ENGRAM_CONFIG"];
-
 
 /// The config file's shape; every field has a default.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -235,10 +234,8 @@ fn set(table: &mut Table, section: &str, key: &str, value: Value) {
 pub fn load(over: &Overrides, env: impl IntoIterator<Item = (String, String)>) -> Result<Settings, ConfigError> {
     let mut errors = Vec::new();
     let env: Vec<(String, String)> = env.into_iter().collect();
-    let path = over
-        .config
-        .clone()
-        .or_else(|| env.iter().find(|(k, _)| k == "ENGRAM_CONFIG").map(|(_, v)| PathBuf::from(v)));
+    let path =
+        over.config.clone().or_else(|| env.iter().find(|(k, _)| k == "ENGRAM_CONFIG").map(|(_, v)| PathBuf::from(v)));
     let mut table = match &path {
         Some(p) => match std::fs::read_to_string(p) {
             Ok(text) => text.parse::<Table>().map_err(|e| ConfigError(vec![format!("{}: {e}", p.display())]))?,
@@ -247,7 +244,9 @@ pub fn load(over: &Overrides, env: impl IntoIterator<Item = (String, String)>) -
         None => Table::new(),
     };
     for (name, raw) in &env {
-        let Some(rest) = name.strip_prefix("ENGRAM_") else { continue };
+        let Some(rest) = name.strip_prefix("ENGRAM_") else {
+            continue;
+        };
         if NON_CONFIG_ENV.contains(&name.as_str()) {
             continue;
         }
@@ -302,7 +301,10 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
         }
     };
     if !(1024..=1024 * 1024 * 1024).contains(&c.server.max_body_bytes) {
-        e.push(format!("server.max_body_bytes = {} is out of range: allowed 1024 to 1073741824", c.server.max_body_bytes));
+        e.push(format!(
+            "server.max_body_bytes = {} is out of range: allowed 1024 to 1073741824",
+            c.server.max_body_bytes
+        ));
     }
     let t = c.server.request_timeout_seconds;
     if !(t.is_finite() && (0.1..=3600.0).contains(&t)) {
@@ -370,11 +372,14 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
         json_logs: c.server.log_format == "json",
         access_log: c.server.access_log,
         sqlite: SqliteOptions {
-            vectors: embedder.dims().map(|dims| VectorOptions { dims, index_path: c.server.data_dir.join("engram.vectors") }),
+            vectors: embedder
+                .dims()
+                .map(|dims| VectorOptions { dims, index_path: c.server.data_dir.join("engram.vectors") }),
             path: db_path,
             readers: c.store.readers as usize,
             synchronous,
             exclusive: true,
+            clock: engram_core::clock::system(),
         },
         embedder,
         distiller,
@@ -392,7 +397,15 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
 
 /// The checks every OpenAI-compatible provider section shares: its URL,
 /// model name, timeout and retries (`section` names the keys, `kind` the model).
-fn check_provider(e: &mut Vec<String>, section: &str, kind: &str, base_url: &str, model: &str, timeout: f64, retries: i64) {
+fn check_provider(
+    e: &mut Vec<String>,
+    section: &str,
+    kind: &str,
+    base_url: &str,
+    model: &str,
+    timeout: f64,
+    retries: i64,
+) {
     if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
         e.push(format!("{section}.base_url = {base_url:?} must be an http:// or https:// URL"));
     }
@@ -512,9 +525,11 @@ mod tests {
     fn file_then_env_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("engram.toml");
-        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\n[memory]\ndistill_every = 3\nwm_max_turns = 20\n").unwrap();
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\n[memory]\ndistill_every = 3\nwm_max_turns = 20\n")
+            .unwrap();
         let over = Overrides { config: Some(file.clone()), ..Default::default() };
-        let s = load(&over, env(&[("ENGRAM_MEMORY_DISTILL_EVERY", "7"), ("ENGRAM_SERVER_LISTEN", "127.0.0.1:2")])).unwrap();
+        let s =
+            load(&over, env(&[("ENGRAM_MEMORY_DISTILL_EVERY", "7"), ("ENGRAM_SERVER_LISTEN", "127.0.0.1:2")])).unwrap();
         assert_eq!(s.effective.memory.distill_every, 7);
         assert_eq!(s.listen.port(), 2);
         let over = Overrides { config: Some(file), listen: Some("127.0.0.1:3".into()), ..Default::default() };
@@ -531,19 +546,28 @@ mod tests {
         assert!(err.contains("lisen"), "{err}");
 
         let err = load(&Overrides::default(), env(&[("ENGRAM_MEMORY_DISTILL_EVERY", "50")])).unwrap_err().to_string();
-        assert!(err.contains("memory.distill_every = 50") && err.contains("must not exceed memory.wm_max_turns = 10"), "{err}");
+        assert!(
+            err.contains("memory.distill_every = 50") && err.contains("must not exceed memory.wm_max_turns = 10"),
+            "{err}"
+        );
         let err = load(&Overrides::default(), env(&[("ENGRAM_MEMORY_DISTILL_EVERY", "0")])).unwrap_err().to_string();
         assert!(err.contains("memory.distill_every = 0"), "{err}");
         let err = load(&Overrides::default(), env(&[("ENGRAM_MEMORY_WM_MAX_TURNS", "1001")])).unwrap_err().to_string();
         assert!(err.contains("memory.wm_max_turns = 1001") && err.contains("1 to 1000"), "{err}");
-        let err = load(&Overrides::default(), env(&[("ENGRAM_MEMORY_PROMOTION_THRESHOLD", "1.5")])).unwrap_err().to_string();
+        let err =
+            load(&Overrides::default(), env(&[("ENGRAM_MEMORY_PROMOTION_THRESHOLD", "1.5")])).unwrap_err().to_string();
         assert!(err.contains("memory.promotion_threshold"), "{err}");
         let err = load(&Overrides::default(), env(&[("ENGRAM_SERVER_LISTN", "x")])).unwrap_err().to_string();
         assert!(err.contains("listn"), "{err}");
-        assert!(load(&Overrides::default(), env(&[("ENGRAM_BIN", "/x")])).is_ok(), "other ENGRAM_* variables are not config");
+        assert!(
+            load(&Overrides::default(), env(&[("ENGRAM_BIN", "/x")])).is_ok(),
+            "other ENGRAM_* variables are not config"
+        );
         let err = load(&Overrides::default(), env(&[("ENGRAM_SERVER_LISTEN", "nowhere")])).unwrap_err().to_string();
         assert!(err.contains("server.listen"), "{err}");
-        let err = load(&Overrides { store: Some("mysql://x".into()), ..Default::default() }, env(&[])).unwrap_err().to_string();
+        let err = load(&Overrides { store: Some("mysql://x".into()), ..Default::default() }, env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("store.url"), "{err}");
     }
 

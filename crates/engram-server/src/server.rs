@@ -5,20 +5,25 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use engram_core::clock::SharedClock;
 use engram_core::embed::Embedder;
 use engram_core::jobs::{
     run_distiller, run_embedding_queue, run_promotion, run_salience, run_session_cleanup, run_ttl_sweeper, Heartbeat,
 };
 use engram_core::service::{AuthMode, ServiceOptions};
-use engram_core::store::{SqliteStore, Store};
+use engram_core::store::{SqliteOptions, SqliteStore, Store};
 use engram_core::{Error, MemoryService};
 use tokio::net::TcpListener;
 
 use crate::config::{EmbedderSettings, Settings};
 use crate::http::{router, AppState};
 
-/// Loads the embedder the settings name (the local model takes a moment).
-pub async fn load_embedder(settings: &EmbedderSettings) -> Result<Option<Arc<dyn Embedder>>, Error> {
+/// Loads the embedder the settings name (the local model takes a moment); a
+/// provider's circuit breaker reads `clock`.
+pub async fn load_embedder(
+    settings: &EmbedderSettings,
+    clock: SharedClock,
+) -> Result<Option<Arc<dyn Embedder>>, Error> {
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || -> Result<Option<Arc<dyn Embedder>>, Error> {
         Ok(match settings {
@@ -30,7 +35,7 @@ pub async fn load_embedder(settings: &EmbedderSettings) -> Result<Option<Arc<dyn
             }
             EmbedderSettings::OpenAi { base_url, model, api_key, dims, timeout, max_retries } => {
                 let opts = engram_embed::openai::OpenAiOptions { base_url, model, api_key, dims, timeout, max_retries };
-                Some(Arc::new(engram_embed::OpenAiEmbedder::new(opts)))
+                Some(Arc::new(engram_embed::OpenAiEmbedder::new(opts, clock)))
             }
         })
     })
@@ -47,16 +52,20 @@ fn release_freed_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
+/// Opens the store the settings name.
+pub async fn open_store(opts: SqliteOptions) -> Result<Store, Error> {
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
+        .await
+        .map_err(|e| Error::internal(format!("opening the store panicked: {e}")))??;
+    Ok(Store::Sqlite(store))
+}
+
 /// Opens the store the settings name, loads the embedder, and builds the
 /// service on them.
 pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
-    let opts = settings.sqlite.clone();
-    let store = Store::Sqlite(
-        tokio::task::spawn_blocking(move || SqliteStore::open(opts))
-            .await
-            .map_err(|e| Error::internal(format!("opening the store panicked: {e}")))??,
-    );
-    if !settings.is_loopback() && !store.has_keys().await? {
+    let store = open_store(settings.sqlite.clone()).await?;
+    // Checked before the model loads: a refusal should be quick and clear.
+    if !settings.is_loopback() && !store.read(|r| r.any_active_key()).await? {
         store.close().await;
         return Err(Error::invalid(format!(
             "refusing to listen on {} (reachable from other machines) without authentication: \
@@ -65,7 +74,7 @@ pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
             settings.listen
         )));
     }
-    let embedder = match load_embedder(&settings.embedder).await {
+    let embedder = match load_embedder(&settings.embedder, settings.sqlite.clock.clone()).await {
         Ok(e) => e,
         Err(e) => {
             store.close().await;
@@ -77,11 +86,17 @@ pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
 }
 
 /// What the service is built with besides its store: the embedder, the
-/// lifecycle settings and the distiller the settings name.
+/// lifecycle settings, the distiller the settings name, and the store's clock.
 pub fn service_options(settings: &Settings, embedder: Option<Arc<dyn Embedder>>) -> ServiceOptions {
-    let mut opts = ServiceOptions { embedder, lifecycle: settings.lifecycle.clone(), ..ServiceOptions::default() };
+    let clock = settings.sqlite.clock.clone();
+    let mut opts = ServiceOptions {
+        embedder,
+        lifecycle: settings.lifecycle.clone(),
+        clock: clock.clone(),
+        ..ServiceOptions::default()
+    };
     if let Some(chat) = &settings.distiller {
-        opts.distiller = Arc::new(engram_embed::ChatDistiller::new(chat.clone()));
+        opts.distiller = Arc::new(engram_embed::ChatDistiller::new(chat.clone(), clock));
     }
     opts
 }
@@ -149,7 +164,7 @@ pub async fn run(
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     tracing::info!("draining finished; stopping jobs");
     jobs.stop().await;
-    service.store().close().await;
+    service.close().await;
     tracing::info!("engram stopped");
     served.map_err(|e| Error::internal(format!("server error: {e}")))
 }
@@ -161,7 +176,7 @@ pub async fn run_mcp_stdio(service: MemoryService, settings: &Settings, api_key:
     let caller = match caller {
         Ok(c) => c,
         Err(e) => {
-            service.store().close().await;
+            service.close().await;
             return Err(e);
         }
     };
@@ -169,7 +184,7 @@ pub async fn run_mcp_stdio(service: MemoryService, settings: &Settings, api_key:
     tracing::info!(tenant = %caller.tenant, db = %settings.db_path().display(), "engram MCP on stdio");
     let served = crate::mcp::serve_stdio(service.clone(), caller).await;
     jobs.stop().await;
-    service.store().close().await;
+    service.close().await;
     served
 }
 

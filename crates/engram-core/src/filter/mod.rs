@@ -2,10 +2,12 @@
 //!
 //! Parsing is the security boundary: only the fields and operators listed here
 //! exist, limits on depth and size are enforced, and every error names the
-//! offending part (`filter.$or[1].metadata.x.$regex`). Backends compile the AST
-//! to SQL with bound parameters (see `store::sqlite::filter_sql`); no user text
-//! ever becomes SQL.
+//! offending part (`filter.$or[1].metadata.x.$regex`). What a filter means is
+//! defined once, by the reference evaluator in [`eval`]; backends compile the
+//! AST to their queries with bound parameters (see `store::sqlite::filter_sql`)
+//! and are checked against it. No user text ever becomes SQL.
 
+pub mod eval;
 mod parse;
 
 pub use parse::{parse, Dialect};

@@ -63,14 +63,21 @@ impl Parser {
                         .enumerate()
                         .map(|(i, x)| self.object(x, &format!("{here}[{i}]"), depth + 1))
                         .collect::<Result<Vec<_>>>()?;
-                    if k == "$and" { Filter::And(subs) } else { Filter::Or(subs) }
+                    if k == "$and" {
+                        Filter::And(subs)
+                    } else {
+                        Filter::Or(subs)
+                    }
                 }
                 "$not" => {
                     self.count(&here)?;
                     Filter::Not(Box::new(self.object(val, &here, depth + 1)?))
                 }
                 op if op.starts_with('$') => {
-                    return Err(err(&here, format!("unknown or forbidden operator {op:?} (allowed at top level: $and, $or, $not)")))
+                    return Err(err(
+                        &here,
+                        format!("unknown or forbidden operator {op:?} (allowed at top level: $and, $or, $not)"),
+                    ))
                 }
                 name => {
                     let field = self.field(name, &here)?;
@@ -85,7 +92,10 @@ impl Parser {
         let json = |column, rest: &str| -> Result<Field> {
             let segs: Vec<String> = rest.split('.').map(str::to_owned).collect();
             if segs.len() > 8 || !segs.iter().all(|s| field_name_ok(s)) {
-                return Err(err(path, "field path segments are 1-64 characters of A-Z a-z 0-9 _ - (at most 8 segments)"));
+                return Err(err(
+                    path,
+                    "field path segments are 1-64 characters of A-Z a-z 0-9 _ - (at most 8 segments)",
+                ));
             }
             if column == JsonColumn::Metadata && segs.len() != 1 {
                 return Err(err(path, "metadata is flat: use metadata.<name>"));
@@ -130,7 +140,9 @@ impl Parser {
     fn predicate(&self, field: &Field, op: &str, v: &Value, path: &str) -> Result<Predicate> {
         let scalar = |v: &Value| self.scalar(field, v, path);
         let list = |v: &Value| -> Result<Vec<Scalar>> {
-            let Value::Array(items) = v else { return Err(err(path, "expects an array")) };
+            let Value::Array(items) = v else {
+                return Err(err(path, "expects an array"));
+            };
             if items.len() > MAX_LIST {
                 return Err(err(path, format!("at most {MAX_LIST} values")));
             }
@@ -201,7 +213,6 @@ impl Parser {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -8,29 +8,36 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{run_job, Heartbeat, Progress, SWEEP_BATCH};
+use crate::backoff::Backoff;
 use crate::error::Result;
 use crate::service::MemoryService;
-use crate::time::now_ms;
 
 /// Jobs taken per step.
 const JOBS_PER_STEP: usize = 16;
 /// How often an idle worker looks for due jobs (retries, work from a restart).
 const POLL: Duration = Duration::from_secs(1);
-/// Longest wait before a failed job is tried again.
-const MAX_RETRY_DELAY_MS: i64 = 10 * 60 * 1000;
+/// How long a failed distillation waits: a second, doubling to ten minutes.
+const RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(600));
 
 /// Runs queued distillations until `shutdown` turns true.
 pub async fn run_distiller(service: MemoryService, beat: Arc<Heartbeat>, shutdown: watch::Receiver<bool>) {
     let wake = service.clone();
-    run_job(beat, POLL, shutdown, || distill_due(&service), move || {
-        let s = wake.clone();
-        async move { s.distill_work().await }
-    })
+    run_job(
+        service.clock().clone(),
+        beat,
+        POLL,
+        shutdown,
+        || distill_due(&service),
+        move || {
+            let s = wake.clone();
+            async move { s.distill_work().await }
+        },
+    )
     .await
 }
 
 async fn distill_due(service: &MemoryService) -> Result<Progress> {
-    let jobs = service.store().due_distill_jobs(now_ms(), JOBS_PER_STEP).await?;
+    let jobs = service.due_distillations(JOBS_PER_STEP).await?;
     let full = jobs.len() == JOBS_PER_STEP;
     let mut done = 0;
     for job in jobs {
@@ -42,9 +49,9 @@ async fn distill_due(service: &MemoryService) -> Result<Progress> {
             }
             Err(e) => {
                 // Left queued with a later start; the worker itself carries on.
-                let delay = (1000i64 << attempts.clamp(0, 20)).min(MAX_RETRY_DELAY_MS);
+                let delay = RETRY.delay(attempts.clamp(0, 64) as u32).as_millis() as i64;
                 tracing::error!(job = id, attempts = attempts + 1, retry_in_ms = delay, error = %e, "distillation failed");
-                service.store().retry_job(id, e.to_string(), now_ms() + delay).await?;
+                service.retry_distillation(id, e.to_string(), delay).await?;
             }
         }
     }
@@ -52,14 +59,18 @@ async fn distill_due(service: &MemoryService) -> Result<Progress> {
 }
 
 /// Ends expired sessions every `interval` until `shutdown` turns true.
-pub async fn run_session_cleanup(service: MemoryService, interval: Duration, beat: Arc<Heartbeat>, shutdown: watch::Receiver<bool>) {
+pub async fn run_session_cleanup(
+    service: MemoryService,
+    interval: Duration,
+    beat: Arc<Heartbeat>,
+    shutdown: watch::Receiver<bool>,
+) {
     let step = || async {
-        let n = service.store().sweep_sessions(now_ms(), SWEEP_BATCH).await?;
+        let n = service.sweep_sessions(SWEEP_BATCH).await?;
         if n > 0 {
             tracing::info!(ended = n, "ended expired sessions");
-            service.wake_distiller();
         }
         Ok(if n == SWEEP_BATCH { Progress::More } else { Progress::Idle })
     };
-    run_job(beat, interval, shutdown, step, std::future::pending).await
+    run_job(service.clock().clone(), beat, interval, shutdown, step, std::future::pending).await
 }

@@ -7,17 +7,16 @@
 //! It also saves the vector index now and then, so a restart replays little.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::Heartbeat;
+use crate::backoff::Backoff;
 use crate::error::Result;
 use crate::service::{MemoryService, EMBED_BATCH};
 use crate::store::PendingText;
-use crate::time::now_ms;
 
 /// Queued memories taken at once (about 8 s of work for the local model). They are sorted by length and embedded in
 /// model calls of [`EMBED_BATCH`], so each call pads little: consecutive
@@ -26,51 +25,52 @@ use crate::time::now_ms;
 pub const WINDOW: usize = 512;
 /// How often an idle worker looks for work anyway.
 const POLL: Duration = Duration::from_secs(1);
-/// How often the vector index is saved when it changed.
-const SAVE_EVERY: Duration = Duration::from_secs(60);
+/// How often the vector index is saved when it changed (and blocked tenants
+/// are looked at again), in milliseconds.
+const SAVE_EVERY_MS: i64 = 60_000;
+/// How long a failing step waits: 0.2 s doubling to 30 s.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
 
 /// Runs until `shutdown` turns true, then saves the index once more.
 pub async fn run_embedding_queue(service: MemoryService, beat: Arc<Heartbeat>, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = Duration::from_millis(200);
-    let mut last_save = Instant::now();
-    let mut saved_at_change = service.store().vector_watermark();
+    let mut last_save = service.now();
+    let mut saved_at_change = service.index_watermark();
     // Tenants whose vectors were made with another model wait for `engram
     // reembed`; forgotten now and then in case it ran.
     let mut blocked = HashSet::new();
-    let mut blocked_since = Instant::now();
+    let mut blocked_since = service.now();
     loop {
-        if blocked_since.elapsed() >= SAVE_EVERY {
+        if service.now() - blocked_since >= SAVE_EVERY_MS {
             blocked.clear();
-            blocked_since = Instant::now();
+            blocked_since = service.now();
         }
         if *shutdown.borrow() {
             break;
         }
         let wait = match step(&service, &mut blocked).await {
             Ok(n) => {
-                beat.last_ok_ms.store(now_ms(), Ordering::Relaxed);
-                beat.failures.store(0, Ordering::Relaxed);
-                backoff = Duration::from_millis(200);
+                beat.ok(service.now());
                 if n > 0 {
                     continue;
                 }
                 POLL
             }
             Err(e) => {
-                beat.failures.fetch_add(1, Ordering::Relaxed);
+                let failures = beat.failed();
+                let backoff = RETRY.delay(failures.clamp(1, 64) as u32 - 1);
                 tracing::error!(job = beat.name, error = %e, retry_in_ms = backoff.as_millis() as u64, "job failed");
-                let w = backoff;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-                w
+                backoff
             }
         };
-        let watermark = service.store().vector_watermark();
-        if last_save.elapsed() >= SAVE_EVERY && watermark != saved_at_change {
-            match service.store().save_indexes().await {
+        let watermark = service.index_watermark();
+        if service.now() - last_save >= SAVE_EVERY_MS && watermark != saved_at_change {
+            match service.save_indexes().await {
                 Ok(()) => saved_at_change = watermark,
-                Err(e) => tracing::error!(job = beat.name, error = %e, "saving the vector index failed"),
+                Err(e) => {
+                    tracing::error!(job = beat.name, error = %e, "saving the vector index failed")
+                }
             }
-            last_save = Instant::now();
+            last_save = service.now();
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -78,17 +78,18 @@ pub async fn run_embedding_queue(service: MemoryService, beat: Arc<Heartbeat>, m
             _ = shutdown.changed() => {}
         }
     }
-    if let Err(e) = service.store().save_indexes().await {
+    if let Err(e) = service.save_indexes().await {
         tracing::error!(job = beat.name, error = %e, "saving the vector index at shutdown failed");
     }
 }
 
 /// Embeds one batch; returns how many memories it took off the queue.
 async fn step(service: &MemoryService, blocked: &mut HashSet<String>) -> Result<usize> {
-    let Some(current) = service.current_model() else { return Ok(0) };
-    let store = service.store();
-    store.sync_indexes().await?;
-    let pending = store.take_pending(WINDOW, blocked.iter().cloned().collect()).await?;
+    let Some(current) = service.current_model() else {
+        return Ok(0);
+    };
+    service.sync_indexes().await?;
+    let pending = service.pending_embeddings(WINDOW, blocked.iter().cloned().collect()).await?;
     if pending.is_empty() {
         return Ok(0);
     }
@@ -124,7 +125,7 @@ async fn step(service: &MemoryService, blocked: &mut HashSet<String>) -> Result<
         }
         let done: Vec<(i64, i64, Vec<f32>)> = chunk.iter().zip(vectors?).map(|(p, v)| (p.seq, p.gen, v)).collect();
         let service = service.clone();
-        storing = Some(tokio::spawn(async move { service.store().store_embeddings(done).await }));
+        storing = Some(tokio::spawn(async move { service.store_embeddings(done).await }));
     }
     if let Some(last) = storing {
         joined(last).await?;

@@ -26,9 +26,7 @@ pub fn validate_index(index: &Value, field: &str) -> Result<()> {
             }
             Ok(())
         }
-        _ => Err(Error::invalid(format!(
-            "{field} must be false or a list of at most {MAX_INDEX_PATHS} field paths"
-        ))),
+        _ => Err(Error::invalid(format!("{field} must be false or a list of at most {MAX_INDEX_PATHS} field paths"))),
     }
 }
 
@@ -156,7 +154,9 @@ mod tests {
 
     #[test]
     fn rejects_malformed_index() {
-        for bad in [json!(true), json!("title"), json!([1]), json!(["a["]), json!(["a[x]"]), json!([""]), json!(["a..b"])] {
+        for bad in
+            [json!(true), json!("title"), json!([1]), json!(["a["]), json!(["a[x]"]), json!([""]), json!(["a..b"])]
+        {
             assert!(validate_index(&bad, "index").is_err(), "{bad}");
         }
     }

@@ -22,11 +22,6 @@ pub const MAX_METADATA_ENTRIES: usize = 64;
 pub const MAX_TTL_SECONDS: i64 = 100 * 365 * 86_400;
 /// Salience given to a new memory when the caller does not say.
 pub const DEFAULT_SALIENCE: f64 = 0.5;
-/// Share of the distance to 1 that one citation adds to a memory's salience
-/// (0.5 → 0.6 → 0.68 → …).
-pub const CITE_BOOST: f64 = 0.2;
-/// Half-life of salience decay (pinned memories do not decay).
-pub const SALIENCE_HALF_LIFE_MS: i64 = 90 * 86_400_000;
 
 /// Which long-term tier a memory lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,6 +39,16 @@ impl Tier {
         }
     }
 
+    /// Decodes the stored form ([`Tier::as_str`]); anything else is episodic.
+    pub fn from_stored(s: &str) -> Self {
+        if s == "semantic" {
+            Tier::Semantic
+        } else {
+            Tier::Episodic
+        }
+    }
+
+    /// Parses a caller's tier; `field` names it in the error.
     pub fn parse(s: &str, field: &str) -> Result<Self> {
         match s {
             "episodic" => Ok(Tier::Episodic),
@@ -114,23 +119,6 @@ pub struct NewMemory {
     pub index: Option<Value>,
     /// A caller-supplied unit vector (already checked against the tenant's model).
     pub embedding: Option<Vec<f32>>,
-}
-
-/// Cosine similarity at or above which two texts count as the same memory.
-pub const DUPLICATE_COSINE: f32 = 0.95;
-
-/// The fingerprint of a text for exact-duplicate detection: case, surrounding
-/// whitespace, runs of whitespace and trailing sentence punctuation ignored.
-pub fn text_fingerprint(text: &str) -> i64 {
-    use sha2::{Digest, Sha256};
-    let lowered = text.to_lowercase();
-    let words: Vec<&str> = lowered.split_whitespace().collect();
-    let joined = words.join(" ");
-    let trimmed = joined.trim_end_matches(['.', '!', '?', '…', ' ']);
-    let digest = Sha256::digest(trimmed.as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    i64::from_le_bytes(first)
 }
 
 /// What a write did.
@@ -213,10 +201,7 @@ pub fn validate_tags(tags: &[String], field: &str) -> Result<()> {
 /// at most 64 entries, names like filter field names.
 pub fn validate_metadata(meta: &Map<String, Value>, field: &str) -> Result<()> {
     if meta.len() > MAX_METADATA_ENTRIES {
-        return Err(Error::invalid(format!(
-            "{field} has {} entries; the limit is {MAX_METADATA_ENTRIES}",
-            meta.len()
-        )));
+        return Err(Error::invalid(format!("{field} has {} entries; the limit is {MAX_METADATA_ENTRIES}", meta.len())));
     }
     for (name, value) in meta {
         if !crate::filter::field_name_ok(name) {

@@ -12,7 +12,7 @@ pub const MAX_SEGMENTS: usize = 8;
 pub const MAX_SEGMENT_LEN: usize = 64;
 
 /// A validated namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Namespace(Vec<String>);
 
 fn segment_ok(s: &str) -> bool {
@@ -82,6 +82,12 @@ impl Namespace {
         self.0.is_empty()
     }
 
+    /// Whether this namespace is `prefix` or lies below it (whole segments;
+    /// everything is under the empty prefix).
+    pub fn is_under(&self, prefix: &Namespace) -> bool {
+        self.0.starts_with(&prefix.0)
+    }
+
     /// The stored-form bounds of everything under this prefix:
     /// `(exact, lower_inclusive, upper_exclusive)`; `None` for the empty prefix.
     pub fn prefix_bounds(&self) -> Option<(String, String, String)> {
@@ -116,7 +122,18 @@ mod tests {
     #[test]
     fn rejects_bad_segments() {
         let long = "a".repeat(65);
-        for bad in [vec![], vec![""], vec!["a/b"], vec!["."], vec![".."], vec!["sp ace"], vec![long.as_str()], vec!["é"], vec!["x"; 9], vec!["a\0"]] {
+        for bad in [
+            vec![],
+            vec![""],
+            vec!["a/b"],
+            vec!["."],
+            vec![".."],
+            vec!["sp ace"],
+            vec![long.as_str()],
+            vec!["é"],
+            vec!["x"; 9],
+            vec!["a\0"],
+        ] {
             let err = ns(&bad).unwrap_err();
             assert!(err.public_message().contains("namespace"), "{err}");
         }

@@ -45,8 +45,15 @@ pub struct NewTurn {
 
 impl NewTurn {
     /// Checks a turn's fields; `field` names it in messages (`turns[3]`).
-    pub fn validate(role: String, content: String, at: Option<Millis>, metadata: Map<String, Value>, field: &str) -> Result<Self> {
-        let role_ok = !role.trim().is_empty() && role.chars().count() <= MAX_ROLE && !role.chars().any(char::is_control);
+    pub fn validate(
+        role: String,
+        content: String,
+        at: Option<Millis>,
+        metadata: Map<String, Value>,
+        field: &str,
+    ) -> Result<Self> {
+        let role_ok =
+            !role.trim().is_empty() && role.chars().count() <= MAX_ROLE && !role.chars().any(char::is_control);
         if !role_ok {
             return Err(Error::invalid(format!(
                 "{field}.role must be 1-{MAX_ROLE} characters without control characters (e.g. \"user\", \"assistant\", a speaker's name)"
@@ -107,12 +114,16 @@ mod tests {
 
     #[test]
     fn turns() {
-        let ok = |role: &str, content: &str| NewTurn::validate(role.into(), content.into(), None, Map::new(), "turns[0]");
+        let ok =
+            |role: &str, content: &str| NewTurn::validate(role.into(), content.into(), None, Map::new(), "turns[0]");
         ok("user", "hi").unwrap();
         ok("Caroline", "hi").unwrap();
         assert!(ok("", "hi").unwrap_err().to_string().contains("turns[0].role"));
         assert!(ok("user", "  ").unwrap_err().to_string().contains("turns[0].content"));
-        assert!(ok("user", &"x".repeat(crate::model::memory::MAX_TEXT_BYTES + 1)).unwrap_err().to_string().contains("32 KiB"));
+        assert!(ok("user", &"x".repeat(crate::model::memory::MAX_TEXT_BYTES + 1))
+            .unwrap_err()
+            .to_string()
+            .contains("32 KiB"));
         assert!(ok("a\u{7}", "hi").is_err());
     }
 }

@@ -1,11 +1,10 @@
 //! Rule-based intent routing: what kind of question is this, and so which
 //! tiers should answer it first. Rules are word patterns, not a model: they
 //! cost microseconds, are explainable, and a miss only changes the weighting
-//! (every tier is still searched). An LRU cache keeps the verdicts of recent
+//! (every tier is still searched). A bounded cache keeps the verdicts of recent
 //! queries (agents ask the same things again and again).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -44,22 +43,98 @@ impl Intent {
 
 /// Phrases that point at the conversation in progress.
 const WORKING: &[&str] = &[
-    "just said", "just say", "just told", "just now", "a moment ago", "a minute ago", "earlier in this",
-    "this conversation", "this chat", "you said", "you just", "i said", "i just", "last message", "my last",
-    "your last", "we were talking", "we were discussing", "what was i saying", "remind me what we", "so far",
+    "just said",
+    "just say",
+    "just told",
+    "just now",
+    "a moment ago",
+    "a minute ago",
+    "earlier in this",
+    "this conversation",
+    "this chat",
+    "you said",
+    "you just",
+    "i said",
+    "i just",
+    "last message",
+    "my last",
+    "your last",
+    "we were talking",
+    "we were discussing",
+    "what was i saying",
+    "remind me what we",
+    "so far",
 ];
 /// Words of events and time.
 const EPISODIC: &[&str] = &[
-    "when", "happened", "yesterday", "ago", "last time", "last week", "last month", "last year", "did we", "did i",
-    "did you", "remember when", "what time", "what date", "how long", "before", "after", "since", "during", "trip",
-    "visit", "visited", "went", "met", "meeting", "event", "first time",
+    "when",
+    "happened",
+    "yesterday",
+    "ago",
+    "last time",
+    "last week",
+    "last month",
+    "last year",
+    "did we",
+    "did i",
+    "did you",
+    "remember when",
+    "what time",
+    "what date",
+    "how long",
+    "before",
+    "after",
+    "since",
+    "during",
+    "trip",
+    "visit",
+    "visited",
+    "went",
+    "met",
+    "meeting",
+    "event",
+    "first time",
 ];
 /// Words of facts, preferences and identity.
 const SEMANTIC: &[&str] = &[
-    "like", "likes", "love", "loves", "prefer", "prefers", "favorite", "favourite", "hate", "hates", "enjoy",
-    "enjoys", "who is", "what is", "what's", "allergic", "usually", "always", "never", "opinion", "hobby",
-    "hobbies", "job", "work as", "works as", "lives", "live in", "name", "birthday", "age", "believe", "think of",
-    "feel about", "interested", "goal", "goals", "plan to", "want to",
+    "like",
+    "likes",
+    "love",
+    "loves",
+    "prefer",
+    "prefers",
+    "favorite",
+    "favourite",
+    "hate",
+    "hates",
+    "enjoy",
+    "enjoys",
+    "who is",
+    "what is",
+    "what's",
+    "allergic",
+    "usually",
+    "always",
+    "never",
+    "opinion",
+    "hobby",
+    "hobbies",
+    "job",
+    "work as",
+    "works as",
+    "lives",
+    "live in",
+    "name",
+    "birthday",
+    "age",
+    "believe",
+    "think of",
+    "feel about",
+    "interested",
+    "goal",
+    "goals",
+    "plan to",
+    "want to",
 ];
 
 /// Routes `query` to an intent by its word patterns.
@@ -93,54 +168,39 @@ fn normalise(query: &str) -> String {
     out.trim().to_owned()
 }
 
-/// A least-recently-used cache of intents by normalised query.
+/// A bounded cache of intents by normalised query (`quick_cache`, which
+/// keeps the entries used again and again).
 pub struct IntentCache {
-    inner: Mutex<Lru>,
-}
-
-#[derive(Default)]
-struct Lru {
-    capacity: usize,
-    tick: u64,
-    entries: HashMap<String, (Intent, u64)>,
-    by_age: BTreeMap<u64, String>,
-    hits: u64,
-    misses: u64,
+    cache: quick_cache::sync::Cache<String, Intent>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl IntentCache {
     pub fn new(capacity: usize) -> Self {
-        IntentCache { inner: Mutex::new(Lru { capacity: capacity.max(1), ..Lru::default() }) }
+        IntentCache {
+            cache: quick_cache::sync::Cache::new(capacity.max(1)),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
     }
 
     /// The intent of `query`, from the cache or classified now.
     pub fn route(&self, query: &str) -> Intent {
         let key = normalise(query);
-        let Ok(mut lru) = self.inner.lock() else { return classify(query) };
-        lru.tick += 1;
-        let tick = lru.tick;
-        if let Some((intent, old)) = lru.entries.get(&key).copied() {
-            lru.by_age.remove(&old);
-            lru.by_age.insert(tick, key.clone());
-            lru.entries.insert(key, (intent, tick));
-            lru.hits += 1;
+        if let Some(intent) = self.cache.get(&key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return intent;
         }
-        lru.misses += 1;
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let intent = classify(query);
-        if lru.entries.len() >= lru.capacity {
-            if let Some((_, oldest)) = lru.by_age.pop_first() {
-                lru.entries.remove(&oldest);
-            }
-        }
-        lru.by_age.insert(tick, key.clone());
-        lru.entries.insert(key, (intent, tick));
+        self.cache.insert(key, intent);
         intent
     }
 
     /// `(hits, misses, entries)` so far.
     pub fn stats(&self) -> (u64, u64, usize) {
-        self.inner.lock().map(|l| (l.hits, l.misses, l.entries.len())).unwrap_or_default()
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed), self.cache.len())
     }
 }
 
@@ -161,19 +221,16 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_keeps_the_most_recent_queries() {
-        let cache = IntentCache::new(2);
+    fn the_cache_counts_hits_and_stays_bounded() {
+        let cache = IntentCache::new(8);
         assert_eq!(cache.route("What does Alice like?"), Intent::Semantic);
         assert_eq!(cache.route("what does alice LIKE"), Intent::Semantic, "normalised: the same entry");
         assert_eq!(cache.stats(), (1, 1, 1));
-        cache.route("when did we meet");
-        cache.route("what does alice like"); // refreshes the first entry
-        cache.route("pottery"); // evicts "when did we meet", the least recent
-        assert_eq!(cache.stats().2, 2);
-        let (hits, misses, _) = cache.stats();
-        cache.route("what does alice like");
-        assert_eq!(cache.stats().0, hits + 1, "still cached");
-        cache.route("when did we meet");
-        assert_eq!(cache.stats().1, misses + 1, "evicted, classified again");
+        for i in 0..100 {
+            cache.route(&format!("question number {i}"));
+        }
+        let (hits, misses, entries) = cache.stats();
+        assert_eq!((hits, misses), (1, 101));
+        assert!(entries <= 8, "{entries} entries");
     }
 }

@@ -132,9 +132,17 @@ mod tests {
         let kept: Vec<String> = drop_near_identical(items).into_iter().map(|i| i.text).collect();
         assert_eq!(
             kept,
-            ["Alice likes green tea", "user: Alice likes green tea a lot", "Bob plays chess", "Bob plays chess in the park with Carol"]
+            [
+                "Alice likes green tea",
+                "user: Alice likes green tea a lot",
+                "Bob plays chess",
+                "Bob plays chess in the park with Carol"
+            ]
         );
-        let lesser = vec![item(RecallTier::Semantic, "Bob plays chess in the park", 0.9), item(RecallTier::Episodic, "Bob plays chess", 0.5)];
+        let lesser = vec![
+            item(RecallTier::Semantic, "Bob plays chess in the park", 0.9),
+            item(RecallTier::Episodic, "Bob plays chess", 0.5),
+        ];
         assert_eq!(drop_near_identical(lesser).len(), 1, "the lesser one adds nothing");
     }
 
@@ -148,7 +156,10 @@ mod tests {
         ];
         let (context, n) = pack(&items, 20, &words);
         assert_eq!(n, 2);
-        assert_eq!(context, "Relevant memory, most relevant first:\n- [semantic] one two three\n- [working] user: short");
+        assert_eq!(
+            context,
+            "Relevant memory, most relevant first:\n- [semantic] one two three\n- [working] user: short"
+        );
         assert!(words(&context) + context.lines().count() <= 20);
         assert_eq!(pack(&items, 3, &words), (String::new(), 0), "not even the header fits");
         assert_eq!(pack(&[], 100, &words), (String::new(), 0));

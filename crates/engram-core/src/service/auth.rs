@@ -1,20 +1,22 @@
 //! Turning a presented API key into a [`TenantCtx`].
 //!
-//! Grants are cached for [`CACHE_TTL`] so the hot path does not touch the
-//! database; a revoked key therefore stops working within that time. Unknown
-//! keys are cached too (bounded), so a flood of bad keys cannot hammer storage.
+//! Grants are cached for [`CACHE_TTL_MS`] (by the service's clock) so the hot
+//! path does not touch the database; a revoked key therefore stops working
+//! within that time. Unknown keys are cached too, in a bounded cache, so a
+//! flood of bad keys cannot hammer storage.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+
+use quick_cache::sync::Cache;
 
 use super::MemoryService;
-use crate::auth::{hash_key, TenantCtx};
+use crate::auth::{hash_key, Scopes, TenantCtx};
 use crate::error::{Error, Result};
-use crate::store::KeyGrant;
+use crate::time::Millis;
 
-/// How long a key lookup (or "no keys exist") is trusted.
-pub const CACHE_TTL: Duration = Duration::from_secs(5);
+/// How long a key lookup (or "no keys exist") is trusted, in milliseconds.
+pub const CACHE_TTL_MS: Millis = 5_000;
+/// Most key lookups cached.
 const CACHE_MAX: usize = 10_000;
 
 /// Whether callers must present a key.
@@ -27,18 +29,19 @@ pub enum AuthMode {
     Required,
 }
 
-/// Key hash → (grant, or `None` for an unknown key; when it was looked up).
-type GrantCache = HashMap<[u8; 32], (Option<KeyGrant>, Instant)>;
+/// What a key grants: `(key id, tenant, scopes)`, or nothing for an unknown key.
+type Grant = Option<(String, String, Scopes)>;
 
 pub(crate) struct Authenticator {
     mode: AuthMode,
-    grants: Mutex<GrantCache>,
-    keys_exist: Mutex<Option<(bool, Instant)>>,
+    /// Key hash → (grant, when it was looked up).
+    grants: Cache<[u8; 32], (Grant, Millis)>,
+    keys_exist: Mutex<Option<(bool, Millis)>>,
 }
 
 impl Authenticator {
     pub fn new(mode: AuthMode) -> Self {
-        Authenticator { mode, grants: Mutex::new(HashMap::new()), keys_exist: Mutex::new(None) }
+        Authenticator { mode, grants: Cache::new(CACHE_MAX), keys_exist: Mutex::new(None) }
     }
 }
 
@@ -55,40 +58,34 @@ impl MemoryService {
             ));
         };
         let hash = hash_key(secret);
-        let cached = {
-            let grants = auth.grants.lock().map_err(|_| Error::internal("auth cache poisoned"))?;
-            grants.get(&hash).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(g, _)| g.clone())
-        };
-        let grant = match cached {
-            Some(g) => g,
+        let now = self.now();
+        let grant = match auth.grants.get(&hash).filter(|(_, at)| now - at < CACHE_TTL_MS) {
+            Some((g, _)) => g,
             None => {
-                let g = self.store().find_key(hash).await?;
-                let mut grants = auth.grants.lock().map_err(|_| Error::internal("auth cache poisoned"))?;
-                if grants.len() >= CACHE_MAX {
-                    grants.clear();
-                }
-                grants.insert(hash, (g.clone(), Instant::now()));
+                let key = self.store().point(move |r| r.key_by_hash(&hash)).await?;
+                let g: Grant = key.map(|k| (k.id, k.tenant, k.scopes));
+                auth.grants.insert(hash, (g.clone(), now));
                 g
             }
         };
         match grant {
-            Some(g) => Ok(TenantCtx { tenant: g.tenant, scopes: g.scopes, key_id: Some(g.id) }),
+            Some((id, tenant, scopes)) => Ok(TenantCtx { tenant, scopes, key_id: Some(id) }),
             None => Err(Error::unauthenticated("the API key is not valid (unknown or revoked)")),
         }
     }
 
     async fn keys_exist(&self) -> Result<bool> {
-        let auth = &self.inner.auth;
-        if let Ok(guard) = auth.keys_exist.lock() {
+        let now = self.now();
+        if let Ok(guard) = self.inner.auth.keys_exist.lock() {
             if let Some((exist, at)) = *guard {
-                if at.elapsed() < CACHE_TTL {
+                if now - at < CACHE_TTL_MS {
                     return Ok(exist);
                 }
             }
         }
-        let exist = self.store().has_keys().await?;
-        if let Ok(mut guard) = auth.keys_exist.lock() {
-            *guard = Some((exist, Instant::now()));
+        let exist = self.store().read(|r| r.any_active_key()).await?;
+        if let Ok(mut guard) = self.inner.auth.keys_exist.lock() {
+            *guard = Some((exist, now));
         }
         Ok(exist)
     }

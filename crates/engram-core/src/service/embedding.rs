@@ -9,8 +9,9 @@ use super::MemoryService;
 use crate::embed::{EmbedError, Embedder};
 use crate::error::{Error, Result};
 use crate::model::NewMemory;
-use crate::store::TenantModel;
-use crate::time::now_ms;
+use crate::rules::embedding::{self as rules, Computed};
+use crate::rules::merge::DUPLICATE_COSINE;
+use crate::store::{PendingText, TenantModel};
 use crate::vector::normalise;
 
 /// Texts per model call.
@@ -90,7 +91,8 @@ impl MemoryService {
     /// another model; records the current model for a tenant without one.
     pub async fn ensure_tenant_model(&self, tenant: &str) -> Result<()> {
         let want = self.current_model().ok_or_else(|| no_embedder("search by meaning"))?;
-        match self.store().tenant_model(tenant).await? {
+        let t = tenant.to_owned();
+        match self.store().point(move |r| r.tenant_model(&t)).await? {
             Some(have) if have == want => Ok(()),
             Some(have) => Err(Error::embedding_mismatch(format!(
                 "this tenant's vectors were made with {} ({} dimensions) but the server now embeds with {} \
@@ -98,7 +100,8 @@ impl MemoryService {
                 have.model, have.dims, want.model, want.dims
             ))),
             None => {
-                self.store().record_tenant_model(tenant, want, now_ms()).await?;
+                let (t, now) = (tenant.to_owned(), self.now());
+                self.store().write(move |tx| tx.record_tenant_model(&t, &want, now)).await?;
                 Ok(())
             }
         }
@@ -147,5 +150,44 @@ impl MemoryService {
     /// Wakes the embedding queue.
     pub(crate) fn notify_queued(&self) {
         self.inner.queued.notify_one();
+    }
+
+    /// The oldest memories waiting for an embedding, except `exclude`d tenants'.
+    pub async fn pending_embeddings(&self, limit: usize, exclude: Vec<String>) -> Result<Vec<PendingText>> {
+        self.store().read(move |r| r.pending_embeddings(limit, &exclude)).await
+    }
+
+    /// Stores computed embeddings `(seq, gen, vector)` (those whose memory
+    /// still waits at that version), then folds each newly embedded memory
+    /// with its near-duplicates. Returns how many vectors were stored.
+    pub async fn store_embeddings(&self, done: Vec<(i64, i64, Vec<f32>)>) -> Result<usize> {
+        let done: Vec<Computed> = done.into_iter().map(|(seq, gen, vector)| Computed { seq, gen, vector }).collect();
+        let stored = self.store().write(move |tx| rules::store(tx, done)).await?;
+        let n = stored.len();
+        // By tenant: near-duplicates are looked up within one tenant.
+        let mut by_tenant: std::collections::HashMap<String, Vec<rules::Embedded>> = Default::default();
+        for e in stored {
+            by_tenant.entry(e.tenant.clone()).or_default().push(e);
+        }
+        for (tenant, embedded) in by_tenant {
+            let seqs: Vec<i64> = embedded.iter().map(|e| e.seq).collect();
+            let probes = embedded.into_iter().map(|e| (e.namespace, e.vector)).collect();
+            let hits = self.store().near(&tenant, probes, DUPLICATE_COSINE).await?;
+            let found: Vec<(i64, Vec<crate::store::Hit>)> =
+                seqs.into_iter().zip(hits).filter(|(seq, h)| h.iter().any(|x| x.0 != *seq)).collect();
+            if !found.is_empty() {
+                let now = self.now();
+                let folds = self.store().write(move |tx| rules::settle(tx, found, now)).await?;
+                if folds > 0 {
+                    tracing::debug!(tenant = %tenant, folds, "folded near-duplicates found by meaning");
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Brings derived indexes up to date with the stored vectors.
+    pub async fn sync_indexes(&self) -> Result<()> {
+        self.store().sync_indexes().await
     }
 }

@@ -5,15 +5,17 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{check_limit, check_offset, check_query, MemoryService};
+use super::{check_limit, check_offset, check_query, MemoryService, Paging};
 use crate::auth::{Scope, TenantCtx};
 use crate::error::{Error, Result};
 use crate::filter::{self, Dialect};
 use crate::model::item::{indexed_text, item_value, validate_index};
 use crate::model::memory::{validate_key, MAX_TTL_SECONDS};
 use crate::model::{Memory, Namespace, NewMemory, Source, Tier};
-use crate::store::{NamespaceQuery, SearchQuery};
-use crate::time::{now_ms, serde_rfc3339, Millis};
+use crate::rules::liveness::live;
+use crate::rules::write;
+use crate::store;
+use crate::time::{serde_rfc3339, Millis};
 
 /// An item as the LangGraph store API returns it.
 #[derive(Debug, Serialize)]
@@ -78,7 +80,9 @@ pub struct SearchItems {
 fn ttl_minutes_to_ms(ttl: f64) -> Result<i64> {
     let max_minutes = (MAX_TTL_SECONDS / 60) as f64;
     if !ttl.is_finite() || ttl <= 0.0 || ttl > max_minutes {
-        return Err(Error::invalid(format!("ttl is in minutes and must be positive, at most {max_minutes}; got {ttl}")));
+        return Err(Error::invalid(format!(
+            "ttl is in minutes and must be positive, at most {max_minutes}; got {ttl}"
+        )));
     }
     Ok(((ttl * 60_000.0).ceil() as i64).max(1))
 }
@@ -95,7 +99,9 @@ impl MemoryService {
         }
         let value = Value::Object(req.value);
         let text = indexed_text(&value, index.as_ref().unwrap_or(&Value::Null));
-        let Value::Object(data) = value else { return Err(Error::internal("item value changed shape")) };
+        let Value::Object(data) = value else {
+            return Err(Error::internal("item value changed shape"));
+        };
         let memory = NewMemory {
             namespace,
             key: Some(req.key),
@@ -114,23 +120,31 @@ impl MemoryService {
         // LangGraph's stores make a put searchable by meaning before it returns.
         let mut batch = vec![memory];
         self.attach_vectors(&ctx.tenant, &mut batch, vec![None], true).await?;
-        let mut out = self.store().put_memories(&ctx.tenant, batch, now_ms()).await?;
+        let mut out = self.write_memories(&ctx.tenant, batch).await?;
         let (_, m) = out.pop().ok_or_else(|| Error::internal("put returned nothing"))?;
         Ok(ItemView::from_memory(m, None))
     }
 
     /// Reads an item; `None` when absent or expired. Refreshes its TTL unless
     /// `refresh_ttl` is `false`.
-    pub async fn get_item(&self, ctx: &TenantCtx, namespace: Vec<String>, key: &str, refresh_ttl: Option<bool>) -> Result<Option<ItemView>> {
+    pub async fn get_item(
+        &self,
+        ctx: &TenantCtx,
+        namespace: Vec<String>,
+        key: &str,
+        refresh_ttl: Option<bool>,
+    ) -> Result<Option<ItemView>> {
         ctx.require(Scope::Read)?;
         let namespace = Namespace::new(namespace, "namespace")?;
         validate_key(key, "key")?;
-        let now = now_ms();
-        let Some(mut m) = self.store().get_by_key(&ctx.tenant, &namespace, key, now).await? else {
+        let now = self.now();
+        let (tenant, k) = (ctx.tenant.clone(), key.to_owned());
+        let found = self.store().point(move |r| r.memory_by_key(&tenant, &namespace, &k)).await?;
+        let Some(mut m) = live(found, now).map(|s| s.memory) else {
             return Ok(None);
         };
         if refresh_ttl.unwrap_or(true) && m.ttl_ms.is_some() && !m.pinned {
-            self.store().refresh_ttl(&ctx.tenant, vec![m.id.clone()], now).await?;
+            self.refresh_ttl(&ctx.tenant, vec![m.id.clone()]).await?;
             m.expires_at = m.ttl_ms.map(|t| now + t);
         }
         Ok(Some(ItemView::from_memory(m, None)))
@@ -141,8 +155,13 @@ impl MemoryService {
         ctx.require(Scope::Write)?;
         let namespace = Namespace::new(namespace, "namespace")?;
         validate_key(key, "key")?;
-        self.store().delete_by_key(&ctx.tenant, &namespace, key).await?;
-        Ok(())
+        let (tenant, key, now) = (ctx.tenant.clone(), key.to_owned(), self.now());
+        self.store()
+            .write(move |tx| match live(tx.memory_by_key(&tenant, &namespace, &key)?, now) {
+                Some(s) => write::remove(tx, &s),
+                None => Ok(()),
+            })
+            .await
     }
 
     /// Searches items under a namespace prefix, by filter and (optionally) a
@@ -153,25 +172,19 @@ impl MemoryService {
         if let Some(q) = &req.query {
             check_query(q, "query")?;
         }
-        let filter = req.filter.as_ref().filter(|f| !f.is_null()).map(|f| filter::parse(f, Dialect::Items)).transpose()?;
-        let now = now_ms();
-        let hits = self
-            .rank(SearchQuery {
-                tenant: ctx.tenant.clone(),
-                text: req.query.filter(|q| !q.trim().is_empty()),
-                namespace_prefix: Namespace::prefix(req.namespace_prefix, "namespace_prefix")?,
-                tiers: Vec::new(),
-                filter,
-                items_only: true,
-                limit: check_limit(req.limit, 10, "limit")?,
-                offset: check_offset(req.offset, "offset")?,
-                now,
-            }, self.item_mode(), None, 0.0)
-            .await?;
+        let filter =
+            req.filter.as_ref().filter(|f| !f.is_null()).map(|f| filter::parse(f, Dialect::Items)).transpose()?;
+        let mut scope = store::Scope::tenant(&ctx.tenant, self.now());
+        scope.namespace_prefix = Namespace::prefix(req.namespace_prefix, "namespace_prefix")?;
+        scope.keyed_only = true;
+        scope.filter = filter;
+        let page = Paging { limit: check_limit(req.limit, 10, "limit")?, offset: check_offset(req.offset, "offset")? };
+        let query = req.query.filter(|q| !q.trim().is_empty());
+        let hits = self.rank(scope, query.as_deref(), page, self.item_mode(), None, 0.0).await?;
         if req.refresh_ttl.unwrap_or(true) {
             let ids: Vec<String> =
                 hits.iter().filter(|h| h.0.ttl_ms.is_some() && !h.0.pinned).map(|h| h.0.id.clone()).collect();
-            self.store().refresh_ttl(&ctx.tenant, ids, now).await?;
+            self.refresh_ttl(&ctx.tenant, ids).await?;
         }
         Ok(hits.into_iter().map(|(m, score, _)| ItemView::from_memory(m, Some(score))).collect())
     }
@@ -194,16 +207,32 @@ impl MemoryService {
             d => d.map(|d| d as usize),
         };
         let suffix = Namespace::prefix(suffix.unwrap_or_default(), "suffix")?;
-        self.store()
-            .list_namespaces(NamespaceQuery {
-                tenant: ctx.tenant.clone(),
-                prefix: Namespace::prefix(prefix.unwrap_or_default(), "prefix")?,
-                suffix: suffix.segments().to_vec(),
-                max_depth,
-                limit: check_limit(limit, 100, "limit")?,
-                offset: check_offset(offset, "offset")?,
-                now: now_ms(),
-            })
-            .await
+        let (limit, offset) = (check_limit(limit, 100, "limit")?, check_offset(offset, "offset")?);
+        let mut scope = store::Scope::tenant(&ctx.tenant, self.now());
+        scope.namespace_prefix = Namespace::prefix(prefix.unwrap_or_default(), "prefix")?;
+        scope.keyed_only = true;
+        let mut out: Vec<Namespace> = Vec::new();
+        for ns in self.store().namespaces(scope).await? {
+            if !ns.segments().ends_with(suffix.segments()) {
+                continue;
+            }
+            let mut segs = ns.segments().to_vec();
+            if let Some(d) = max_depth {
+                segs.truncate(d);
+            }
+            out.push(Namespace::from_stored(&segs.join("/")));
+        }
+        out.sort();
+        out.dedup();
+        Ok(out.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// Restarts the TTL of the tenant's live memories `ids` that have one.
+    async fn refresh_ttl(&self, tenant: &str, ids: Vec<String>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (tenant, now) = (tenant.to_owned(), self.now());
+        self.store().write(move |tx| write::refresh_ttl(tx, &tenant, &ids, now)).await
     }
 }

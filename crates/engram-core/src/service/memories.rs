@@ -7,11 +7,14 @@ use super::{check_limit, MemoryService, MAX_BATCH};
 use crate::auth::{Scope, TenantCtx};
 use crate::error::{Error, Result};
 use crate::model::memory::{
-    ttl_seconds_to_ms, validate_key, validate_metadata, validate_salience, validate_tags, validate_text, DEFAULT_SALIENCE,
+    ttl_seconds_to_ms, validate_key, validate_metadata, validate_salience, validate_tags, validate_text,
+    DEFAULT_SALIENCE,
 };
 use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Source, Tier, WriteStatus};
-use crate::store::ListQuery;
-use crate::time::now_ms;
+use crate::rules::liveness::live;
+use crate::rules::merge::DUPLICATE_COSINE;
+use crate::rules::write;
+use crate::store::Page;
 
 /// One page of `GET /v1/memories`.
 #[derive(Debug, Serialize)]
@@ -125,40 +128,81 @@ impl MemoryService {
         for (i, m) in batch.iter().enumerate() {
             if let Some(k) = &m.key {
                 if !seen.insert((m.namespace.joined(), k.clone())) {
-                    return Err(Error::invalid(format!("memories[{i}].key repeats a key written earlier in this batch")));
+                    return Err(Error::invalid(format!(
+                        "memories[{i}].key repeats a key written earlier in this batch"
+                    )));
                 }
             }
         }
         self.attach_vectors(&ctx.tenant, &mut batch, given, wait_indexed).await?;
+        self.write_memories(&ctx.tenant, batch).await
+    }
+
+    /// Writes validated memories by the write rules: their fingerprints are
+    /// taken and, for those with a vector, their nearest memories looked up
+    /// before the transaction. Wakes the embedding queue when texts wait.
+    pub(crate) async fn write_memories(
+        &self,
+        tenant: &str,
+        batch: Vec<NewMemory>,
+    ) -> Result<Vec<(WriteStatus, Memory)>> {
         let queued = batch.iter().any(|m| m.embedding.is_none() && !m.text.is_empty());
-        let out = self.store().put_memories(&ctx.tenant, batch, now_ms()).await?;
+        let mut prepared: Vec<write::Prepared> = batch.into_iter().map(write::prepare).collect();
+        let probes: Vec<(usize, Namespace, Vec<f32>)> = prepared
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.memory.embedding.clone().map(|v| (i, p.memory.namespace.clone(), v)))
+            .collect();
+        if !probes.is_empty() {
+            let (slots, probes): (Vec<usize>, Vec<(Namespace, Vec<f32>)>) =
+                probes.into_iter().map(|(i, ns, v)| (i, (ns, v))).unzip();
+            let hits = self.store().near(tenant, probes, DUPLICATE_COSINE).await?;
+            for (i, h) in slots.into_iter().zip(hits) {
+                prepared[i].near = h;
+            }
+        }
+        let (tenant, now) = (tenant.to_owned(), self.now());
+        let out = self.store().write(move |tx| write::put_batch(tx, &tenant, prepared, now)).await?;
         if queued {
             self.notify_queued();
         }
         Ok(out)
     }
 
+    /// A live memory by id; an id merged into another memory names the survivor.
     pub async fn get_memory(&self, ctx: &TenantCtx, id: &str) -> Result<Memory> {
         ctx.require(Scope::Read)?;
         check_id(id)?;
-        self.store()
-            .get_memory(&ctx.tenant, id, now_ms())
-            .await?
-            .ok_or_else(|| Error::not_found(format!("no memory with id {id}")))
+        let (tenant, key, now) = (ctx.tenant.clone(), id.to_owned(), self.now());
+        let found = self.store().point(move |r| write::resolve(r, &tenant, &key)).await?;
+        live(found, now).map(|s| s.memory).ok_or_else(|| Error::not_found(format!("no memory with id {id}")))
     }
 
     /// Applies a patch; `if_version` (from `If-Match`) guards against lost updates.
-    pub async fn update_memory(&self, ctx: &TenantCtx, id: &str, patch: PatchInput, if_version: Option<i64>) -> Result<Memory> {
+    pub async fn update_memory(
+        &self,
+        ctx: &TenantCtx,
+        id: &str,
+        patch: PatchInput,
+        if_version: Option<i64>,
+    ) -> Result<Memory> {
         ctx.require(Scope::Write)?;
         check_id(id)?;
         let patch = validate_patch(patch)?;
-        self.store().update_memory(&ctx.tenant, id, patch, if_version, now_ms()).await
+        let requeues = patch.text.is_some();
+        let (tenant, id, now) = (ctx.tenant.clone(), id.to_owned(), self.now());
+        let m = self.store().write(move |tx| write::patch(tx, &tenant, &id, &patch, if_version, now)).await?;
+        if requeues {
+            self.notify_queued();
+        }
+        Ok(m)
     }
 
     pub async fn delete_memory(&self, ctx: &TenantCtx, id: &str) -> Result<()> {
         ctx.require(Scope::Write)?;
         check_id(id)?;
-        if self.store().delete_memory(&ctx.tenant, id, now_ms()).await? {
+        let (tenant, key, now) = (ctx.tenant.clone(), id.to_owned(), self.now());
+        if self.store().write(move |tx| write::delete(tx, &tenant, &key, now)).await? {
             Ok(())
         } else {
             Err(Error::not_found(format!("no memory with id {id}")))
@@ -174,17 +218,16 @@ impl MemoryService {
             Some(_) => return Err(Error::invalid("cursor is not one this server returned")),
             None => None,
         };
-        let mut memories = self
+        let mut scope = crate::store::Scope::tenant(&ctx.tenant, self.now());
+        scope.namespace_prefix = Namespace::parse_joined(q.namespace.as_deref().unwrap_or(""), "namespace")?;
+        scope.tiers = q.tier.as_deref().map(|t| Tier::parse(t, "tier")).transpose()?.into_iter().collect();
+        let mut memories: Vec<Memory> = self
             .store()
-            .list_memories(ListQuery {
-                tenant: ctx.tenant.clone(),
-                namespace_prefix: Namespace::parse_joined(q.namespace.as_deref().unwrap_or(""), "namespace")?,
-                tier: q.tier.as_deref().map(|t| Tier::parse(t, "tier")).transpose()?,
-                after_id,
-                limit: limit + 1,
-                now: now_ms(),
-            })
-            .await?;
+            .list(scope, Page::ById { after: after_id, limit: limit + 1 })
+            .await?
+            .into_iter()
+            .map(|s| s.memory)
+            .collect();
         let next_cursor = if memories.len() > limit {
             memories.truncate(limit);
             memories.last().map(|m| m.id.clone())
@@ -192,5 +235,11 @@ impl MemoryService {
             None
         };
         Ok(ListPage { memories, next_cursor })
+    }
+
+    /// Deletes up to `batch` memories expired by now; returns how many.
+    pub async fn sweep_expired(&self, batch: usize) -> Result<usize> {
+        let now = self.now();
+        self.store().write(move |tx| write::sweep_expired(tx, now, batch)).await
     }
 }

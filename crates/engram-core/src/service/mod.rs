@@ -1,36 +1,41 @@
 //! `MemoryService`: the one entry point every transport calls.
 //!
 //! It authenticates callers, checks scopes, validates input into domain types
-//! (with messages that name the field), and calls the [`Store`]. It knows nothing
-//! of HTTP.
+//! (with messages that name the field), and runs the rules (`crate::rules`)
+//! on the [`Store`]. It knows nothing of HTTP. The background jobs and the
+//! admin commands go through it too: nothing outside this crate touches the
+//! store.
 
+mod admin;
 mod auth;
 mod embedding;
 pub mod inputs;
 mod items;
 mod memories;
+pub mod rank;
 mod recall;
 mod salience;
-pub mod rank;
 mod search;
 mod sessions;
 
 use std::sync::Arc;
 
 pub use auth::AuthMode;
+pub use embedding::EMBED_BATCH;
 pub use items::{ItemView, PutItem, SearchItems};
 pub use memories::ListPage;
-pub use recall::RecallOutput;
-pub use salience::{Cited, DECAY_BATCH};
-pub use embedding::EMBED_BATCH;
 pub use rank::{Explain, Mode, RankWeights};
+pub use recall::RecallOutput;
+pub use salience::{Cited, DECAY_BATCH, PROMOTION_BATCH};
 pub use search::{SearchHit, SearchOutput};
 pub use sessions::{Appended as TurnsAdded, Distilled, Lifecycle};
 
+use crate::clock::SharedClock;
 use crate::distill::{Distiller, Extractive};
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::store::Store;
+use crate::time::Millis;
 
 /// Largest `limit` any call accepts.
 pub const MAX_LIMIT: i64 = 1000;
@@ -49,6 +54,7 @@ pub struct MemoryService {
 
 struct Inner {
     store: Store,
+    clock: SharedClock,
     auth: auth::Authenticator,
     embedder: Option<Arc<dyn Embedder>>,
     weights: RankWeights,
@@ -76,6 +82,8 @@ pub struct ServiceOptions {
     pub lifecycle: Lifecycle,
     /// Default: [`Extractive`].
     pub distiller: Arc<dyn Distiller>,
+    /// Default: the system clock. Give the store the same one.
+    pub clock: SharedClock,
 }
 
 impl Default for ServiceOptions {
@@ -85,6 +93,7 @@ impl Default for ServiceOptions {
             weights: RankWeights::default(),
             lifecycle: Lifecycle::default(),
             distiller: Arc::new(Extractive),
+            clock: crate::clock::system(),
         }
     }
 }
@@ -100,6 +109,7 @@ impl MemoryService {
         MemoryService {
             inner: Arc::new(Inner {
                 store,
+                clock: opts.clock,
                 auth: auth::Authenticator::new(auth_mode),
                 embedder: opts.embedder,
                 weights: opts.weights,
@@ -119,9 +129,19 @@ impl MemoryService {
         &self.inner.lifecycle
     }
 
-    /// The storage backend (for health checks, jobs and admin commands).
-    pub fn store(&self) -> &Store {
+    /// The storage backend (the rules run on it; nothing outside the crate does).
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The current time by the service's clock.
+    pub fn now(&self) -> Millis {
+        self.inner.clock.now_ms()
+    }
+
+    /// The service's clock (for what it drives: breakers, heartbeats).
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
     }
 
     /// The embedder, when one is configured.
@@ -134,6 +154,13 @@ impl MemoryService {
     pub async fn queued_work(&self) {
         self.inner.queued.notified().await
     }
+}
+
+/// Which results of a ranked or listed search to return.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Paging {
+    pub limit: usize,
+    pub offset: usize,
 }
 
 /// Checks a `limit` (1..=1000, default `default`).

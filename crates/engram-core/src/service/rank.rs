@@ -135,7 +135,9 @@ pub fn rank(
     };
     let mut best_neighbour: HashMap<i64, f64> = HashMap::new();
     for &(a, b) in adjacent {
-        let (Some(sa), Some(sb)) = (signals.get(&a), signals.get(&b)) else { continue };
+        let (Some(sa), Some(sb)) = (signals.get(&a), signals.get(&b)) else {
+            continue;
+        };
         if !(facts.contains_key(&a) && facts.contains_key(&b)) {
             continue;
         }
@@ -195,18 +197,22 @@ mod tests {
 
     #[test]
     fn hybrid_weighs_cosine_and_normalised_bm25() {
-        let signals = HashMap::from([(1, sig(Some(4.0), Some(0.5))), (2, sig(None, Some(0.9))), (3, sig(Some(2.0), None))]);
+        let signals =
+            HashMap::from([(1, sig(Some(4.0), Some(0.5))), (2, sig(None, Some(0.9))), (3, sig(Some(2.0), None))]);
         let out = rank(&params(Mode::Hybrid, 0.0, 4.0), &signals, &facts(&[1, 2, 3]), &[]);
         let scores: Vec<(i64, f64)> = out.iter().map(|r| (r.seq, r.score)).collect();
         // 1: 0.6·0.5 + 0.4·1 = 0.70; 2: 0.6·0.9 = 0.54; 3: 0.4·0.5 = 0.20
         assert_eq!(scores.iter().map(|s| s.0).collect::<Vec<_>>(), vec![1, 2, 3]);
-        assert!((scores[0].1 - 0.70).abs() < 1e-9 && (scores[1].1 - 0.54).abs() < 1e-9 && (scores[2].1 - 0.20).abs() < 1e-9);
+        assert!(
+            (scores[0].1 - 0.70).abs() < 1e-9 && (scores[1].1 - 0.54).abs() < 1e-9 && (scores[2].1 - 0.20).abs() < 1e-9
+        );
     }
 
     #[test]
     fn a_neighbour_lends_a_share_of_its_relevance() {
         // 2 is a strong hit; 3 was written right after it and matches nothing.
-        let signals = HashMap::from([(1, sig(None, Some(0.30))), (2, sig(None, Some(0.80))), (3, sig(None, Some(0.10)))]);
+        let signals =
+            HashMap::from([(1, sig(None, Some(0.30))), (2, sig(None, Some(0.80))), (3, sig(None, Some(0.10)))]);
         let adjacent = [(2, 3)];
         let off = rank(&params(Mode::Vector, 0.0, 0.0), &signals, &facts(&[1, 2, 3]), &adjacent);
         assert_eq!(off.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 1, 3]);

@@ -14,7 +14,7 @@ use crate::model::session::{validate_session_id, Session};
 use crate::model::Tier;
 use crate::recall::{drop_near_identical, pack, Intent, RecallItem, RecallTier};
 use crate::text::{is_stopword, words};
-use crate::time::{format_rfc3339, now_ms};
+use crate::time::format_rfc3339;
 
 /// Most results of one recall.
 pub const MAX_RECALL_LIMIT: i64 = 100;
@@ -54,7 +54,7 @@ impl MemoryService {
         let session = match &req.session_id {
             Some(id) => {
                 validate_session_id(id)?;
-                self.store().get_session(&ctx.tenant, id, self.lifecycle().wm_max_turns, now_ms()).await?
+                self.session_window(&ctx.tenant, id).await?
             }
             None => None,
         };
@@ -64,7 +64,8 @@ impl MemoryService {
         };
 
         // Long-term memory: hybrid search in the namespace asked for, else the session's.
-        let namespace_prefix = req.namespace_prefix.or_else(|| session.as_ref().map(|s| s.namespace.segments().to_vec()));
+        let namespace_prefix =
+            req.namespace_prefix.or_else(|| session.as_ref().map(|s| s.namespace.segments().to_vec()));
         let found = self
             .search(
                 ctx,
@@ -85,9 +86,20 @@ impl MemoryService {
                 Tier::Semantic => (RecallTier::Semantic, weights.semantic),
             };
             let date = (m.tier == Tier::Episodic).then(|| {
-                m.metadata.get("date").and_then(|d| d.as_str()).map(str::to_owned).unwrap_or_else(|| format_rfc3339(m.created_at)[..10].to_owned())
+                m.metadata
+                    .get("date")
+                    .and_then(|d| d.as_str())
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format_rfc3339(m.created_at)[..10].to_owned())
             });
-            items.push(RecallItem { tier, id: Some(m.id), turn: None, text: m.text, score: hit.score.unwrap_or(0.0) * w, date });
+            items.push(RecallItem {
+                tier,
+                id: Some(m.id),
+                turn: None,
+                text: m.text,
+                score: hit.score.unwrap_or(0.0) * w,
+                date,
+            });
         }
 
         items.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -127,8 +139,13 @@ fn working_items(s: &Session, query: &str, intent: Intent, weight: f64) -> Vec<R
         .enumerate()
         .map(|(i, t)| {
             let recency = (i + 1) as f64 / n;
-            let overlap = if q.is_empty() { 0.0 } else { content(&t.content).intersection(&q).count() as f64 / q.len() as f64 };
-            let base = if intent == Intent::Working { 0.4 * overlap + 0.6 * recency } else { 0.7 * overlap + 0.3 * recency * overlap.min(0.5) * 2.0 };
+            let overlap =
+                if q.is_empty() { 0.0 } else { content(&t.content).intersection(&q).count() as f64 / q.len() as f64 };
+            let base = if intent == Intent::Working {
+                0.4 * overlap + 0.6 * recency
+            } else {
+                0.7 * overlap + 0.3 * recency * overlap.min(0.5) * 2.0
+            };
             RecallItem {
                 tier: RecallTier::Working,
                 id: None,

@@ -12,13 +12,17 @@ use serde::Serialize;
 use super::MemoryService;
 use crate::auth::{Scope, TenantCtx};
 use crate::error::{Error, Result};
-use crate::time::now_ms;
+use crate::rules::merge::DUPLICATE_COSINE;
+use crate::rules::promotion::{self, Promotion};
+use crate::rules::salience as rules;
 
 /// Most distinct memories held between flushes; beyond it `cite` flushes
 /// itself (bounds memory under a flood of citations).
 const MAX_PENDING: usize = 100_000;
 /// Memories decayed per transaction.
 pub const DECAY_BATCH: usize = 1000;
+/// Episodic memories promoted per pass.
+pub const PROMOTION_BATCH: usize = 500;
 
 /// The answer to a citation.
 #[derive(Debug, Serialize)]
@@ -61,7 +65,8 @@ impl MemoryService {
         if taken.is_empty() {
             return Ok(0);
         }
-        match self.store().apply_citations(taken.clone(), now_ms()).await {
+        let (cites, now) = (taken.clone(), self.now());
+        match self.store().write(move |tx| rules::apply_citations(tx, &cites, now)).await {
             Ok(n) => Ok(n),
             Err(e) => {
                 // Put them back for the next attempt.
@@ -74,5 +79,35 @@ impl MemoryService {
                 Err(e)
             }
         }
+    }
+
+    /// Decays the salience of up to [`DECAY_BATCH`] memories not brought up
+    /// to date for a day; returns how many.
+    pub async fn decay_salience(&self) -> Result<usize> {
+        let now = self.now();
+        self.store().write(move |tx| rules::decay(tx, now, DECAY_BATCH)).await
+    }
+
+    /// Promotes up to [`PROMOTION_BATCH`] episodic memories whose salience
+    /// reached the threshold (folding those that duplicate a memory of their
+    /// namespace).
+    pub async fn promote(&self) -> Result<Promotion> {
+        let (threshold, now) = (self.lifecycle().promotion_threshold, self.now());
+        let cands = self.store().read(move |r| promotion::candidates(r, threshold, now, PROMOTION_BATCH)).await?;
+        if cands.is_empty() {
+            return Ok(Promotion::default());
+        }
+        let mut with_hits = Vec::with_capacity(cands.len());
+        for c in cands {
+            let hits = match &c.vector {
+                Some(v) => {
+                    let probe = vec![(c.memory.memory.namespace.clone(), v.clone())];
+                    self.store().near(&c.memory.tenant, probe, DUPLICATE_COSINE).await?.pop().unwrap_or_default()
+                }
+                None => Vec::new(),
+            };
+            with_hits.push((c.memory, hits));
+        }
+        self.store().write(move |tx| promotion::promote(tx, with_hits, threshold, now)).await
     }
 }

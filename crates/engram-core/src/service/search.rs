@@ -9,13 +9,14 @@ use serde::Serialize;
 
 use super::inputs::SearchInput;
 use super::rank::{self, Explain, Mode, RankParams, Signals};
-use super::{check_limit, check_offset, check_query, MemoryService};
+use super::{check_limit, check_offset, check_query, MemoryService, Paging};
 use crate::auth::{Scope, TenantCtx};
 use crate::error::{Error, Result};
 use crate::filter::{self, Dialect};
 use crate::model::{Memory, Namespace, Tier};
-use crate::store::SearchQuery;
-use crate::time::{now_ms, Millis};
+use crate::store::{self, Page};
+use crate::text::query_terms;
+use crate::time::Millis;
 
 /// Neighbours created further apart than this are not context for each other.
 pub const CONTEXT_GAP_MS: Millis = 3_600_000;
@@ -48,19 +49,20 @@ impl MemoryService {
     /// Searches memories (`POST /v1/memories/search`).
     pub async fn search(&self, ctx: &TenantCtx, q: SearchInput) -> Result<SearchOutput> {
         ctx.require(Scope::Read)?;
-        let mode = match q.mode.as_deref().unwrap_or("hybrid") {
-            "hybrid" if self.embedder().is_some() => Mode::Hybrid,
-            "hybrid" | "keyword" => Mode::Keyword,
-            "vector" if self.embedder().is_some() => Mode::Vector,
-            "vector" => {
-                return Err(Error::unprocessable(
+        let mode =
+            match q.mode.as_deref().unwrap_or("hybrid") {
+                "hybrid" if self.embedder().is_some() => Mode::Hybrid,
+                "hybrid" | "keyword" => Mode::Keyword,
+                "vector" if self.embedder().is_some() => Mode::Vector,
+                "vector" => return Err(Error::unprocessable(
                     "mode \"vector\" needs an embedding model, and this server has none configured; use \"keyword\"",
-                ))
-            }
-            other => {
-                return Err(Error::invalid(format!("mode must be \"hybrid\", \"vector\" or \"keyword\", got {other:?}")))
-            }
-        };
+                )),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "mode must be \"hybrid\", \"vector\" or \"keyword\", got {other:?}"
+                    )))
+                }
+            };
         if let Some(text) = &q.query {
             check_query(text, "query")?;
         }
@@ -71,20 +73,15 @@ impl MemoryService {
             .enumerate()
             .map(|(i, t)| Tier::parse(t, &format!("tiers[{i}]")))
             .collect::<Result<Vec<_>>>()?;
-        let filter = q.filter.as_ref().map(|f| filter::parse(f, Dialect::Memories)).transpose()?;
-        let query = SearchQuery {
-            tenant: ctx.tenant.clone(),
-            text: q.query.filter(|t| !t.trim().is_empty()),
-            namespace_prefix: Namespace::prefix(q.namespace_prefix.unwrap_or_default(), "namespace_prefix")?,
-            tiers,
-            filter,
-            items_only: false,
-            limit: check_limit(q.limit, 10, "limit")?,
-            offset: check_offset(q.offset, "offset")?,
-            now: now_ms(),
-        };
+        let mut scope = store::Scope::tenant(&ctx.tenant, self.now());
+        scope.filter = q.filter.as_ref().map(|f| filter::parse(f, Dialect::Memories)).transpose()?;
+        scope.namespace_prefix = Namespace::prefix(q.namespace_prefix.unwrap_or_default(), "namespace_prefix")?;
+        scope.tiers = tiers;
+        let page = Paging { limit: check_limit(q.limit, 10, "limit")?, offset: check_offset(q.offset, "offset")? };
+        let text = q.query.filter(|t| !t.trim().is_empty());
         let pending = if self.embedder().is_some() {
-            self.store().pending_embeddings(&ctx.tenant, &query.namespace_prefix).await?
+            let (tenant, prefix) = (ctx.tenant.clone(), scope.namespace_prefix.clone());
+            self.store().read(move |r| r.pending_count(&tenant, &prefix)).await?
         } else {
             0
         };
@@ -95,14 +92,14 @@ impl MemoryService {
             _ => None,
         };
         // A vector without words can only be searched by meaning.
-        let mode = if mode == Mode::Hybrid && query.text.is_none() && given.is_some() { Mode::Vector } else { mode };
+        let mode = if mode == Mode::Hybrid && text.is_none() && given.is_some() { Mode::Vector } else { mode };
         let context_weight = match q.context_weight {
             None => self.inner.weights.context,
             Some(w) if (0.0..=1.0).contains(&w) => w,
             Some(w) => return Err(Error::invalid(format!("context_weight must be between 0 and 1, got {w}"))),
         };
         let results = self
-            .rank(query, mode, given, context_weight)
+            .rank(scope, text.as_deref(), page, mode, given, context_weight)
             .await?
             .into_iter()
             .map(|(memory, score, parts)| SearchHit { memory, score, explain: if explain { parts } else { None } })
@@ -119,43 +116,48 @@ impl MemoryService {
         }
     }
 
-    /// Runs a search and returns `(memory, score, explanation)` best first.
-    /// `given` is the caller's query vector, used instead of embedding the
-    /// text; `context_weight` is the share of a neighbour's relevance lent.
+    /// Runs a search in `scope` for `text` and returns `(memory, score,
+    /// explanation)` best first. `given` is the caller's query vector, used
+    /// instead of embedding the text; `context_weight` is the share of a
+    /// neighbour's relevance lent.
     pub(crate) async fn rank(
         &self,
-        q: SearchQuery,
+        scope: store::Scope,
+        text: Option<&str>,
+        page: Paging,
         mode: Mode,
         given: Option<Vec<f32>>,
         context_weight: f64,
     ) -> Result<Vec<(Memory, Option<f64>, Option<Explain>)>> {
-        if q.text.is_none() && given.is_none() {
+        if text.is_none() && given.is_none() {
             // No query: a filtered listing, newest first.
-            let rows = self.store().filter_listing(q).await?;
-            return Ok(rows.into_iter().map(|m| (m, None, None)).collect());
+            let rows = self.store().list(scope, Page::Newest { offset: page.offset, limit: page.limit }).await?;
+            return Ok(rows.into_iter().map(|s| (s.memory, None, None)).collect());
         }
-        let pool = pool_size(q.limit + q.offset);
+        let pool = pool_size(page.limit + page.offset);
         let query_vector = match (mode, given) {
             (Mode::Keyword, _) => None,
             (_, given) => {
-                self.ensure_tenant_model(&q.tenant).await?;
+                self.ensure_tenant_model(&scope.tenant).await?;
                 match given {
                     Some(v) => Some(v),
-                    None => self.embed_texts(vec![q.text.clone().unwrap_or_default()]).await?.pop(),
+                    None => self.embed_texts(vec![text.unwrap_or_default().to_owned()]).await?.pop(),
                 }
             }
         };
+        let terms = text.map(query_terms).unwrap_or_default();
         let store = self.store();
         let (keyword_hits, vector_hits) = tokio::try_join!(
             async {
                 match mode {
                     Mode::Vector => Ok(Vec::new()),
-                    _ => store.keyword_hits(q.clone(), pool).await,
+                    _ if terms.is_empty() => Ok(Vec::new()),
+                    _ => store.keyword_hits(scope.clone(), terms.clone(), pool).await,
                 }
             },
             async {
                 match &query_vector {
-                    Some(v) => store.vector_hits(q.clone(), v.clone(), pool).await,
+                    Some(v) => store.vector_hits(scope.clone(), v.clone(), pool).await,
                     None => Ok(Vec::new()),
                 }
             },
@@ -169,15 +171,20 @@ impl MemoryService {
         }
         let best_keyword = signals.values().filter_map(|s| s.keyword).fold(0.0f64, f64::max);
         let gap = (context_weight > 0.0).then_some(CONTEXT_GAP_MS);
-        let expansion = store.expand(q.clone(), signals.keys().copied().collect(), gap).await?;
+        let expansion = store.expand(scope.clone(), signals.keys().copied().collect(), gap).await?;
         for &(_, n) in &expansion.adjacent {
             signals.entry(n).or_default();
         }
-        self.fill_missing_signals(&mut signals, mode, q.text.as_deref(), query_vector).await?;
-        let params = RankParams { mode, weights: self.inner.weights, context_weight, best_keyword, now: q.now };
+        self.fill_missing_signals(&mut signals, mode, &terms, query_vector).await?;
+        let params = RankParams { mode, weights: self.inner.weights, context_weight, best_keyword, now: scope.live_at };
         let ranked = rank::rank(&params, &signals, &expansion.facts, &expansion.adjacent);
-        let page: Vec<rank::Ranked> = ranked.into_iter().skip(q.offset).take(q.limit).collect();
-        let mut rows: HashMap<i64, Memory> = store.hydrate(q, page.iter().map(|r| r.seq).collect()).await?.into_iter().collect();
+        let page: Vec<rank::Ranked> = ranked.into_iter().skip(page.offset).take(page.limit).collect();
+        let mut rows: HashMap<i64, Memory> = store
+            .hydrate(scope, page.iter().map(|r| r.seq).collect())
+            .await?
+            .into_iter()
+            .map(|s| (s.seq, s.memory))
+            .collect();
         Ok(page.into_iter().filter_map(|r| rows.remove(&r.seq).map(|m| (m, Some(r.score), Some(r.explain)))).collect())
     }
 
@@ -188,7 +195,7 @@ impl MemoryService {
         &self,
         signals: &mut HashMap<i64, Signals>,
         mode: Mode,
-        text: Option<&str>,
+        terms: &[String],
         query_vector: Option<Vec<f32>>,
     ) -> Result<()> {
         if let Some(v) = query_vector {
@@ -201,10 +208,10 @@ impl MemoryService {
                 }
             }
         }
-        if let (Some(text), true) = (text, mode != Mode::Vector) {
+        if !terms.is_empty() && mode != Mode::Vector {
             let missing: Vec<i64> = signals.iter().filter(|(_, s)| s.keyword.is_none()).map(|(k, _)| *k).collect();
             if !missing.is_empty() {
-                for (seq, bm25) in self.store().keyword_scores(text, missing).await? {
+                for (seq, bm25) in self.store().keyword_scores(terms.to_vec(), missing).await? {
                     if let Some(s) = signals.get_mut(&seq) {
                         s.keyword = Some(bm25);
                     }

@@ -2,7 +2,7 @@
 //!
 //! Appending turns is one durable write; when it completes a stretch of
 //! `distill_every` turns it also queues a distillation job (see
-//! `store/sqlite/sessions.rs`). A fast distiller (the extractive default) runs
+//! `rules/sessions.rs`). A fast distiller (the extractive default) runs
 //! that job before the append returns, so the response names the memories it
 //! made; a slow one (an LLM) leaves it to the distillation worker. Either way
 //! the job is the unit of work: it survives a restart and its memories are
@@ -20,9 +20,10 @@ use crate::distill::{DistillRequest, DistilledMemory, Distiller, Extractive};
 use crate::error::{Error, Result};
 use crate::model::memory::{MAX_METADATA_ENTRIES, MAX_TEXT_BYTES};
 use crate::model::session::{validate_session_id, NewTurn, Session, MAX_TURNS_PER_CALL};
-use crate::model::{NewMemory, Namespace, Source, Tier};
-use crate::store::{AppendTurns, DistillJob};
-use crate::time::{format_rfc3339, now_ms, parse_rfc3339, serde_rfc3339, Millis};
+use crate::model::{Namespace, NewMemory, Source, Tier};
+use crate::rules::sessions::{self as rules, AppendTurns, DistillJob};
+use crate::rules::write::prepare;
+use crate::time::{format_rfc3339, parse_rfc3339, serde_rfc3339, Millis};
 
 /// Working-memory and promotion settings (DESIGN §1 defaults).
 #[derive(Debug, Clone)]
@@ -82,34 +83,38 @@ impl MemoryService {
             .enumerate()
             .map(|(i, t)| {
                 let field = format!("turns[{i}]");
-                let at = t.at.as_deref().map(parse_rfc3339).transpose().map_err(|e| Error::invalid(format!("{field}.at: {e}")))?;
+                let at =
+                    t.at.as_deref()
+                        .map(parse_rfc3339)
+                        .transpose()
+                        .map_err(|e| Error::invalid(format!("{field}.at: {e}")))?;
                 NewTurn::validate(t.role, t.content, at, t.metadata.unwrap_or_default(), &field)
             })
             .collect::<Result<Vec<_>>>()?;
         let life = self.lifecycle();
-        let a = self
-            .store()
-            .append_turns(AppendTurns {
-                tenant: ctx.tenant.clone(),
-                session_id: session_id.to_owned(),
-                namespace,
-                turns,
-                now: now_ms(),
-                ttl_ms: life.session_ttl_ms,
-                window: life.wm_max_turns,
-                distill_every: life.distill_every,
-            })
-            .await?;
+        let append = AppendTurns {
+            tenant: ctx.tenant.clone(),
+            session_id: session_id.to_owned(),
+            namespace,
+            turns,
+            now: self.now(),
+            ttl_ms: life.session_ttl_ms,
+            window: life.wm_max_turns,
+            distill_every: life.distill_every,
+        };
+        let a = self.store().write(move |tx| rules::append(tx, &append)).await?;
         let distilled = match a.queued_job {
-            Some(job) if self.inner.distiller.inline() => match self.run_distill_job_by_id(job).await {
-                Ok(ids) => ids,
-                Err(e) => {
-                    // The turns are stored and the job stays queued: the worker retries it.
-                    tracing::warn!(error = %e, job, "distilling inline failed; left to the worker");
-                    self.inner.distill_queued.notify_one();
-                    Vec::new()
+            Some(job) if self.inner.distiller.inline() => {
+                match self.run_distill_job_by_id(job).await {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        // The turns are stored and the job stays queued: the worker retries it.
+                        tracing::warn!(error = %e, job, "distilling inline failed; left to the worker");
+                        self.inner.distill_queued.notify_one();
+                        Vec::new()
+                    }
                 }
-            },
+            }
             Some(_) => {
                 self.inner.distill_queued.notify_one();
                 Vec::new()
@@ -130,8 +135,7 @@ impl MemoryService {
     pub async fn get_session(&self, ctx: &TenantCtx, session_id: &str) -> Result<Session> {
         ctx.require(Scope::Read)?;
         validate_session_id(session_id)?;
-        self.store()
-            .get_session(&ctx.tenant, session_id, self.lifecycle().wm_max_turns, now_ms())
+        self.session_window(&ctx.tenant, session_id)
             .await?
             .ok_or_else(|| Error::not_found(format!("no session with id {session_id}")))
     }
@@ -141,7 +145,8 @@ impl MemoryService {
     pub async fn delete_session(&self, ctx: &TenantCtx, session_id: &str) -> Result<()> {
         ctx.require(Scope::Write)?;
         validate_session_id(session_id)?;
-        if self.store().delete_session(&ctx.tenant, session_id, now_ms()).await? {
+        let (tenant, id, now) = (ctx.tenant.clone(), session_id.to_owned(), self.now());
+        if self.store().write(move |tx| rules::delete(tx, &tenant, &id, now)).await? {
             Ok(())
         } else {
             Err(Error::not_found(format!("no session with id {session_id}")))
@@ -152,7 +157,8 @@ impl MemoryService {
     pub async fn distill_session(&self, ctx: &TenantCtx, session_id: &str) -> Result<Distilled> {
         ctx.require(Scope::Write)?;
         validate_session_id(session_id)?;
-        let distilled = match self.store().queue_distillation(&ctx.tenant, session_id, now_ms()).await? {
+        let (tenant, id, now) = (ctx.tenant.clone(), session_id.to_owned(), self.now());
+        let distilled = match self.store().write(move |tx| rules::queue_rest(tx, &tenant, &id, now)).await? {
             Some(job) => self.run_distill_job_by_id(job).await?,
             None => Vec::new(),
         };
@@ -169,10 +175,39 @@ impl MemoryService {
         self.inner.distill_queued.notify_one();
     }
 
+    /// A live session with its working-memory window, if there is one.
+    pub(crate) async fn session_window(&self, tenant: &str, id: &str) -> Result<Option<Session>> {
+        let (tenant, id, window, now) = (tenant.to_owned(), id.to_owned(), self.lifecycle().wm_max_turns, self.now());
+        self.store().point(move |r| rules::get(r, &tenant, &id, window, now)).await
+    }
+
+    /// Ends up to `batch` sessions idle past their TTL (their undistilled
+    /// turns are queued first); returns how many.
+    pub async fn sweep_sessions(&self, batch: usize) -> Result<usize> {
+        let now = self.now();
+        let n = self.store().write(move |tx| rules::sweep(tx, now, batch)).await?;
+        if n > 0 {
+            self.wake_distiller();
+        }
+        Ok(n)
+    }
+
+    /// Due distillation jobs, oldest first.
+    pub async fn due_distillations(&self, max: usize) -> Result<Vec<DistillJob>> {
+        let now = self.now();
+        self.store().read(move |r| rules::due_jobs(r, now, max)).await
+    }
+
+    /// Records a failed attempt of a job; it runs again after `delay_ms`.
+    pub async fn retry_distillation(&self, id: i64, error: String, delay_ms: i64) -> Result<()> {
+        let run_after = self.now() + delay_ms;
+        self.store().write(move |tx| tx.retry_job(id, &error, run_after)).await
+    }
+
     /// Runs a queued job by id (nothing if it is already done).
     async fn run_distill_job_by_id(&self, id: i64) -> Result<Vec<String>> {
         let _one = self.inner.distilling.lock().await;
-        match self.store().distill_job(id).await? {
+        match self.store().point(move |r| rules::job(r, id)).await? {
             Some(job) => self.distill_locked(job).await,
             None => Ok(Vec::new()),
         }
@@ -186,7 +221,8 @@ impl MemoryService {
     }
 
     async fn distill_locked(&self, job: DistillJob) -> Result<Vec<String>> {
-        let summary = self.store().session_summary(&job.tenant, &job.session_id).await?;
+        let (tenant, sid) = (job.tenant.clone(), job.session_id.clone());
+        let summary = self.store().point(move |r| rules::summary(r, &tenant, &sid)).await?;
         let req = DistillRequest { session_id: job.session_id.clone(), turns: job.turns.clone(), summary };
         let distiller = Arc::clone(&self.inner.distiller);
         let out = tokio::task::spawn_blocking(move || match distiller.distill(&req) {
@@ -199,9 +235,10 @@ impl MemoryService {
         .await
         .map_err(|e| Error::internal(format!("distillation panicked: {e}")))?
         .map_err(|e| Error::internal(format!("extractive distillation failed: {e}")))?;
-        let batch: Vec<NewMemory> = out.memories.into_iter().filter_map(|m| to_new_memory(&job, m)).collect();
+        let batch: Vec<_> = out.memories.into_iter().filter_map(|m| to_new_memory(&job, m)).map(prepare).collect();
         let embeds = !batch.is_empty();
-        let written = self.store().finish_distill(job, out.summary, batch, now_ms()).await?;
+        let now = self.now();
+        let written = self.store().write(move |tx| rules::finish(tx, &job, out.summary, batch, now)).await?;
         let ids: Vec<String> = written.unwrap_or_default().into_iter().map(|(_, m)| m.id).collect();
         if embeds && !ids.is_empty() {
             self.notify_queued();
@@ -254,4 +291,3 @@ fn to_new_memory(job: &DistillJob, m: DistilledMemory) -> Option<NewMemory> {
         embedding: None,
     })
 }
-

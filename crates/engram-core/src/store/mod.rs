@@ -1,9 +1,24 @@
-//! Storage: the [`Store`] enum over the backends, and the backend-neutral
-//! query and result types its methods take and return.
+//! Storage: the contract a backend implements, and [`Store`], the closed enum
+//! over the backends.
 //!
-//! `Store` is a closed enum so every backend is visible in one `match`. Today it
-//! has the embedded SQLite backend; PostgreSQL + pgvector joins it as a variant.
-//! Every method takes the tenant explicitly and every query is scoped by it.
+//! A backend persists and looks up — rows, indexes, transactions — and decides
+//! nothing. The rules (what a write does to a near-duplicate, when a session is
+//! distilled, how salience decays, what "live" means) are in `crate::rules`,
+//! written once against these traits:
+//!
+//! - [`Reads`]: point lookups, run on a consistent snapshot
+//!   ([`Store::read`], [`Store::point`]) or inside a transaction;
+//! - [`Tx`]: the writes, all inside one transaction ([`Store::write`]); the
+//!   closure's effects commit together or not at all;
+//! - the search methods of [`Store`] (keyword and vector candidates, their
+//!   expansion and hydration), each restricted to a [`Scope`] *inside* the
+//!   search. A scope must select exactly what [`Scope::admits`] admits — the
+//!   reference semantics, checked differentially by the conformance suite.
+//!
+//! Every row belongs to a tenant, and every lookup is tenant-scoped except the
+//! few cross-tenant ones the background jobs use (named so). Methods are
+//! synchronous inside [`Reads`] and [`Tx`] (a backend runs them on a blocking
+//! thread) and asynchronous on [`Store`].
 
 pub mod sqlite;
 
@@ -12,73 +27,79 @@ use std::collections::HashMap;
 use crate::auth::Scopes;
 use crate::error::Result;
 use crate::filter::Filter;
-use crate::distill::DistillTurn;
-use crate::model::session::{NewTurn, Session};
-use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Tier, WriteStatus};
+use crate::model::session::Turn;
+use crate::model::{Memory, Namespace, Tier};
 use crate::time::Millis;
 
-pub use sqlite::{Promotion, SqliteOptions, SqliteStore, Synchronous, VectorOptions};
+pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, VectorOptions};
 
-/// A memory waiting for its embedding.
+/// A memory as stored: the record and what storage keeps beside it.
 #[derive(Debug, Clone)]
-pub struct PendingText {
+pub struct Stored {
+    /// The backend's row number: stable for the row's life; index hits name it.
     pub seq: i64,
-    /// The memory's version when queued (see `embed_queue.gen`).
-    pub gen: i64,
     pub tenant: String,
-    pub text: String,
+    pub memory: Memory,
+    /// Fingerprint of the text for duplicate detection (`None`: no text).
+    pub text_hash: Option<i64>,
+    /// When the salience was last brought up to date (decay counts from here).
+    pub salience_at: Millis,
+    /// Times the memory was cited.
+    pub cite_count: i64,
 }
 
-/// The embedding model a tenant's vectors were made with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenantModel {
-    pub model: String,
-    pub dims: usize,
-}
-
-/// A keyword (or filter-only) search.
+/// What a search, listing or hydration may return.
 #[derive(Debug, Clone)]
-pub struct SearchQuery {
+pub struct Scope {
     pub tenant: String,
-    /// Words to match; `None` lists by filter alone, newest first.
-    pub text: Option<String>,
+    /// Whole-segment prefix; empty means every namespace.
     pub namespace_prefix: Namespace,
     /// Empty means every tier.
     pub tiers: Vec<Tier>,
-    pub filter: Option<Filter>,
     /// Only memories with a key (the LangGraph store's view).
-    pub items_only: bool,
-    pub limit: usize,
-    pub offset: usize,
-    pub now: Millis,
+    pub keyed_only: bool,
+    pub filter: Option<Filter>,
+    /// Only memories live at this instant (see `rules::liveness`).
+    pub live_at: Millis,
 }
 
-/// A page of a namespace listing.
+impl Scope {
+    /// Everything of `tenant` that is live at `now`.
+    pub fn tenant(tenant: &str, now: Millis) -> Self {
+        Scope {
+            tenant: tenant.to_owned(),
+            namespace_prefix: Namespace::default(),
+            tiers: Vec::new(),
+            keyed_only: false,
+            filter: None,
+            live_at: now,
+        }
+    }
+
+    /// The reference semantics of a scope: whether it admits `s`. Backends
+    /// compile scopes to their own queries and must agree with this.
+    pub fn admits(&self, s: &Stored) -> bool {
+        let m = &s.memory;
+        s.tenant == self.tenant
+            && crate::rules::liveness::memory_live(m, self.live_at)
+            && m.namespace.is_under(&self.namespace_prefix)
+            && (self.tiers.is_empty() || self.tiers.contains(&m.tier))
+            && (!self.keyed_only || m.key.is_some())
+            && self.filter.as_ref().is_none_or(|f| crate::filter::eval::matches(f, m))
+    }
+}
+
+/// The order and page of a listing.
 #[derive(Debug, Clone)]
-pub struct ListQuery {
-    pub tenant: String,
-    pub namespace_prefix: Namespace,
-    pub tier: Option<Tier>,
-    /// Resume after this id (exclusive).
-    pub after_id: Option<String>,
-    pub limit: usize,
-    pub now: Millis,
+pub enum Page {
+    /// By id (creation order), after `after` (exclusive): stable cursors.
+    ById { after: Option<String>, limit: usize },
+    /// Most recently updated first, skipping `offset`.
+    Newest { offset: usize, limit: usize },
 }
 
-/// LangGraph's `list_namespaces`.
-#[derive(Debug, Clone)]
-pub struct NamespaceQuery {
-    pub tenant: String,
-    pub prefix: Namespace,
-    pub suffix: Vec<String>,
-    pub max_depth: Option<usize>,
-    pub limit: usize,
-    pub offset: usize,
-    pub now: Millis,
-}
-
-/// A search candidate: the backend's row number for a memory (it joins keyword
-/// and vector hits) and a score, higher is better (BM25 or cosine).
+/// A search candidate: the memory's `seq` and a score, higher is better
+/// (BM25, or cosine similarity).
 pub type Hit = (i64, f64);
 
 /// The inputs of a memory's recency and salience boosts.
@@ -91,73 +112,176 @@ pub struct RankFacts {
 /// Candidates expanded for ranking (see [`Store::expand`]).
 #[derive(Debug, Clone, Default)]
 pub struct Expansion {
-    /// Every candidate and neighbour found, by `seq`.
+    /// Every candidate and neighbour found in scope, by `seq`.
     pub facts: HashMap<i64, RankFacts>,
     /// `(candidate, neighbour)` pairs.
     pub adjacent: Vec<(i64, i64)>,
 }
 
-/// Turns to append to a session (see [`Store::append_turns`]).
+/// A memory waiting for its embedding.
 #[derive(Debug, Clone)]
-pub struct AppendTurns {
+pub struct PendingText {
+    pub seq: i64,
+    /// The memory's version when queued: an embedding of an older text is
+    /// never stored for a newer one.
+    pub gen: i64,
     pub tenant: String,
-    pub session_id: String,
-    /// Where the session's memories go; fixed by the first append (default
-    /// `sessions/<id>`), and a different one later is a conflict.
-    pub namespace: Option<Namespace>,
-    pub turns: Vec<NewTurn>,
-    pub now: Millis,
-    /// Idle time to live, restarted by every append.
-    pub ttl_ms: i64,
-    /// Turns kept as working memory (`wm_max_turns`).
-    pub window: usize,
-    /// Turns per distillation (`distill_every`).
-    pub distill_every: usize,
+    pub text: String,
 }
 
-/// What an append did.
-#[derive(Debug, Clone)]
-pub struct Appended {
+/// The embedding model a tenant's vectors were made with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantModel {
+    pub model: String,
+    pub dims: usize,
+}
+
+/// A session's row (its turns are kept apart).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    pub tenant: String,
+    pub id: String,
     pub namespace: Namespace,
     pub turn_count: i64,
-    /// Turns not yet handed to distillation.
-    pub pending_turns: i64,
+    /// Turns `1..=distilled_through` are distilled or queued for it.
+    pub distilled_through: i64,
+    pub summary: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
     pub expires_at: Millis,
-    /// The distillation this append queued, if it completed a stretch.
-    pub queued_job: Option<i64>,
 }
 
-/// A queued distillation: the turns to distill and where their memories go.
-#[derive(Debug, Clone)]
-pub struct DistillJob {
+/// A durable unit of background work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
     pub id: i64,
+    /// What runs it (e.g. `distill`).
+    pub kind: String,
     pub tenant: String,
-    pub session_id: String,
-    pub namespace: Namespace,
-    pub turns: Vec<DistillTurn>,
+    /// What it is about (e.g. a session id), for deleting a subject's work.
+    pub subject: String,
+    /// The job's input, encoded by its kind's rules.
+    pub payload: String,
     /// Failed attempts so far.
     pub attempts: i64,
+    pub run_after: Millis,
+    pub created_at: Millis,
 }
 
-/// An API key as listed (never the secret).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct KeyInfo {
+/// An API key as stored (only the SHA-256 of the secret).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRow {
     pub id: String,
     pub tenant: String,
     pub name: String,
-    pub scopes: String,
-    #[serde(serialize_with = "crate::time::serde_rfc3339::serialize")]
+    pub hash: [u8; 32],
+    pub scopes: Scopes,
     pub created_at: Millis,
-    #[serde(serialize_with = "crate::time::serde_rfc3339::serialize_opt")]
     pub revoked_at: Option<Millis>,
 }
 
-/// A key found by its hash: who it belongs to and what it may do.
-#[derive(Debug, Clone)]
-pub struct KeyGrant {
-    pub id: String,
-    pub tenant: String,
-    pub scopes: Scopes,
+/// Point lookups. Inside a [`Tx`] they see the transaction's own writes.
+pub trait Reads {
+    /// A memory by id, live or not.
+    fn memory_by_id(&mut self, tenant: &str, id: &str) -> Result<Option<Stored>>;
+    /// A memory by namespace and key, live or not.
+    fn memory_by_key(&mut self, tenant: &str, namespace: &Namespace, key: &str) -> Result<Option<Stored>>;
+    /// A memory by row number (any tenant: callers check it).
+    fn memory_by_seq(&mut self, seq: i64) -> Result<Option<Stored>>;
+    /// Memories of a namespace with this text fingerprint, live or not.
+    fn memories_by_text_hash(&mut self, tenant: &str, namespace: &Namespace, hash: i64) -> Result<Vec<Stored>>;
+    /// The memory `id` was merged into, if it was.
+    fn merged_into(&mut self, tenant: &str, id: &str) -> Result<Option<String>>;
+    /// Across tenants: memories of `tier` with salience ≥ `min`, most salient
+    /// first (live or not).
+    fn most_salient(&mut self, tier: Tier, min: f64, limit: usize) -> Result<Vec<Stored>>;
+    /// Across tenants: unpinned memories whose salience was brought up to
+    /// date at or before `before`, oldest first.
+    fn salience_due(&mut self, before: Millis, limit: usize) -> Result<Vec<Stored>>;
+    /// Across tenants: row numbers of memories whose `expires_at` ≤ `at`.
+    fn expired_memories(&mut self, at: Millis, limit: usize) -> Result<Vec<i64>>;
+
+    fn session(&mut self, tenant: &str, id: &str) -> Result<Option<SessionRow>>;
+    /// Turns `from..=to` of a session, in order.
+    fn turns(&mut self, tenant: &str, session: &str, from: i64, to: i64) -> Result<Vec<Turn>>;
+    /// Across tenants: `(tenant, id)` of sessions whose `expires_at` ≤ `at`.
+    fn expired_sessions(&mut self, at: Millis, limit: usize) -> Result<Vec<(String, String)>>;
+
+    fn job(&mut self, id: i64) -> Result<Option<JobRow>>;
+    /// Jobs of `kind` with `run_after` ≤ `at`, oldest first.
+    fn due_jobs(&mut self, kind: &str, at: Millis, limit: usize) -> Result<Vec<JobRow>>;
+
+    /// An unrevoked key by the hash of its secret.
+    fn key_by_hash(&mut self, hash: &[u8; 32]) -> Result<Option<KeyRow>>;
+    /// Keys (revoked ones too), of one tenant or all.
+    fn keys(&mut self, tenant: Option<&str>) -> Result<Vec<KeyRow>>;
+    /// Whether any unrevoked key exists.
+    fn any_active_key(&mut self) -> Result<bool>;
+
+    fn tenant_model(&mut self, tenant: &str) -> Result<Option<TenantModel>>;
+    /// Every tenant that has memories.
+    fn tenants(&mut self) -> Result<Vec<String>>;
+
+    /// Across tenants: the oldest queued embeddings, skipping `exclude`d tenants.
+    fn pending_embeddings(&mut self, limit: usize, exclude: &[String]) -> Result<Vec<PendingText>>;
+    /// How many memories of the tenant under `prefix` wait for an embedding.
+    fn pending_count(&mut self, tenant: &str, prefix: &Namespace) -> Result<u64>;
+    /// A memory's stored vector.
+    fn vector(&mut self, seq: i64) -> Result<Option<Vec<f32>>>;
+}
+
+/// Writes, inside one transaction.
+pub trait Tx: Reads {
+    /// Inserts a memory (its `seq` is ignored); returns the new row number.
+    fn insert_memory(&mut self, m: &Stored) -> Result<i64>;
+    /// Replaces every column of the memory at `m.seq`.
+    fn update_memory(&mut self, m: &Stored) -> Result<()>;
+    /// Deletes a memory with its vector and queued embedding.
+    fn delete_memory(&mut self, seq: i64) -> Result<()>;
+    /// Sets a memory's salience (and when it was computed), adding `cites`
+    /// citations; the version does not change.
+    fn set_salience(&mut self, seq: i64, salience: f64, at: Millis, cites: i64) -> Result<()>;
+    /// Records that `id` was merged into `survivor`, and points earlier
+    /// merges into `id` at `survivor`.
+    fn record_merge(&mut self, tenant: &str, id: &str, survivor: &str, at: Millis) -> Result<()>;
+    /// Forgets the merges into `survivor` (it is gone).
+    fn forget_merges_into(&mut self, tenant: &str, survivor: &str) -> Result<()>;
+
+    /// Stores (or replaces) a memory's vector and takes it off the queue.
+    fn put_vector(&mut self, seq: i64, vector: &[f32]) -> Result<()>;
+    /// Drops a memory's vector and queued embedding.
+    fn drop_vector(&mut self, seq: i64) -> Result<()>;
+    /// Queues a memory for embedding at version `gen` (replacing a queued one).
+    fn queue_embedding(&mut self, seq: i64, gen: i64) -> Result<()>;
+    /// Takes a memory off the queue if it is still queued at `gen`.
+    fn unqueue_embedding(&mut self, seq: i64, gen: i64) -> Result<bool>;
+    /// Drops every vector of a tenant and queues all its memories with text.
+    fn requeue_tenant(&mut self, tenant: &str) -> Result<usize>;
+
+    /// Inserts or replaces a session's row.
+    fn put_session(&mut self, s: &SessionRow) -> Result<()>;
+    /// Deletes a session's row and turns.
+    fn delete_session(&mut self, tenant: &str, id: &str) -> Result<()>;
+    fn insert_turns(&mut self, tenant: &str, session: &str, turns: &[Turn]) -> Result<()>;
+    /// Deletes a session's turns `1..=through`.
+    fn delete_turns_through(&mut self, tenant: &str, session: &str, through: i64) -> Result<()>;
+
+    /// Queues a job (its `id` is ignored); returns the new id.
+    fn insert_job(&mut self, job: &JobRow) -> Result<i64>;
+    /// Deletes a job; false if it was already gone.
+    fn delete_job(&mut self, id: i64) -> Result<bool>;
+    /// Deletes a subject's jobs of `kind`.
+    fn delete_jobs_of(&mut self, tenant: &str, kind: &str, subject: &str) -> Result<usize>;
+    /// Records a failed attempt; the job runs again after `run_after`.
+    fn retry_job(&mut self, id: i64, error: &str, run_after: Millis) -> Result<()>;
+
+    fn insert_key(&mut self, key: &KeyRow) -> Result<()>;
+    /// Revokes an unrevoked key; false if none.
+    fn revoke_key(&mut self, id: &str, at: Millis) -> Result<bool>;
+
+    /// Records a tenant's model unless one is recorded; returns the record.
+    fn record_tenant_model(&mut self, tenant: &str, model: &TenantModel, at: Millis) -> Result<TenantModel>;
+    fn forget_tenant_model(&mut self, tenant: &str) -> Result<()>;
 }
 
 /// The storage backend.
@@ -174,192 +298,112 @@ macro_rules! delegate {
 }
 
 impl Store {
-    /// Writes a batch in one transaction; keyed memories that exist are updated.
-    pub async fn put_memories(&self, tenant: &str, batch: Vec<NewMemory>, now: Millis) -> Result<Vec<(WriteStatus, Memory)>> {
-        delegate!(self.put_memories(tenant, batch, now))
+    /// Runs `f` on a consistent snapshot, on a blocking thread.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Reads) -> Result<T> + Send + 'static,
+    {
+        delegate!(self.read(f))
     }
-    pub async fn get_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<Memory>> {
-        delegate!(self.get_memory(tenant, id, now))
+
+    /// Like [`Store::read`] for a lookup by primary key (microseconds): the
+    /// backend may run it on the calling task.
+    pub async fn point<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Reads) -> Result<T> + Send + 'static,
+    {
+        delegate!(self.point(f))
     }
-    pub async fn get_by_key(&self, tenant: &str, ns: &Namespace, key: &str, now: Millis) -> Result<Option<Memory>> {
-        delegate!(self.get_by_key(tenant, ns, key, now))
+
+    /// Runs `f` in a transaction and commits it durably; an error rolls back
+    /// everything `f` did. Indexes reflect the writes when this returns.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+    {
+        delegate!(self.write(f))
     }
-    /// Applies `patch`; fails with `version_mismatch` if `if_version` is stale.
-    pub async fn update_memory(&self, tenant: &str, id: &str, patch: MemoryPatch, if_version: Option<i64>, now: Millis) -> Result<Memory> {
-        delegate!(self.update_memory(tenant, id, patch, if_version, now))
+
+    /// A page of the scope's memories.
+    pub async fn list(&self, scope: Scope, page: Page) -> Result<Vec<Stored>> {
+        delegate!(self.list(scope, page))
     }
-    pub async fn delete_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<bool> {
-        delegate!(self.delete_memory(tenant, id, now))
+
+    /// The distinct namespaces of the scope's memories, sorted.
+    pub async fn namespaces(&self, scope: Scope) -> Result<Vec<Namespace>> {
+        delegate!(self.namespaces(scope))
     }
-    pub async fn delete_by_key(&self, tenant: &str, ns: &Namespace, key: &str) -> Result<bool> {
-        delegate!(self.delete_by_key(tenant, ns, key))
+
+    /// The best `k` keyword (BM25) matches in the scope of any of `terms`
+    /// (words as [`crate::text::query_terms`] makes them).
+    pub async fn keyword_hits(&self, scope: Scope, terms: Vec<String>, k: usize) -> Result<Vec<Hit>> {
+        delegate!(self.keyword_hits(scope, terms, k))
     }
-    /// Pushes `expires_at` forward for memories with a TTL.
-    pub async fn refresh_ttl(&self, tenant: &str, ids: Vec<String>, now: Millis) -> Result<()> {
-        delegate!(self.refresh_ttl(tenant, ids, now))
+
+    /// The nearest `k` memories to `vector` in the scope (score = cosine).
+    pub async fn vector_hits(&self, scope: Scope, vector: Vec<f32>, k: usize) -> Result<Vec<Hit>> {
+        delegate!(self.vector_hits(scope, vector, k))
     }
-    pub async fn list_memories(&self, q: ListQuery) -> Result<Vec<Memory>> {
-        delegate!(self.list_memories(q))
+
+    /// For each probe `(namespace, vector)`: the tenant's memories in exactly
+    /// that namespace with cosine ≥ `min_cosine`, best first, live or not (at
+    /// most a few). Empty when the backend holds no vectors.
+    pub async fn near(
+        &self,
+        tenant: &str,
+        probes: Vec<(Namespace, Vec<f32>)>,
+        min_cosine: f32,
+    ) -> Result<Vec<Vec<Hit>>> {
+        delegate!(self.near(tenant, probes, min_cosine))
     }
-    /// A search without a query: the scope's matches, newest first.
-    pub async fn filter_listing(&self, q: SearchQuery) -> Result<Vec<Memory>> {
-        delegate!(self.filter_listing(q))
+
+    /// BM25 scores of those `seqs` that match any of `terms`.
+    pub async fn keyword_scores(&self, terms: Vec<String>, seqs: Vec<i64>) -> Result<HashMap<i64, f64>> {
+        delegate!(self.keyword_scores(terms, seqs))
     }
-    /// The best `k` keyword (BM25) matches of `q.text` in the query's scope.
-    pub async fn keyword_hits(&self, q: SearchQuery, k: usize) -> Result<Vec<Hit>> {
-        delegate!(self.keyword_hits(q, k))
-    }
-    /// The nearest `k` memories to `vector` in the query's scope (score = cosine).
-    pub async fn vector_hits(&self, q: SearchQuery, vector: Vec<f32>, k: usize) -> Result<Vec<Hit>> {
-        delegate!(self.vector_hits(q, vector, k))
-    }
-    /// What ranking needs of the candidates `seqs` (in the query's scope) and,
-    /// with `max_gap`, of their neighbours: the memories written just before and
-    /// after each in its namespace, created at most `max_gap` apart and in scope.
-    pub async fn expand(&self, q: SearchQuery, seqs: Vec<i64>, max_gap: Option<Millis>) -> Result<Expansion> {
-        delegate!(self.expand(q, seqs, max_gap))
-    }
-    /// Loads those of `seqs` that are live and in the query's scope.
-    pub async fn hydrate(&self, q: SearchQuery, seqs: Vec<i64>) -> Result<Vec<(i64, Memory)>> {
-        delegate!(self.hydrate(q, seqs))
-    }
-    pub async fn list_namespaces(&self, q: NamespaceQuery) -> Result<Vec<Namespace>> {
-        delegate!(self.list_namespaces(q))
-    }
-    /// Appends turns to a session (created on first use) in one transaction,
-    /// queuing a distillation when `distill_every` turns are waiting.
-    pub async fn append_turns(&self, a: AppendTurns) -> Result<Appended> {
-        delegate!(self.append_turns(a))
-    }
-    /// A live session with its last `window` turns.
-    pub async fn get_session(&self, tenant: &str, id: &str, window: usize, now: Millis) -> Result<Option<Session>> {
-        delegate!(self.get_session(tenant, id, window, now))
-    }
-    /// Deletes a session, its turns and queued distillations; false if none was live.
-    pub async fn delete_session(&self, tenant: &str, id: &str, now: Millis) -> Result<bool> {
-        delegate!(self.delete_session(tenant, id, now))
-    }
-    /// Queues the turns of a live session not yet distilled (404 if none);
-    /// the job, or `None` when every turn was already handed over.
-    pub async fn queue_distillation(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<i64>> {
-        delegate!(self.queue_distillation(tenant, id, now))
-    }
-    /// Ends up to `batch` expired sessions (queuing their undistilled turns).
-    pub async fn sweep_sessions(&self, now: Millis, batch: usize) -> Result<usize> {
-        delegate!(self.sweep_sessions(now, batch))
-    }
-    /// Due distillation jobs, oldest first.
-    pub async fn due_distill_jobs(&self, now: Millis, max: usize) -> Result<Vec<DistillJob>> {
-        delegate!(self.due_distill_jobs(now, max))
-    }
-    /// A distillation job by id; `None` once done.
-    pub async fn distill_job(&self, id: i64) -> Result<Option<DistillJob>> {
-        delegate!(self.distill_job(id))
-    }
-    /// A session's running summary ("" when it has none or has ended).
-    pub async fn session_summary(&self, tenant: &str, id: &str) -> Result<String> {
-        delegate!(self.session_summary(tenant, id))
-    }
-    /// Deletes the job and writes its memories and the session summary in one
-    /// transaction; `None` (and nothing written) if the job was already done.
-    pub async fn finish_distill(&self, job: DistillJob, summary: String, batch: Vec<NewMemory>, now: Millis) -> Result<Option<Vec<(WriteStatus, Memory)>>> {
-        delegate!(self.finish_distill(job, summary, batch, now))
-    }
-    /// Records a failed attempt of a job, to run again after `run_after`.
-    pub async fn retry_job(&self, id: i64, error: String, run_after: Millis) -> Result<()> {
-        delegate!(self.retry_job(id, error, run_after))
-    }
-    /// Moves up to `max` episodic memories with salience ≥ `threshold` to the
-    /// semantic tier, merging each into a semantic near-duplicate if one exists.
-    pub async fn promote(&self, threshold: f64, now: Millis, max: usize) -> Result<Promotion> {
-        delegate!(self.promote(threshold, now, max))
-    }
-    /// Applies batched citations `(tenant, id, times)`; returns how many memories were found.
-    pub async fn apply_citations(&self, cites: Vec<(String, String, u32)>, now: Millis) -> Result<usize> {
-        delegate!(self.apply_citations(cites, now))
-    }
-    /// Decays the salience of up to `batch` memories not updated for a day.
-    pub async fn decay_salience(&self, now: Millis, batch: usize) -> Result<usize> {
-        delegate!(self.decay_salience(now, batch))
-    }
-    /// Deletes up to `batch` expired memories; returns how many.
-    pub async fn sweep_expired(&self, now: Millis, batch: usize) -> Result<usize> {
-        delegate!(self.sweep_expired(now, batch))
-    }
-    pub async fn create_key(&self, tenant: &str, name: &str, scopes: Scopes) -> Result<(KeyInfo, String)> {
-        delegate!(self.create_key(tenant, name, scopes))
-    }
-    pub async fn list_keys(&self, tenant: Option<&str>) -> Result<Vec<KeyInfo>> {
-        delegate!(self.list_keys(tenant))
-    }
-    pub async fn revoke_key(&self, id: &str) -> Result<bool> {
-        delegate!(self.revoke_key(id))
-    }
-    /// Finds an unrevoked key by the SHA-256 of its secret.
-    pub async fn find_key(&self, hash: [u8; 32]) -> Result<Option<KeyGrant>> {
-        delegate!(self.find_key(hash))
-    }
-    /// Whether any unrevoked key exists (auth is on when one does).
-    pub async fn has_keys(&self) -> Result<bool> {
-        delegate!(self.has_keys())
-    }
-    /// Cosines between `vector` and the given memories (those with a vector).
+
+    /// Cosines between `vector` and those `seqs` that have a vector.
     pub async fn cosines(&self, seqs: Vec<i64>, vector: Vec<f32>) -> Result<HashMap<i64, f64>> {
         delegate!(self.cosines(seqs, vector))
     }
-    /// BM25 scores of the given memories for `text` (those that match).
-    pub async fn keyword_scores(&self, text: &str, seqs: Vec<i64>) -> Result<HashMap<i64, f64>> {
-        delegate!(self.keyword_scores(text, seqs))
+
+    /// What ranking needs of the candidates `seqs` in the scope and, with
+    /// `max_gap`, of their neighbours: the memories created just before and
+    /// after each in its namespace, at most `max_gap` apart and in scope.
+    pub async fn expand(&self, scope: Scope, seqs: Vec<i64>, max_gap: Option<Millis>) -> Result<Expansion> {
+        delegate!(self.expand(scope, seqs, max_gap))
     }
-    /// Memories under `prefix` still waiting for an embedding.
-    pub async fn pending_embeddings(&self, tenant: &str, prefix: &Namespace) -> Result<u64> {
-        delegate!(self.pending_embeddings(tenant, prefix))
+
+    /// Those of `seqs` in the scope, loaded.
+    pub async fn hydrate(&self, scope: Scope, seqs: Vec<i64>) -> Result<Vec<Stored>> {
+        delegate!(self.hydrate(scope, seqs))
     }
-    /// The oldest memories waiting for an embedding, except those of `exclude`d tenants.
-    pub async fn take_pending(&self, max: usize, exclude: Vec<String>) -> Result<Vec<PendingText>> {
-        delegate!(self.take_pending(max, exclude))
-    }
-    /// Stores computed embeddings `(seq, gen, vector)`; stale ones are dropped.
-    pub async fn store_embeddings(&self, done: Vec<(i64, i64, Vec<f32>)>) -> Result<usize> {
-        delegate!(self.store_embeddings(done))
-    }
-    /// How many of `seqs` still wait for an embedding.
-    pub async fn still_queued(&self, seqs: Vec<i64>) -> Result<usize> {
-        delegate!(self.still_queued(seqs))
-    }
-    pub async fn tenant_model(&self, tenant: &str) -> Result<Option<TenantModel>> {
-        delegate!(self.tenant_model(tenant))
-    }
-    /// Records the tenant's model unless one is; returns the record.
-    pub async fn record_tenant_model(&self, tenant: &str, model: TenantModel, now: Millis) -> Result<TenantModel> {
-        delegate!(self.record_tenant_model(tenant, model, now))
-    }
-    /// Drops a tenant's vectors and model record and queues its memories again.
-    pub async fn requeue_tenant(&self, tenant: &str) -> Result<usize> {
-        delegate!(self.requeue_tenant(tenant))
-    }
-    /// Every tenant with memories.
-    pub async fn tenants(&self) -> Result<Vec<String>> {
-        delegate!(self.tenants())
-    }
+
     /// Brings derived indexes (the SQLite vector index) up to date with the tables.
     pub async fn sync_indexes(&self) -> Result<()> {
         delegate!(self.sync_vectors())
     }
-    /// The last vector change the index holds (changes when the index does).
-    pub fn vector_watermark(&self) -> i64 {
+
+    /// Saves derived indexes so a restart is quick.
+    pub async fn save_indexes(&self) -> Result<()> {
+        delegate!(self.save_vectors())
+    }
+
+    /// Changes whenever a derived index does (0 without one).
+    pub fn index_watermark(&self) -> i64 {
         match self {
             Store::Sqlite(s) => s.vector_index().map(|i| i.applied()).unwrap_or(0),
         }
     }
-    /// Saves derived indexes (the SQLite vector index) so a restart is quick.
-    pub async fn save_indexes(&self) -> Result<()> {
-        delegate!(self.save_vectors())
-    }
+
     /// A cheap query that proves the store answers.
     pub async fn ping(&self) -> Result<()> {
         delegate!(self.ping())
     }
+
     /// Finishes queued writes and checkpoints; later writes fail with `unavailable`.
     pub async fn close(&self) {
         delegate!(self.close())

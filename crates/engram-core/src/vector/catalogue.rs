@@ -91,7 +91,8 @@ impl Catalogue {
         m.tenant == tenant
             && scope.tier.is_none_or(|t| t == m.tier)
             && !(scope.unkeyed_only && m.keyed)
-            && (matches!(scope.namespace, NsScope::Any) || scope.namespace.admits(&self.namespaces.names[m.ns as usize]))
+            && (matches!(scope.namespace, NsScope::Any)
+                || scope.namespace.admits(&self.namespaces.names[m.ns as usize]))
     }
 
     /// Whether the scope is every vector in the index (a plain graph search).

@@ -76,7 +76,9 @@ impl NsScope<'_> {
         match self {
             NsScope::Any => true,
             NsScope::Exact(x) => ns == *x,
-            NsScope::Prefix(p) => ns == *p || (ns.len() > p.len() && ns.starts_with(p) && ns.as_bytes()[p.len()] == b'/'),
+            NsScope::Prefix(p) => {
+                ns == *p || (ns.len() > p.len() && ns.starts_with(p) && ns.as_bytes()[p.len()] == b'/')
+            }
         }
     }
 }
@@ -177,7 +179,10 @@ pub fn normalise(v: &mut [f32]) -> Option<()> {
 impl VectorIndex {
     /// An empty index for `dims`-dimensional vectors.
     pub fn new(dims: usize) -> Result<Self> {
-        Ok(VectorIndex { dims, state: RwLock::new(State { graph: new_graph(dims)?, catalogue: Catalogue::default(), applied: 0 }) })
+        Ok(VectorIndex {
+            dims,
+            state: RwLock::new(State { graph: new_graph(dims)?, catalogue: Catalogue::default(), applied: 0 }),
+        })
     }
 
     pub fn dims(&self) -> usize {
@@ -219,7 +224,9 @@ impl VectorIndex {
     /// Inserting into the graph is the costly part (a search per vector); it
     /// runs on every core, under a read lock so searches go on meanwhile.
     pub fn apply(&self, changes: Vec<Change>) -> Result<()> {
-        let Some(last) = changes.last().map(|c| c.change) else { return Ok(()) };
+        let Some(last) = changes.last().map(|c| c.change) else {
+            return Ok(());
+        };
         let applied = self.applied();
         let mut latest: HashMap<u64, Option<Entry>> = HashMap::new();
         for c in changes.into_iter().filter(|c| c.change >= applied) {
@@ -244,7 +251,8 @@ impl VectorIndex {
         };
         {
             let st = self.read()?;
-            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(adds.len().div_ceil(64)).max(1);
+            let workers =
+                std::thread::available_parallelism().map_or(1, |n| n.get()).min(adds.len().div_ceil(64)).max(1);
             let chunk = adds.len().div_ceil(workers).max(1);
             std::thread::scope(|scope| -> Result<()> {
                 let graph = &st.graph;
@@ -316,12 +324,8 @@ impl VectorIndex {
             return Ok(hits);
         }
         let whole = st.catalogue.is_whole_index(tenant, scope);
-        let matches = if whole {
-            st.graph.search(query, k)
-        } else {
-            st.graph.filtered_search(query, k, admits)
-        }
-        .map_err(|e| graph_error("search", e))?;
+        let matches = if whole { st.graph.search(query, k) } else { st.graph.filtered_search(query, k, admits) }
+            .map_err(|e| graph_error("search", e))?;
         Ok(matches.keys.into_iter().zip(matches.distances).map(|(seq, d)| (seq, 1.0 - d)).collect())
     }
 

@@ -35,7 +35,10 @@ fn matches_sentence_transformers_reference_vectors() {
     let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
     let items = reference["items"].as_array().unwrap();
     let texts: Vec<&str> = items.iter().map(|i| i["text"].as_str().unwrap()).collect();
-    assert!(items.iter().any(|i| i["n_tokens_untruncated"].as_u64().unwrap() > 256), "the set includes a text past 256 tokens");
+    assert!(
+        items.iter().any(|i| i["n_tokens_untruncated"].as_u64().unwrap() > 256),
+        "the set includes a text past 256 tokens"
+    );
     let model = load();
     let got = model.embed(&texts).unwrap();
     assert_eq!(got.len(), items.len());
@@ -43,7 +46,11 @@ fn matches_sentence_transformers_reference_vectors() {
         let want: Vec<f32> = item["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
         assert_eq!(v.len(), 384);
         let c = cosine(v, &want);
-        assert!(c >= 0.9999, "cosine {c} for {:?}", item["text"].as_str().unwrap().chars().take(60).collect::<String>());
+        assert!(
+            c >= 0.9999,
+            "cosine {c} for {:?}",
+            item["text"].as_str().unwrap().chars().take(60).collect::<String>()
+        );
         let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "unit length, got {norm}");
     }

@@ -69,8 +69,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
         let limit = state.max_body_bytes;
         let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.to_string().contains("length limit"))
+            let too_large = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"))
                 || e.to_string().contains("length limit");
             if too_large {
                 Error::User {
@@ -114,7 +113,8 @@ impl FromRequest<AppState> for NoBody {
             .await
             .map_err(|e| Error::invalid(format!("could not read the request body: {e}")))?;
         let text = std::str::from_utf8(&bytes).unwrap_or("?").trim();
-        let empty_object = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).is_ok_and(|m| m.is_empty());
+        let empty_object =
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).is_ok_and(|m| m.is_empty());
         if text.is_empty() || empty_object {
             Ok(NoBody)
         } else {

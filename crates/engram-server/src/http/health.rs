@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use engram_core::time::now_ms;
 use serde_json::json;
 
 use super::AppState;
@@ -15,8 +14,8 @@ pub async fn healthz() -> Response {
 }
 
 pub async fn readyz(State(st): State<AppState>) -> Response {
-    let store_ok = st.service.store().ping().await;
-    let now = now_ms();
+    let store_ok = st.service.ping().await;
+    let now = st.service.now();
     let mut ready = store_ok.is_ok();
     let mut jobs = serde_json::Map::new();
     for beat in st.heartbeats.iter() {

@@ -22,7 +22,9 @@ fn with_etag(version: i64, body: impl IntoResponse) -> Response {
 
 /// Reads `If-Match: "3"` (or `3`, `W/"3"`); `*` means any version.
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Error> {
-    let Some(raw) = headers.get(axum::http::header::IF_MATCH) else { return Ok(None) };
+    let Some(raw) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
     let s = raw.to_str().map_err(|_| Error::invalid("If-Match must be a version number such as \"3\""))?.trim();
     if s == "*" {
         return Ok(None);
@@ -33,9 +35,14 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Error> {
         .map_err(|_| Error::invalid(format!("If-Match must be a version number such as \"3\", got {s:?}")))
 }
 
-pub async fn create(State(st): State<AppState>, Ctx(ctx): Ctx, JsonBody(req): JsonBody<CreateMemories>) -> ApiResult<Response> {
+pub async fn create(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    JsonBody(req): JsonBody<CreateMemories>,
+) -> ApiResult<Response> {
     let results = st.service.create_memories(&ctx, req).await?;
-    let body: Vec<_> = results.into_iter().map(|(status, memory)| json!({"status": status, "memory": memory})).collect();
+    let body: Vec<_> =
+        results.into_iter().map(|(status, memory)| json!({"status": status, "memory": memory})).collect();
     Ok((StatusCode::CREATED, Json(json!({ "results": body }))).into_response())
 }
 
@@ -56,16 +63,29 @@ pub async fn patch(
     Ok(with_etag(m.version, Json(m)))
 }
 
-pub async fn delete(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>, _: NoBody) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    _: NoBody,
+) -> ApiResult<StatusCode> {
     st.service.delete_memory(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list(State(st): State<AppState>, Ctx(ctx): Ctx, QueryArgs(q): QueryArgs<ListInput>) -> ApiResult<Response> {
+pub async fn list(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    QueryArgs(q): QueryArgs<ListInput>,
+) -> ApiResult<Response> {
     Ok(Json(st.service.list_memories(&ctx, q).await?).into_response())
 }
 
-pub async fn search(State(st): State<AppState>, Ctx(ctx): Ctx, JsonBody(req): JsonBody<SearchInput>) -> ApiResult<Response> {
+pub async fn search(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    JsonBody(req): JsonBody<SearchInput>,
+) -> ApiResult<Response> {
     Ok(Json(st.service.search(&ctx, req).await?).into_response())
 }
 

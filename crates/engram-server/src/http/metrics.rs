@@ -12,10 +12,13 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 
-/// Request counters: `(method, route, status)` → (count, total seconds).
+/// `(method, route, status)` → (count, total seconds).
+type Counters = HashMap<(String, String, u16), (u64, f64)>;
+
+/// Request counters by method, route and status.
 #[derive(Default)]
 pub struct RequestMetrics {
-    by_route: Mutex<HashMap<(String, String, u16), (u64, f64)>>,
+    by_route: Mutex<Counters>,
 }
 
 impl RequestMetrics {
@@ -38,7 +41,10 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     let _ = writeln!(out, "# HELP engram_http_requests_total Requests answered, by method, route and status.");
     let _ = writeln!(out, "# TYPE engram_http_requests_total counter");
     let mut sums = String::new();
-    let _ = writeln!(sums, "# HELP engram_http_request_duration_seconds_sum Time spent answering, by method, route and status.");
+    let _ = writeln!(
+        sums,
+        "# HELP engram_http_request_duration_seconds_sum Time spent answering, by method, route and status."
+    );
     let _ = writeln!(sums, "# TYPE engram_http_request_duration_seconds_sum counter");
     if let Ok(m) = st.requests.by_route.lock() {
         let mut rows: Vec<_> = m.iter().collect();
@@ -50,12 +56,21 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
         }
     }
     out.push_str(&sums);
-    let _ = writeln!(out, "# HELP engram_job_last_success_timestamp_seconds When each background job last succeeded (0 = never).");
+    let _ = writeln!(
+        out,
+        "# HELP engram_job_last_success_timestamp_seconds When each background job last succeeded (0 = never)."
+    );
     let _ = writeln!(out, "# TYPE engram_job_last_success_timestamp_seconds gauge");
     for b in st.heartbeats.iter() {
-        let _ = writeln!(out, "engram_job_last_success_timestamp_seconds{{job=\"{}\"}} {:.3}", b.name, b.last_ok_ms() as f64 / 1000.0);
+        let _ = writeln!(
+            out,
+            "engram_job_last_success_timestamp_seconds{{job=\"{}\"}} {:.3}",
+            b.name,
+            b.last_ok_ms() as f64 / 1000.0
+        );
     }
-    let _ = writeln!(out, "# HELP engram_job_consecutive_failures Failures of each background job since its last success.");
+    let _ =
+        writeln!(out, "# HELP engram_job_consecutive_failures Failures of each background job since its last success.");
     let _ = writeln!(out, "# TYPE engram_job_consecutive_failures gauge");
     for b in st.heartbeats.iter() {
         let _ = writeln!(out, "engram_job_consecutive_failures{{job=\"{}\"}} {}", b.name, b.failures());

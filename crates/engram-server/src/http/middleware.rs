@@ -38,11 +38,8 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
     let started = Instant::now();
     let id = request_id(&req);
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
     let slot = TenantSlot::default();
     req.extensions_mut().insert(slot.clone());
 

@@ -22,7 +22,6 @@ use axum::Router;
 use engram_core::jobs::Heartbeat;
 use engram_core::MemoryService;
 
-
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -64,10 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}", get(sessions::get).delete(sessions::delete))
         .route("/v1/sessions/{id}/turns", post(sessions::add_turns))
         .route("/v1/sessions/{id}/distill", post(sessions::distill))
-        .route(
-            "/store/items",
-            get(store_api::get_item).put(store_api::put_item).delete(store_api::delete_item),
-        )
+        .route("/store/items", get(store_api::get_item).put(store_api::put_item).delete(store_api::delete_item))
         .route("/store/items/search", post(store_api::search_items))
         .route("/store/namespaces", post(store_api::list_namespaces))
         .merge(

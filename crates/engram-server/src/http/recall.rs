@@ -9,6 +9,10 @@ use super::error::ApiResult;
 use super::extract::{Ctx, JsonBody};
 use super::AppState;
 
-pub async fn recall(State(st): State<AppState>, Ctx(ctx): Ctx, JsonBody(req): JsonBody<RecallInput>) -> ApiResult<Response> {
+pub async fn recall(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    JsonBody(req): JsonBody<RecallInput>,
+) -> ApiResult<Response> {
     Ok(Json(st.service.recall(&ctx, req).await?).into_response())
 }

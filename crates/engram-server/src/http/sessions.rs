@@ -23,11 +23,21 @@ pub async fn get(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<Strin
     Ok(Json(st.service.get_session(&ctx, &id).await?).into_response())
 }
 
-pub async fn delete(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>, _: NoBody) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    _: NoBody,
+) -> ApiResult<StatusCode> {
     st.service.delete_session(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn distill(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>, _: NoBody) -> ApiResult<Response> {
+pub async fn distill(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    _: NoBody,
+) -> ApiResult<Response> {
     Ok(Json(st.service.distill_session(&ctx, &id).await?).into_response())
 }

@@ -48,22 +48,38 @@ fn split_dotted(ns: Option<&str>) -> Vec<String> {
     }
 }
 
-pub async fn put_item(State(st): State<AppState>, Ctx(ctx): Ctx, JsonBody(req): JsonBody<PutItem>) -> ApiResult<StatusCode> {
+pub async fn put_item(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    JsonBody(req): JsonBody<PutItem>,
+) -> ApiResult<StatusCode> {
     st.service.put_item(&ctx, req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn get_item(State(st): State<AppState>, Ctx(ctx): Ctx, QueryArgs(q): QueryArgs<GetItemQuery>) -> ApiResult<Response> {
+pub async fn get_item(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    QueryArgs(q): QueryArgs<GetItemQuery>,
+) -> ApiResult<Response> {
     let item = st.service.get_item(&ctx, split_dotted(q.namespace.as_deref()), &q.key, q.refresh_ttl).await?;
     Ok(Json(item).into_response())
 }
 
-pub async fn delete_item(State(st): State<AppState>, Ctx(ctx): Ctx, JsonBody(req): JsonBody<DeleteItemBody>) -> ApiResult<StatusCode> {
+pub async fn delete_item(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    JsonBody(req): JsonBody<DeleteItemBody>,
+) -> ApiResult<StatusCode> {
     st.service.delete_item(&ctx, req.namespace, &req.key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn search_items(State(st): State<AppState>, Ctx(ctx): Ctx, JsonBody(req): JsonBody<SearchItems>) -> ApiResult<Response> {
+pub async fn search_items(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    JsonBody(req): JsonBody<SearchItems>,
+) -> ApiResult<Response> {
     let items = st.service.search_items(&ctx, req).await?;
     Ok(Json(json!({ "items": items })).into_response())
 }
@@ -73,6 +89,7 @@ pub async fn list_namespaces(
     Ctx(ctx): Ctx,
     JsonBody(req): JsonBody<ListNamespacesBody>,
 ) -> ApiResult<Response> {
-    let namespaces = st.service.list_namespaces(&ctx, req.prefix, req.suffix, req.max_depth, req.limit, req.offset).await?;
+    let namespaces =
+        st.service.list_namespaces(&ctx, req.prefix, req.suffix, req.max_depth, req.limit, req.offset).await?;
     Ok(Json(json!({ "namespaces": namespaces })).into_response())
 }

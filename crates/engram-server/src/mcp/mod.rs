@@ -74,8 +74,14 @@ impl EngramMcp {
 
 #[tool_router]
 impl EngramMcp {
-    #[tool(description = "Store a memory (a fact, preference or event) in a namespace. A near-duplicate of an existing memory is merged into it instead of added.")]
-    async fn remember(&self, Parameters(a): Parameters<MemoryInput>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Store a memory (a fact, preference or event) in a namespace. A near-duplicate of an existing memory is merged into it instead of added."
+    )]
+    async fn remember(
+        &self,
+        Parameters(a): Parameters<MemoryInput>,
+        rc: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let result = async {
             let ctx = self.caller(&rc).await?;
             let out = self.service.create_memories(&ctx, CreateMemories { memories: vec![a], wait: None }).await?;
@@ -85,26 +91,46 @@ impl EngramMcp {
         answer(result.await)
     }
 
-    #[tool(description = "Recall what is known about a question: across the conversation's recent turns and long-term memories, ranked, with a prompt-ready context within a token budget.")]
-    async fn recall(&self, Parameters(a): Parameters<RecallInput>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Recall what is known about a question: across the conversation's recent turns and long-term memories, ranked, with a prompt-ready context within a token budget."
+    )]
+    async fn recall(
+        &self,
+        Parameters(a): Parameters<RecallInput>,
+        rc: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let result = async { self.service.recall(&self.caller(&rc).await?, a).await };
         answer(result.await)
     }
 
-    #[tool(description = "Search long-term memories by meaning and words (hybrid), with an optional namespace, tiers and a MongoDB-style filter.")]
-    async fn search_memories(&self, Parameters(a): Parameters<SearchInput>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Search long-term memories by meaning and words (hybrid), with an optional namespace, tiers and a MongoDB-style filter."
+    )]
+    async fn search_memories(
+        &self,
+        Parameters(a): Parameters<SearchInput>,
+        rc: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let result = async { self.service.search(&self.caller(&rc).await?, a).await };
         answer(result.await)
     }
 
     #[tool(description = "Get one memory by id.")]
-    async fn get_memory(&self, Parameters(a): Parameters<IdArgs>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    async fn get_memory(
+        &self,
+        Parameters(a): Parameters<IdArgs>,
+        rc: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let result = async { self.service.get_memory(&self.caller(&rc).await?, &a.id).await };
         answer(result.await)
     }
 
     #[tool(description = "Change a memory's text, tier, tags, metadata, salience or pinning.")]
-    async fn update_memory(&self, Parameters(a): Parameters<UpdateArgs>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    async fn update_memory(
+        &self,
+        Parameters(a): Parameters<UpdateArgs>,
+        rc: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let result = async {
             let ctx = self.caller(&rc).await?;
             self.service.update_memory(&ctx, &a.id, a.patch, a.if_version).await
@@ -113,7 +139,11 @@ impl EngramMcp {
     }
 
     #[tool(description = "Delete a memory by id.")]
-    async fn forget(&self, Parameters(a): Parameters<IdArgs>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    async fn forget(
+        &self,
+        Parameters(a): Parameters<IdArgs>,
+        rc: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let result = async {
             self.service.delete_memory(&self.caller(&rc).await?, &a.id).await?;
             Ok(serde_json::json!({ "deleted": a.id }))
@@ -121,8 +151,14 @@ impl EngramMcp {
         answer(result.await)
     }
 
-    #[tool(description = "Append turns to a conversation (working memory). Every few turns they are distilled into episodic memories.")]
-    async fn add_turns(&self, Parameters(a): Parameters<AddTurnsArgs>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    #[tool(
+        description = "Append turns to a conversation (working memory). Every few turns they are distilled into episodic memories."
+    )]
+    async fn add_turns(
+        &self,
+        Parameters(a): Parameters<AddTurnsArgs>,
+        rc: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let result = async {
             let ctx = self.caller(&rc).await?;
             let (id, input) = a.into_input();
@@ -132,7 +168,11 @@ impl EngramMcp {
     }
 
     #[tool(description = "Get a conversation's recent turns, running summary and turn count.")]
-    async fn get_session(&self, Parameters(a): Parameters<SessionArgs>, rc: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    async fn get_session(
+        &self,
+        Parameters(a): Parameters<SessionArgs>,
+        rc: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let result = async { self.service.get_session(&self.caller(&rc).await?, &a.session_id).await };
         answer(result.await)
     }
@@ -159,7 +199,11 @@ pub fn http_service(service: MemoryService, loopback: bool) -> StreamableHttpSer
     if !loopback {
         config = config.disable_allowed_hosts();
     }
-    StreamableHttpService::new(move || Ok(EngramMcp::for_http(service.clone())), Arc::new(NeverSessionManager::default()), config)
+    StreamableHttpService::new(
+        move || Ok(EngramMcp::for_http(service.clone())),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    )
 }
 
 /// Serves MCP over stdin/stdout until the client closes stdin.

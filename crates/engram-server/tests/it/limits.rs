@@ -7,7 +7,13 @@ use crate::support::{raw, request, Opts, TestServer};
 #[test]
 fn every_error_uses_the_envelope_and_echoes_the_request_id() {
     let srv = TestServer::start();
-    let r = request(srv.addr, "GET", "/v1/memories/00000000-0000-7000-8000-000000000000", &[("x-request-id", "trace-123")], None);
+    let r = request(
+        srv.addr,
+        "GET",
+        "/v1/memories/00000000-0000-7000-8000-000000000000",
+        &[("x-request-id", "trace-123")],
+        None,
+    );
     assert_eq!(r.status, 404);
     assert_eq!(r.header("x-request-id"), Some("trace-123"));
     assert_eq!(r.json()["error"]["request_id"], "trace-123");
@@ -27,7 +33,13 @@ fn every_error_uses_the_envelope_and_echoes_the_request_id() {
         assert_eq!(r.status, 400, "{bad}: {}", r.text);
         assert_eq!(r.code(), "invalid_input", "{bad}");
     }
-    let r = request(srv.addr, "POST", "/v1/memories", &[], Some(r#"{"memories":[{"namespace":["a"],"text":"x","colour":"red"}]}"#));
+    let r = request(
+        srv.addr,
+        "POST",
+        "/v1/memories",
+        &[],
+        Some(r#"{"memories":[{"namespace":["a"],"text":"x","colour":"red"}]}"#),
+    );
     assert!(r.text.contains("colour"), "unknown fields are named: {}", r.text);
 }
 
@@ -66,7 +78,10 @@ fn field_limits_name_the_field() {
         (json!({"memories": [{"namespace": ["a"], "text": "x", "tier": "working"}]}), "memories[0].tier"),
         (json!({"memories": [{"namespace": ["a"], "text": "x", "salience": 2}]}), "memories[0].salience"),
         (json!({"memories": [{"namespace": ["a"], "text": "x", "ttl_seconds": -1}]}), "memories[0].ttl_seconds"),
-        (json!({"memories": [{"namespace": ["a"], "text": "x", "metadata": {"nested": {"a": 1}}}]}), "memories[0].metadata"),
+        (
+            json!({"memories": [{"namespace": ["a"], "text": "x", "metadata": {"nested": {"a": 1}}}]}),
+            "memories[0].metadata",
+        ),
         (json!({"memories": [{"namespace": ["a"], "text": 5}]}), "memories[0].text"),
     ];
     for (body, field) in cases {
@@ -77,7 +92,9 @@ fn field_limits_name_the_field() {
     let r = c.post("/v1/memories/search", &json!({"query": long_query}));
     assert_eq!(r.status, 400);
     assert!(r.text.contains("query"));
-    for (path, field) in [("/v1/memories?limit=1001", "limit"), ("/v1/memories?limit=0", "limit"), ("/v1/memories?limit=abc", "limit")] {
+    for (path, field) in
+        [("/v1/memories?limit=1001", "limit"), ("/v1/memories?limit=0", "limit"), ("/v1/memories?limit=abc", "limit")]
+    {
         let r = c.get(path);
         assert_eq!(r.status, 400, "{path}");
         assert!(r.text.contains(field), "{}", r.text);
@@ -114,11 +131,19 @@ fn health_and_readiness() {
     assert_eq!(m.status, 200);
     assert!(m.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
     for job in ["ttl_sweep", "session_cleanup", "distillation", "salience", "promotion"] {
-        let line = m.text.lines().find(|l| l.starts_with(&format!("engram_job_last_success_timestamp_seconds{{job=\"{job}\"}}"))).unwrap();
+        let line = m
+            .text
+            .lines()
+            .find(|l| l.starts_with(&format!("engram_job_last_success_timestamp_seconds{{job=\"{job}\"}}")))
+            .unwrap();
         let secs: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert!(secs > 1.7e9, "{line}");
         assert!(m.text.contains(&format!("engram_job_consecutive_failures{{job=\"{job}\"}} 0")), "{}", m.text);
     }
-    assert!(m.text.contains("engram_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"), "{}", m.text);
+    assert!(
+        m.text.contains("engram_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"),
+        "{}",
+        m.text
+    );
     assert!(m.text.contains("engram_recall_intent_cache_hits_total 0"));
 }

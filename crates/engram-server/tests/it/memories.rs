@@ -1,8 +1,9 @@
 //! The memories API end to end over HTTP.
 
+use engram_core::clock::ManualClock;
 use serde_json::json;
 
-use crate::support::TestServer;
+use crate::support::{Opts, TestServer};
 
 #[test]
 fn create_get_patch_delete_round_trip() {
@@ -27,7 +28,10 @@ fn create_get_patch_delete_round_trip() {
     assert_eq!(got.json()["data"]["drink"], "tea");
 
     // Same key in the same namespace: an update, not a second row.
-    let again = c.post("/v1/memories", &json!({"memories": [{"namespace": ["users", "alice"], "key": "drink", "text": "Alice prefers oolong"}]}));
+    let again = c.post(
+        "/v1/memories",
+        &json!({"memories": [{"namespace": ["users", "alice"], "key": "drink", "text": "Alice prefers oolong"}]}),
+    );
     assert_eq!(again.json()["results"][0]["status"], "updated");
     assert_eq!(again.json()["results"][0]["memory"]["id"], id.as_str());
     assert_eq!(again.json()["results"][0]["memory"]["version"], 2);
@@ -79,7 +83,8 @@ fn batch_is_one_transaction() {
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("memories[1].text"), "{}", r.text);
     assert_eq!(c.get("/v1/memories?namespace=a").json()["memories"].as_array().unwrap().len(), 0);
 
-    let batch: Vec<_> = (0..1000).map(|i| json!({"namespace": ["bulk"], "text": format!("memory number {i}")})).collect();
+    let batch: Vec<_> =
+        (0..1000).map(|i| json!({"namespace": ["bulk"], "text": format!("memory number {i}")})).collect();
     assert_eq!(c.remember(json!(batch)).len(), 1000);
     let too_many: Vec<_> = (0..1001).map(|i| json!({"namespace": ["bulk"], "text": format!("m {i}")})).collect();
     let r = c.post("/v1/memories", &json!({ "memories": too_many }));
@@ -118,34 +123,31 @@ fn cursor_pagination_is_stable_under_inserts() {
 
 #[test]
 fn expired_memories_are_never_returned_and_get_swept() {
-    let srv = TestServer::start_with(crate::support::Opts { sweep_interval_seconds: Some(1), ..Default::default() });
+    let clock = ManualClock::starting_now();
+    let srv = TestServer::start_with(Opts { clock: Some(clock.clone()), ..Default::default() });
     let c = srv.client();
     let ids = c.remember(json!([
-        {"namespace": ["t"], "text": "short lived fact", "ttl_seconds": 0.3},
-        {"namespace": ["t"], "text": "pinned fact survives", "ttl_seconds": 0.3, "pinned": true},
+        {"namespace": ["t"], "text": "short lived fact", "ttl_seconds": 30},
+        {"namespace": ["t"], "text": "pinned fact survives", "ttl_seconds": 30, "pinned": true},
         {"namespace": ["t"], "text": "long lived fact", "ttl_seconds": 3600}
     ]));
     assert_eq!(c.get(&format!("/v1/memories/{}", ids[0])).status, 200);
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    clock.advance(30_000);
     assert_eq!(c.get(&format!("/v1/memories/{}", ids[0])).status, 404);
     assert_eq!(c.get(&format!("/v1/memories/{}", ids[1])).status, 200);
     let s = c.post("/v1/memories/search", &json!({"query": "fact"})).json();
-    let texts: Vec<_> = s["results"].as_array().unwrap().iter().map(|r| r["memory"]["text"].as_str().unwrap().to_owned()).collect();
+    let texts: Vec<_> =
+        s["results"].as_array().unwrap().iter().map(|r| r["memory"]["text"].as_str().unwrap().to_owned()).collect();
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(!texts.iter().any(|t| t.contains("short")));
     let listed = c.get("/v1/memories?namespace=t").json();
     assert_eq!(listed["memories"].as_array().unwrap().len(), 2);
-
-    // The sweeper deletes the row itself (checked in the file, not through the API).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let conn = rusqlite_count(&srv.db_path());
-        if conn == 2 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "sweeper did not delete the expired row ({conn} rows)");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    // The sweep (the job's step, run here) deletes the row itself: checked in
+    // the file, not through the API.
+    assert_eq!(rusqlite_count(&srv.db_path()), 3);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert_eq!(runtime.block_on(srv.service.sweep_expired(100)).unwrap(), 1);
+    assert_eq!(rusqlite_count(&srv.db_path()), 2);
 }
 
 fn rusqlite_count(db: &std::path::Path) -> i64 {
@@ -163,9 +165,37 @@ fn keyword_search_treats_any_text_literally() {
         {"namespace": ["s"], "text": "key:value pairs and a-b-c dashes"}
     ]));
     let hostile = [
-        "\"", "\"\"", "(", ")", "*", "NEAR(", "NEAR(a b, 3)", "a AND", "OR", "NOT", "-", "^", ":", "key:value",
-        "\u{0}", "'; DROP TABLE memories; --", "col:term", "{a b}", "a*b*", "東京", "café", "😀", "   ", "",
-        "\\", "%", "_", "[", "]", "a + b", "AND OR NOT NEAR",
+        "\"",
+        "\"\"",
+        "(",
+        ")",
+        "*",
+        "NEAR(",
+        "NEAR(a b, 3)",
+        "a AND",
+        "OR",
+        "NOT",
+        "-",
+        "^",
+        ":",
+        "key:value",
+        "\u{0}",
+        "'; DROP TABLE memories; --",
+        "col:term",
+        "{a b}",
+        "a*b*",
+        "東京",
+        "café",
+        "😀",
+        "   ",
+        "",
+        "\\",
+        "%",
+        "_",
+        "[",
+        "]",
+        "a + b",
+        "AND OR NOT NEAR",
     ];
     for q in hostile {
         let r = c.post("/v1/memories/search", &json!({"query": q, "mode": "keyword"}));
@@ -202,8 +232,12 @@ fn search_filters_compile_to_correct_sql() {
     let texts = |filter: serde_json::Value| {
         let r = c.post("/v1/memories/search", &json!({"filter": filter, "limit": 100}));
         assert_eq!(r.status, 200, "{filter}: {}", r.text);
-        let mut v: Vec<String> =
-            r.json()["results"].as_array().unwrap().iter().map(|x| x["memory"]["text"].as_str().unwrap().to_owned()).collect();
+        let mut v: Vec<String> = r.json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["memory"]["text"].as_str().unwrap().to_owned())
+            .collect();
         v.sort();
         v.join(",")
     };
@@ -254,17 +288,11 @@ fn cite_raises_salience_after_the_flush() {
     assert_eq!(r.json(), json!({"id": id, "pending": 1}));
     assert_eq!(c.post("/v1/memories/0190a0a0-0000-7000-8000-000000000000/cite", &json!({})).status, 404);
     assert_eq!(c.post("/v1/memories/nope/cite", &json!({})).status, 404);
-    // The salience job writes citations every second.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let s = c.get(&format!("/v1/memories/{id}")).json()["salience"].as_f64().unwrap();
-        // 0.5 raised a fifth of the way to 1 (less a second's decay).
-        if (s - 0.6).abs() < 1e-4 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "salience still {s}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    // The salience job's step (every second in a server) writes them.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(srv.service.flush_citations()).unwrap();
+    let s = c.get(&format!("/v1/memories/{id}")).json()["salience"].as_f64().unwrap();
+    assert!((s - 0.6).abs() < 1e-4, "0.5 raised a fifth of the way to 1 (less a moment's decay): {s}");
 }
 
 #[test]
@@ -281,7 +309,8 @@ fn routes_without_a_body_keep_the_connection_usable() {
         use std::io::{Read, Write};
         let mut conn = std::net::TcpStream::connect(srv.addr).unwrap();
         conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-        write!(conn, "{first} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n").unwrap();
+        write!(conn, "{first} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n")
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(200));
         let _ = conn.write_all(b"{}GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         let mut answer = String::new();

@@ -9,7 +9,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use engram_core::backoff::Backoff;
 use engram_core::breaker::Breaker;
+use engram_core::clock::ManualClock;
 use engram_embed::openai::{OpenAiEmbedder, OpenAiOptions};
 use engram_embed::Embedder;
 use engram_server::config::EmbedderSection;
@@ -123,7 +125,10 @@ fn serve_one(stream: std::net::TcpStream, script: &Mutex<VecDeque<Reply>>, seen:
             }
             Reply::Ok => (200, String::new(), ok_body(&body)),
         };
-        let resp = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{text}", text.len());
+        let resp = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{text}",
+            text.len()
+        );
         if stream.write_all(resp.as_bytes()).is_err() {
             return;
         }
@@ -167,7 +172,8 @@ fn ok_body(req: &Value) -> String {
         .rev()
         .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": vector_of(t)}))
         .collect();
-    json!({"object": "list", "data": data, "model": req["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1}}).to_string()
+    json!({"object": "list", "data": data, "model": req["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        .to_string()
 }
 
 fn options(s: &StandIn) -> OpenAiOptions {
@@ -182,13 +188,17 @@ fn options(s: &StandIn) -> OpenAiOptions {
 }
 
 fn embedder(s: &StandIn, breaker: Breaker) -> OpenAiEmbedder {
-    OpenAiEmbedder::with_backoff(options(s), Duration::from_millis(20), breaker)
+    OpenAiEmbedder::with_backoff(
+        options(s),
+        Backoff::new(Duration::from_millis(20), Duration::from_millis(80)),
+        breaker,
+    )
 }
 
 #[test]
 fn embeds_in_input_order_with_the_key_and_model() {
     let s = StandIn::start();
-    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30)));
+    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30), engram_core::clock::system()));
     let out = e.embed(&["red apple", "green pear", "red apple pie"]).unwrap();
     assert_eq!(out.len(), 3);
     let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
@@ -205,7 +215,7 @@ fn embeds_in_input_order_with_the_key_and_model() {
 fn transient_failures_are_retried_with_backoff() {
     let s = StandIn::start();
     s.then(&[Reply::Status(503, None), Reply::Status(429, Some(0))]);
-    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30)));
+    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30), engram_core::clock::system()));
     let started = Instant::now();
     assert_eq!(e.embed(&["x"]).unwrap().len(), 1);
     assert_eq!(s.seen().len(), 3, "two retries");
@@ -215,14 +225,18 @@ fn transient_failures_are_retried_with_backoff() {
 #[test]
 fn timeouts_and_client_errors_fail_clearly() {
     let s = StandIn::start();
-    s.then(&[Reply::Sleep(Duration::from_secs(2)), Reply::Sleep(Duration::from_secs(2)), Reply::Sleep(Duration::from_secs(2))]);
-    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30)));
+    s.then(&[
+        Reply::Sleep(Duration::from_secs(2)),
+        Reply::Sleep(Duration::from_secs(2)),
+        Reply::Sleep(Duration::from_secs(2)),
+    ]);
+    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30), engram_core::clock::system()));
     let err = e.embed(&["x"]).unwrap_err().to_string();
     assert!(err.contains("3 attempts"), "{err}");
     // A 400 is the request's fault: not retried, the provider's message shown.
     let s = StandIn::start();
     s.then(&[Reply::Status(400, None)]);
-    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30)));
+    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30), engram_core::clock::system()));
     let err = e.embed(&["x"]).unwrap_err().to_string();
     assert!(err.contains("400") && err.contains("scripted 400"), "{err}");
     assert_eq!(s.seen().len(), 1);
@@ -233,15 +247,15 @@ fn timeouts_and_client_errors_fail_clearly() {
 fn the_breaker_opens_after_repeated_failures_and_recovers() {
     let s = StandIn::start();
     s.then(&vec![Reply::Status(500, None); 6]);
-    let e = embedder(&s, Breaker::new(2, Duration::from_millis(300)));
+    let clock = ManualClock::new(0);
+    let e = embedder(&s, Breaker::new(2, Duration::from_secs(30), clock.clone()));
     assert!(e.embed(&["a"]).is_err());
     assert!(e.embed(&["a"]).is_err());
     assert_eq!(s.seen().len(), 6, "two calls of three attempts");
-    let started = Instant::now();
     let err = e.embed(&["a"]).unwrap_err().to_string();
-    assert!(started.elapsed() < Duration::from_millis(50) && err.contains("resume"), "refused at once: {err}");
+    assert!(err.contains("resume in 30 s"), "refused at once: {err}");
     assert_eq!(s.seen().len(), 6, "no request while open");
-    std::thread::sleep(Duration::from_millis(350));
+    clock.advance(30_000);
     assert!(e.embed(&["a"]).is_ok(), "a trial after the cool-down closes it");
 }
 
@@ -319,7 +333,10 @@ fn the_chat_distiller_writes_what_the_model_answers() {
     assert_eq!(chat.authorization.as_deref(), Some("Bearer sk-chat-secret"));
     assert_eq!(chat.body["model"], "test-chat");
     assert_eq!(chat.body["response_format"]["type"], "json_object");
-    assert!(chat.body["messages"][1]["content"].as_str().unwrap().contains("[1] 2024-06-01 Ines: I moved to Porto in May."));
+    assert!(chat.body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .contains("[1] 2024-06-01 Ines: I moved to Porto in May."));
 }
 
 #[test]

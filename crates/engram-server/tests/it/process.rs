@@ -156,7 +156,11 @@ fn check_config_prints_the_effective_config_or_the_errors() {
     let out = Command::new(engram_bin()).args(["check-config", "--config"]).arg(&file).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
-    let out = Command::new(engram_bin()).args(["serve", "--listen", "127.0.0.1:0"]).env("ENGRAM_MEMORY_DISTILL_EVERY", "0").output().unwrap();
+    let out = Command::new(engram_bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("ENGRAM_MEMORY_DISTILL_EVERY", "0")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("memory.distill_every = 0") && err.contains("allowed 1 to 10"), "{err}");

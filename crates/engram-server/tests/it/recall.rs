@@ -61,23 +61,32 @@ fn intents_route_across_tiers_and_the_context_fits_the_budget() {
         assert!(x["score"].as_f64().unwrap() > 0.0);
     }
     let context = r["context"].as_str().unwrap();
-    assert!(context.starts_with("Relevant memory, most relevant first:\n- [semantic] Alice likes green tea"), "{context}");
+    assert!(
+        context.starts_with("Relevant memory, most relevant first:\n- [semantic] Alice likes green tea"),
+        "{context}"
+    );
     assert!(r["context_tokens"].as_u64().unwrap() <= 1000);
 
-    let r = c.post("/v1/recall", &json!({"query": "When did Alice go hiking?", "namespace_prefix": ["users", "alice"]})).json();
+    let r = c
+        .post("/v1/recall", &json!({"query": "When did Alice go hiking?", "namespace_prefix": ["users", "alice"]}))
+        .json();
     assert_eq!(r["intent"], "episodic");
     assert_eq!(r["results"][0]["text"], "Alice went hiking in the Lake District on 3 June 2024.");
     assert!(r["context"].as_str().unwrap().contains("- [episodic, 2024-06-03] Alice went hiking"), "{}", r["context"]);
     assert!(!tiers(&r).contains(&"working".to_string()), "no session, no working tier");
 
     // A tight budget keeps only what fits, measured by the model's tokenizer.
-    let r = c.post("/v1/recall", &json!({"query": "Alice", "namespace_prefix": ["users", "alice"], "token_budget": 30})).json();
+    let r = c
+        .post("/v1/recall", &json!({"query": "Alice", "namespace_prefix": ["users", "alice"], "token_budget": 30}))
+        .json();
     let tokens = r["context_tokens"].as_u64().unwrap();
     assert!(tokens > 0 && tokens <= 30, "{tokens}: {}", r["context"]);
     let lines = r["context"].as_str().unwrap().lines().count();
     assert!(lines >= 2 && lines < r["results"].as_array().unwrap().len() + 1, "{}", r["context"]);
     // Asking again hits the intent cache and answers the same.
-    let again = c.post("/v1/recall", &json!({"query": "Alice", "namespace_prefix": ["users", "alice"], "token_budget": 30})).json();
+    let again = c
+        .post("/v1/recall", &json!({"query": "Alice", "namespace_prefix": ["users", "alice"], "token_budget": 30}))
+        .json();
     assert_eq!(again["context"], r["context"]);
 }
 
@@ -86,9 +95,17 @@ fn near_identical_results_are_dropped() {
     let srv = setup();
     let c = srv.client();
     // The same fact said in the session and stored as a semantic memory.
-    c.post("/v1/sessions/chat/turns", &json!({"turns": [{"role": "user", "content": "Alice likes green tea and hates coffee"}]}));
+    c.post(
+        "/v1/sessions/chat/turns",
+        &json!({"turns": [{"role": "user", "content": "Alice likes green tea and hates coffee"}]}),
+    );
     let r = c.post("/v1/recall", &json!({"query": "Does Alice like green tea?", "session_id": "chat"})).json();
-    let tea: Vec<&Value> = r["results"].as_array().unwrap().iter().filter(|x| x["text"].as_str().unwrap().contains("green tea and hates")).collect();
+    let tea: Vec<&Value> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["text"].as_str().unwrap().contains("green tea and hates"))
+        .collect();
     assert_eq!(tea.len(), 1, "{r}");
 }
 

@@ -65,10 +65,16 @@ fn queued_embeddings_make_memories_findable_by_meaning() {
 fn search_reports_memories_still_waiting_for_their_embedding() {
     let s = with_model();
     let c = s.client();
-    let many: Vec<Value> = (0..300).map(|i| json!({"namespace": ["bulk"], "text": format!("note number {i} about topic {}", i % 17)})).collect();
+    let many: Vec<Value> = (0..300)
+        .map(|i| json!({"namespace": ["bulk"], "text": format!("note number {i} about topic {}", i % 17)}))
+        .collect();
     c.remember(json!(many));
     let first = c.search(json!({"query": "topic", "namespace_prefix": ["bulk"], "mode": "keyword"}));
-    assert!(first["pending_embeddings"].as_u64().unwrap() > 0, "300 texts cannot all be embedded already: {}", first["pending_embeddings"]);
+    assert!(
+        first["pending_embeddings"].as_u64().unwrap() > 0,
+        "300 texts cannot all be embedded already: {}",
+        first["pending_embeddings"]
+    );
     assert_eq!(texts(&first).len(), 10, "keyword search works before the embeddings exist");
     c.wait_embedded(json!(["bulk"]));
     assert_eq!(c.search(json!({"query": "topic", "namespace_prefix": ["other"]}))["pending_embeddings"], 0);
@@ -78,26 +84,38 @@ fn search_reports_memories_still_waiting_for_their_embedding() {
 fn wait_indexed_writes_are_searchable_at_once_and_near_duplicates_merge() {
     let s = with_model();
     let c = s.client();
-    let r = c.post("/v1/memories", &json!({"wait": "indexed", "memories": [{"namespace": ["n"], "text": "Alice likes green tea"}]}));
+    let r = c.post(
+        "/v1/memories",
+        &json!({"wait": "indexed", "memories": [{"namespace": ["n"], "text": "Alice likes green tea"}]}),
+    );
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.json()["results"][0]["memory"]["id"].clone();
     let out = c.search(json!({"query": "what beverage does Alice enjoy", "mode": "vector"}));
     assert_eq!(out["results"][0]["memory"]["id"], id, "no waiting needed after wait=indexed");
     assert_eq!(out["pending_embeddings"], 0);
     // Same normalised text.
-    let r = c.post("/v1/memories", &json!({"memories": [{"namespace": ["n"], "text": "alice likes GREEN tea.", "tags": ["drinks"]}]}));
+    let r = c.post(
+        "/v1/memories",
+        &json!({"memories": [{"namespace": ["n"], "text": "alice likes GREEN tea.", "tags": ["drinks"]}]}),
+    );
     assert_eq!(r.json()["results"][0]["status"], "merged", "{}", r.text);
     assert_eq!(r.json()["results"][0]["memory"]["id"], id);
     // A near-identical wording (cosine ≥ 0.95 under the model).
-    let r = c.post("/v1/memories", &json!({"wait": "indexed", "memories": [{"namespace": ["n"], "text": "Alice likes green-tea"}]}));
+    let r = c.post(
+        "/v1/memories",
+        &json!({"wait": "indexed", "memories": [{"namespace": ["n"], "text": "Alice likes green-tea"}]}),
+    );
     assert_eq!(r.json()["results"][0]["status"], "merged", "{}", r.text);
     let merged = &r.json()["results"][0]["memory"];
     assert_eq!(merged["id"], id);
     assert_eq!(merged["tags"], json!(["drinks"]));
     // A different fact is a new memory; so is the same text in another namespace.
-    let r = c.post("/v1/memories", &json!({"wait": "indexed", "memories": [
+    let r = c.post(
+        "/v1/memories",
+        &json!({"wait": "indexed", "memories": [
         {"namespace": ["n"], "text": "Alice dislikes coffee"},
-        {"namespace": ["m"], "text": "Alice likes green tea"}]}));
+        {"namespace": ["m"], "text": "Alice likes green tea"}]}),
+    );
     let statuses: Vec<Value> = r.json()["results"].as_array().unwrap().iter().map(|x| x["status"].clone()).collect();
     assert_eq!(statuses, [json!("created"), json!("created")]);
     let listed = c.get("/v1/memories?namespace=n").json();
@@ -110,7 +128,8 @@ fn wait_indexed_writes_are_searchable_at_once_and_near_duplicates_merge() {
 fn caller_vectors_are_checked_against_the_tenants_model() {
     let s = with_model();
     let c = s.client();
-    let r = c.post("/v1/memories", &json!({"memories": [{"namespace": ["v"], "text": "t", "embedding": [0.1, 0.2, 0.3]}]}));
+    let r =
+        c.post("/v1/memories", &json!({"memories": [{"namespace": ["v"], "text": "t", "embedding": [0.1, 0.2, 0.3]}]}));
     assert_eq!((r.status, r.code().as_str()), (422, "embedding_mismatch"), "{}", r.text);
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("384"), "{}", r.text);
     let zero = vec![0.0f32; 384];
@@ -119,7 +138,8 @@ fn caller_vectors_are_checked_against_the_tenants_model() {
     // A caller vector is stored as given (normalised) and found at once.
     let mut mine = vec![0.0f32; 384];
     mine[7] = 3.0;
-    let r = c.post("/v1/memories", &json!({"memories": [{"namespace": ["v"], "text": "my own vector", "embedding": mine}]}));
+    let r = c
+        .post("/v1/memories", &json!({"memories": [{"namespace": ["v"], "text": "my own vector", "embedding": mine}]}));
     assert_eq!(r.status, 201, "{}", r.text);
     let out = c.search(json!({"query": "anything", "namespace_prefix": ["v"], "mode": "vector"}));
     assert_eq!(texts(&out), ["my own vector"]);
@@ -145,19 +165,23 @@ fn a_caller_query_vector_searches_by_meaning_without_the_model() {
         v[i] = x;
         v
     };
-    let memories: Vec<Value> =
-        (0..4).map(|i| json!({"namespace": ["byo"], "text": format!("vector {i}"), "embedding": axis(i, 1.0)})).collect();
+    let memories: Vec<Value> = (0..4)
+        .map(|i| json!({"namespace": ["byo"], "text": format!("vector {i}"), "embedding": axis(i, 1.0)}))
+        .collect();
     c.remember(json!(memories));
     let mut q = axis(2, 1.0);
     q[3] = 0.5;
     // No query text: a vector-only search, nearest first, the vector scaled to unit length.
-    let out = c.search(json!({"query_embedding": q, "namespace_prefix": ["byo"], "limit": 2, "explain": true, "context_weight": 0}));
+    let out = c.search(
+        json!({"query_embedding": q, "namespace_prefix": ["byo"], "limit": 2, "explain": true, "context_weight": 0}),
+    );
     assert_eq!(out["mode"], "vector");
     assert_eq!(texts(&out), ["vector 2", "vector 3"]);
     let cos = out["results"][0]["explain"]["vector"].as_f64().unwrap();
     assert!((cos - 1.0 / 1.25f64.sqrt()).abs() < 1e-6, "{out}");
     // With words, hybrid: the words are matched, the vector is not recomputed.
-    let out = c.search(json!({"query": "vector", "query_embedding": axis(1, 2.0), "namespace_prefix": ["byo"], "limit": 1}));
+    let out =
+        c.search(json!({"query": "vector", "query_embedding": axis(1, 2.0), "namespace_prefix": ["byo"], "limit": 1}));
     assert_eq!((out["mode"].as_str(), texts(&out)), (Some("hybrid"), vec!["vector 1".to_string()]));
     let r = c.post("/v1/memories/search", &json!({"query_embedding": [1.0, 0.0]}));
     assert_eq!((r.status, r.code().as_str()), (422, "embedding_mismatch"), "{}", r.text);
@@ -182,7 +206,11 @@ fn keyword_search_stems_and_skips_stopwords() {
     ]));
     let ask = |q: &str| texts(&c.search(json!({"query": q, "mode": "keyword", "context_weight": 0})));
     assert_eq!(ask("paintings"), ["Alice painted a sunrise over the lake"], "porter stemming");
-    assert_eq!(ask("What is the sunrise they were painting?"), ["Alice painted a sunrise over the lake"], "stopwords dropped");
+    assert_eq!(
+        ask("What is the sunrise they were painting?"),
+        ["Alice painted a sunrise over the lake"],
+        "stopwords dropped"
+    );
     assert_eq!(ask("what is it"), ["what is it that they were doing there"], "a query of stopwords only keeps them");
 }
 
@@ -197,7 +225,10 @@ fn neighbours_lend_context_within_scope_and_context_weight_turns_it_off() {
     ]));
     // Only the question holds the word; the answer written after it comes with it.
     let out = c.search(json!({"query": "vacation", "mode": "keyword", "explain": true}));
-    assert_eq!(texts(&out), ["Caroline: where did you go on vacation last month?", "Melanie: two weeks in Lisbon with the kids"]);
+    assert_eq!(
+        texts(&out),
+        ["Caroline: where did you go on vacation last month?", "Melanie: two weeks in Lisbon with the kids"]
+    );
     let answer = &out["results"][1]["explain"];
     assert_eq!((answer["relevance"].as_f64(), answer["context"].as_f64()), (Some(0.0), Some(0.5)), "{out}");
     // Off on request; and a neighbour outside the search's scope lends nothing.
@@ -262,7 +293,11 @@ fn nothing_stays_unembedded_across_restarts_and_reembed() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("5 memories queued"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("5 memories queued"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let p = Proc::serve(dir.path(), &local);
     let c = p.client();
     c.wait_embedded(json!([]));

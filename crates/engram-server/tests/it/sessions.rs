@@ -86,7 +86,10 @@ fn turns_window_distillation_and_summary() {
     assert_eq!(hits["results"][0]["memory"]["id"], ids[0]);
 
     // A session keeps its namespace.
-    let r = c.post("/v1/sessions/chat-1/turns", &json!({"namespace": ["other"], "turns": [{"role": "user", "content": "x"}]}));
+    let r = c.post(
+        "/v1/sessions/chat-1/turns",
+        &json!({"namespace": ["other"], "turns": [{"role": "user", "content": "x"}]}),
+    );
     assert_eq!((r.status, r.code()), (409, "conflict".to_string()), "{}", r.text);
 
     assert_eq!(c.delete("/v1/sessions/chat-1", None).status, 204);
@@ -111,12 +114,17 @@ fn default_namespace_and_bad_input() {
     };
     assert!(bad("/v1/sessions/s-1/turns", json!({"turns": []})).contains("turns must hold 1 to 1000"));
     assert!(bad("/v1/sessions/s-1/turns", json!({"turns": [{"role": "", "content": "x"}]})).contains("turns[0].role"));
-    assert!(bad("/v1/sessions/s-1/turns", json!({"turns": [{"role": "user", "content": " "}]})).contains("turns[0].content"));
+    assert!(bad("/v1/sessions/s-1/turns", json!({"turns": [{"role": "user", "content": " "}]}))
+        .contains("turns[0].content"));
     assert!(bad("/v1/sessions/s-1/turns", json!({"turns": [{"role": "user", "content": "x", "at": "yesterday"}]}))
         .contains("turns[0].at"));
-    assert!(bad("/v1/sessions/s-1/turns", json!({"turns": [{"role": "user", "content": "x", "metadata": {"a": {"b": 1}}}]}))
-        .contains("turns[0].metadata"));
-    assert!(bad("/v1/sessions/s-1/turns", json!({"turns": [{"role": "user", "content": "x", "colour": 1}]})).contains("colour"));
+    assert!(bad(
+        "/v1/sessions/s-1/turns",
+        json!({"turns": [{"role": "user", "content": "x", "metadata": {"a": {"b": 1}}}]})
+    )
+    .contains("turns[0].metadata"));
+    assert!(bad("/v1/sessions/s-1/turns", json!({"turns": [{"role": "user", "content": "x", "colour": 1}]}))
+        .contains("colour"));
     let long = "x".repeat(129);
     assert!(bad(&format!("/v1/sessions/{long}/turns"), turns(&[("user", "x")])).contains("session id"));
     assert!(bad("/v1/sessions/a%20b/turns", turns(&[("user", "x")])).contains("session id"));
@@ -131,7 +139,10 @@ fn default_namespace_and_bad_input() {
 
 #[test]
 fn sessions_are_tenant_scoped() {
-    let srv = TestServer::start_with(Opts { keys: vec![("acme", "read,write"), ("globex", "read,write")], ..Opts::default() });
+    let srv = TestServer::start_with(Opts {
+        keys: vec![("acme", "read,write"), ("globex", "read,write")],
+        ..Opts::default()
+    });
     let (a, b) = (srv.client_with_key(0), srv.client_with_key(1));
     assert_eq!(a.post("/v1/sessions/shared/turns", &turns(&[("user", "acme's secret plan")])).status, 200);
     assert_eq!(b.get("/v1/sessions/shared").status, 404);

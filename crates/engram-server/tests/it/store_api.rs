@@ -1,9 +1,10 @@
 //! The LangGraph store routes over HTTP (the `langgraph-sdk` client itself is
 //! driven in tests/compat; these check the wire details it relies on).
 
+use engram_core::clock::ManualClock;
 use serde_json::json;
 
-use crate::support::TestServer;
+use crate::support::{Opts, TestServer};
 
 #[test]
 fn put_get_search_delete_items() {
@@ -24,7 +25,8 @@ fn put_get_search_delete_items() {
     assert_eq!(missing.status, 200);
     assert_eq!(missing.text, "null");
 
-    let found = c.post("/store/items/search", &json!({"namespace_prefix": ["docs"], "filter": {"n": {"$gt": 4}}})).json();
+    let found =
+        c.post("/store/items/search", &json!({"namespace_prefix": ["docs"], "filter": {"n": {"$gt": 4}}})).json();
     assert_eq!(found["items"].as_array().unwrap().len(), 1);
     assert_eq!(found["items"][0]["key"], "b");
     // `index` decides what is searchable: "tea" is in c's value but c is not indexed;
@@ -60,18 +62,20 @@ fn put_get_search_delete_items() {
 
 #[test]
 fn item_ttl_expires_and_reads_refresh_it() {
-    let srv = TestServer::start();
+    let clock = ManualClock::starting_now();
+    let srv = TestServer::start_with(Opts { clock: Some(clock.clone()), ..Default::default() });
     let c = srv.client();
-    // 0.02 minutes = 1.2 s; reads every 300 ms keep one alive well inside it
-    // (a busy machine can stretch a gap), the other expires meanwhile.
+    // 0.02 minutes = 1.2 s: reads every 0.3 s keep one alive, the other expires.
     c.put("/store/items", &json!({"namespace": ["ttl"], "key": "kept", "value": {"v": 1}, "ttl": 0.02}));
     c.put("/store/items", &json!({"namespace": ["ttl"], "key": "dropped", "value": {"v": 2}, "ttl": 0.02}));
     for _ in 0..5 {
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        clock.advance(300);
         assert_eq!(c.get("/store/items?namespace=ttl&key=kept").json()["value"]["v"], 1, "reading refreshes the TTL");
     }
     assert_eq!(c.get("/store/items?namespace=ttl&key=dropped&refresh_ttl=false").text, "null", "unread item expired");
-    std::thread::sleep(std::time::Duration::from_millis(1400));
+    clock.advance(1_199);
+    assert_eq!(c.get("/store/items?namespace=ttl&key=kept&refresh_ttl=false").json()["value"]["v"], 1);
+    clock.advance(1);
     assert_eq!(c.get("/store/items?namespace=ttl&key=kept&refresh_ttl=false").text, "null");
 }
 

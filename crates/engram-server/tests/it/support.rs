@@ -5,11 +5,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engram_core::auth::Scopes;
+use engram_core::clock::ManualClock;
 use engram_core::service::AuthMode;
-use engram_core::store::{SqliteStore, Store};
 use engram_core::MemoryService;
 use engram_server::config::{self, Config};
 use serde_json::Value;
@@ -46,10 +47,8 @@ pub fn raw(addr: SocketAddr, bytes: &[u8]) -> Resp {
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect();
     Resp { status, headers, text: body.to_owned() }
 }
 
@@ -112,7 +111,8 @@ impl Client {
     pub fn wait_embedded(&self, namespace_prefix: Value) {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let out = self.search(serde_json::json!({"query": "x", "namespace_prefix": namespace_prefix, "mode": "keyword"}));
+            let out =
+                self.search(serde_json::json!({"query": "x", "namespace_prefix": namespace_prefix, "mode": "keyword"}));
             if out["pending_embeddings"] == 0 {
                 return;
             }
@@ -144,6 +144,8 @@ pub struct Opts {
     pub memory: Option<config::MemorySection>,
     /// Use this `[distiller]` section instead of the default (extractive).
     pub distiller: Option<config::DistillerSection>,
+    /// Run on this clock instead of the system's (tests of time move it).
+    pub clock: Option<Arc<ManualClock>>,
 }
 
 /// The local model's directory: `ENGRAM_TEST_MODEL_DIR` or the workspace's `models/`.
@@ -159,6 +161,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// Secrets of the keys created from [`Opts::keys`], in order.
     pub keys: Vec<String>,
+    /// The server's service, for driving its jobs' steps directly.
+    pub service: MemoryService,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -194,27 +198,30 @@ impl TestServer {
         if let Some(d) = opts.distiller.clone() {
             cfg.distiller = d;
         }
-        let settings = config::validate(&cfg).expect("valid test config");
+        let mut settings = config::validate(&cfg).expect("valid test config");
+        if let Some(c) = &opts.clock {
+            settings.sqlite.clock = c.clone();
+        }
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
-                let embedder = engram_server::server::load_embedder(&settings.embedder)
+                let embedder = engram_server::server::load_embedder(&settings.embedder, settings.sqlite.clock.clone())
                     .await
                     .unwrap_or_else(|e| panic!("{e} (run `make model` first)"));
-                let store = SqliteStore::open(settings.sqlite.clone()).expect("open store");
+                let store = engram_server::server::open_store(settings.sqlite.clone()).await.expect("open store");
                 let mode = if opts.auth_required { AuthMode::Required } else { AuthMode::DevUntilKeysExist };
                 let opts_ = engram_server::server::service_options(&settings, embedder);
-                let service = MemoryService::with_options(Store::Sqlite(store), mode, opts_);
+                let service = MemoryService::with_options(store, mode, opts_);
                 let mut secrets = Vec::new();
                 for (tenant, scopes) in &opts.keys {
                     let (_, secret) =
-                        service.store().create_key(tenant, "test", Scopes::parse_list(scopes).unwrap()).await.unwrap();
+                        service.create_key(tenant, "test", Scopes::parse_list(scopes).unwrap()).await.unwrap();
                     secrets.push(secret);
                 }
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                ready_tx.send((listener.local_addr().unwrap(), secrets)).unwrap();
+                ready_tx.send((listener.local_addr().unwrap(), secrets, service.clone())).unwrap();
                 engram_server::server::run(listener, service, &settings, async {
                     let _ = stop_rx.await;
                 })
@@ -222,8 +229,8 @@ impl TestServer {
                 .expect("server run");
             });
         });
-        let (addr, keys) = ready_rx.recv_timeout(Duration::from_secs(30)).expect("server started");
-        TestServer { addr, dir, keys, stop: Some(stop), thread: Some(thread) }
+        let (addr, keys, service) = ready_rx.recv_timeout(Duration::from_secs(60)).expect("server started");
+        TestServer { addr, dir, keys, service, stop: Some(stop), thread: Some(thread) }
     }
 
     /// A client in dev mode (no key).

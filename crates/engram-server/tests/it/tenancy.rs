@@ -7,10 +7,15 @@ use crate::support::{Opts, TestServer};
 
 #[test]
 fn tenants_never_see_each_other() {
-    let srv = TestServer::start_with(Opts { keys: vec![("acme", "read,write"), ("globex", "read,write")], ..Default::default() });
+    let srv = TestServer::start_with(Opts {
+        keys: vec![("acme", "read,write"), ("globex", "read,write")],
+        ..Default::default()
+    });
     let (a, b) = (srv.client_with_key(0), srv.client_with_key(1));
 
-    let a_id = &a.remember(json!([{"namespace": ["shared", "ns"], "key": "k", "text": "acme secret plan", "metadata": {"owner": "acme"}}]))[0];
+    let a_id = &a.remember(
+        json!([{"namespace": ["shared", "ns"], "key": "k", "text": "acme secret plan", "metadata": {"owner": "acme"}}]),
+    )[0];
     let b_id = &b.remember(json!([{"namespace": ["shared", "ns"], "key": "k", "text": "globex secret plan", "metadata": {"owner": "globex"}}]))[0];
     assert_ne!(a_id, b_id, "same namespace and key in two tenants are two memories");
 
@@ -35,17 +40,30 @@ fn tenants_never_see_each_other() {
     }
 
     // LangGraph writes stay in their tenant too.
-    assert_eq!(a.put("/store/items", &json!({"namespace": ["only", "acme"], "key": "x", "value": {"v": 1}})).status, 204);
+    assert_eq!(
+        a.put("/store/items", &json!({"namespace": ["only", "acme"], "key": "x", "value": {"v": 1}})).status,
+        204
+    );
     let ns_b = b.post("/store/namespaces", &json!({})).json();
     assert!(!ns_b.to_string().contains("only"), "{ns_b}");
     assert_eq!(b.delete("/store/items", Some(&json!({"namespace": ["only", "acme"], "key": "x"}))).status, 204);
-    assert_eq!(a.get("/store/items?namespace=only.acme&key=x").json()["value"]["v"], 1, "b's delete must not touch a's item");
+    assert_eq!(
+        a.get("/store/items?namespace=only.acme&key=x").json()["value"]["v"],
+        1,
+        "b's delete must not touch a's item"
+    );
 }
 
 #[test]
 fn many_concurrent_tenants_stay_isolated() {
-    let tenants: Vec<(&'static str, &'static str)> =
-        vec![("t0", "read,write"), ("t1", "read,write"), ("t2", "read,write"), ("t3", "read,write"), ("t4", "read,write"), ("t5", "read,write")];
+    let tenants: Vec<(&'static str, &'static str)> = vec![
+        ("t0", "read,write"),
+        ("t1", "read,write"),
+        ("t2", "read,write"),
+        ("t3", "read,write"),
+        ("t4", "read,write"),
+        ("t5", "read,write"),
+    ];
     let srv = TestServer::start_with(Opts { keys: tenants.clone(), ..Default::default() });
     let handles: Vec<_> = (0..tenants.len())
         .map(|i| {
@@ -69,7 +87,8 @@ fn many_concurrent_tenants_stay_isolated() {
 
 #[test]
 fn keys_are_required_once_they_exist_and_scopes_are_enforced() {
-    let srv = TestServer::start_with(Opts { keys: vec![("acme", "read"), ("acme", "read,write")], ..Default::default() });
+    let srv =
+        TestServer::start_with(Opts { keys: vec![("acme", "read"), ("acme", "read,write")], ..Default::default() });
     let reader = srv.client_with_key(0);
     let writer = srv.client_with_key(1);
     let anonymous = srv.client();

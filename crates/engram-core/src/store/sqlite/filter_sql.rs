@@ -1,7 +1,8 @@
 //! Compiles a [`Filter`] to a SQLite boolean expression over the `memories`
 //! table aliased `m`. Every value — including JSON paths — is a bound parameter.
 //! Each leaf yields 0 or 1, never NULL, so `$not` and `$ne` behave as in
-//! MongoDB (a missing field is "not equal").
+//! MongoDB (a missing field is "not equal"). The semantics are those of
+//! `crate::filter::eval`, which the conformance suite checks this against.
 
 use rusqlite::types::Value as SqlValue;
 
@@ -75,11 +76,16 @@ impl JsonTarget {
         let null_wanted = cmp == "=" && values.contains(&Scalar::Null);
         if null_wanted {
             // MongoDB: {field: null} also matches a missing field.
-            b.sql(&format!("json_type({}, ", self.column)).param(SqlValue::Text(self.path.clone())).sql(") IS NULL OR ");
+            b.sql(&format!("json_type({}, ", self.column))
+                .param(SqlValue::Text(self.path.clone()))
+                .sql(") IS NULL OR ");
         }
+        // `json_each` of a scalar yields it (key NULL), of an array its
+        // elements (integer keys), of an object its members (text keys): an
+        // object's members are not candidates, so those rows are skipped.
         b.sql(&format!("EXISTS (SELECT 1 FROM json_each({}, ", self.column))
             .param(SqlValue::Text(self.path.clone()))
-            .sql(") je WHERE ");
+            .sql(") je WHERE typeof(je.key) <> 'text' AND (");
         let mut first = true;
         for v in values {
             if !first {
@@ -90,17 +96,18 @@ impl JsonTarget {
                 (Scalar::Null, "=") => b.sql("je.type = 'null'"),
                 (Scalar::Bool(t), "=") => b.sql(if *t { "je.type = 'true'" } else { "je.type = 'false'" }),
                 (Scalar::Null | Scalar::Bool(_), _) => b.sql("0"),
-                (Scalar::Text(_), _) => b.sql(&format!("(je.type = 'text' AND je.value {cmp} ")).param(to_sql(v)).sql(")"),
-                (Scalar::Int(_) | Scalar::Float(_), _) => b
-                    .sql(&format!("(je.type IN ('integer', 'real') AND je.value {cmp} "))
-                    .param(to_sql(v))
-                    .sql(")"),
+                (Scalar::Text(_), _) => {
+                    b.sql(&format!("(je.type = 'text' AND je.value {cmp} ")).param(to_sql(v)).sql(")")
+                }
+                (Scalar::Int(_) | Scalar::Float(_), _) => {
+                    b.sql(&format!("(je.type IN ('integer', 'real') AND je.value {cmp} ")).param(to_sql(v)).sql(")")
+                }
             };
         }
         if first {
             b.sql("0");
         }
-        b.sql(")");
+        b.sql("))");
     }
 }
 
@@ -132,7 +139,7 @@ fn json_leaf(t: &JsonTarget, is_array_column: bool, pred: &Predicate, b: &mut Sq
             b.sql(")");
         }
         Predicate::All(vs) if vs.is_empty() => {
-            b.sql("1");
+            b.sql("0");
         }
         Predicate::All(vs) => {
             for (i, v) in vs.iter().enumerate() {
@@ -148,9 +155,11 @@ fn json_leaf(t: &JsonTarget, is_array_column: bool, pred: &Predicate, b: &mut Sq
             b.sql(if *e { "json_array_length(m.tags) > 0" } else { "json_array_length(m.tags) = 0" });
         }
         Predicate::Exists(e) => {
-            b.sql(&format!("json_type({}, ", t.column))
-                .param(SqlValue::Text(t.path.clone()))
-                .sql(if *e { ") IS NOT NULL" } else { ") IS NULL" });
+            b.sql(&format!("json_type({}, ", t.column)).param(SqlValue::Text(t.path.clone())).sql(if *e {
+                ") IS NOT NULL"
+            } else {
+                ") IS NULL"
+            });
         }
     }
 }
@@ -183,8 +192,9 @@ fn column_leaf(column: &str, pred: &Predicate, b: &mut SqlBuilder) {
             b.sql(if negate { "), 0)" } else { "))" });
         }
         Predicate::All(vs) => {
-            // On a single-valued column, $all holds when every value equals it.
-            b.sql("1");
+            // On a single-valued column, $all holds when every value equals
+            // it; an empty list matches nothing.
+            b.sql(if vs.is_empty() { "0" } else { "1" });
             for v in vs {
                 b.sql(&format!(" AND {column} = ")).param(to_sql(v));
             }

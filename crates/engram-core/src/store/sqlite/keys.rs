@@ -1,62 +1,65 @@
 //! SQL for API keys: only hashes are stored; lookups are by hash.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::auth::{generate_key, Scopes};
-use crate::error::Result;
-use crate::store::{KeyGrant, KeyInfo};
-use crate::time::now_ms;
+use crate::auth::Scopes;
+use crate::error::{Error, Result};
+use crate::store::KeyRow;
+use crate::time::Millis;
 
-pub fn create(c: &Connection, tenant: &str, name: &str, scopes: Scopes) -> Result<(KeyInfo, String)> {
-    let key = generate_key()?;
-    let now = now_ms();
-    c.prepare_cached("INSERT INTO api_keys (tenant_id, id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)")?
-        .execute(params![tenant, key.id, name, &key.hash[..], scopes.to_list(), now])?;
-    let info = KeyInfo {
-        id: key.id,
-        tenant: tenant.to_owned(),
-        name: name.to_owned(),
-        scopes: scopes.to_list(),
-        created_at: now,
-        revoked_at: None,
+const COLUMNS: &str = "id, tenant_id, name, hash, scopes, created_at, revoked_at";
+
+fn to_key(r: &Row<'_>) -> rusqlite::Result<(KeyRow, String)> {
+    let hash: Vec<u8> = r.get(3)?;
+    let mut h = [0u8; 32];
+    if hash.len() == 32 {
+        h.copy_from_slice(&hash);
+    }
+    let row = KeyRow {
+        id: r.get(0)?,
+        tenant: r.get(1)?,
+        name: r.get(2)?,
+        hash: h,
+        scopes: Scopes::default(),
+        created_at: r.get(5)?,
+        revoked_at: r.get(6)?,
     };
-    Ok((info, key.secret))
+    Ok((row, r.get(4)?))
 }
 
-pub fn list(c: &Connection, tenant: Option<&str>) -> Result<Vec<KeyInfo>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id, tenant_id, name, scopes, created_at, revoked_at FROM api_keys \
-         WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY tenant_id, created_at, id",
-    )?;
-    let rows = stmt.query_map(params![tenant], |r| {
-        Ok(KeyInfo {
-            id: r.get(0)?,
-            tenant: r.get(1)?,
-            name: r.get(2)?,
-            scopes: r.get(3)?,
-            created_at: r.get(4)?,
-            revoked_at: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+fn with_scopes((mut row, scopes): (KeyRow, String)) -> Result<KeyRow> {
+    row.scopes =
+        Scopes::parse_list(&scopes).map_err(|e| Error::internal(format!("key {} has bad scopes: {e}", row.id)))?;
+    Ok(row)
 }
 
-pub fn revoke(c: &Connection, id: &str) -> Result<bool> {
+pub fn insert(c: &Connection, k: &KeyRow) -> Result<()> {
+    c.prepare_cached("INSERT INTO api_keys (tenant_id, id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)")?
+        .execute(params![k.tenant, k.id, k.name, &k.hash[..], k.scopes.to_list(), k.created_at])?;
+    Ok(())
+}
+
+pub fn list(c: &Connection, tenant: Option<&str>) -> Result<Vec<KeyRow>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY tenant_id, created_at, id"
+    ))?;
+    let rows = stmt.query_map(params![tenant], to_key)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(with_scopes).collect()
+}
+
+pub fn revoke(c: &Connection, id: &str, at: Millis) -> Result<bool> {
     let n = c
         .prepare_cached("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")?
-        .execute(params![now_ms(), id])?;
+        .execute(params![at, id])?;
     Ok(n > 0)
 }
 
-pub fn find(c: &Connection, hash: &[u8; 32]) -> Result<Option<KeyGrant>> {
-    let row: Option<(String, String, String)> = c
-        .prepare_cached("SELECT id, tenant_id, scopes FROM api_keys WHERE hash = ? AND revoked_at IS NULL")?
-        .query_row(params![&hash[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+pub fn by_hash(c: &Connection, hash: &[u8; 32]) -> Result<Option<KeyRow>> {
+    let row = c
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE hash = ? AND revoked_at IS NULL"))?
+        .query_row(params![&hash[..]], to_key)
         .optional()?;
-    Ok(match row {
-        Some((id, tenant, scopes)) => Some(KeyGrant { id, tenant, scopes: Scopes::parse_list(&scopes)? }),
-        None => None,
-    })
+    row.map(with_scopes).transpose()
 }
 
 pub fn any_active(c: &Connection) -> Result<bool> {

@@ -19,50 +19,61 @@
 //! while so its next searches go straight to the join.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
+use quick_cache::sync::Cache;
 use rusqlite::{params, Connection};
 
 use super::{fts, search_sql};
+use crate::clock::SharedClock;
 use crate::error::Result;
-use crate::store::SearchQuery;
+use crate::store::Scope;
+use crate::time::Millis;
 
 /// Below this many indexed memories every word is searched.
 pub const PRUNE_FROM_DOCS: u64 = 10_000;
 /// Words in a larger share of the indexed memories are dropped.
 pub const COMMON_SHARE: f64 = 0.05;
 /// How long a counted frequency, or a scope found narrow, is trusted.
-const TTL: Duration = Duration::from_secs(60);
-/// Cached words (and narrow scopes) at most; the cache starts over beyond it.
+const TTL_MS: Millis = 60_000;
+/// Cached words (and narrow scopes) at most.
 const MAX_CACHED: usize = 100_000;
 /// Index-wide matches ranked per wanted result before the scope is checked.
 const OVERSAMPLE: usize = 4;
 
-#[derive(Default)]
-struct Cache {
-    docs: Option<(u64, Instant)>,
-    df: HashMap<String, (u64, Instant)>,
-}
-
-/// The planner and its caches; share it behind an `Arc`.
-#[derive(Default)]
+/// The planner and its caches (bounded; entries carry when they were made,
+/// by the store's clock); share it behind an `Arc`.
 pub struct KeywordSearch {
-    cache: Mutex<Cache>,
-    narrow: Mutex<HashMap<String, Instant>>,
+    clock: SharedClock,
+    /// Document frequency by term; the empty term holds the number of documents.
+    df: Cache<String, (u64, Millis)>,
+    /// Scopes found narrow, and when.
+    narrow: Cache<String, Millis>,
 }
 
 /// What makes a scope narrow: the search's restrictions, not its words.
-fn scope_key(q: &SearchQuery) -> String {
+fn scope_key(q: &Scope) -> String {
     let tiers: Vec<&str> = q.tiers.iter().map(|t| t.as_str()).collect();
-    format!("{}\0{}\0{}\0{}\0{}", q.tenant, q.namespace_prefix.joined(), tiers.join(","), q.items_only, q.filter.is_some())
+    format!(
+        "{}\0{}\0{}\0{}\0{}",
+        q.tenant,
+        q.namespace_prefix.joined(),
+        tiers.join(","),
+        q.keyed_only,
+        q.filter.is_some()
+    )
 }
 
 impl KeywordSearch {
-    /// The best `k` matches of `q.text` in `q`'s scope: `(seq, bm25)`, best first.
-    pub fn hits(&self, c: &Connection, q: &SearchQuery, k: usize) -> Result<Vec<(i64, f64)>> {
-        let terms = self.prune(c, q.text.as_deref().map(fts::query_terms).unwrap_or_default())?;
-        let Some(expr) = fts::expression(&terms) else { return Ok(Vec::new()) };
+    pub fn new(clock: SharedClock) -> Self {
+        KeywordSearch { clock, df: Cache::new(MAX_CACHED), narrow: Cache::new(MAX_CACHED) }
+    }
+
+    /// The best `k` matches of any of `terms` in `q`'s scope: `(seq, bm25)`, best first.
+    pub fn hits(&self, c: &Connection, q: &Scope, terms: &[String], k: usize) -> Result<Vec<(i64, f64)>> {
+        let terms = self.prune(c, terms.to_vec())?;
+        let Some(expr) = fts::expression(&terms) else {
+            return Ok(Vec::new());
+        };
         let key = scope_key(q);
         if !self.is_narrow(&key) {
             let n = (k * OVERSAMPLE).max(200);
@@ -78,26 +89,21 @@ impl KeywordSearch {
         search_sql::keyword_hits(c, q, &expr, k)
     }
 
-    /// The BM25 of those `seqs` that match the words of `text` (searched as
+    /// The BM25 of those `seqs` that match any of `terms` (searched as
     /// [`KeywordSearch::hits`] searches them).
-    pub fn scores(&self, c: &Connection, text: &str, seqs: &[i64]) -> Result<HashMap<i64, f64>> {
-        match fts::expression(&self.prune(c, fts::query_terms(text))?) {
+    pub fn scores(&self, c: &Connection, terms: &[String], seqs: &[i64]) -> Result<HashMap<i64, f64>> {
+        match fts::expression(&self.prune(c, terms.to_vec())?) {
             Some(expr) => super::vectors::bm25_of(c, &expr, seqs),
             None => Ok(HashMap::new()),
         }
     }
 
     fn is_narrow(&self, key: &str) -> bool {
-        let narrow = self.narrow.lock().unwrap_or_else(|p| p.into_inner());
-        narrow.get(key).is_some_and(|at| at.elapsed() < TTL)
+        self.narrow.get(key).is_some_and(|at| self.clock.now_ms() - at < TTL_MS)
     }
 
     fn mark_narrow(&self, key: String) {
-        let mut narrow = self.narrow.lock().unwrap_or_else(|p| p.into_inner());
-        if narrow.len() >= MAX_CACHED {
-            narrow.clear();
-        }
-        narrow.insert(key, Instant::now());
+        self.narrow.insert(key, self.clock.now_ms());
     }
 
     /// The `terms` worth searching, in their order.
@@ -112,19 +118,21 @@ impl KeywordSearch {
         let limit = (docs as f64 * COMMON_SHARE) as u64;
         let df: Vec<u64> = terms.iter().map(|t| self.cached(c, Some(t))).collect::<Result<_>>()?;
         let rarest = df.iter().enumerate().min_by_key(|(_, d)| **d).map_or(0, |(i, _)| i);
-        Ok(terms.into_iter().zip(df).enumerate().filter(|(i, (_, d))| *d <= limit || *i == rarest).map(|(_, (t, _))| t).collect())
+        Ok(terms
+            .into_iter()
+            .zip(df)
+            .enumerate()
+            .filter(|(i, (_, d))| *d <= limit || *i == rarest)
+            .map(|(_, (t, _))| t)
+            .collect())
     }
 
     /// The document frequency of `term`, or the number of indexed memories.
     fn cached(&self, c: &Connection, term: Option<&str>) -> Result<u64> {
-        let now = Instant::now();
-        {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            let hit = match term {
-                None => cache.docs,
-                Some(t) => cache.df.get(t).copied(),
-            };
-            if let Some((n, _)) = hit.filter(|(_, at)| now.duration_since(*at) < TTL) {
+        let now = self.clock.now_ms();
+        let key = term.unwrap_or("");
+        if let Some((n, at)) = self.df.get(key) {
+            if now - at < TTL_MS {
                 return Ok(n);
             }
         }
@@ -135,16 +143,7 @@ impl KeywordSearch {
                 .query_row(params![format!("\"{}\"", t.replace('"', "\"\""))], |r| r.get(0))?,
         };
         let n = n.max(0) as u64;
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        match term {
-            None => cache.docs = Some((n, now)),
-            Some(t) => {
-                if cache.df.len() >= MAX_CACHED {
-                    cache.df.clear();
-                }
-                cache.df.insert(t.to_owned(), (n, now));
-            }
-        }
+        self.df.insert(key.to_owned(), (n, now));
         Ok(n)
     }
 }

@@ -43,7 +43,11 @@ impl DbLock {
                 return Err(Error::unavailable(format!("cannot lock {}: {e}", path.display())))
             }
         }
-        let stamp = format!("pid {} since {}", std::process::id(), crate::time::format_rfc3339(crate::time::now_ms()));
+        let stamp = format!(
+            "pid {} since {}",
+            std::process::id(),
+            crate::time::format_rfc3339(crate::clock::Clock::now_ms(&crate::clock::SystemClock))
+        );
         let written = file
             .set_len(0)
             .and_then(|_| file.seek(SeekFrom::Start(0)))

@@ -1,35 +1,36 @@
 //! The embedded SQLite backend: one file, WAL, a group-committing writer thread
 //! and a pool of readers. See `schema.rs` for the tables.
 
+mod conn;
 mod filter_sql;
 mod fts;
+mod jobs;
 mod keys;
 mod keyword;
-mod promotion;
 mod lock;
 mod memories;
 mod readers;
-mod salience;
-pub use promotion::Promotion;
 mod schema;
+mod scope_sql;
 mod search_sql;
 mod sessions;
 mod sql;
 mod vectors;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{AppendTurns, Appended, DistillJob, Expansion, KeyGrant, KeyInfo, ListQuery, NamespaceQuery, PendingText, SearchQuery, TenantModel};
-use crate::auth::Scopes;
+use super::{Expansion, Hit, Page, Reads, Scope, Stored, Tx};
+use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::model::session::Session;
-use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, WriteStatus};
+use crate::model::Namespace;
 use crate::time::Millis;
-use crate::vector::{NsScope, Scope, VectorIndex};
+use crate::vector::{NsScope, VectorIndex};
+use conn::Conn;
 
 /// Most memories a filter may match for its set to restrict the vector search
 /// directly; beyond it the graph walk is scoped by tenant, namespace and tier,
@@ -59,6 +60,23 @@ pub struct SqliteOptions {
     pub exclusive: bool,
     /// The vector index, when the server embeds (`None` for admin commands).
     pub vectors: Option<VectorOptions>,
+    /// The clock of the store's own caches (the service's clock).
+    pub clock: SharedClock,
+}
+
+impl SqliteOptions {
+    /// A store at `path` with 4 readers, full fsync, the single-server lock,
+    /// no vector index and the system clock.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteOptions {
+            path: path.into(),
+            readers: 4,
+            synchronous: Synchronous::Full,
+            exclusive: true,
+            vectors: None,
+            clock: crate::clock::system(),
+        }
+    }
 }
 
 /// Where the vector index lives and what it holds.
@@ -123,7 +141,7 @@ impl SqliteStore {
             Synchronous::Full => "PRAGMA synchronous = FULL",
             Synchronous::Normal => "PRAGMA synchronous = NORMAL",
         })?;
-        schema::migrate(&mut conn)?;
+        schema::migrate(&mut conn, opts.clock.now_ms())?;
         let vectors = match &opts.vectors {
             Some(v) => Some(Vectors {
                 index: Arc::new(open_index(&conn, v)?),
@@ -134,7 +152,8 @@ impl SqliteStore {
         };
         let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1))?;
         let writer = Arc::new(writer::Writer::start(conn)?);
-        Ok(SqliteStore { writer, readers, vectors, keyword: Arc::default(), _lock: lock })
+        let keyword = Arc::new(keyword::KeywordSearch::new(opts.clock));
+        Ok(SqliteStore { writer, readers, vectors, keyword, _lock: lock })
     }
 
     /// The vector index, if this store keeps one.
@@ -142,9 +161,48 @@ impl SqliteStore {
         self.vectors.as_ref().map(|v| &v.index)
     }
 
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Reads) -> Result<T> + Send + 'static,
+    {
+        self.readers.read(move |c| f(&mut Conn::new(c))).await
+    }
+
+    pub async fn point<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Reads) -> Result<T> + Send + 'static,
+    {
+        self.readers.read_point(move |c| f(&mut Conn::new(c))).await
+    }
+
+    /// Runs `f` in the writer's next group commit, then brings the vector
+    /// index up to date if `f` changed vectors.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+    {
+        let (out, touched) = self
+            .writer
+            .write(move |c| {
+                let mut conn = Conn::new(c);
+                let out = f(&mut conn)?;
+                Ok((out, conn.vectors_touched))
+            })
+            .await?;
+        if touched {
+            self.sync_vectors().await?;
+        }
+        Ok(out)
+    }
+
     /// Brings the vector index up to date with `vector_changes`.
     pub async fn sync_vectors(&self) -> Result<()> {
-        let Some(v) = &self.vectors else { return Ok(()) };
+        let Some(v) = &self.vectors else {
+            return Ok(());
+        };
         let _one = v.sync.lock().await;
         loop {
             let after = v.index.applied();
@@ -162,7 +220,9 @@ impl SqliteStore {
 
     /// Saves the vector index and forgets the changes it includes.
     pub async fn save_vectors(&self) -> Result<()> {
-        let Some(v) = &self.vectors else { return Ok(()) };
+        let Some(v) = &self.vectors else {
+            return Ok(());
+        };
         let _one = v.sync.lock().await;
         let (index, path) = (Arc::clone(&v.index), v.path.clone());
         let upto = tokio::task::spawn_blocking(move || index.save(&path))
@@ -172,13 +232,31 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Nearest memories by vector within the query's scope (expiry and filter
+    pub async fn list(&self, scope: Scope, page: Page) -> Result<Vec<Stored>> {
+        self.readers.read(move |c| memories::list(c, &scope, &page)).await
+    }
+
+    pub async fn namespaces(&self, scope: Scope) -> Result<Vec<Namespace>> {
+        self.readers.read(move |c| memories::namespaces(c, &scope)).await
+    }
+
+    pub async fn keyword_hits(&self, scope: Scope, terms: Vec<String>, k: usize) -> Result<Vec<Hit>> {
+        let keyword = Arc::clone(&self.keyword);
+        self.readers.read(move |c| keyword.hits(c, &scope, &terms, k)).await
+    }
+
+    pub async fn keyword_scores(&self, terms: Vec<String>, seqs: Vec<i64>) -> Result<HashMap<i64, f64>> {
+        let keyword = Arc::clone(&self.keyword);
+        self.readers.read(move |c| keyword.scores(c, &terms, &seqs)).await
+    }
+
+    /// Nearest memories by vector within the scope (expiry and filter
     /// included): `(seq, cosine)`, best first.
-    pub async fn vector_hits(&self, q: SearchQuery, vector: Vec<f32>, k: usize) -> Result<Vec<(i64, f64)>> {
+    pub async fn vector_hits(&self, q: Scope, vector: Vec<f32>, k: usize) -> Result<Vec<Hit>> {
         let Some(v) = &self.vectors else {
             return Err(Error::unprocessable("vector search needs an embedder; this server has none configured"));
         };
-        let needs_set = q.filter.is_some() || q.items_only;
+        let needs_set = q.filter.is_some() || q.keyed_only;
         let allowed = if needs_set {
             let q2 = q.clone();
             self.readers.read(move |c| search_sql::scope_seqs(c, &q2, FILTER_SET_CAP)).await?
@@ -192,7 +270,7 @@ impl SqliteStore {
         // Oversample when the filter could not restrict the walk itself.
         let want = if needs_set && allowed.is_none() { k * 4 } else { k };
         let hits = tokio::task::spawn_blocking(move || {
-            let scope = Scope {
+            let scope = crate::vector::Scope {
                 tenant: &tenant,
                 namespace: if ns.is_empty() { NsScope::Any } else { NsScope::Prefix(&ns) },
                 tier,
@@ -209,12 +287,31 @@ impl SqliteStore {
         Ok(hits.into_iter().map(|(s, cos)| (s as i64, cos as f64)).filter(|(s, _)| live.contains(s)).take(k).collect())
     }
 
+    /// Near neighbours of each probe in its exact namespace, on every core
+    /// (a batch of a thousand caller vectors is a thousand graph searches).
+    pub async fn near(
+        &self,
+        tenant: &str,
+        probes: Vec<(Namespace, Vec<f32>)>,
+        min_cosine: f32,
+    ) -> Result<Vec<Vec<Hit>>> {
+        let Some(v) = &self.vectors else {
+            return Ok(vec![Vec::new(); probes.len()]);
+        };
+        let (index, tenant) = (Arc::clone(&v.index), tenant.to_owned());
+        tokio::task::spawn_blocking(move || near_all(&index, &tenant, &probes, min_cosine))
+            .await
+            .map_err(|e| Error::internal(format!("duplicate search panicked: {e}")))?
+    }
+
     /// The cosine between `vector` and each of `seqs` that has a vector.
-    pub async fn cosines(&self, seqs: Vec<i64>, vector: Vec<f32>) -> Result<std::collections::HashMap<i64, f64>> {
-        let Some(v) = &self.vectors else { return Ok(Default::default()) };
+    pub async fn cosines(&self, seqs: Vec<i64>, vector: Vec<f32>) -> Result<HashMap<i64, f64>> {
+        let Some(v) = &self.vectors else {
+            return Ok(Default::default());
+        };
         let index = Arc::clone(&v.index);
         tokio::task::spawn_blocking(move || {
-            let mut out = std::collections::HashMap::new();
+            let mut out = HashMap::new();
             for s in seqs {
                 if let Some(w) = index.vector(s as u64)? {
                     out.insert(s, crate::vector::dot(&vector, &w) as f64);
@@ -226,253 +323,12 @@ impl SqliteStore {
         .map_err(|e| Error::internal(format!("vector lookup panicked: {e}")))?
     }
 
-    /// BM25 scores of those `seqs` that match the words of `text`.
-    pub async fn keyword_scores(&self, text: &str, seqs: Vec<i64>) -> Result<std::collections::HashMap<i64, f64>> {
-        let (text, keyword) = (text.to_owned(), Arc::clone(&self.keyword));
-        self.readers.read(move |c| keyword.scores(c, &text, &seqs)).await
+    pub async fn expand(&self, scope: Scope, seqs: Vec<i64>, max_gap: Option<Millis>) -> Result<Expansion> {
+        self.readers.read(move |c| search_sql::expand(c, &scope, &seqs, max_gap)).await
     }
 
-    pub async fn pending_embeddings(&self, tenant: &str, prefix: &Namespace) -> Result<u64> {
-        let (tenant, prefix) = (tenant.to_owned(), prefix.clone());
-        self.readers.read(move |c| vectors::pending_count(c, &tenant, &prefix)).await
-    }
-
-    pub async fn take_pending(&self, max: usize, exclude: Vec<String>) -> Result<Vec<PendingText>> {
-        self.readers.read(move |c| vectors::pending_batch(c, max, &exclude)).await
-    }
-
-    /// Stores embeddings of queued memories (`(seq, gen, vector)`), then updates the index.
-    pub async fn store_embeddings(&self, done: Vec<(i64, i64, Vec<f32>)>) -> Result<usize> {
-        let n = self.writer.write(move |c| vectors::store_queued(c, &done)).await?;
-        self.sync_vectors().await?;
-        Ok(n)
-    }
-
-    pub async fn still_queued(&self, seqs: Vec<i64>) -> Result<usize> {
-        self.readers.read(move |c| vectors::still_queued(c, &seqs)).await
-    }
-
-    pub async fn tenant_model(&self, tenant: &str) -> Result<Option<TenantModel>> {
-        let tenant = tenant.to_owned();
-        self.readers.read_point(move |c| vectors::tenant_model(c, &tenant)).await
-    }
-
-    pub async fn record_tenant_model(&self, tenant: &str, model: TenantModel, now: Millis) -> Result<TenantModel> {
-        let tenant = tenant.to_owned();
-        self.writer.write(move |c| vectors::record_tenant_model(c, &tenant, &model, now)).await
-    }
-
-    /// Drops a tenant's vectors and queues its memories for embedding again.
-    pub async fn requeue_tenant(&self, tenant: &str) -> Result<usize> {
-        let tenant = tenant.to_owned();
-        let n = self.writer.write(move |c| vectors::requeue_tenant(c, &tenant)).await?;
-        self.sync_vectors().await?;
-        Ok(n)
-    }
-
-    pub async fn tenants(&self) -> Result<Vec<String>> {
-        self.readers.read(vectors::tenants).await
-    }
-
-    pub async fn put_memories(&self, tenant: &str, batch: Vec<NewMemory>, now: Millis) -> Result<Vec<(WriteStatus, Memory)>> {
-        let tenant = tenant.to_owned();
-        let touches_vectors = batch.iter().any(|m| m.embedding.is_some());
-        let mut encoded = memories::encode(batch)?;
-        if let (Some(index), true) = (self.vector_index().cloned(), touches_vectors) {
-            let t = tenant.clone();
-            encoded = tokio::task::spawn_blocking(move || memories::find_near_duplicates(&t, &mut encoded, &index).map(|()| encoded))
-                .await
-                .map_err(|e| Error::internal(format!("duplicate search panicked: {e}")))??;
-        }
-        let written = self.writer.write(move |c| memories::put_batch(c, &tenant, encoded, now)).await?;
-        let out: Vec<(WriteStatus, Memory)> = written.into_iter().map(memories::Written::into_memory).collect();
-        if touches_vectors || out.iter().any(|(s, _)| *s != WriteStatus::Created) {
-            self.sync_vectors().await?;
-        }
-        Ok(out)
-    }
-
-    pub async fn append_turns(&self, a: AppendTurns) -> Result<Appended> {
-        self.writer.write(move |c| sessions::append(c, &a)).await
-    }
-
-    pub async fn get_session(&self, tenant: &str, id: &str, window: usize, now: Millis) -> Result<Option<Session>> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.readers.read_point(move |c| sessions::get(c, &tenant, &id, window, now)).await
-    }
-
-    pub async fn delete_session(&self, tenant: &str, id: &str, now: Millis) -> Result<bool> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.writer.write(move |c| sessions::delete(c, &tenant, &id, now)).await
-    }
-
-    pub async fn queue_distillation(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<i64>> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.writer.write(move |c| sessions::queue_rest(c, &tenant, &id, now)).await
-    }
-
-    pub async fn sweep_sessions(&self, now: Millis, batch: usize) -> Result<usize> {
-        self.writer.write(move |c| sessions::sweep(c, now, batch)).await
-    }
-
-    pub async fn due_distill_jobs(&self, now: Millis, max: usize) -> Result<Vec<DistillJob>> {
-        self.readers.read(move |c| sessions::due_distill_jobs(c, now, max)).await
-    }
-
-    pub async fn distill_job(&self, id: i64) -> Result<Option<DistillJob>> {
-        self.readers.read_point(move |c| sessions::distill_job(c, id)).await
-    }
-
-    pub async fn session_summary(&self, tenant: &str, id: &str) -> Result<String> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.readers.read_point(move |c| sessions::summary(c, &tenant, &id)).await
-    }
-
-    pub async fn finish_distill(&self, job: DistillJob, summary: String, batch: Vec<NewMemory>, now: Millis) -> Result<Option<Vec<(WriteStatus, Memory)>>> {
-        let encoded = memories::encode(batch)?;
-        let written = self.writer.write(move |c| sessions::finish_distill(c, &job, &summary, encoded, now)).await?;
-        Ok(written.map(|w| w.into_iter().map(memories::Written::into_memory).collect()))
-    }
-
-    pub async fn retry_job(&self, id: i64, error: String, run_after: Millis) -> Result<()> {
-        self.writer.write(move |c| sessions::retry_job(c, id, &error, run_after)).await
-    }
-
-    /// Promotes up to `max` episodic memories with salience ≥ `threshold`
-    /// (merging those with a semantic near-duplicate).
-    pub async fn promote(&self, threshold: f64, now: Millis, max: usize) -> Result<Promotion> {
-        let mut cands = self.readers.read(move |c| promotion::candidates(c, threshold, now, max)).await?;
-        if cands.is_empty() {
-            return Ok(Promotion::default());
-        }
-        if let Some(index) = self.vector_index().cloned() {
-            cands = tokio::task::spawn_blocking(move || -> Result<Vec<promotion::Candidate>> {
-                for cand in cands.iter_mut() {
-                    let Some(v) = &cand.vector else { continue };
-                    let scope = Scope {
-                        tenant: &cand.tenant,
-                        namespace: NsScope::Exact(&cand.namespace),
-                        tier: Some(crate::model::Tier::Semantic),
-                        unkeyed_only: true,
-                        allowed: None,
-                    };
-                    cand.near = index.near(v, &scope, crate::model::memory::DUPLICATE_COSINE)?.into_iter().map(|h| h.0).collect();
-                }
-                Ok(cands)
-            })
-            .await
-            .map_err(|e| Error::internal(format!("promotion's duplicate search panicked: {e}")))??;
-        }
-        let done = self.writer.write(move |c| promotion::promote(c, &cands, threshold, now)).await?;
-        if done != Promotion::default() {
-            self.sync_vectors().await?;
-        }
-        Ok(done)
-    }
-
-    pub async fn apply_citations(&self, cites: Vec<(String, String, u32)>, now: Millis) -> Result<usize> {
-        let half_life = crate::model::memory::SALIENCE_HALF_LIFE_MS;
-        self.writer.write(move |c| salience::apply_citations(c, &cites, half_life, now)).await
-    }
-
-    pub async fn decay_salience(&self, now: Millis, batch: usize) -> Result<usize> {
-        let half_life = crate::model::memory::SALIENCE_HALF_LIFE_MS;
-        self.writer.write(move |c| salience::decay_salience(c, half_life, now, batch)).await
-    }
-
-    pub async fn get_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<Option<Memory>> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.readers.read_point(move |c| memories::get(c, &tenant, &id, now)).await
-    }
-
-    pub async fn get_by_key(&self, tenant: &str, ns: &Namespace, key: &str, now: Millis) -> Result<Option<Memory>> {
-        let (tenant, ns, key) = (tenant.to_owned(), ns.joined(), key.to_owned());
-        self.readers.read_point(move |c| memories::get_by_key(c, &tenant, &ns, &key, now)).await
-    }
-
-    pub async fn update_memory(&self, tenant: &str, id: &str, patch: MemoryPatch, if_version: Option<i64>, now: Millis) -> Result<Memory> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        let m = self.writer.write(move |c| memories::update(c, &tenant, &id, &patch, if_version, now)).await?;
-        self.sync_vectors().await?;
-        Ok(m)
-    }
-
-    pub async fn delete_memory(&self, tenant: &str, id: &str, now: Millis) -> Result<bool> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        let deleted = self.writer.write(move |c| memories::delete(c, &tenant, &id, now)).await?;
-        self.sync_vectors().await?;
-        Ok(deleted)
-    }
-
-    pub async fn delete_by_key(&self, tenant: &str, ns: &Namespace, key: &str) -> Result<bool> {
-        let (tenant, ns, key) = (tenant.to_owned(), ns.joined(), key.to_owned());
-        let deleted = self.writer.write(move |c| memories::delete_by_key(c, &tenant, &ns, &key)).await?;
-        self.sync_vectors().await?;
-        Ok(deleted)
-    }
-
-    pub async fn refresh_ttl(&self, tenant: &str, ids: Vec<String>, now: Millis) -> Result<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let tenant = tenant.to_owned();
-        self.writer.write(move |c| memories::refresh_ttl(c, &tenant, &ids, now)).await
-    }
-
-    pub async fn list_memories(&self, q: ListQuery) -> Result<Vec<Memory>> {
-        self.readers.read(move |c| memories::list(c, &q)).await
-    }
-
-    pub async fn filter_listing(&self, q: SearchQuery) -> Result<Vec<Memory>> {
-        self.readers.read(move |c| search_sql::filter_listing(c, &q)).await
-    }
-
-    pub async fn keyword_hits(&self, q: SearchQuery, k: usize) -> Result<Vec<(i64, f64)>> {
-        let keyword = Arc::clone(&self.keyword);
-        self.readers.read(move |c| keyword.hits(c, &q, k)).await
-    }
-
-    pub async fn expand(&self, q: SearchQuery, seqs: Vec<i64>, max_gap: Option<Millis>) -> Result<Expansion> {
-        self.readers.read(move |c| search_sql::expand(c, &q, &seqs, max_gap)).await
-    }
-
-    pub async fn hydrate(&self, q: SearchQuery, seqs: Vec<i64>) -> Result<Vec<(i64, Memory)>> {
-        self.readers.read(move |c| search_sql::hydrate(c, &q, &seqs)).await
-    }
-
-    pub async fn list_namespaces(&self, q: NamespaceQuery) -> Result<Vec<Namespace>> {
-        self.readers.read(move |c| memories::list_namespaces(c, &q)).await
-    }
-
-    pub async fn sweep_expired(&self, now: Millis, batch: usize) -> Result<usize> {
-        let n = self.writer.write(move |c| memories::sweep_expired(c, now, batch)).await?;
-        if n > 0 {
-            self.sync_vectors().await?;
-        }
-        Ok(n)
-    }
-
-    pub async fn create_key(&self, tenant: &str, name: &str, scopes: Scopes) -> Result<(KeyInfo, String)> {
-        let (tenant, name) = (tenant.to_owned(), name.to_owned());
-        self.writer.write(move |c| keys::create(c, &tenant, &name, scopes)).await
-    }
-
-    pub async fn list_keys(&self, tenant: Option<&str>) -> Result<Vec<KeyInfo>> {
-        let tenant = tenant.map(str::to_owned);
-        self.readers.read(move |c| keys::list(c, tenant.as_deref())).await
-    }
-
-    pub async fn revoke_key(&self, id: &str) -> Result<bool> {
-        let id = id.to_owned();
-        self.writer.write(move |c| keys::revoke(c, &id)).await
-    }
-
-    pub async fn find_key(&self, hash: [u8; 32]) -> Result<Option<KeyGrant>> {
-        self.readers.read_point(move |c| keys::find(c, &hash)).await
-    }
-
-    pub async fn has_keys(&self) -> Result<bool> {
-        self.readers.read(keys::any_active).await
+    pub async fn hydrate(&self, scope: Scope, seqs: Vec<i64>) -> Result<Vec<Stored>> {
+        self.readers.read(move |c| search_sql::hydrate(c, &scope, &seqs)).await
     }
 
     pub async fn ping(&self) -> Result<()> {
@@ -485,6 +341,43 @@ impl SqliteStore {
             tracing::error!(error = %e, "store shutdown failed");
         }
     }
+}
+
+/// [`SqliteStore::near`]'s work, split across the cores.
+fn near_all(
+    index: &VectorIndex,
+    tenant: &str,
+    probes: &[(Namespace, Vec<f32>)],
+    min_cosine: f32,
+) -> Result<Vec<Vec<Hit>>> {
+    let joined: Vec<String> = probes.iter().map(|(ns, _)| ns.joined()).collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = probes.len().div_ceil(workers).max(1);
+    let mut out: Vec<Vec<Hit>> = vec![Vec::new(); probes.len()];
+    std::thread::scope(|scope| -> Result<()> {
+        let running: Vec<_> = out
+            .chunks_mut(chunk)
+            .zip(probes.chunks(chunk).zip(joined.chunks(chunk)))
+            .map(|(slots, (part, names))| {
+                scope.spawn(move || -> Result<()> {
+                    for ((slot, (_, v)), ns) in slots.iter_mut().zip(part).zip(names) {
+                        let scope = crate::vector::Scope {
+                            tenant,
+                            namespace: NsScope::Exact(ns),
+                            tier: None,
+                            unkeyed_only: false,
+                            allowed: None,
+                        };
+                        *slot =
+                            index.near(v, &scope, min_cosine)?.into_iter().map(|(s, c)| (s as i64, c as f64)).collect();
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        running.into_iter().try_for_each(|h| h.join().map_err(|_| Error::internal("duplicate search panicked"))?)
+    })?;
+    Ok(out)
 }
 
 /// Loads the saved index (or rebuilds it from `memory_vectors`), then replays

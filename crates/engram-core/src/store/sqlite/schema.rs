@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 /// `(version, sql)` in order; each runs once, in its own transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
     (
-    1,
-    r#"
+        1,
+        r#"
 CREATE TABLE memories (
     seq         INTEGER PRIMARY KEY,
     tenant_id   TEXT NOT NULL,
@@ -208,15 +208,32 @@ CREATE INDEX memories_by_salience_at ON memories (salience_at) WHERE pinned = 0;
 CREATE INDEX memories_episodic_by_salience ON memories (salience) WHERE tier = 'episodic';
 "#,
     ),
+    (
+        6,
+        r#"
+-- What is queued for embedding is decided by the rules (rules/write.rs), not
+-- by triggers: a memory written with its vector is never queued.
+DROP TRIGGER memories_queue_insert;
+DROP TRIGGER memories_queue_text;
+-- Ids of memories folded into a near-duplicate, and the one they live on in.
+CREATE TABLE memory_merges (
+    tenant_id    TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    survivor_id  TEXT NOT NULL,
+    merged_at    INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX memory_merges_by_survivor ON memory_merges (tenant_id, survivor_id);
+"#,
+    ),
 ];
 
-/// Brings the database up to the newest schema.
-pub fn migrate(conn: &mut Connection) -> Result<()> {
+/// Brings the database up to the newest schema (`now` is recorded per step).
+pub fn migrate(conn: &mut Connection, now: crate::time::Millis) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )?;
-    let current: i64 =
-        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
     let newest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
     if current > newest {
         return Err(Error::internal(format!(
@@ -228,7 +245,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch(sql)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-            rusqlite::params![version, crate::time::now_ms()],
+            rusqlite::params![version, now],
         )?;
         tx.commit()?;
         tracing::info!(version, "applied schema migration");

@@ -1,54 +1,22 @@
-//! SQL for search (run on a pooled reader): the scope every candidate must be
-//! in (tenant, namespace prefix, tiers, filter, expiry), keyword hits, the
-//! expansion of candidates with their neighbours, and hydration of the page.
+//! SQL for search (run on a pooled reader): keyword hits, the candidates in
+//! a scope, the expansion of candidates with their neighbours, and hydration
+//! of the page. Scopes compile in `scope_sql.rs`.
 
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, Row};
 
-use super::filter_sql;
-use super::memories::{push_namespace, run_query, to_memory, COLUMNS};
+use super::memories::{run_query, to_stored, COLUMNS};
+use super::scope_sql::push_scope;
 use super::sql::SqlBuilder;
 use crate::error::Result;
-use crate::model::Memory;
-use crate::store::{Expansion, RankFacts, SearchQuery};
+use crate::store::{Expansion, RankFacts, Scope, Stored};
 use crate::time::Millis;
-
-/// Appends the conditions every search applies: tenant, liveness, namespace
-/// prefix, tier, items-only and the filter.
-fn push_scope(b: &mut SqlBuilder, q: &SearchQuery) {
-    b.sql(" m.tenant_id = ")
-        .param(SqlValue::Text(q.tenant.clone()))
-        .sql(" AND (m.expires_at IS NULL OR m.expires_at > ")
-        .param(SqlValue::Integer(q.now))
-        .sql(")");
-    push_namespace(b, &q.namespace_prefix);
-    if q.tiers.len() == 1 {
-        b.sql(" AND m.tier = ").param(SqlValue::Text(q.tiers[0].as_str().into()));
-    }
-    if q.items_only {
-        b.sql(" AND m.key IS NOT NULL");
-    }
-    if let Some(f) = &q.filter {
-        b.sql(" AND ");
-        filter_sql::compile(f, b);
-    }
-}
-
-/// The search's matches without ranking (a search with no query), newest first.
-pub fn filter_listing(c: &Connection, q: &SearchQuery) -> Result<Vec<Memory>> {
-    let mut b = SqlBuilder::default();
-    b.sql(&format!("SELECT {COLUMNS} FROM memories m WHERE"));
-    push_scope(&mut b, q);
-    b.sql(" ORDER BY m.updated_at DESC, m.id DESC LIMIT ").param(SqlValue::Integer(q.limit as i64));
-    b.sql(" OFFSET ").param(SqlValue::Integer(q.offset as i64));
-    run_query(c, &b, to_memory)
-}
 
 /// The `seq`s in the search's scope when at most `cap` match (a filter's
 /// candidate set for the vector search), else `None`.
-pub fn scope_seqs(c: &Connection, q: &SearchQuery, cap: usize) -> Result<Option<std::collections::HashSet<u64>>> {
+pub fn scope_seqs(c: &Connection, q: &Scope, cap: usize) -> Result<Option<std::collections::HashSet<u64>>> {
     let mut b = SqlBuilder::default();
     b.sql("SELECT m.seq FROM memories m WHERE");
     push_scope(&mut b, q);
@@ -69,7 +37,7 @@ pub fn index_wide_hits(c: &Connection, expr: &str, n: usize) -> Result<Vec<(i64,
 
 /// The best `k` keyword matches of `expr` in the search's scope: `(seq, bm25)`,
 /// higher is better.
-pub fn keyword_hits(c: &Connection, q: &SearchQuery, expr: &str, k: usize) -> Result<Vec<(i64, f64)>> {
+pub fn keyword_hits(c: &Connection, q: &Scope, expr: &str, k: usize) -> Result<Vec<(i64, f64)>> {
     let mut b = SqlBuilder::default();
     b.sql(
         "SELECT m.seq, bm25(memories_fts) AS rank FROM memories_fts \
@@ -88,7 +56,7 @@ pub fn keyword_hits(c: &Connection, q: &SearchQuery, expr: &str, k: usize) -> Re
 const BY_SEQ: &str = "memories m NOT INDEXED";
 
 /// Those of `seqs` that are live and in the search's scope (filter included).
-pub fn in_scope(c: &Connection, q: &SearchQuery, seqs: &[i64]) -> Result<HashSet<i64>> {
+pub fn in_scope(c: &Connection, q: &Scope, seqs: &[i64]) -> Result<HashSet<i64>> {
     if seqs.is_empty() {
         return Ok(HashSet::new());
     }
@@ -105,7 +73,7 @@ pub fn in_scope(c: &Connection, q: &SearchQuery, seqs: &[i64]) -> Result<HashSet
 /// of the memories written just before and after each in the same namespace
 /// (by id, which orders by creation), created at most `max_gap` apart and in
 /// the search's scope.
-pub fn expand(c: &Connection, q: &SearchQuery, seqs: &[i64], max_gap: Option<Millis>) -> Result<Expansion> {
+pub fn expand(c: &Connection, q: &Scope, seqs: &[i64], max_gap: Option<Millis>) -> Result<Expansion> {
     let mut out = Expansion::default();
     if seqs.is_empty() {
         return Ok(out);
@@ -122,7 +90,10 @@ pub fn expand(c: &Connection, q: &SearchQuery, seqs: &[i64], max_gap: Option<Mil
     } else {
         b.sql(", NULL, NULL");
     }
-    b.sql(&format!(" FROM {BY_SEQ} WHERE m.tenant_id = ")).param(SqlValue::Text(q.tenant.clone())).sql(" AND m.seq IN ").seq_list(seqs);
+    b.sql(&format!(" FROM {BY_SEQ} WHERE m.tenant_id = "))
+        .param(SqlValue::Text(q.tenant.clone()))
+        .sql(" AND m.seq IN ")
+        .seq_list(seqs);
     let rows: Vec<(i64, Millis, RankFacts, [Option<i64>; 2])> = run_uncached(c, &b, |r| {
         Ok((r.get(0)?, r.get(1)?, RankFacts { updated_at: r.get(2)?, salience: r.get(3)? }, [r.get(4)?, r.get(5)?]))
     })?;
@@ -154,16 +125,16 @@ pub fn expand(c: &Connection, q: &SearchQuery, seqs: &[i64], max_gap: Option<Mil
     Ok(out)
 }
 
-/// Those of `seqs` that are live and in the search's scope, loaded.
-pub fn hydrate(c: &Connection, q: &SearchQuery, seqs: &[i64]) -> Result<Vec<(i64, Memory)>> {
+/// Those of `seqs` in the scope, loaded.
+pub fn hydrate(c: &Connection, q: &Scope, seqs: &[i64]) -> Result<Vec<Stored>> {
     if seqs.is_empty() {
         return Ok(Vec::new());
     }
     let mut b = SqlBuilder::default();
-    b.sql(&format!("SELECT {COLUMNS}, m.seq FROM {BY_SEQ} WHERE"));
+    b.sql(&format!("SELECT {COLUMNS} FROM {BY_SEQ} WHERE"));
     push_scope(&mut b, q);
     b.sql(" AND m.seq IN ").seq_list(seqs);
-    run_uncached(c, &b, |row| Ok((row.get(17)?, to_memory(row)?)))
+    run_uncached(c, &b, to_stored)
 }
 
 /// Like [`run_query`] for statements whose text varies with a list's length

@@ -1,6 +1,6 @@
 //! SQL for embeddings: the embedding queue, stored vectors, the change log the
 //! in-process index tails, and the per-tenant model record. The triggers that
-//! feed the queue and the change log are in `schema.rs`.
+//! feed the change log are in `schema.rs`; what is queued is decided by the rules.
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,14 +25,6 @@ pub fn from_blob(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
-fn tier_of(s: &str) -> Tier {
-    if s == "semantic" {
-        Tier::Semantic
-    } else {
-        Tier::Episodic
-    }
-}
-
 /// The oldest queued memories (FIFO) with their texts, skipping `exclude`d tenants.
 pub fn pending_batch(c: &Connection, max: usize, exclude: &[String]) -> Result<Vec<PendingText>> {
     let mut b = SqlBuilder::default();
@@ -51,18 +43,34 @@ pub fn pending_batch(c: &Connection, max: usize, exclude: &[String]) -> Result<V
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Stores vectors for queued memories whose queue entry is still the one
-/// embedded (`gen` matches); returns how many were stored.
-pub fn store_queued(c: &Connection, done: &[(i64, i64, Vec<f32>)]) -> Result<usize> {
-    let mut dequeue = c.prepare_cached("DELETE FROM embed_queue WHERE seq = ? AND gen = ?")?;
-    let mut n = 0;
-    for (seq, gen, v) in done {
-        if dequeue.execute(params![seq, gen])? == 1 {
-            put_vector(c, *seq, v)?;
-            n += 1;
-        }
-    }
-    Ok(n)
+/// A memory's stored vector.
+pub fn vector(c: &Connection, seq: i64) -> Result<Option<Vec<f32>>> {
+    let blob: Option<Vec<u8>> = c
+        .prepare_cached("SELECT vector FROM memory_vectors WHERE seq = ?")?
+        .query_row(params![seq], |r| r.get(0))
+        .optional()?;
+    Ok(blob.map(|b| from_blob(&b)))
+}
+
+/// Drops a memory's vector and queued embedding.
+pub fn drop_vector(c: &Connection, seq: i64) -> Result<()> {
+    c.prepare_cached("DELETE FROM memory_vectors WHERE seq = ?")?.execute(params![seq])?;
+    c.prepare_cached("DELETE FROM embed_queue WHERE seq = ?")?.execute(params![seq])?;
+    Ok(())
+}
+
+/// Queues a memory for embedding at version `gen`.
+pub fn queue(c: &Connection, seq: i64, gen: i64) -> Result<()> {
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO embed_queue (seq, tenant_id, namespace, gen)          SELECT seq, tenant_id, namespace, ? FROM memories WHERE seq = ?",
+    )?
+    .execute(params![gen, seq])?;
+    Ok(())
+}
+
+/// Takes a memory off the queue if it is still queued at `gen`.
+pub fn unqueue(c: &Connection, seq: i64, gen: i64) -> Result<bool> {
+    Ok(c.prepare_cached("DELETE FROM embed_queue WHERE seq = ? AND gen = ?")?.execute(params![seq, gen])? == 1)
 }
 
 /// Stores (or replaces) a memory's vector and takes it off the queue.
@@ -79,7 +87,6 @@ pub fn put_vector(c: &Connection, seq: i64, v: &[f32]) -> Result<()> {
 /// Drops every vector of a tenant and queues all its memories again.
 pub fn requeue_tenant(c: &Connection, tenant: &str) -> Result<usize> {
     c.prepare_cached("DELETE FROM memory_vectors WHERE tenant_id = ?")?.execute(params![tenant])?;
-    c.prepare_cached("DELETE FROM tenant_models WHERE tenant_id = ?")?.execute(params![tenant])?;
     Ok(c.prepare_cached(
         "INSERT OR REPLACE INTO embed_queue (seq, tenant_id, namespace, gen) \
          SELECT seq, tenant_id, namespace, version FROM memories WHERE tenant_id = ? AND text <> ''",
@@ -107,6 +114,11 @@ pub fn record_tenant_model(c: &Connection, tenant: &str, model: &TenantModel, no
     Ok(tenant_model(c, tenant)?.unwrap_or_else(|| model.clone()))
 }
 
+pub fn forget_tenant_model(c: &Connection, tenant: &str) -> Result<()> {
+    c.prepare_cached("DELETE FROM tenant_models WHERE tenant_id = ?")?.execute(params![tenant])?;
+    Ok(())
+}
+
 /// Changes after `after`, each resolved to the memory's current vector.
 pub fn changes_since(c: &Connection, after: i64, limit: usize) -> Result<Vec<Change>> {
     let mut stmt = c.prepare_cached(
@@ -121,7 +133,7 @@ pub fn changes_since(c: &Connection, after: i64, limit: usize) -> Result<Vec<Cha
             (Some(b), Some(tenant)) => Some(Entry {
                 tenant,
                 namespace: r.get(4)?,
-                tier: tier_of(&r.get::<_, String>(5)?),
+                tier: Tier::from_stored(&r.get::<_, String>(5)?),
                 keyed: r.get(6)?,
                 vector: from_blob(&b),
             }),
@@ -151,7 +163,7 @@ pub fn all_vectors(c: &Connection, as_of: i64) -> Result<Vec<Change>> {
             entry: Some(Entry {
                 tenant: r.get(2)?,
                 namespace: r.get(3)?,
-                tier: tier_of(&r.get::<_, String>(4)?),
+                tier: Tier::from_stored(&r.get::<_, String>(4)?),
                 keyed: r.get(5)?,
                 vector: from_blob(&blob),
             }),
@@ -171,7 +183,7 @@ pub fn placements(c: &Connection) -> Result<Vec<Placement>> {
             seq: r.get::<_, i64>(0)? as u64,
             tenant: r.get(1)?,
             namespace: r.get(2)?,
-            tier: tier_of(&r.get::<_, String>(3)?),
+            tier: Tier::from_stored(&r.get::<_, String>(3)?),
             keyed: r.get(4)?,
         })
     })?;
@@ -187,29 +199,9 @@ pub fn prune_changes(c: &Connection, upto: i64) -> Result<usize> {
 pub fn pending_count(c: &Connection, tenant: &str, prefix: &Namespace) -> Result<u64> {
     let mut b = SqlBuilder::default();
     b.sql("SELECT COUNT(*) FROM embed_queue q WHERE q.tenant_id = ").param(SqlValue::Text(tenant.to_owned()));
-    if let Some((exact, lo, hi)) = prefix.prefix_bounds() {
-        b.sql(" AND (q.namespace = ")
-            .param(SqlValue::Text(exact))
-            .sql(" OR (q.namespace >= ")
-            .param(SqlValue::Text(lo))
-            .sql(" AND q.namespace < ")
-            .param(SqlValue::Text(hi))
-            .sql("))");
-    }
+    super::scope_sql::push_namespace(&mut b, "q.namespace", prefix);
     let n: i64 = c.prepare_cached(&b.text)?.query_row(rusqlite::params_from_iter(b.params.iter()), |r| r.get(0))?;
     Ok(n as u64)
-}
-
-/// How many of `seqs` are still queued.
-pub fn still_queued(c: &Connection, seqs: &[i64]) -> Result<usize> {
-    let mut stmt = c.prepare_cached("SELECT 1 FROM embed_queue WHERE seq = ?")?;
-    let mut n = 0;
-    for s in seqs {
-        if stmt.exists(params![s])? {
-            n += 1;
-        }
-    }
-    Ok(n)
 }
 
 /// The BM25 scores (higher is better) of those `seqs` that match `expr`.
@@ -225,7 +217,8 @@ pub fn bm25_of(c: &Connection, expr: &str, seqs: &[i64]) -> Result<HashMap<i64, 
         .sql(" AND +rowid IN ")
         .seq_list(seqs);
     let mut stmt = c.prepare(&b.text)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(b.params.iter()), |r| Ok((r.get(0)?, -r.get::<_, f64>(1)?)))?;
+    let rows =
+        stmt.query_map(rusqlite::params_from_iter(b.params.iter()), |r| Ok((r.get(0)?, -r.get::<_, f64>(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -1,0 +1,282 @@
+//! Sessions (working memory) and the scheduling of their distillation.
+//!
+//! Appends run in one transaction, so turn numbers are gap-free and in commit
+//! order however many clients append at once. When a session has
+//! `distill_every` turns not yet handed to distillation, the append queues a
+//! `distill` job in the same transaction, carrying copies of those turns: the
+//! job needs nothing else from the session, so a session may expire or be
+//! deleted while its job waits. Finishing a job deletes it in the transaction
+//! that writes its memories, so each job's memories are written exactly once,
+//! even when two workers (or a restart) run it twice.
+//!
+//! Turns older than the window and already handed to distillation are pruned
+//! on append: working memory stays bounded, long-term memory has the rest. A
+//! session that ends (idle past its TTL) has its undistilled turns queued
+//! first: nothing said is lost.
+
+use super::liveness::session_live;
+use super::write::{put_batch, Prepared};
+use crate::distill::DistillTurn;
+use crate::error::{Error, Result};
+use crate::model::session::{NewTurn, Session, Turn};
+use crate::model::{Memory, Namespace, WriteStatus};
+use crate::store::{JobRow, Reads, SessionRow, Tx};
+use crate::time::Millis;
+
+/// The job kind of distillation.
+pub const DISTILL: &str = "distill";
+
+/// Turns to append to a session.
+#[derive(Debug, Clone)]
+pub struct AppendTurns {
+    pub tenant: String,
+    pub session_id: String,
+    /// Where the session's memories go; fixed by the first append (default
+    /// `sessions/<id>`), and a different one later is a conflict.
+    pub namespace: Option<Namespace>,
+    pub turns: Vec<NewTurn>,
+    pub now: Millis,
+    /// Idle time to live, restarted by every append.
+    pub ttl_ms: i64,
+    /// Turns kept as working memory (`wm_max_turns`).
+    pub window: usize,
+    /// Turns per distillation (`distill_every`).
+    pub distill_every: usize,
+}
+
+/// What an append did.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub namespace: Namespace,
+    pub turn_count: i64,
+    /// Turns not yet handed to distillation.
+    pub pending_turns: i64,
+    pub expires_at: Millis,
+    /// The distillation this append queued, if it completed a stretch.
+    pub queued_job: Option<i64>,
+}
+
+/// A queued distillation: the turns to distill and where their memories go.
+#[derive(Debug, Clone)]
+pub struct DistillJob {
+    pub id: i64,
+    pub tenant: String,
+    pub session_id: String,
+    pub namespace: Namespace,
+    pub turns: Vec<DistillTurn>,
+    /// Failed attempts so far.
+    pub attempts: i64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Payload {
+    session_id: String,
+    namespace: String,
+    turns: Vec<DistillTurn>,
+}
+
+fn decode(job: JobRow) -> Result<DistillJob> {
+    let p: Payload = serde_json::from_str(&job.payload)
+        .map_err(|e| Error::internal(format!("distill job {} has a bad payload: {e}", job.id)))?;
+    Ok(DistillJob {
+        id: job.id,
+        tenant: job.tenant,
+        session_id: p.session_id,
+        namespace: Namespace::from_stored(&p.namespace),
+        turns: p.turns,
+        attempts: job.attempts,
+    })
+}
+
+/// Queues a distillation of turns `from..=to` of a session; returns the job id.
+fn queue_distill(tx: &mut dyn Tx, s: &SessionRow, from: i64, to: i64, now: Millis) -> Result<i64> {
+    let turns: Vec<DistillTurn> = tx
+        .turns(&s.tenant, &s.id, from, to)?
+        .into_iter()
+        .map(|t| DistillTurn { index: t.index, role: t.role, content: t.content, at: t.at, metadata: t.metadata })
+        .collect();
+    let payload = Payload { session_id: s.id.clone(), namespace: s.namespace.joined(), turns };
+    tx.insert_job(&JobRow {
+        id: 0,
+        kind: DISTILL.into(),
+        tenant: s.tenant.clone(),
+        subject: s.id.clone(),
+        payload: serde_json::to_string(&payload)?,
+        attempts: 0,
+        run_after: now,
+        created_at: now,
+    })
+}
+
+/// Ends a session: its undistilled turns are queued (when `distill_rest`),
+/// then the session and its turns are deleted.
+fn end(tx: &mut dyn Tx, s: &SessionRow, distill_rest: bool, now: Millis) -> Result<()> {
+    if distill_rest && s.turn_count > s.distilled_through {
+        queue_distill(tx, s, s.distilled_through + 1, s.turn_count, now)?;
+    }
+    tx.delete_session(&s.tenant, &s.id)
+}
+
+/// Appends turns (see the module docs).
+pub fn append(tx: &mut dyn Tx, a: &AppendTurns) -> Result<Appended> {
+    let (tenant, id, now) = (a.tenant.as_str(), a.session_id.as_str(), a.now);
+    let mut row = tx.session(tenant, id)?;
+    if let Some(r) = row.as_ref().filter(|r| !session_live(r, now)) {
+        // Expired but not yet swept: it ends now, and this starts a new one.
+        end(tx, r, true, now)?;
+        row = None;
+    }
+    let mut s = match row {
+        Some(r) => {
+            if let Some(ns) = a.namespace.as_ref().filter(|ns| **ns != r.namespace) {
+                return Err(Error::conflict(format!(
+                    "session {id} belongs to namespace {:?}, not {:?}; omit namespace or use that one",
+                    r.namespace.joined(),
+                    ns.joined()
+                )));
+            }
+            r
+        }
+        None => SessionRow {
+            tenant: tenant.to_owned(),
+            id: id.to_owned(),
+            namespace: match &a.namespace {
+                Some(ns) => ns.clone(),
+                None => crate::model::session::default_namespace(id)?,
+            },
+            turn_count: 0,
+            distilled_through: 0,
+            summary: String::new(),
+            created_at: now,
+            updated_at: now,
+            expires_at: now + a.ttl_ms,
+        },
+    };
+    let turns: Vec<Turn> = a
+        .turns
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Turn {
+            index: s.turn_count + 1 + i as i64,
+            role: t.role.clone(),
+            content: t.content.clone(),
+            at: t.at.unwrap_or(now),
+            metadata: t.metadata.clone(),
+        })
+        .collect();
+    s.turn_count += turns.len() as i64;
+    s.updated_at = now;
+    s.expires_at = now + a.ttl_ms;
+    tx.put_session(&s)?;
+    tx.insert_turns(tenant, id, &turns)?;
+    let every = a.distill_every.max(1) as i64;
+    let due = (s.turn_count - s.distilled_through) / every * every;
+    let mut queued_job = None;
+    if due > 0 {
+        queued_job = Some(queue_distill(tx, &s, s.distilled_through + 1, s.distilled_through + due, now)?);
+        s.distilled_through += due;
+        tx.put_session(&s)?;
+    }
+    let keep_from = (s.turn_count - a.window as i64).min(s.distilled_through);
+    tx.delete_turns_through(tenant, id, keep_from)?;
+    Ok(Appended {
+        namespace: s.namespace,
+        turn_count: s.turn_count,
+        pending_turns: s.turn_count - s.distilled_through,
+        expires_at: s.expires_at,
+        queued_job,
+    })
+}
+
+/// A live session with its last `window` turns.
+pub fn get(r: &mut dyn Reads, tenant: &str, id: &str, window: usize, now: Millis) -> Result<Option<Session>> {
+    let Some(s) = r.session(tenant, id)?.filter(|s| session_live(s, now)) else {
+        return Ok(None);
+    };
+    let turns = r.turns(tenant, id, s.turn_count - window as i64 + 1, s.turn_count)?;
+    Ok(Some(Session {
+        session_id: s.id,
+        namespace: s.namespace,
+        turns,
+        summary: s.summary,
+        turn_count: s.turn_count,
+        distilled_turns: s.distilled_through,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+        expires_at: s.expires_at,
+    }))
+}
+
+/// Deletes a session, its turns and its queued distillations; false if there
+/// was no live session.
+pub fn delete(tx: &mut dyn Tx, tenant: &str, id: &str, now: Millis) -> Result<bool> {
+    let Some(s) = tx.session(tenant, id)? else {
+        return Ok(false);
+    };
+    end(tx, &s, false, now)?;
+    tx.delete_jobs_of(tenant, DISTILL, id)?;
+    Ok(session_live(&s, now))
+}
+
+/// Queues every turn of a live session not yet handed to distillation; the
+/// job id, or `None` when there was nothing to distill.
+pub fn queue_rest(tx: &mut dyn Tx, tenant: &str, id: &str, now: Millis) -> Result<Option<i64>> {
+    let mut s = tx
+        .session(tenant, id)?
+        .filter(|s| session_live(s, now))
+        .ok_or_else(|| Error::not_found(format!("no session with id {id}")))?;
+    if s.turn_count == s.distilled_through {
+        return Ok(None);
+    }
+    let job = queue_distill(tx, &s, s.distilled_through + 1, s.turn_count, now)?;
+    s.distilled_through = s.turn_count;
+    tx.put_session(&s)?;
+    Ok(Some(job))
+}
+
+/// Ends up to `batch` sessions expired at `now` (their undistilled turns are
+/// queued first); returns how many.
+pub fn sweep(tx: &mut dyn Tx, now: Millis, batch: usize) -> Result<usize> {
+    let expired = tx.expired_sessions(now, batch)?;
+    for (tenant, id) in &expired {
+        if let Some(s) = tx.session(tenant, id)? {
+            end(tx, &s, true, now)?;
+        }
+    }
+    Ok(expired.len())
+}
+
+/// Due distillation jobs, oldest first, at most `max`.
+pub fn due_jobs(r: &mut dyn Reads, now: Millis, max: usize) -> Result<Vec<DistillJob>> {
+    r.due_jobs(DISTILL, now, max)?.into_iter().map(decode).collect()
+}
+
+/// One distillation job by id (`None` once it is done).
+pub fn job(r: &mut dyn Reads, id: i64) -> Result<Option<DistillJob>> {
+    r.job(id)?.filter(|j| j.kind == DISTILL).map(decode).transpose()
+}
+
+/// The running summary of a session ("" when it has none or has ended).
+pub fn summary(r: &mut dyn Reads, tenant: &str, id: &str) -> Result<String> {
+    Ok(r.session(tenant, id)?.map(|s| s.summary).unwrap_or_default())
+}
+
+/// Completes a distillation job: deletes it, writes its memories and the
+/// session's new summary — all or nothing. `None` when the job was already
+/// done (nothing is written then).
+pub fn finish(
+    tx: &mut dyn Tx,
+    job: &DistillJob,
+    summary: String,
+    batch: Vec<Prepared>,
+    now: Millis,
+) -> Result<Option<Vec<(WriteStatus, Memory)>>> {
+    if !tx.delete_job(job.id)? {
+        return Ok(None);
+    }
+    if let Some(mut s) = tx.session(&job.tenant, &job.session_id)? {
+        s.summary = summary;
+        tx.put_session(&s)?;
+    }
+    put_batch(tx, &job.tenant, batch, now).map(Some)
+}

@@ -1,0 +1,84 @@
+//! Operations of the operator rather than of a tenant's agents: API keys,
+//! re-embedding after a model change, readiness, and the store's lifecycle.
+//! The CLI, `/readyz` and the jobs reach storage only through these.
+
+use super::MemoryService;
+use crate::auth::{generate_key, validate_tenant, KeyInfo, Scopes};
+use crate::error::Result;
+use crate::store::KeyRow;
+
+impl MemoryService {
+    /// Creates an API key for `tenant`; returns it as listed and its secret
+    /// (shown once: only its hash is stored).
+    pub async fn create_key(&self, tenant: &str, name: &str, scopes: Scopes) -> Result<(KeyInfo, String)> {
+        validate_tenant(tenant)?;
+        let key = generate_key()?;
+        let row = KeyRow {
+            id: key.id,
+            tenant: tenant.to_owned(),
+            name: name.to_owned(),
+            hash: key.hash,
+            scopes,
+            created_at: self.now(),
+            revoked_at: None,
+        };
+        let stored = row.clone();
+        self.store().write(move |tx| tx.insert_key(&stored)).await?;
+        Ok((row.into(), key.secret))
+    }
+
+    /// Keys of one tenant, or of all (revoked ones included; never secrets).
+    pub async fn list_keys(&self, tenant: Option<&str>) -> Result<Vec<KeyInfo>> {
+        let tenant = tenant.map(str::to_owned);
+        let rows = self.store().read(move |r| r.keys(tenant.as_deref())).await?;
+        Ok(rows.into_iter().map(KeyInfo::from).collect())
+    }
+
+    /// Revokes a key; false when no unrevoked key has that id. Servers stop
+    /// accepting it within the auth cache's lifetime.
+    pub async fn revoke_key(&self, id: &str) -> Result<bool> {
+        let (id, now) = (id.to_owned(), self.now());
+        self.store().write(move |tx| tx.revoke_key(&id, now)).await
+    }
+
+    /// Every tenant with memories.
+    pub async fn tenants(&self) -> Result<Vec<String>> {
+        self.store().read(|r| r.tenants()).await
+    }
+
+    /// Drops a tenant's vectors and model record and queues its memories for
+    /// embedding again (after a model change); returns how many were queued.
+    pub async fn reembed(&self, tenant: &str) -> Result<usize> {
+        validate_tenant(tenant)?;
+        let tenant = tenant.to_owned();
+        let n = self
+            .store()
+            .write(move |tx| {
+                tx.forget_tenant_model(&tenant)?;
+                tx.requeue_tenant(&tenant)
+            })
+            .await?;
+        self.notify_queued();
+        Ok(n)
+    }
+
+    /// Whether the store answers (for readiness).
+    pub async fn ping(&self) -> Result<()> {
+        self.store().ping().await
+    }
+
+    /// Saves derived indexes so a restart is quick.
+    pub async fn save_indexes(&self) -> Result<()> {
+        self.store().save_indexes().await
+    }
+
+    /// Changes whenever a derived index does.
+    pub fn index_watermark(&self) -> i64 {
+        self.store().index_watermark()
+    }
+
+    /// Finishes queued writes and closes the store; later calls fail with `unavailable`.
+    pub async fn close(&self) {
+        self.store().close().await
+    }
+}

@@ -1,0 +1,56 @@
+//! Compiles a [`Scope`] to SQL conditions over `memories m`: tenant,
+//! liveness, namespace prefix, tiers, keyed-only and the filter. What a scope
+//! means is defined by [`Scope::admits`]; this is its SQLite translation.
+
+use rusqlite::types::Value as SqlValue;
+
+use super::filter_sql;
+use super::sql::SqlBuilder;
+use crate::model::Namespace;
+use crate::store::Scope;
+
+/// Appends `AND <namespace under prefix>` when the prefix is not empty.
+pub(super) fn push_namespace(b: &mut SqlBuilder, column: &str, prefix: &Namespace) {
+    if let Some((exact, lo, hi)) = prefix.prefix_bounds() {
+        b.sql(&format!(" AND ({column} = "))
+            .param(SqlValue::Text(exact))
+            .sql(&format!(" OR ({column} >= "))
+            .param(SqlValue::Text(lo))
+            .sql(&format!(" AND {column} < "))
+            .param(SqlValue::Text(hi))
+            .sql("))");
+    }
+}
+
+/// Appends the scope's conditions (starting with a space, no leading `AND`).
+pub(super) fn push_scope(b: &mut SqlBuilder, s: &Scope) {
+    b.sql(" m.tenant_id = ")
+        .param(SqlValue::Text(s.tenant.clone()))
+        .sql(" AND (m.expires_at IS NULL OR m.expires_at > ")
+        .param(SqlValue::Integer(s.live_at))
+        .sql(")");
+    push_namespace(b, "m.namespace", &s.namespace_prefix);
+    match s.tiers.as_slice() {
+        [] => {}
+        [one] => {
+            b.sql(" AND m.tier = ").param(SqlValue::Text(one.as_str().into()));
+        }
+        many => {
+            b.sql(" AND m.tier IN (");
+            for (i, t) in many.iter().enumerate() {
+                if i > 0 {
+                    b.sql(", ");
+                }
+                b.param(SqlValue::Text(t.as_str().into()));
+            }
+            b.sql(")");
+        }
+    }
+    if s.keyed_only {
+        b.sql(" AND m.key IS NOT NULL");
+    }
+    if let Some(f) = &s.filter {
+        b.sql(" AND ");
+        filter_sql::compile(f, b);
+    }
+}

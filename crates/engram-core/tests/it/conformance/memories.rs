@@ -1,0 +1,218 @@
+//! Memories: create, read, patch with versions, delete; keyed writes; stable
+//! cursor pagination over whole namespace segments; tenant isolation.
+
+use engram_core::model::{Tier, WriteStatus};
+use engram_core::service::inputs::{CreateMemories, ListInput, PatchInput, SearchInput};
+use engram_core::{ErrorCode, MemoryService, TenantCtx};
+use serde_json::json;
+
+use crate::harness::{from_json, tenant, Harness, MINUTE};
+
+async fn write(svc: &MemoryService, ctx: &TenantCtx, memories: serde_json::Value) -> Vec<(WriteStatus, String)> {
+    let req: CreateMemories = from_json(json!({ "memories": memories }));
+    svc.create_memories(ctx, req).await.unwrap().into_iter().map(|(s, m)| (s, m.id)).collect()
+}
+
+fn code<T: std::fmt::Debug>(r: engram_core::Result<T>) -> ErrorCode {
+    r.expect_err("an error").code()
+}
+
+pub async fn crud_and_versions(h: Harness) {
+    let svc = h.service();
+    let ctx = TenantCtx::dev();
+    let out = write(
+        &svc,
+        &ctx,
+        json!([{"namespace": ["u", "ana"], "text": "Ana likes figs", "tags": ["food"],
+        "metadata": {"source": "chat"}, "data": {"n": 1}}]),
+    )
+    .await;
+    assert_eq!(out[0].0, WriteStatus::Created);
+    let id = out[0].1.clone();
+    let m = svc.get_memory(&ctx, &id).await.unwrap();
+    assert_eq!((m.version, m.tier, m.text.as_str()), (1, Tier::Episodic, "Ana likes figs"));
+    assert_eq!((m.created_at, m.updated_at, m.expires_at), (h.now(), h.now(), None));
+    assert_eq!(m.namespace.segments(), ["u", "ana"]);
+
+    h.advance(MINUTE);
+    let patch: PatchInput = from_json(json!({"tier": "semantic", "data": null, "salience": 0.9}));
+    let p = svc.update_memory(&ctx, &id, patch, Some(1)).await.unwrap();
+    assert_eq!((p.version, p.tier, p.data.is_none(), p.salience), (2, Tier::Semantic, true, 0.9));
+    assert_eq!((p.created_at, p.updated_at), (m.created_at, h.now()));
+    assert_eq!(p.tags, ["food"], "fields not in the patch stay");
+    // A stale If-Match is refused and changes nothing.
+    let stale: PatchInput = from_json(json!({"text": "Ana hates figs"}));
+    assert_eq!(code(svc.update_memory(&ctx, &id, stale, Some(1)).await), ErrorCode::VersionMismatch);
+    assert_eq!(svc.get_memory(&ctx, &id).await.unwrap().text, "Ana likes figs");
+    let empty: PatchInput = from_json(json!({}));
+    assert_eq!(code(svc.update_memory(&ctx, &id, empty, None).await), ErrorCode::InvalidInput);
+
+    svc.delete_memory(&ctx, &id).await.unwrap();
+    assert_eq!(code(svc.get_memory(&ctx, &id).await), ErrorCode::NotFound);
+    assert_eq!(code(svc.delete_memory(&ctx, &id).await), ErrorCode::NotFound);
+    let patch: PatchInput = from_json(json!({"tags": []}));
+    assert_eq!(code(svc.update_memory(&ctx, &id, patch, None).await), ErrorCode::NotFound);
+    for bad in ["", "nope", "0190a0a0-0000-7000-8000-000000000000"] {
+        assert_eq!(code(svc.get_memory(&ctx, bad).await), ErrorCode::NotFound, "{bad:?}");
+    }
+    // A batch is one transaction: one bad memory refuses them all.
+    let req: CreateMemories =
+        from_json(json!({"memories": [{"namespace": ["u"], "text": "ok"}, {"namespace": ["u"], "text": " "}]}));
+    assert_eq!(code(svc.create_memories(&ctx, req).await), ErrorCode::InvalidInput);
+    assert!(svc.search(&ctx, SearchInput::default()).await.unwrap().results.is_empty());
+}
+
+pub async fn keyed_writes_replace_in_place(h: Harness) {
+    let svc = h.service();
+    let ctx = TenantCtx::dev();
+    let first = write(&svc, &ctx, json!([{"namespace": ["k"], "key": "pref", "text": "tea", "ttl_seconds": 60}])).await;
+    h.advance(MINUTE / 2);
+    let again = write(&svc, &ctx, json!([{"namespace": ["k"], "key": "pref", "text": "coffee"}])).await;
+    assert_eq!(again[0], (WriteStatus::Updated, first[0].1.clone()));
+    let m = svc.get_memory(&ctx, &first[0].1).await.unwrap();
+    assert_eq!((m.text.as_str(), m.version, m.expires_at), ("coffee", 2, None));
+    assert_eq!(m.created_at + MINUTE / 2, m.updated_at);
+    // The same key in another namespace is another memory.
+    let other = write(&svc, &ctx, json!([{"namespace": ["k2"], "key": "pref", "text": "coffee"}])).await;
+    assert_eq!(other[0].0, WriteStatus::Created);
+    // A key whose memory expired starts afresh.
+    write(&svc, &ctx, json!([{"namespace": ["k"], "key": "short", "text": "soon gone", "ttl_seconds": 1}])).await;
+    h.advance(2_000);
+    let fresh = write(&svc, &ctx, json!([{"namespace": ["k"], "key": "short", "text": "back again"}])).await;
+    assert_eq!(fresh[0].0, WriteStatus::Created);
+    assert_eq!(svc.get_memory(&ctx, &fresh[0].1).await.unwrap().version, 1);
+    // A key repeated in one batch is refused.
+    let req: CreateMemories = from_json(
+        json!({"memories": [{"namespace": ["k"], "key": "d", "text": "a"}, {"namespace": ["k"], "key": "d", "text": "b"}]}),
+    );
+    let e = svc.create_memories(&ctx, req).await.unwrap_err();
+    assert!(e.public_message().contains("memories[1].key"), "{e}");
+}
+
+pub async fn pagination_is_stable_and_whole_segment(h: Harness) {
+    let svc = h.service();
+    let ctx = TenantCtx::dev();
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let ns = if i % 5 == 0 { json!(["p", "a", "deep"]) } else { json!(["p", "a"]) };
+        ids.extend(
+            write(&svc, &ctx, json!([{"namespace": ns, "text": format!("note number {i}")}]))
+                .await
+                .into_iter()
+                .map(|x| x.1),
+        );
+        h.advance(1);
+    }
+    write(&svc, &ctx, json!([{"namespace": ["p", "ab"], "text": "outside the prefix"}])).await;
+    write(&svc, &ctx, json!([{"namespace": ["p", "a"], "text": "a semantic note", "tier": "semantic"}])).await;
+    let page = |cursor: Option<String>, tier: Option<&str>| {
+        let svc = svc.clone();
+        let q = ListInput { namespace: Some("p/a".into()), tier: tier.map(str::to_owned), limit: Some(10), cursor };
+        async move { svc.list_memories(&TenantCtx::dev(), q).await.unwrap() }
+    };
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p = page(cursor.clone(), Some("episodic")).await;
+        seen.extend(p.memories.iter().map(|m| m.id.clone()));
+        // A write during the walk never repeats or skips what was listed.
+        write(&svc, &ctx, json!([{"namespace": ["elsewhere"], "text": format!("noise {}", seen.len())}])).await;
+        match p.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every memory once, in creation order; p/ab is not under p/a");
+    assert_eq!(page(None, None).await.memories.len(), 10);
+    assert_eq!(page(None, Some("semantic")).await.memories.len(), 1);
+    let bad = ListInput { cursor: Some("not-a-cursor".into()), ..ListInput::default() };
+    assert_eq!(code(svc.list_memories(&ctx, bad).await), ErrorCode::InvalidInput);
+}
+
+pub async fn tenants_are_isolated(h: Harness) {
+    let svc = h.service();
+    let (a, b) = (tenant("acme"), tenant("globex"));
+    let id = write(&svc, &a, json!([{"namespace": ["shared"], "text": "acme's secret plan", "key": "plan"}])).await[0]
+        .1
+        .clone();
+    write(&svc, &b, json!([{"namespace": ["shared"], "text": "globex's own plan"}])).await;
+    assert_eq!(code(svc.get_memory(&b, &id).await), ErrorCode::NotFound);
+    let patch: PatchInput = from_json(json!({"text": "stolen"}));
+    assert_eq!(code(svc.update_memory(&b, &id, patch, None).await), ErrorCode::NotFound);
+    assert_eq!(code(svc.delete_memory(&b, &id).await), ErrorCode::NotFound);
+    assert_eq!(code(svc.cite(&b, &id).await), ErrorCode::NotFound);
+    let q: SearchInput = from_json(json!({"query": "plan secret", "mode": "keyword"}));
+    let found = svc.search(&b, q.clone()).await.unwrap();
+    assert_eq!(found.results.len(), 1);
+    assert_eq!(found.results[0].memory.text, "globex's own plan");
+    assert_eq!(svc.search(&a, q).await.unwrap().results[0].memory.text, "acme's secret plan");
+    let listed = svc.list_memories(&b, ListInput::default()).await.unwrap();
+    assert_eq!(listed.memories.len(), 1);
+    assert!(svc.get_item(&b, vec!["shared".into()], "plan", Some(false)).await.unwrap().is_none());
+    // The same key in each tenant is each tenant's own.
+    write(&svc, &b, json!([{"namespace": ["shared"], "text": "globex plan B", "key": "plan"}])).await;
+    assert_eq!(svc.get_memory(&a, &id).await.unwrap().text, "acme's secret plan");
+    let turns: engram_core::service::inputs::AddTurns =
+        from_json(json!({"turns": [{"role": "user", "content": "hi there"}]}));
+    svc.add_turns(&a, "s1", turns).await.unwrap();
+    assert_eq!(code(svc.get_session(&b, "s1").await), ErrorCode::NotFound);
+    assert_eq!(code(svc.delete_session(&b, "s1").await), ErrorCode::NotFound);
+    assert!(svc.get_session(&a, "s1").await.is_ok());
+}
+
+pub async fn concurrent_writes_are_all_kept(h: Harness) {
+    let svc = h.service();
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let svc = svc.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..50 {
+                ids.push(
+                    write(
+                        &svc,
+                        &TenantCtx::dev(),
+                        json!([{"namespace": ["c"], "text": format!("writer {w} note {i}")}]),
+                    )
+                    .await[0]
+                        .1
+                        .clone(),
+                );
+            }
+            ids
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 800);
+    let q = ListInput { namespace: Some("c".into()), limit: Some(1000), ..ListInput::default() };
+    assert_eq!(svc.list_memories(&TenantCtx::dev(), q).await.unwrap().memories.len(), 800);
+}
+
+pub async fn concurrent_writers_of_one_key_serialise(h: Harness) {
+    let svc = h.service();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let svc = svc.clone();
+        tasks.push(tokio::spawn(async move {
+            write(&svc, &TenantCtx::dev(), json!([{"namespace": ["k"], "key": "same", "text": format!("value {i}")}]))
+                .await[0]
+                .0
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == WriteStatus::Created).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == WriteStatus::Updated).count(), 19);
+    let q: SearchInput = from_json(json!({"query": "value", "mode": "keyword"}));
+    let hits = svc.search(&TenantCtx::dev(), q).await.unwrap().results;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].memory.version, 20, "one memory, written twenty times");
+    let _ = h;
+}

@@ -1,0 +1,170 @@
+//! Sessions and distillation: jobs that survive a reopen and run exactly
+//! once, cancellation with the session, the fallback when a distiller fails,
+//! gap-free order under concurrent appends, a session's fixed namespace.
+
+use std::sync::Arc;
+
+use engram_core::distill::{DistillError, DistillRequest, Distillation, Distiller};
+use engram_core::model::Source;
+use engram_core::service::inputs::{AddTurns, ListInput};
+use engram_core::service::{Lifecycle, ServiceOptions};
+use engram_core::{ErrorCode, TenantCtx};
+use serde_json::json;
+
+use crate::harness::{from_json, Harness};
+
+const FACTS: [&str; 4] = [
+    "I moved to Lisbon in March to work at the aquarium.",
+    "My brother Tomas teaches physics at the University of Porto.",
+    "We adopted a greyhound called Pixel last week.",
+    "Next summer I am running the Berlin marathon with Ana.",
+];
+
+fn turns(contents: &[&str]) -> AddTurns {
+    from_json(json!({"turns": contents.iter().map(|c| json!({"role": "user", "content": c})).collect::<Vec<_>>()}))
+}
+
+/// A distiller that always fails (so the fallback runs), and is slow enough
+/// (not inline) that appends leave its jobs to the worker.
+struct Failing;
+impl Distiller for Failing {
+    fn name(&self) -> &str {
+        "failing"
+    }
+    fn distill(&self, _: &DistillRequest) -> Result<Distillation, DistillError> {
+        Err(DistillError("provider down".into()))
+    }
+}
+
+fn small_windows() -> ServiceOptions {
+    ServiceOptions {
+        lifecycle: Lifecycle { wm_max_turns: 4, distill_every: 3, ..Lifecycle::default() },
+        ..ServiceOptions::default()
+    }
+}
+
+pub async fn queued_distillation_survives_a_reopen_and_runs_once(h: Harness) {
+    let ctx = TenantCtx::dev();
+    let job_id;
+    {
+        // The job is queued by the append; a failing, non-inline distiller
+        // leaves it queued for the worker, which never runs here.
+        let svc = h.service_with(ServiceOptions { distiller: Arc::new(Failing), ..small_windows() });
+        let a = svc.add_turns(&ctx, "s1", turns(&FACTS)).await.unwrap();
+        assert_eq!((a.turn_count, a.pending_turns, a.distilled.len()), (4, 1, 0));
+        let s = svc.get_session(&ctx, "s1").await.unwrap();
+        assert_eq!(s.turns.iter().map(|t| t.index).collect::<Vec<_>>(), [1, 2, 3, 4], "the window is 4 turns");
+        job_id = svc.due_distillations(16).await.unwrap()[0].id;
+        svc.close().await;
+    }
+    let svc = h.service_with(small_windows());
+    let due = svc.due_distillations(16).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, job_id);
+    assert_eq!(due[0].turns.iter().map(|t| t.index).collect::<Vec<_>>(), [1, 2, 3]);
+    let ids = svc.run_distill_job(due[0].clone()).await.unwrap();
+    assert_eq!(ids.len(), 3, "three turns of facts make three memories");
+    // Run again (a second worker, a retry after a crash): nothing more is written.
+    assert!(svc.run_distill_job(due[0].clone()).await.unwrap().is_empty());
+    assert!(svc.due_distillations(16).await.unwrap().is_empty());
+    let page = svc
+        .list_memories(&ctx, ListInput { namespace: Some("sessions/s1".into()), ..ListInput::default() })
+        .await
+        .unwrap();
+    assert_eq!(page.memories.len(), 3);
+    let m = &page.memories[0];
+    assert_eq!(m.source, Source::Session { session_id: "s1".into(), turns: [1, 1] });
+    assert_eq!(m.metadata["session_id"], "s1");
+    assert_eq!(m.metadata["entities"], json!(["Lisbon"]));
+    assert_eq!(m.tags, ["distilled"]);
+    let s = svc.get_session(&ctx, "s1").await.unwrap();
+    assert!(s.summary.contains("Lisbon"), "the summary grows with each job: {}", s.summary);
+    assert_eq!(s.turns.iter().map(|t| t.index).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    // The next append prunes turns that are both distilled and out of the window.
+    svc.add_turns(&ctx, "s1", turns(&["The aquarium has a new octopus named Oscar."])).await.unwrap();
+    let s = svc.get_session(&ctx, "s1").await.unwrap();
+    assert_eq!(s.turns.iter().map(|t| t.index).collect::<Vec<_>>(), [2, 3, 4, 5]);
+}
+
+pub async fn deleting_a_session_cancels_its_distillation(h: Harness) {
+    let svc = h.service_with(ServiceOptions { distiller: Arc::new(Failing), ..small_windows() });
+    let ctx = TenantCtx::dev();
+    svc.add_turns(&ctx, "s4", turns(&FACTS)).await.unwrap();
+    assert_eq!(svc.due_distillations(16).await.unwrap().len(), 1);
+    svc.delete_session(&ctx, "s4").await.unwrap();
+    assert_eq!(svc.delete_session(&ctx, "s4").await.unwrap_err().code(), ErrorCode::NotFound);
+    assert!(svc.due_distillations(16).await.unwrap().is_empty());
+    assert_eq!(svc.distill_session(&ctx, "s4").await.unwrap_err().code(), ErrorCode::NotFound);
+}
+
+pub async fn a_failing_distiller_falls_back_to_the_extractive_one(h: Harness) {
+    let svc = h.service_with(ServiceOptions { distiller: Arc::new(Failing), ..ServiceOptions::default() });
+    let ctx = TenantCtx::dev();
+    let mut all: Vec<&str> = FACTS.to_vec();
+    all.push("Haha, thanks so much!");
+    let out = svc.add_turns(&ctx, "s5", turns(&all)).await.unwrap();
+    assert!(out.distilled.is_empty(), "a slow (non-inline) distiller leaves the job to the worker");
+    let due = svc.due_distillations(16).await.unwrap();
+    let ids = svc.run_distill_job(due[0].clone()).await.unwrap();
+    assert_eq!(ids.len(), 4, "the facts, not the small talk");
+    let s = svc.get_session(&ctx, "s5").await.unwrap();
+    assert!(s.summary.contains("Lisbon") || s.summary.contains("Tomas"), "{}", s.summary);
+    // A retry is recorded and pushed back by the backoff.
+    svc.add_turns(&ctx, "s6", turns(&all)).await.unwrap();
+    let job = svc.due_distillations(16).await.unwrap()[0].id;
+    svc.retry_distillation(job, "provider down".into(), 1_000).await.unwrap();
+    assert!(svc.due_distillations(16).await.unwrap().is_empty(), "not due until the delay passes");
+    h.advance(1_000);
+    assert_eq!(svc.due_distillations(16).await.unwrap()[0].attempts, 1);
+}
+
+pub async fn concurrent_appends_keep_every_writers_order(h: Harness) {
+    let life = Lifecycle { wm_max_turns: 1000, distill_every: 1000, ..Lifecycle::default() };
+    let svc = h.service_with(ServiceOptions { lifecycle: life, ..ServiceOptions::default() });
+    let ctx = TenantCtx::dev();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (svc, ctx) = (svc.clone(), ctx.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut counts = Vec::new();
+            for i in 0..25 {
+                counts.push(svc.add_turns(&ctx, "busy", turns(&[&format!("w{w} t{i}")])).await.unwrap().turn_count);
+            }
+            counts
+        }));
+    }
+    let mut all_counts = Vec::new();
+    for t in tasks {
+        let counts = t.await.unwrap();
+        assert!(counts.windows(2).all(|p| p[0] < p[1]), "a writer's own turns are numbered in its order");
+        all_counts.extend(counts);
+    }
+    all_counts.sort();
+    assert_eq!(all_counts, (1..=200).collect::<Vec<i64>>(), "every number once, no gaps");
+    let s = svc.get_session(&ctx, "busy").await.unwrap();
+    assert_eq!(s.turns.iter().map(|t| t.index).collect::<Vec<_>>(), (1..=200).collect::<Vec<i64>>());
+    for w in 0..8 {
+        let mine: Vec<&str> =
+            s.turns.iter().filter(|t| t.content.starts_with(&format!("w{w} "))).map(|t| t.content.as_str()).collect();
+        let want: Vec<String> = (0..25).map(|i| format!("w{w} t{i}")).collect();
+        assert_eq!(mine, want);
+    }
+}
+
+pub async fn namespace_is_fixed_by_the_first_append(h: Harness) {
+    let svc = h.service();
+    let ctx = TenantCtx::dev();
+    let first: AddTurns =
+        from_json(json!({"namespace": ["users", "ana"], "turns": [{"role": "user", "content": "hello"}]}));
+    assert_eq!(svc.add_turns(&ctx, "s7", first).await.unwrap().namespace.segments(), ["users", "ana"]);
+    let other: AddTurns =
+        from_json(json!({"namespace": ["users", "bob"], "turns": [{"role": "user", "content": "hi"}]}));
+    let e = svc.add_turns(&ctx, "s7", other).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Conflict);
+    assert!(e.public_message().contains("users/ana"), "{e}");
+    let same: AddTurns = from_json(json!({"turns": [{"role": "user", "content": "again"}]}));
+    assert_eq!(svc.add_turns(&ctx, "s7", same).await.unwrap().turn_count, 2);
+    let bad: AddTurns = from_json(json!({"turns": []}));
+    assert_eq!(svc.add_turns(&ctx, "s7", bad).await.unwrap_err().code(), ErrorCode::InvalidInput);
+    assert_eq!(svc.add_turns(&ctx, "a/b", turns(&["x"])).await.unwrap_err().code(), ErrorCode::InvalidInput);
+}

@@ -1,0 +1,131 @@
+//! What every test body runs on: a [`Harness`] opens a store of the chosen
+//! [`Backend`] in a temp dir, on a [`ManualClock`] the test moves by hand, and
+//! builds services on it. Vectors are the test's own (callers may bring
+//! theirs), in a small space of [`DIMS`] dimensions.
+
+use std::sync::Arc;
+
+use engram_core::clock::ManualClock;
+use engram_core::embed::{EmbedError, Embedder};
+use engram_core::service::{AuthMode, ServiceOptions};
+use engram_core::store::{SqliteOptions, SqliteStore, Store, Synchronous, VectorOptions};
+use engram_core::vector::normalise;
+use engram_core::{MemoryService, TenantCtx};
+
+/// Dimensions of the tests' vectors.
+pub const DIMS: usize = 32;
+/// The clock's start: 2026-01-01T00:00:00Z.
+pub const T0: i64 = 1_767_225_600_000;
+pub const MINUTE: i64 = 60_000;
+pub const DAY: i64 = 86_400_000;
+
+/// The storage backends the contract is run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+}
+
+/// A backend on a temp dir, a manual clock, and services built on them.
+pub struct Harness {
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    pub clock: Arc<ManualClock>,
+}
+
+/// The vector space of tests that bring their own vectors: it declares the
+/// model's name and dimension, and refuses to embed (nothing in these tests
+/// should ask it to).
+#[derive(Debug)]
+pub struct CallerVectors;
+
+impl Embedder for CallerVectors {
+    fn model(&self) -> &str {
+        "caller-vectors-32"
+    }
+    fn dims(&self) -> usize {
+        DIMS
+    }
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Err(EmbedError::Unavailable(format!("the tests bring their own vectors; asked to embed {texts:?}")))
+    }
+}
+
+impl Harness {
+    pub fn new(backend: Backend) -> Self {
+        Harness { backend, dir: tempfile::tempdir().expect("tempdir"), clock: ManualClock::new(T0) }
+    }
+
+    /// Opens the backend's store on this harness's directory and clock.
+    pub fn store(&self) -> Store {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut opts = SqliteOptions::new(self.dir.path().join("engram.db"));
+                opts.readers = 4;
+                opts.synchronous = Synchronous::Normal;
+                opts.vectors = Some(VectorOptions { dims: DIMS, index_path: self.dir.path().join("engram.vectors") });
+                opts.clock = self.clock.clone();
+                Store::Sqlite(SqliteStore::open(opts).expect("open the store"))
+            }
+        }
+    }
+
+    /// A service with default settings and no embedder (keyword search only).
+    pub fn service(&self) -> MemoryService {
+        self.service_with(ServiceOptions::default())
+    }
+
+    /// A service whose callers bring their own vectors ([`CallerVectors`]).
+    pub fn vector_service(&self) -> MemoryService {
+        self.service_with(ServiceOptions { embedder: Some(Arc::new(CallerVectors)), ..ServiceOptions::default() })
+    }
+
+    /// A service with `opts`, on this harness's clock.
+    pub fn service_with(&self, mut opts: ServiceOptions) -> MemoryService {
+        opts.clock = self.clock.clone();
+        MemoryService::with_options(self.store(), AuthMode::DevUntilKeysExist, opts)
+    }
+
+    pub fn now(&self) -> i64 {
+        engram_core::clock::Clock::now_ms(self.clock.as_ref())
+    }
+
+    pub fn advance(&self, ms: i64) {
+        self.clock.advance(ms);
+    }
+}
+
+/// A caller of tenant `tenant` with every scope.
+pub fn tenant(tenant: &str) -> TenantCtx {
+    TenantCtx { tenant: tenant.into(), ..TenantCtx::dev() }
+}
+
+/// Parses a JSON value into a request shape (panics on a test's typo).
+pub fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v}: {e}"))
+}
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    /// A random unit vector.
+    pub fn unit(&mut self, dims: usize) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..dims).map(|_| self.next()).collect();
+        normalise(&mut v).expect("non-zero");
+        v
+    }
+}
+
+/// `v` nudged in one coordinate, still unit length (cosine stays high).
+pub fn nudged(v: &[f32], by: f32) -> Vec<f32> {
+    let mut w = v.to_vec();
+    w[0] += by;
+    normalise(&mut w).expect("non-zero");
+    w
+}

@@ -1,0 +1,41 @@
+//! What belongs to the SQLite backend alone: the saved vector index and the
+//! replay of changes made after it was saved, across a restart.
+
+use engram_core::service::inputs::{CreateMemories, SearchInput};
+use engram_core::{MemoryService, TenantCtx};
+use serde_json::json;
+
+use crate::harness::{from_json, tenant, Backend, Harness, Rng, DIMS};
+
+async fn nearest(svc: &MemoryService, ctx: &TenantCtx, v: &[f32], k: i64) -> Vec<String> {
+    let q: SearchInput = from_json(json!({"mode": "vector", "query_embedding": v, "limit": k, "context_weight": 0}));
+    svc.search(ctx, q).await.unwrap().results.into_iter().map(|h| h.memory.text).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vectors_survive_a_restart_from_the_saved_index_plus_replay() {
+    let h = Harness::new(Backend::Sqlite);
+    let ctx = TenantCtx::dev();
+    let mut rng = Rng(3);
+    let (va, vb, vc) = (rng.unit(DIMS), rng.unit(DIMS), rng.unit(DIMS));
+    {
+        let svc = h.vector_service();
+        let req: CreateMemories = from_json(json!({"memories": [
+            {"namespace": ["n"], "text": "alpha", "embedding": va}, {"namespace": ["n"], "text": "beta", "embedding": vb}]}));
+        let out = svc.create_memories(&ctx, req).await.unwrap();
+        assert_eq!(nearest(&svc, &ctx, &va, 1).await, ["alpha"]);
+        svc.save_indexes().await.unwrap();
+        // After the save: delete beta and add gamma, then stop without saving.
+        svc.delete_memory(&ctx, &out[1].1.id).await.unwrap();
+        let req: CreateMemories =
+            from_json(json!({"memories": [{"namespace": ["n"], "text": "gamma", "embedding": vc}]}));
+        svc.create_memories(&ctx, req).await.unwrap();
+        svc.close().await;
+    }
+    assert!(h.dir.path().join("engram.vectors").is_file() && h.dir.path().join("engram.vectors.json").is_file());
+    let svc = h.vector_service();
+    assert_eq!(nearest(&svc, &ctx, &vc, 1).await, ["gamma"], "replayed insert");
+    let all = nearest(&svc, &ctx, &vb, 10).await;
+    assert!(!all.contains(&"beta".to_string()) && all.len() == 2, "replayed delete: {all:?}");
+    assert!(nearest(&svc, &tenant("other"), &va, 10).await.is_empty(), "tenant scoped");
+}
