@@ -123,7 +123,7 @@ async fn step(service: &MemoryService, blocked: &mut HashSet<String>) -> Result<
         if let Some(previous) = storing.take() {
             joined(previous).await?;
         }
-        let done: Vec<(i64, i64, Vec<f32>)> = chunk.iter().zip(vectors?).map(|(p, v)| (p.seq, p.gen, v)).collect();
+        let done: Vec<(PendingText, Vec<f32>)> = chunk.iter().cloned().zip(vectors?).collect();
         let service = service.clone();
         storing = Some(tokio::spawn(async move { service.store_embeddings(done).await }));
     }

@@ -1,65 +1,65 @@
 //! Vectors computed by the embedding queue: stored only for the text they
-//! were computed from, then — the memory's meaning now known — checked
-//! against its namespace, so a near-duplicate written without waiting (or
-//! distilled, or patched) is folded like one caught at write time.
+//! were computed from and — the memory's meaning now known — checked against
+//! its namespace in the same transaction, so a near-duplicate written without
+//! waiting (or distilled, or patched) is folded like one caught at write time,
+//! and a memory no longer waiting for its vector is already settled.
 
 use super::liveness::live;
-use super::merge;
+use super::merge::{self, DUPLICATE_COSINE};
 use crate::error::Result;
-use crate::model::Namespace;
 use crate::store::{Hit, Tx};
 use crate::time::Millis;
+use crate::vector::dot;
 
-/// A computed embedding: the memory, the version it was queued at, the vector.
+/// A computed embedding: the memory, the version it was queued at, the
+/// vector, and the memories near it found beforehand (in the index, and
+/// among the other vectors of the batch).
 #[derive(Debug, Clone)]
 pub struct Computed {
     pub seq: i64,
     pub gen: i64,
     pub vector: Vec<f32>,
+    pub near: Vec<Hit>,
 }
 
-/// A memory whose vector was just stored: where to look for its duplicates.
-#[derive(Debug, Clone)]
-pub struct Embedded {
-    pub seq: i64,
-    pub tenant: String,
-    pub namespace: Namespace,
-    pub vector: Vec<f32>,
+/// Adds to each computed vector the others of the batch in the same tenant
+/// and namespace that are at least [`DUPLICATE_COSINE`] similar (`place`
+/// gives each one's tenant and namespace, joined).
+pub fn near_each_other(done: &mut [Computed], place: &[(String, String)]) {
+    for i in 0..done.len() {
+        for j in 0..done.len() {
+            if i == j || place[i] != place[j] {
+                continue;
+            }
+            let cos = dot(&done[i].vector, &done[j].vector);
+            if cos >= DUPLICATE_COSINE {
+                let seq = done[j].seq;
+                done[i].near.push((seq, f64::from(cos)));
+            }
+        }
+    }
 }
 
 /// Stores the vectors whose memories are still queued at the version they
-/// were computed for (a newer text has its own entry); returns those stored.
-pub fn store(tx: &mut dyn Tx, done: Vec<Computed>) -> Result<Vec<Embedded>> {
-    let mut out = Vec::with_capacity(done.len());
+/// were computed for (a newer text has its own entry), then folds each with
+/// its near-duplicates. Returns how many vectors were stored.
+pub fn store(tx: &mut dyn Tx, done: Vec<Computed>, now: Millis) -> Result<usize> {
+    let mut stored = Vec::with_capacity(done.len());
     for c in done {
         if !tx.unqueue_embedding(c.seq, c.gen)? {
             continue;
         }
-        let Some(s) = tx.memory_by_seq(c.seq)? else {
-            continue;
-        };
         tx.put_vector(c.seq, &c.vector)?;
-        out.push(Embedded { seq: c.seq, tenant: s.tenant, namespace: s.memory.namespace, vector: c.vector });
+        stored.push(c);
     }
-    Ok(out)
-}
-
-/// Folds each embedded memory with its near-duplicates (`hits`, from the
-/// vector index once it holds the new vectors); returns how many folds.
-pub fn settle(tx: &mut dyn Tx, found: Vec<(i64, Vec<Hit>)>, now: Millis) -> Result<usize> {
-    let mut folds = 0;
-    for (seq, hits) in found {
-        if hits.iter().all(|h| h.0 == seq || h.1 < f64::from(merge::DUPLICATE_COSINE)) {
+    let n = stored.len();
+    for c in stored {
+        if c.near.iter().all(|h| h.0 == c.seq || h.1 < f64::from(DUPLICATE_COSINE)) {
             continue;
         }
-        let Some(s) = live(tx.memory_by_seq(seq)?, now) else {
-            continue;
-        };
-        let before = s.memory.version;
-        let after = merge::settle(tx, s, &hits, now)?;
-        if after.seq != seq || after.memory.version != before {
-            folds += 1;
+        if let Some(s) = live(tx.memory_by_seq(c.seq)?, now) {
+            merge::settle(tx, s, &c.near, now)?;
         }
     }
-    Ok(folds)
+    Ok(n)
 }

@@ -157,33 +157,29 @@ impl MemoryService {
         self.store().read(move |r| r.pending_embeddings(limit, &exclude)).await
     }
 
-    /// Stores computed embeddings `(seq, gen, vector)` (those whose memory
-    /// still waits at that version), then folds each newly embedded memory
-    /// with its near-duplicates. Returns how many vectors were stored.
-    pub async fn store_embeddings(&self, done: Vec<(i64, i64, Vec<f32>)>) -> Result<usize> {
-        let done: Vec<Computed> = done.into_iter().map(|(seq, gen, vector)| Computed { seq, gen, vector }).collect();
-        let stored = self.store().write(move |tx| rules::store(tx, done)).await?;
-        let n = stored.len();
-        // By tenant: near-duplicates are looked up within one tenant.
-        let mut by_tenant: std::collections::HashMap<String, Vec<rules::Embedded>> = Default::default();
-        for e in stored {
-            by_tenant.entry(e.tenant.clone()).or_default().push(e);
+    /// Stores the embeddings computed for queued memories (those still
+    /// waiting at that version) and folds each with its near-duplicates, in
+    /// one transaction. Returns how many vectors were stored.
+    pub async fn store_embeddings(&self, done: Vec<(PendingText, Vec<f32>)>) -> Result<usize> {
+        let place: Vec<(String, String)> = done.iter().map(|(p, _)| (p.tenant.clone(), p.namespace.joined())).collect();
+        let mut computed: Vec<Computed> = done
+            .iter()
+            .map(|(p, v)| Computed { seq: p.seq, gen: p.gen, vector: v.clone(), near: Vec::new() })
+            .collect();
+        // Near-duplicates already in the index, looked up by tenant.
+        let mut by_tenant: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+        for (i, (p, _)) in done.iter().enumerate() {
+            by_tenant.entry(p.tenant.as_str()).or_default().push(i);
         }
-        for (tenant, embedded) in by_tenant {
-            let seqs: Vec<i64> = embedded.iter().map(|e| e.seq).collect();
-            let probes = embedded.into_iter().map(|e| (e.namespace, e.vector)).collect();
-            let hits = self.store().near(&tenant, probes, DUPLICATE_COSINE).await?;
-            let found: Vec<(i64, Vec<crate::store::Hit>)> =
-                seqs.into_iter().zip(hits).filter(|(seq, h)| h.iter().any(|x| x.0 != *seq)).collect();
-            if !found.is_empty() {
-                let now = self.now();
-                let folds = self.store().write(move |tx| rules::settle(tx, found, now)).await?;
-                if folds > 0 {
-                    tracing::debug!(tenant = %tenant, folds, "folded near-duplicates found by meaning");
-                }
+        for (tenant, slots) in by_tenant {
+            let probes = slots.iter().map(|&i| (done[i].0.namespace.clone(), done[i].1.clone())).collect();
+            for (i, hits) in slots.into_iter().zip(self.store().near(tenant, probes, DUPLICATE_COSINE).await?) {
+                computed[i].near = hits;
             }
         }
-        Ok(n)
+        rules::near_each_other(&mut computed, &place);
+        let now = self.now();
+        self.store().write(move |tx| rules::store(tx, computed, now)).await
     }
 
     /// Brings derived indexes up to date with the stored vectors.

@@ -126,6 +126,7 @@ pub struct PendingText {
     /// never stored for a newer one.
     pub gen: i64,
     pub tenant: String,
+    pub namespace: Namespace,
     pub text: String,
 }
 

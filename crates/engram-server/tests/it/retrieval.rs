@@ -304,3 +304,39 @@ fn nothing_stays_unembedded_across_restarts_and_reembed() {
     let out = c.search(json!({"query": "who plays a string instrument", "mode": "vector", "limit": 1}));
     assert_eq!(texts(&out), [FACTS[3]]);
 }
+
+#[test]
+fn restatements_merge_once_their_meaning_is_known_whatever_path_they_took() {
+    let srv = with_model();
+    let c = srv.client();
+    let ns = json!(["users", "carol"]);
+    // An API write, then the same fact said in a session in that namespace:
+    // the distilled "user: I am allergic to shellfish." folds into the write.
+    let api = c.remember(json!([{"namespace": ns, "text": "I am allergic to shellfish."}]))[0].clone();
+    let turns: Vec<Value> = [
+        "I am allergic to shellfish.",
+        "My sister Maria lives in Porto and teaches chemistry.",
+        "We adopted a greyhound called Pixel last week.",
+        "I run the Berlin marathon every September.",
+        "Thanks, that's all for today!",
+    ]
+    .iter()
+    .map(|t| json!({"role": "user", "content": t}))
+    .collect();
+    let r = c.post("/v1/sessions/chat/turns", &json!({"namespace": ns, "turns": turns}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.json()["distilled"].as_array().unwrap().contains(&json!(api)), "{}", r.text);
+    // Two restatements written without waiting: merged when the queue embeds them.
+    let later = c.remember(json!([{"namespace": ns, "text": "My favourite colour is blue."}]))[0].clone();
+    let again =
+        c.remember(json!([{"namespace": ns, "text": "My favorite colour is blue.", "tags": ["colours"]}]))[0].clone();
+    assert_ne!(later, again, "different words: two memories until their vectors are known");
+    c.wait_embedded(json!(["users"]));
+    let page = c.get("/v1/memories?namespace=users/carol").json();
+    let texts: Vec<&str> = page["memories"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts.iter().filter(|t| t.contains("shellfish")).count(), 1, "{texts:?}");
+    assert_eq!(texts.iter().filter(|t| t.contains("blue")).count(), 1, "{texts:?}");
+    // The folded id answers with the survivor.
+    let m = c.get(&format!("/v1/memories/{again}")).json();
+    assert_eq!((m["id"].as_str(), m["tags"].clone()), (Some(later.as_str()), json!(["colours"])));
+}

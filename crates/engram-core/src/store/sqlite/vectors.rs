@@ -28,7 +28,7 @@ pub fn from_blob(b: &[u8]) -> Vec<f32> {
 /// The oldest queued memories (FIFO) with their texts, skipping `exclude`d tenants.
 pub fn pending_batch(c: &Connection, max: usize, exclude: &[String]) -> Result<Vec<PendingText>> {
     let mut b = SqlBuilder::default();
-    b.sql("SELECT q.seq, q.gen, q.tenant_id, m.text FROM embed_queue q JOIN memories m ON m.seq = q.seq");
+    b.sql("SELECT q.seq, q.gen, q.tenant_id, q.namespace, m.text FROM embed_queue q JOIN memories m ON m.seq = q.seq");
     for (i, t) in exclude.iter().enumerate() {
         b.sql(if i == 0 { " WHERE q.tenant_id NOT IN (" } else { ", " }).param(SqlValue::Text(t.clone()));
     }
@@ -38,7 +38,13 @@ pub fn pending_batch(c: &Connection, max: usize, exclude: &[String]) -> Result<V
     b.sql(" ORDER BY q.seq LIMIT ").param(SqlValue::Integer(max as i64));
     let mut stmt = c.prepare_cached(&b.text)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(b.params.iter()), |r| {
-        Ok(PendingText { seq: r.get(0)?, gen: r.get(1)?, tenant: r.get(2)?, text: r.get(3)? })
+        Ok(PendingText {
+            seq: r.get(0)?,
+            gen: r.get(1)?,
+            tenant: r.get(2)?,
+            namespace: Namespace::from_stored(&r.get::<_, String>(3)?),
+            text: r.get(4)?,
+        })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -25,7 +25,7 @@ async fn listed(svc: &MemoryService, ns: &str) -> Vec<String> {
 /// job would with a model; returns how many vectors were stored.
 async fn embed_queue(svc: &MemoryService, vector_of: impl Fn(&str) -> Vec<f32>) -> usize {
     let pending = svc.pending_embeddings(100, vec![]).await.unwrap();
-    let done = pending.iter().map(|p| (p.seq, p.gen, vector_of(&p.text))).collect();
+    let done = pending.iter().map(|p| (p.clone(), vector_of(&p.text))).collect();
     svc.store_embeddings(done).await.unwrap()
 }
 
@@ -207,7 +207,7 @@ pub async fn stale_embeddings_are_dropped_and_the_queue_survives_a_reopen(h: Har
         assert_eq!(svc.search(&TenantCtx::dev(), search).await.unwrap().pending_embeddings, 2);
         // The text changes while its old version is being embedded.
         svc.update_memory(&TenantCtx::dev(), &id, from_json(json!({"text": "second text"})), None).await.unwrap();
-        let stale = pending.iter().map(|p| (p.seq, p.gen, rng.unit(DIMS))).collect();
+        let stale = pending.iter().map(|p| (p.clone(), rng.unit(DIMS))).collect();
         assert_eq!(svc.store_embeddings(stale).await.unwrap(), 1, "the old text's embedding is dropped");
         svc.close().await;
     }
@@ -220,7 +220,7 @@ pub async fn stale_embeddings_are_dropped_and_the_queue_survives_a_reopen(h: Har
         "excluded tenants are skipped"
     );
     let v = rng.unit(DIMS);
-    assert_eq!(svc.store_embeddings(vec![(pending[0].seq, pending[0].gen, v.clone())]).await.unwrap(), 1);
+    assert_eq!(svc.store_embeddings(vec![(pending[0].clone(), v.clone())]).await.unwrap(), 1);
     let q: SearchInput = from_json(json!({"mode": "vector", "query_embedding": v, "limit": 1}));
     assert_eq!(svc.search(&TenantCtx::dev(), q).await.unwrap().results[0].memory.text, "second text");
 }

@@ -96,7 +96,7 @@ pub async fn promotion_moves_salient_memories_and_folds_duplicates(h: Harness) {
     assert_eq!(get(&late).await.id, late, "without its vector it is not known to duplicate anything");
     // Once the vector arrives, the two semantic tea memories are one.
     let pending = svc.pending_embeddings(10, vec![]).await.unwrap();
-    assert_eq!(svc.store_embeddings(vec![(pending[0].seq, pending[0].gen, nudged(&tea, 0.05))]).await.unwrap(), 1);
+    assert_eq!(svc.store_embeddings(vec![(pending[0].clone(), nudged(&tea, 0.05))]).await.unwrap(), 1);
     let kept = get(&late).await;
     assert_eq!(kept.id, written[0], "folded into the older");
     assert!(close(kept.salience, 0.9), "it takes the higher salience");
