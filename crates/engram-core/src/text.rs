@@ -170,25 +170,26 @@ pub fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
 pub const MAX_TERMS: usize = 64;
 
 /// The words of `text` to search for: lower-cased, de-duplicated, without
-/// English stopwords ("what", "did", "the", …) unless nothing else is left,
-/// at most [`MAX_TERMS`]. Stopwords match most memories, cost time, and blur
-/// the ranking (on LoCoMo, dropping them with stemming raised hybrid
-/// recall@10 from 0.673 to 0.709; see docs/decisions.md).
+/// English stopwords ("what", "did", "the", …), at most [`MAX_TERMS`].
+/// Stopwords match most memories, cost time, and blur the ranking (on
+/// LoCoMo, dropping them with stemming raised hybrid recall@10 from 0.673 to
+/// 0.709; see docs/decisions.md).
 pub fn query_terms(text: &str) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
-    let mut stopwords: Vec<String> = Vec::new();
     for (_, word) in words(text) {
         let w = word.to_lowercase();
-        let list = if is_stopword(&w) { &mut stopwords } else { &mut terms };
-        if !list.contains(&w) && list.len() < MAX_TERMS {
-            list.push(w);
+        if !is_stopword(&w) && !terms.contains(&w) && terms.len() < MAX_TERMS {
+            terms.push(w);
         }
     }
-    if terms.is_empty() {
-        stopwords
-    } else {
-        terms
-    }
+    terms
+}
+
+/// Whether a query has anything to search: a word that is not a stopword.
+/// Empty text, white space, punctuation, emoji and stopwords alone have
+/// nothing, and find nothing (searching them would only return noise).
+pub fn has_searchable_words(text: &str) -> bool {
+    words(text).any(|(_, w)| !is_stopword(&w.to_lowercase()))
 }
 
 /// Cuts `s` to at most `max` bytes, on a character boundary.

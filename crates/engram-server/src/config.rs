@@ -164,6 +164,9 @@ pub struct MemorySection {
     pub wm_max_turns: i64,
     pub distill_every: i64,
     pub promotion_threshold: f64,
+    /// Recall packs long-term memories only when the best is at least this
+    /// similar to the query (cosine, 0–1; 0 = no floor).
+    pub recall_relevance_floor: f64,
     pub session_ttl_seconds: i64,
     pub promotion_interval_seconds: i64,
     pub sweep_interval_seconds: i64,
@@ -175,6 +178,7 @@ impl Default for MemorySection {
             wm_max_turns: 10,
             distill_every: 5,
             promotion_threshold: 0.8,
+            recall_relevance_floor: engram_core::service::DEFAULT_RELEVANCE_FLOOR,
             session_ttl_seconds: 86_400,
             promotion_interval_seconds: 60,
             sweep_interval_seconds: 60,
@@ -355,6 +359,9 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
     if !(0.0..=1.0).contains(&m.promotion_threshold) {
         e.push(format!("memory.promotion_threshold = {} is out of range: allowed 0 to 1", m.promotion_threshold));
     }
+    if !(0.0..=1.0).contains(&m.recall_relevance_floor) {
+        e.push(format!("memory.recall_relevance_floor = {} is out of range: allowed 0 to 1", m.recall_relevance_floor));
+    }
     range_i(&mut e, "memory.session_ttl_seconds", m.session_ttl_seconds, 60, 365 * 86_400);
     range_i(&mut e, "memory.promotion_interval_seconds", m.promotion_interval_seconds, 1, 86_400);
     range_i(&mut e, "memory.sweep_interval_seconds", m.sweep_interval_seconds, 1, 86_400);
@@ -390,6 +397,7 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
             distill_every: m.distill_every as usize,
             session_ttl_ms: m.session_ttl_seconds * 1000,
             promotion_threshold: m.promotion_threshold,
+            recall_relevance_floor: m.recall_relevance_floor,
         },
         effective: c.clone(),
     })

@@ -120,6 +120,9 @@ pub struct SearchInput {
     /// its namespace) lend it of their relevance, 0–1 (default 0.5; 0 = off).
     #[serde(default)]
     pub context_weight: Option<f64>,
+    /// Drop results scoring below this (needs a query).
+    #[serde(default)]
+    pub min_score: Option<f64>,
 }
 
 /// `GET /v1/memories` query parameters.
@@ -187,4 +190,7 @@ pub struct RecallInput {
     /// embedding the query on the server.
     #[serde(default)]
     pub query_embedding: Option<Vec<f32>>,
+    /// Drop results scoring below this (after the intent's tier weights).
+    #[serde(default)]
+    pub min_score: Option<f64>,
 }

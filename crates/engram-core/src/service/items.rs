@@ -15,6 +15,7 @@ use crate::model::{Memory, Namespace, NewMemory, Source, Tier};
 use crate::rules::liveness::live;
 use crate::rules::write;
 use crate::store;
+use crate::text::has_searchable_words;
 use crate::time::{serde_rfc3339, Millis};
 
 /// An item as the LangGraph store API returns it.
@@ -179,8 +180,11 @@ impl MemoryService {
         scope.keyed_only = true;
         scope.filter = filter;
         let page = Paging { limit: check_limit(req.limit, 10, "limit")?, offset: check_offset(req.offset, "offset")? };
-        let query = req.query.filter(|q| !q.trim().is_empty());
-        let hits = self.rank(scope, query.as_deref(), page, self.item_mode(), None, 0.0).await?;
+        // A query with nothing to search finds nothing (as in the memories API).
+        if req.query.as_deref().is_some_and(|q| !has_searchable_words(q)) {
+            return Ok(Vec::new());
+        }
+        let hits = self.rank(scope, req.query.as_deref(), page, self.item_mode(), None, 0.0).await?;
         if req.refresh_ttl.unwrap_or(true) {
             let ids: Vec<String> =
                 hits.iter().filter(|h| h.0.ttl_ms.is_some() && !h.0.pinned).map(|h| h.0.id.clone()).collect();

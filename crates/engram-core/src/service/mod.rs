@@ -28,7 +28,7 @@ pub use rank::{Explain, Mode, RankWeights};
 pub use recall::RecallOutput;
 pub use salience::{Cited, DECAY_BATCH, PROMOTION_BATCH};
 pub use search::{SearchHit, SearchOutput};
-pub use sessions::{Appended as TurnsAdded, Distilled, Lifecycle};
+pub use sessions::{Appended as TurnsAdded, Distilled, Lifecycle, DEFAULT_RELEVANCE_FLOOR};
 
 use crate::clock::SharedClock;
 use crate::distill::{Distiller, Extractive};
@@ -179,6 +179,16 @@ pub(crate) fn check_offset(offset: Option<i64>, field: &str) -> Result<usize> {
         return Err(Error::invalid(format!("{field} must be between 0 and {MAX_OFFSET}, got {o}")));
     }
     Ok(o as usize)
+}
+
+/// Checks a `min_score` (a finite number; scores can be below 0, as cosines
+/// can); absent keeps every result.
+pub(crate) fn check_min_score(min: Option<f64>) -> Result<f64> {
+    match min {
+        None => Ok(f64::NEG_INFINITY),
+        Some(m) if m.is_finite() => Ok(m),
+        Some(m) => Err(Error::invalid(format!("min_score must be a finite number, got {m}"))),
+    }
 }
 
 /// Checks a search query's length.

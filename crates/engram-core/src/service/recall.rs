@@ -3,6 +3,13 @@
 //! working tier, hybrid search over the namespace gives the episodic and
 //! semantic ones; near-identical results are dropped and the best are packed
 //! into `context` within the token budget.
+//!
+//! Nothing relevant is an answer: a query with nothing searchable (no word
+//! besides stopwords, punctuation or emoji) finds nothing, and long-term
+//! memories count only when the best of them is at least
+//! `recall_relevance_floor` similar to the query (cosine; calibrated on LoCoMo
+//! and off-topic questions, see docs/decisions.md). Then `context` is empty
+//! and `nothing_relevant` says so.
 
 use serde::Serialize;
 
@@ -13,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::model::session::{validate_session_id, Session};
 use crate::model::Tier;
 use crate::recall::{drop_near_identical, pack, Intent, RecallItem, RecallTier};
-use crate::text::{is_stopword, words};
+use crate::text::{has_searchable_words, is_stopword, words};
 use crate::time::format_rfc3339;
 
 /// Most results of one recall.
@@ -30,15 +37,21 @@ pub struct RecallOutput {
     pub context: String,
     /// Tokens `context` takes (by the model's tokenizer, or estimated).
     pub context_tokens: usize,
+    /// Whether the best result was cut short to fit the budget (its line
+    /// ends with " …").
+    pub context_cut: bool,
+    /// True when nothing relevant was found: `results` and `context` are empty.
+    pub nothing_relevant: bool,
+    /// The highest cosine similarity between the query and a long-term
+    /// memory searched (absent without a model, or when none was found).
+    pub top_similarity: Option<f64>,
 }
 
 impl MemoryService {
     pub async fn recall(&self, ctx: &TenantCtx, req: RecallInput) -> Result<RecallOutput> {
         ctx.require(Scope::Read)?;
-        if req.query.trim().is_empty() {
-            return Err(Error::invalid("query must not be empty"));
-        }
         check_query(&req.query, "query")?;
+        let min_score = super::check_min_score(req.min_score)?;
         let limit = req.limit.unwrap_or(10);
         if !(1..=MAX_RECALL_LIMIT).contains(&limit) {
             return Err(Error::invalid(format!("limit must be between 1 and {MAX_RECALL_LIMIT}, got {limit}")));
@@ -49,13 +62,16 @@ impl MemoryService {
         }
         let intent = self.inner.intents.route(&req.query);
         let weights = intent.weights();
+        if let Some(id) = &req.session_id {
+            validate_session_id(id)?;
+        }
+        if !has_searchable_words(&req.query) && req.query_embedding.is_none() {
+            return Ok(RecallOutput::nothing(intent));
+        }
 
         // Working memory: the session's window (an ended or unknown session has none).
         let session = match &req.session_id {
-            Some(id) => {
-                validate_session_id(id)?;
-                self.session_window(&ctx.tenant, id).await?
-            }
+            Some(id) => self.session_window(&ctx.tenant, id).await?,
             None => None,
         };
         let mut items = match &session {
@@ -75,11 +91,17 @@ impl MemoryService {
                     tiers: Some(vec!["episodic".into(), "semantic".into()]),
                     limit: Some((limit * 3).min(MAX_RECALL_LIMIT)),
                     query_embedding: req.query_embedding,
+                    explain: Some(true),
                     ..SearchInput::default()
                 },
             )
             .await?;
-        for hit in found.results {
+        let top_similarity =
+            found.results.iter().filter_map(|h| h.explain.as_ref().and_then(|e| e.vector)).reduce(f64::max);
+        let floor = self.lifecycle().recall_relevance_floor;
+        // Without a model there is no similarity to hold to the floor.
+        let relevant = self.embedder().is_none() || top_similarity.is_some_and(|t| t >= floor);
+        for hit in found.results.into_iter().filter(|_| relevant) {
             let m = hit.memory;
             let (tier, w) = match m.tier {
                 Tier::Episodic => (RecallTier::Episodic, weights.episodic),
@@ -102,13 +124,22 @@ impl MemoryService {
             });
         }
 
+        items.retain(|i| i.score >= min_score);
         items.sort_by(|a, b| b.score.total_cmp(&a.score));
         let mut items = drop_near_identical(items);
         items.truncate(limit as usize);
         let count = |s: &str| self.count_tokens(s);
-        let (context, _) = pack(&items, budget as usize, &count);
-        let context_tokens = if context.is_empty() { 0 } else { count(&context) };
-        Ok(RecallOutput { intent, results: items, context, context_tokens })
+        let packed = pack(&items, budget as usize, &count);
+        let context_tokens = if packed.context.is_empty() { 0 } else { count(&packed.context) };
+        Ok(RecallOutput {
+            intent,
+            nothing_relevant: items.is_empty(),
+            results: items,
+            context: packed.context,
+            context_tokens,
+            context_cut: packed.cut,
+            top_similarity,
+        })
     }
 
     /// `(hits, misses, entries)` of the recall intent cache.
@@ -123,6 +154,21 @@ impl MemoryService {
             return n;
         }
         (text.chars().count().div_ceil(4)).max(text.split_whitespace().count())
+    }
+}
+
+impl RecallOutput {
+    /// The answer when nothing relevant was found.
+    fn nothing(intent: Intent) -> Self {
+        RecallOutput {
+            intent,
+            results: Vec::new(),
+            context: String::new(),
+            context_tokens: 0,
+            context_cut: false,
+            nothing_relevant: true,
+            top_similarity: None,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::filter::{self, Dialect};
 use crate::model::{Memory, Namespace, Tier};
 use crate::store::{self, Page};
-use crate::text::query_terms;
+use crate::text::{has_searchable_words, query_terms};
 use crate::time::Millis;
 
 /// Neighbours created further apart than this are not context for each other.
@@ -38,6 +38,10 @@ pub struct SearchOutput {
     pub mode: &'static str,
     /// Memories in the searched namespaces not yet findable by meaning.
     pub pending_embeddings: u64,
+    /// The query had nothing to search (no word besides stopwords,
+    /// punctuation or emoji), so nothing matched.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nothing_searchable: bool,
 }
 
 /// Candidates taken from each index for `want` results.
@@ -78,12 +82,20 @@ impl MemoryService {
         scope.namespace_prefix = Namespace::prefix(q.namespace_prefix.unwrap_or_default(), "namespace_prefix")?;
         scope.tiers = tiers;
         let page = Paging { limit: check_limit(q.limit, 10, "limit")?, offset: check_offset(q.offset, "offset")? };
-        let text = q.query.filter(|t| !t.trim().is_empty());
+        let min_score = super::check_min_score(q.min_score)?;
+        if q.min_score.is_some() && q.query.is_none() && q.query_embedding.is_none() {
+            return Err(Error::invalid("min_score needs a query: a listing without one has no scores"));
+        }
         let pending = if self.embedder().is_some() {
             let (tenant, prefix) = (ctx.tenant.clone(), scope.namespace_prefix.clone());
             self.store().read(move |r| r.pending_count(&tenant, &prefix)).await?
         } else {
             0
+        };
+        let context_weight = match q.context_weight {
+            None => self.inner.weights.context,
+            Some(w) if (0.0..=1.0).contains(&w) => w,
+            Some(w) => return Err(Error::invalid(format!("context_weight must be between 0 and 1, got {w}"))),
         };
         let explain = q.explain.unwrap_or(false);
         // Ignored only when keyword search was asked for by name.
@@ -91,20 +103,29 @@ impl MemoryService {
             Some(v) if q.mode.as_deref() != Some("keyword") => Some(self.query_vector(v)?),
             _ => None,
         };
+        // A query with nothing to search finds nothing (a vector still searches).
+        let text = match q.query {
+            Some(t) if has_searchable_words(&t) => Some(t),
+            Some(_) if given.is_none() => {
+                return Ok(SearchOutput {
+                    results: Vec::new(),
+                    mode: mode.as_str(),
+                    pending_embeddings: pending,
+                    nothing_searchable: true,
+                })
+            }
+            _ => None,
+        };
         // A vector without words can only be searched by meaning.
         let mode = if mode == Mode::Hybrid && text.is_none() && given.is_some() { Mode::Vector } else { mode };
-        let context_weight = match q.context_weight {
-            None => self.inner.weights.context,
-            Some(w) if (0.0..=1.0).contains(&w) => w,
-            Some(w) => return Err(Error::invalid(format!("context_weight must be between 0 and 1, got {w}"))),
-        };
         let results = self
             .rank(scope, text.as_deref(), page, mode, given, context_weight)
             .await?
             .into_iter()
+            .filter(|(_, score, _)| score.is_none_or(|s| s >= min_score))
             .map(|(memory, score, parts)| SearchHit { memory, score, explain: if explain { parts } else { None } })
             .collect();
-        Ok(SearchOutput { results, mode: mode.as_str(), pending_embeddings: pending })
+        Ok(SearchOutput { results, mode: mode.as_str(), pending_embeddings: pending, nothing_searchable: false })
     }
 
     /// The mode a LangGraph store search runs in: by meaning when it can.

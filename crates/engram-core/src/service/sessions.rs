@@ -25,7 +25,11 @@ use crate::rules::sessions::{self as rules, AppendTurns, DistillJob};
 use crate::rules::write::prepare;
 use crate::time::{format_rfc3339, parse_rfc3339, serde_rfc3339, Millis};
 
-/// Working-memory and promotion settings (DESIGN §1 defaults).
+/// The default recall relevance floor (cosine with all-MiniLM-L6-v2),
+/// calibrated on LoCoMo and off-topic questions (docs/decisions.md).
+pub const DEFAULT_RELEVANCE_FLOOR: f64 = 0.3;
+
+/// Working-memory, promotion and recall settings (DESIGN §1 defaults).
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     /// Turns a session keeps as working memory.
@@ -36,11 +40,20 @@ pub struct Lifecycle {
     pub session_ttl_ms: i64,
     /// Episodic memories at or above this salience are promoted to semantic.
     pub promotion_threshold: f64,
+    /// Recall packs long-term memories only when the best is at least this
+    /// similar to the query (cosine, 0–1; 0 turns the floor off).
+    pub recall_relevance_floor: f64,
 }
 
 impl Default for Lifecycle {
     fn default() -> Self {
-        Lifecycle { wm_max_turns: 10, distill_every: 5, session_ttl_ms: 86_400_000, promotion_threshold: 0.8 }
+        Lifecycle {
+            wm_max_turns: 10,
+            distill_every: 5,
+            session_ttl_ms: 86_400_000,
+            promotion_threshold: 0.8,
+            recall_relevance_floor: DEFAULT_RELEVANCE_FLOOR,
+        }
     }
 }
 

@@ -114,7 +114,6 @@ fn bad_recall_input_is_rejected() {
     let srv = TestServer::start();
     let c = srv.client();
     for (body, needle) in [
-        (json!({"query": ""}), "query"),
         (json!({"query": "x", "limit": 0}), "limit"),
         (json!({"query": "x", "limit": 101}), "limit"),
         (json!({"query": "x", "token_budget": 0}), "token_budget"),
@@ -126,6 +125,12 @@ fn bad_recall_input_is_rejected() {
         let r = c.post("/v1/recall", &body);
         assert_eq!((r.status, r.code()), (400, "invalid_input".to_string()), "{body}: {}", r.text);
         assert!(r.text.contains(needle), "{needle}: {}", r.text);
+    }
+    // A query with nothing to search is an answer: nothing relevant.
+    for q in ["", "?!", "the of it"] {
+        let r = c.post("/v1/recall", &json!({ "query": q }));
+        assert_eq!(r.status, 200, "{q:?}: {}", r.text);
+        assert_eq!((r.json()["nothing_relevant"].clone(), r.json()["context"].clone()), (json!(true), json!("")));
     }
     // Without a model recall still works (keyword search); an unknown session has no working tier.
     c.remember(json!([{"namespace": ["n"], "text": "The wifi password is on the fridge"}]));

@@ -26,9 +26,9 @@ mod tests {
     #[test]
     fn quotes_every_word() {
         assert_eq!(match_expression("Alice likes tea").as_deref(), Some("\"alice\" OR \"likes\" OR \"tea\""));
-        // Stopwords go, unless nothing else is left.
+        // Stopwords go: a query of stopwords alone has nothing to search.
         assert_eq!(match_expression("What did Alice paint?").as_deref(), Some("\"alice\" OR \"paint\""));
-        assert_eq!(match_expression("Who is it?").as_deref(), Some("\"who\" OR \"is\" OR \"it\""));
+        assert_eq!(match_expression("Who is it?"), None);
         assert_eq!(match_expression("NEAR(a b) -c* d:e").as_deref(), Some("\"near\" OR \"b\" OR \"c\" OR \"e\""));
         assert_eq!(match_expression("\"\"\" ()*:-^").as_deref(), None);
         assert_eq!(expression(&["a\"b".to_owned()]).as_deref(), Some("\"a\"\"b\""));

@@ -65,4 +65,6 @@ conformance! {
     salience::citations_raise_salience_and_time_lowers_it,
     salience::promotion_moves_salient_memories_and_folds_duplicates,
     recall::recall_routes_tiers_and_packs_the_context,
+    recall::nothing_searchable_or_relevant_is_an_answer,
+    recall::a_tight_budget_still_carries_the_best_memory,
 }
