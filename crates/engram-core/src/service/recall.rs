@@ -8,8 +8,9 @@
 //! besides stopwords, punctuation or emoji) finds nothing, and long-term
 //! memories count only when the best of them is at least
 //! `recall_relevance_floor` similar to the query (cosine; calibrated on LoCoMo
-//! and off-topic questions, see docs/decisions.md). Then `context` is empty
-//! and `nothing_relevant` says so.
+//! and off-topic questions, see docs/decisions.md) — or, for memories whose
+//! vector is still queued, when they match the query's words. Otherwise
+//! `context` is empty and `nothing_relevant` says so.
 
 use serde::Serialize;
 
@@ -99,8 +100,11 @@ impl MemoryService {
         let top_similarity =
             found.results.iter().filter_map(|h| h.explain.as_ref().and_then(|e| e.vector)).reduce(f64::max);
         let floor = self.lifecycle().recall_relevance_floor;
-        // Without a model there is no similarity to hold to the floor.
-        let relevant = self.embedder().is_none() || top_similarity.is_some_and(|t| t >= floor);
+        // Without a model there is no similarity to hold to the floor, nor for
+        // a memory whose vector is still queued: matching words count then.
+        let unembedded_match =
+            found.results.iter().any(|h| h.explain.as_ref().is_some_and(|e| e.vector.is_none() && e.keyword.is_some()));
+        let relevant = self.embedder().is_none() || unembedded_match || top_similarity.is_some_and(|t| t >= floor);
         for hit in found.results.into_iter().filter(|_| relevant) {
             let m = hit.memory;
             let (tier, w) = match m.tier {
