@@ -1,6 +1,5 @@
 //! Plain-text helpers shared by keyword search, recall and distillation: the
-//! one word splitter, the English stopword list, query terms, and calendar
-//! dates in words.
+//! one word splitter, the English stopword list, and query terms.
 
 /// NLTK's English stopword list (lower case, as compared).
 const STOPWORDS: &[&str] = &[
@@ -203,32 +202,6 @@ pub fn truncate_bytes(s: &mut String, max: usize) {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-
-/// A day number as "7 May 2023".
-pub fn day_in_words(day: i64) -> String {
-    let (y, m, d) = crate::time::civil_from_days(day);
-    format!("{d} {} {y}", MONTHS[(m - 1) as usize])
-}
-
-/// A month as "May 2023" (`months` counted from year 0, i.e. `y * 12 + m - 1`).
-pub fn month_in_words(months: i64) -> String {
-    format!("{} {}", MONTHS[months.rem_euclid(12) as usize], months.div_euclid(12))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,13 +211,5 @@ mod tests {
         let w: Vec<_> = words("Hi, I'm at Mt. Rainier—2023!").collect();
         assert_eq!(w, vec![(0, "Hi"), (4, "I"), (6, "m"), (8, "at"), (11, "Mt"), (15, "Rainier"), (25, "2023")]);
         assert_eq!(words("").count(), 0);
-    }
-
-    #[test]
-    fn dates_in_words() {
-        assert_eq!(day_in_words(0), "1 January 1970");
-        assert_eq!(day_in_words(19_484), "7 May 2023");
-        assert_eq!(month_in_words(2023 * 12 + 4), "May 2023");
-        assert_eq!(month_in_words(2023 * 12 - 1), "December 2022");
     }
 }

@@ -1,106 +1,124 @@
-//! Wall-clock time as milliseconds since the Unix epoch, and its RFC 3339 form.
-//!
-//! Storage keeps integers (cheap to index and compare); the API speaks RFC 3339
-//! UTC strings. The conversion is written out here (Howard Hinnant's civil-date
-//! algorithms) so the domain needs no date library.
+//! Instants and their text forms, by the `jiff` crate: storage keeps
+//! milliseconds since the Unix epoch (cheap to index and compare), the API
+//! speaks RFC 3339, and where a caller said when something happened in their
+//! own time (a turn's `at`), its UTC offset is kept beside the instant so
+//! what is computed in the speaker's local time — "yesterday", the date of a
+//! memory — is their day, not UTC's.
+
+use jiff::civil::Date;
+use jiff::fmt::temporal::Pieces;
+use jiff::tz::{Offset, TimeZone};
+use jiff::Timestamp;
 
 use crate::error::{Error, Result};
 
 /// Milliseconds since 1970-01-01T00:00:00Z.
 pub type Millis = i64;
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// A UTC offset in seconds east of UTC (`-25200` for `-07:00`).
+pub type OffsetSeconds = i32;
+
+fn timestamp(ms: Millis) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 { Timestamp::MIN } else { Timestamp::MAX })
 }
 
-/// `(year, month, day)` of a day number (days since 1970-01-01).
-pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+fn offset(secs: OffsetSeconds) -> Offset {
+    Offset::from_seconds(secs).unwrap_or(Offset::UTC)
+}
+
+/// An instant and the UTC offset someone gave it in (a turn's `at`);
+/// serialised as RFC 3339 in that offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    pub at: Millis,
+    pub utc_offset: OffsetSeconds,
+}
+
+impl LocalTime {
+    /// Parses an RFC 3339 timestamp or a bare date, keeping its offset.
+    pub fn parse(s: &str) -> Result<Self> {
+        parse_rfc3339_with_offset(s).map(|(at, utc_offset)| LocalTime { at, utc_offset })
+    }
+
+    /// The calendar date there and then.
+    pub fn date(&self) -> Date {
+        local_date(self.at, self.utc_offset)
+    }
+}
+
+impl serde::Serialize for LocalTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&format_rfc3339_at(self.at, self.utc_offset))
+    }
 }
 
 /// Formats as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format_rfc3339(ms: Millis) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000);
-    let (y, mo, d) = civil_from_days(days);
-    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+    timestamp(ms).strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-/// Parses an RFC 3339 timestamp (`2026-01-02T03:04:05Z`, optional fraction,
-/// `Z` or `±HH:MM` offset) or a bare date (`2026-01-02`, midnight UTC).
-pub fn parse_rfc3339(s: &str) -> Result<Millis> {
-    let bad = || Error::invalid(format!("'{s}' is not an RFC 3339 timestamp such as 2026-01-02T03:04:05Z"));
-    let b = s.as_bytes();
-    let num = |from: usize, len: usize| -> Result<i64> {
-        let part = b.get(from..from + len).ok_or_else(bad)?;
-        if !part.iter().all(u8::is_ascii_digit) {
-            return Err(bad());
-        }
-        Ok(part.iter().fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0')))
+/// Formats in the given offset, e.g. `2023-05-08T21:30:00.000-07:00`
+/// (`Z` for UTC).
+pub fn format_rfc3339_at(ms: Millis, utc_offset: OffsetSeconds) -> String {
+    if utc_offset == 0 {
+        return format_rfc3339(ms);
+    }
+    timestamp(ms)
+        .to_zoned_datetime(TimeZone::fixed(offset(utc_offset)))
+        .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+        .to_string()
+}
+
+fn bad(s: &str) -> Error {
+    let shown: String = s.chars().take(64).collect();
+    Error::invalid(format!(
+        "'{shown}' is not an RFC 3339 timestamp such as 2026-01-02T03:04:05Z (or a date such as 2026-01-02)"
+    ))
+}
+
+/// Parses an RFC 3339 timestamp (`2026-01-02T03:04:05Z`, an optional
+/// fraction, `Z` or a `±HH:MM` offset) or a bare date (`2026-01-02`, midnight
+/// UTC) into the instant and the offset it was written in. Impossible dates
+/// (`2023-02-31`) and times are refused.
+pub fn parse_rfc3339_with_offset(s: &str) -> Result<(Millis, OffsetSeconds)> {
+    let pieces = Pieces::parse(s).map_err(|_| bad(s))?;
+    if pieces.time_zone_annotation().is_some() {
+        return Err(bad(s));
+    }
+    let date = pieces.date();
+    let (time, off) = match (pieces.time(), pieces.to_numeric_offset()) {
+        (None, None) => (jiff::civil::Time::midnight(), Offset::UTC),
+        (Some(t), Some(o)) => (t, o),
+        _ => return Err(bad(s)),
     };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return Err(bad());
-    }
-    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
-        return Err(bad());
-    }
-    let mut ms = days_from_civil(y, mo, d) * 86_400_000;
-    if b.len() == 10 {
-        return Ok(ms);
-    }
-    if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':' {
-        return Err(bad());
-    }
-    let (h, mi, sec) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-    if h > 23 || mi > 59 || sec > 60 {
-        return Err(bad());
-    }
-    ms += h * 3_600_000 + mi * 60_000 + sec * 1000;
-    let mut i = 19;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        let mut frac = 0i64;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start < 3 {
-                frac = frac * 10 + i64::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        if i == start {
-            return Err(bad());
-        }
-        for _ in (i - start)..3 {
-            frac *= 10;
-        }
-        ms += frac;
-    }
-    match b.get(i) {
-        Some(b'Z' | b'z') if i + 1 == b.len() => Ok(ms),
-        Some(sign @ (b'+' | b'-')) if b.len() == i + 6 && b[i + 3] == b':' => {
-            let off = (num(i + 1, 2)? * 60 + num(i + 4, 2)?) * 60_000;
-            Ok(if *sign == b'+' { ms - off } else { ms + off })
-        }
-        _ => Err(bad()),
-    }
+    let ts = off.to_timestamp(date.to_datetime(time)).map_err(|_| bad(s))?;
+    Ok((ts.as_millisecond(), off.seconds()))
+}
+
+/// Parses an RFC 3339 timestamp or a bare date into an instant (see
+/// [`parse_rfc3339_with_offset`]).
+pub fn parse_rfc3339(s: &str) -> Result<Millis> {
+    parse_rfc3339_with_offset(s).map(|(ms, _)| ms)
+}
+
+/// The calendar date at `ms` for someone at `utc_offset`.
+pub fn local_date(ms: Millis, utc_offset: OffsetSeconds) -> Date {
+    offset(utc_offset).to_datetime(timestamp(ms)).date()
+}
+
+/// A date as `YYYY-MM-DD`.
+pub fn iso_date(d: Date) -> String {
+    d.strftime("%Y-%m-%d").to_string()
+}
+
+/// A date in words: "7 May 2023".
+pub fn date_in_words(d: Date) -> String {
+    d.strftime("%-d %B %Y").to_string()
+}
+
+/// A month in words: "May 2023".
+pub fn month_in_words(d: Date) -> String {
+    d.strftime("%B %Y").to_string()
 }
 
 /// Serde helpers that write milliseconds as RFC 3339 strings.
@@ -140,21 +158,40 @@ mod tests {
         assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z").unwrap(), 1_700_000_000_500);
         assert_eq!(parse_rfc3339("2023-11-14T22:13:20.123456Z").unwrap(), 1_700_000_000_123);
         assert_eq!(parse_rfc3339("1970-01-02").unwrap(), 86_400_000);
+        assert_eq!(parse_rfc3339("2023-11-14t22:13:20z").unwrap(), 1_700_000_000_000);
+        let (ms, off) = parse_rfc3339_with_offset("2023-05-08T21:30:00-07:00").unwrap();
+        assert_eq!((format_rfc3339(ms), off), ("2023-05-09T04:30:00.000Z".to_string(), -25_200));
+        assert_eq!(format_rfc3339_at(ms, off), "2023-05-08T21:30:00.000-07:00");
+        assert_eq!(local_date(ms, off).to_string(), "2023-05-08");
+        assert_eq!(local_date(ms, 0).to_string(), "2023-05-09");
     }
 
     #[test]
-    fn rejects_garbage() {
+    fn rejects_garbage_and_impossible_dates() {
         for s in [
             "",
             "2023",
             "2023-13-01",
+            "2023-02-31",
+            "2023-02-29T00:00:00Z",
             "2023-11-14T25:00:00Z",
             "2023-11-14T22:13:20",
             "2023-11-14T22:13:20.Z",
             "２０２３-11-14",
             "2023-11-14T22:13:20Zjunk",
+            "2023-11-14T22:13:20+01:00[Europe/Paris]",
         ] {
             assert!(parse_rfc3339(s).is_err(), "{s} should be rejected");
         }
+        assert!(parse_rfc3339("2024-02-29").is_ok(), "a leap day");
+    }
+
+    #[test]
+    fn dates_in_words() {
+        let d = |s: &str| s.parse::<Date>().unwrap();
+        assert_eq!(date_in_words(d("1970-01-01")), "1 January 1970");
+        assert_eq!(date_in_words(d("2023-05-07")), "7 May 2023");
+        assert_eq!(month_in_words(d("2023-05-07")), "May 2023");
+        assert_eq!(iso_date(d("2023-05-07")), "2023-05-07");
     }
 }

@@ -11,7 +11,7 @@ use engram_core::backoff::Backoff;
 use engram_core::breaker::Breaker;
 use engram_core::clock::SharedClock;
 use engram_core::distill::{DistillError, DistillRequest, Distillation, DistilledMemory, Distiller, SUMMARY_MAX_CHARS};
-use engram_core::time::format_rfc3339;
+use engram_core::time::iso_date;
 use serde_json::{json, Value};
 
 use crate::api::{ApiClient, CallError, BREAKER_COOL_DOWN, BREAKER_THRESHOLD};
@@ -78,7 +78,7 @@ fn transcript(req: &DistillRequest) -> String {
     for t in &req.turns {
         let speaker =
             t.metadata.get("speaker").or_else(|| t.metadata.get("name")).and_then(Value::as_str).unwrap_or(&t.role);
-        out.push_str(&format!("[{}] {} {}: {}\n", t.index, &format_rfc3339(t.at)[..10], speaker, t.content));
+        out.push_str(&format!("[{}] {} {}: {}\n", t.index, iso_date(t.local_time().date()), speaker, t.content));
     }
     out
 }
@@ -107,7 +107,7 @@ fn parse(text: &str, req: &DistillRequest) -> Result<Distillation, String> {
         // Turn numbers outside the stretch are the model's mistake: clamp them.
         let from = item["turns"][0].as_i64().unwrap_or(first).clamp(first, last);
         let to = item["turns"][1].as_i64().unwrap_or(from).clamp(from, last);
-        let at = req.turns.iter().find(|t| t.index >= from).map_or(req.turns[0].at, |t| t.at);
+        let at = req.turns.iter().find(|t| t.index >= from).unwrap_or(&req.turns[0]).local_time();
         let metadata = req.turns.iter().find(|t| t.index == from).map(|t| t.metadata.clone()).unwrap_or_default();
         memories.push(DistilledMemory {
             text: text.to_owned(),

@@ -9,16 +9,27 @@
 //! week / weekend / month / year, and last / next <weekday>. Anything else is
 //! left as it was said.
 
-use crate::text::{day_in_words, month_in_words};
-use crate::time::{civil_from_days, Millis};
+use jiff::civil::{Date, Weekday};
+use jiff::ToSpan;
 
-const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+use crate::time::{date_in_words, local_date, month_in_words, Millis, OffsetSeconds};
+
+const WEEKDAYS: [(&str, Weekday); 7] = [
+    ("monday", Weekday::Monday),
+    ("tuesday", Weekday::Tuesday),
+    ("wednesday", Weekday::Wednesday),
+    ("thursday", Weekday::Thursday),
+    ("friday", Weekday::Friday),
+    ("saturday", Weekday::Saturday),
+    ("sunday", Weekday::Sunday),
+];
 
 /// `text` with each relative date it mentions followed by its absolute date in
-/// parentheses, resolved against `at`. Phrases already followed by "(" are
-/// left alone, so resolving twice changes nothing.
-pub fn resolve(text: &str, at: Millis) -> String {
-    let today = at.div_euclid(86_400_000);
+/// parentheses, resolved against `at` in the speaker's local time (`utc_offset`).
+/// Phrases already followed by "(" are left alone, so resolving twice changes
+/// nothing.
+pub fn resolve(text: &str, at: Millis, utc_offset: OffsetSeconds) -> String {
+    let today = local_date(at, utc_offset);
     let words: Vec<(usize, String, usize)> =
         crate::text::words(text).map(|(i, w)| (i, w.to_lowercase(), i + w.len())).collect();
     let mut inserts: Vec<(usize, String)> = Vec::new();
@@ -48,34 +59,33 @@ pub fn resolve(text: &str, at: Millis) -> String {
 
 /// The relative date starting at word `i`: how many words it spans and its
 /// absolute form.
-fn phrase_at(words: &[(usize, String, usize)], i: usize, today: i64) -> Option<(usize, String)> {
+fn phrase_at(words: &[(usize, String, usize)], i: usize, today: Date) -> Option<(usize, String)> {
     let w = |k: usize| words.get(i + k).map(|x| x.1.as_str()).unwrap_or("");
-    let day = |offset: i64| day_in_words(today + offset);
+    let day = |n: i64| today.checked_add(n.days()).ok().map(date_in_words);
     match (w(0), w(1), w(2), w(3)) {
-        ("the", "day", "before", "yesterday") => return Some((4, day(-2))),
-        ("the", "day", "after", "tomorrow") => return Some((4, day(2))),
-        ("yesterday", ..) => return Some((1, day(-1))),
-        ("today" | "tonight", ..) => return Some((1, day(0))),
-        ("tomorrow", ..) => return Some((1, day(1))),
-        ("last", "night", ..) => return Some((2, day(-1))),
-        ("this", "morning" | "afternoon" | "evening", ..) => return Some((2, day(0))),
+        ("the", "day", "before", "yesterday") => return Some((4, day(-2)?)),
+        ("the", "day", "after", "tomorrow") => return Some((4, day(2)?)),
+        ("yesterday", ..) => return Some((1, day(-1)?)),
+        ("today" | "tonight", ..) => return Some((1, day(0)?)),
+        ("tomorrow", ..) => return Some((1, day(1)?)),
+        ("last", "night", ..) => return Some((2, day(-1)?)),
+        ("this", "morning" | "afternoon" | "evening", ..) => return Some((2, day(0)?)),
         _ => {}
     }
     if let Some((n, used)) = count_at(words, i) {
-        let unit = w(used);
-        if w(used + 1) == "ago" {
-            let label = match unit {
-                "day" | "days" => day(-n),
-                "week" | "weeks" => format!("the week of {}", day(-7 * n)),
-                "month" | "months" => month_in_words(month_index(today) - n),
-                "year" | "years" => civil_from_days(today).0.saturating_sub(n).to_string(),
-                _ => return None,
-            };
-            return Some((used + 2, label));
+        if w(used + 1) != "ago" {
+            return None;
         }
-        return None;
+        let label = match w(used) {
+            "day" | "days" => day(-n)?,
+            "week" | "weeks" => format!("the week of {}", day(-7 * n)?),
+            "month" | "months" => month_in_words(today.checked_sub(n.months()).ok()?),
+            "year" | "years" => (i64::from(today.year()) - n).to_string(),
+            _ => return None,
+        };
+        return Some((used + 2, label));
     }
-    let shift = match w(0) {
+    let shift: i64 = match w(0) {
         "last" => -1,
         "this" => 0,
         "next" => 1,
@@ -83,43 +93,33 @@ fn phrase_at(words: &[(usize, String, usize)], i: usize, today: i64) -> Option<(
     };
     let label = match w(1) {
         "week" => match shift {
-            -1 => format!("the week before {}", day(0)),
-            0 => format!("the week of {}", day(0)),
-            _ => format!("the week after {}", day(0)),
+            -1 => format!("the week before {}", day(0)?),
+            0 => format!("the week of {}", day(0)?),
+            _ => format!("the week after {}", day(0)?),
         },
         "weekend" => {
             // Saturday of the weekend meant: the one before, around or after today.
-            let weekday = (today + 3).rem_euclid(7); // 0 = Monday
-            let saturday = today - weekday + 5;
+            let weekday = i64::from(today.weekday().to_monday_zero_offset());
+            let saturday = 5 - weekday;
             let saturday = match shift {
-                -1 if saturday >= today => saturday - 7,
-                1 if saturday <= today => saturday + 7,
+                -1 if saturday >= 0 => saturday - 7,
+                1 if saturday <= 0 => saturday + 7,
                 _ => saturday,
             };
-            format!("the weekend of {}", day_in_words(saturday))
+            format!("the weekend of {}", day(saturday)?)
         }
-        "month" => month_in_words(month_index(today) + shift),
-        "year" => (civil_from_days(today).0 + shift).to_string(),
+        "month" => month_in_words(today.checked_add(shift.months()).ok()?),
+        "year" => (i64::from(today.year()) + shift).to_string(),
         name => {
-            let target = WEEKDAYS.iter().position(|d| *d == name)? as i64;
-            let weekday = (today + 3).rem_euclid(7);
+            let target = WEEKDAYS.iter().find(|(n, _)| *n == name)?.1;
             // The nearest such day strictly before (last) or after (next) today.
-            let gap = |d: i64| if d == 0 { 7 } else { d };
-            let offset = match shift {
-                -1 => -gap((weekday - target).rem_euclid(7)),
-                1 => gap((target - weekday).rem_euclid(7)),
+            match shift {
+                -1 | 1 => date_in_words(today.nth_weekday(shift as i32, target).ok()?),
                 _ => return None,
-            };
-            day(offset)
+            }
         }
     };
     Some((2, label))
-}
-
-/// Months since year 0 of a day number.
-fn month_index(day: i64) -> i64 {
-    let (y, m, _) = civil_from_days(day);
-    y * 12 + m - 1
 }
 
 /// A count at word `i`: its value and how many words it took.
@@ -162,43 +162,54 @@ mod tests {
     fn resolves_days_around_the_turn() {
         // 8 May 2023 was a Monday.
         let t = at("2023-05-08T13:56:00Z");
-        assert_eq!(resolve("I went to the group yesterday.", t), "I went to the group yesterday (7 May 2023).");
-        assert_eq!(resolve("Today was great", t), "Today (8 May 2023) was great");
-        assert_eq!(resolve("see you tomorrow!", t), "see you tomorrow (9 May 2023)!");
-        assert_eq!(resolve("last night we ate", t), "last night (7 May 2023) we ate");
-        assert_eq!(resolve("the day before yesterday", t), "the day before yesterday (6 May 2023)");
-        assert_eq!(resolve("3 days ago", t), "3 days ago (5 May 2023)");
-        assert_eq!(resolve("a couple of days ago", t), "a couple of days ago (6 May 2023)");
+        assert_eq!(resolve("I went to the group yesterday.", t, 0), "I went to the group yesterday (7 May 2023).");
+        assert_eq!(resolve("Today was great", t, 0), "Today (8 May 2023) was great");
+        assert_eq!(resolve("see you tomorrow!", t, 0), "see you tomorrow (9 May 2023)!");
+        assert_eq!(resolve("last night we ate", t, 0), "last night (7 May 2023) we ate");
+        assert_eq!(resolve("the day before yesterday", t, 0), "the day before yesterday (6 May 2023)");
+        assert_eq!(resolve("3 days ago", t, 0), "3 days ago (5 May 2023)");
+        assert_eq!(resolve("a couple of days ago", t, 0), "a couple of days ago (6 May 2023)");
     }
 
     #[test]
     fn resolves_weeks_months_years_and_weekdays() {
         let t = at("2023-05-08T13:56:00Z"); // Monday
-        assert_eq!(resolve("last week", t), "last week (the week before 8 May 2023)");
-        assert_eq!(resolve("two weeks ago", t), "two weeks ago (the week of 24 April 2023)");
-        assert_eq!(resolve("last month", t), "last month (April 2023)");
-        assert_eq!(resolve("next month", t), "next month (June 2023)");
-        assert_eq!(resolve("a few months ago", t), "a few months ago (February 2023)");
-        assert_eq!(resolve("last year", t), "last year (2022)");
-        assert_eq!(resolve("5 years ago", t), "5 years ago (2018)");
-        assert_eq!(resolve("last Friday", t), "last Friday (5 May 2023)");
-        assert_eq!(resolve("last Monday", t), "last Monday (1 May 2023)");
-        assert_eq!(resolve("next Monday", t), "next Monday (15 May 2023)");
-        assert_eq!(resolve("next Wednesday", t), "next Wednesday (10 May 2023)");
-        assert_eq!(resolve("last weekend", t), "last weekend (the weekend of 6 May 2023)");
-        assert_eq!(resolve("next weekend", t), "next weekend (the weekend of 13 May 2023)");
+        assert_eq!(resolve("last week", t, 0), "last week (the week before 8 May 2023)");
+        assert_eq!(resolve("two weeks ago", t, 0), "two weeks ago (the week of 24 April 2023)");
+        assert_eq!(resolve("last month", t, 0), "last month (April 2023)");
+        assert_eq!(resolve("next month", t, 0), "next month (June 2023)");
+        assert_eq!(resolve("a few months ago", t, 0), "a few months ago (February 2023)");
+        assert_eq!(resolve("last year", t, 0), "last year (2022)");
+        assert_eq!(resolve("5 years ago", t, 0), "5 years ago (2018)");
+        assert_eq!(resolve("last Friday", t, 0), "last Friday (5 May 2023)");
+        assert_eq!(resolve("last Monday", t, 0), "last Monday (1 May 2023)");
+        assert_eq!(resolve("next Monday", t, 0), "next Monday (15 May 2023)");
+        assert_eq!(resolve("next Wednesday", t, 0), "next Wednesday (10 May 2023)");
+        assert_eq!(resolve("last weekend", t, 0), "last weekend (the weekend of 6 May 2023)");
+        assert_eq!(resolve("next weekend", t, 0), "next weekend (the weekend of 13 May 2023)");
         // January back into the previous year.
-        assert_eq!(resolve("last month", at("2024-01-15T00:00:00Z")), "last month (December 2023)");
+        assert_eq!(resolve("last month", at("2024-01-15T00:00:00Z"), 0), "last month (December 2023)");
     }
 
     #[test]
     fn leaves_other_text_and_resolved_dates_alone() {
         let t = at("2023-05-08T13:56:00Z");
-        assert_eq!(resolve("I ate a lot", t), "I ate a lot");
-        assert_eq!(resolve("the last one", t), "the last one");
-        assert_eq!(resolve("a day to remember", t), "a day to remember");
-        let once = resolve("yesterday and last week", t);
-        assert_eq!(resolve(&once, t), once);
-        assert_eq!(resolve("", t), "");
+        assert_eq!(resolve("I ate a lot", t, 0), "I ate a lot");
+        assert_eq!(resolve("the last one", t, 0), "the last one");
+        assert_eq!(resolve("a day to remember", t, 0), "a day to remember");
+        let once = resolve("yesterday and last week", t, 0);
+        assert_eq!(resolve(&once, t, 0), once);
+        assert_eq!(resolve("", t, 0), "");
+    }
+
+    #[test]
+    fn resolves_in_the_speakers_local_time() {
+        // 21:30 on 8 May in California is 04:30 on 9 May in UTC: the speaker meant 7 May.
+        let (ms, off) = crate::time::parse_rfc3339_with_offset("2023-05-08T21:30:00-07:00").unwrap();
+        assert_eq!(resolve("I went hiking yesterday.", ms, off), "I went hiking yesterday (7 May 2023).");
+        assert_eq!(resolve("I went hiking yesterday.", ms, 0), "I went hiking yesterday (8 May 2023).");
+        // And east of UTC the local day is ahead.
+        let (ms, off) = crate::time::parse_rfc3339_with_offset("2023-05-09T01:00:00+09:00").unwrap();
+        assert_eq!(resolve("see you tomorrow", ms, off), "see you tomorrow (10 May 2023)");
     }
 }

@@ -166,7 +166,7 @@ pub fn distill(req: &DistillRequest) -> Distillation {
         let speaker = speaker_of(turn);
         let kept: Vec<Sentence> = sentences(&turn.content)
             .into_iter()
-            .map(|s| score(&dates::resolve(s, turn.at)))
+            .map(|s| score(&dates::resolve(s, turn.at, turn.utc_offset)))
             .filter(|s| s.score >= KEEP)
             .collect();
         if kept.is_empty() {
@@ -194,7 +194,7 @@ pub fn distill(req: &DistillRequest) -> Distillation {
             turn_from: turn.index,
             turn_to: turn.index,
             speakers: vec![speaker],
-            at: turn.at,
+            at: turn.local_time(),
             entities,
             key_phrases: phrases,
             // 0.4 for a bare fact, up to 0.6 for a dense one; citing raises it.
@@ -382,6 +382,7 @@ mod tests {
             role: role.into(),
             content: content.into(),
             at: parse_rfc3339("2023-05-08T13:56:00Z").unwrap(),
+            utc_offset: 0,
             metadata: Map::new(),
         }
     }

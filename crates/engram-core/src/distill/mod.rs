@@ -11,7 +11,7 @@ mod extractive;
 
 use serde_json::{Map, Value};
 
-use crate::time::Millis;
+use crate::time::{LocalTime, Millis, OffsetSeconds};
 
 pub use extractive::SUMMARY_MAX_CHARS;
 
@@ -24,8 +24,18 @@ pub struct DistillTurn {
     pub content: String,
     /// When it was said (resolves "yesterday").
     pub at: Millis,
+    /// The speaker's UTC offset then, in seconds: "yesterday" is their yesterday.
+    #[serde(default)]
+    pub utc_offset: OffsetSeconds,
     #[serde(default)]
     pub metadata: Map<String, Value>,
+}
+
+impl DistillTurn {
+    /// When it was said, in the speaker's offset.
+    pub fn local_time(&self) -> LocalTime {
+        LocalTime { at: self.at, utc_offset: self.utc_offset }
+    }
 }
 
 /// What to distill.
@@ -46,8 +56,8 @@ pub struct DistilledMemory {
     pub turn_from: i64,
     pub turn_to: i64,
     pub speakers: Vec<String>,
-    /// When it happened (the first source turn's time).
-    pub at: Millis,
+    /// When it happened (the first source turn's time, in its speaker's offset).
+    pub at: LocalTime,
     pub entities: Vec<String>,
     pub key_phrases: Vec<String>,
     pub salience: f64,

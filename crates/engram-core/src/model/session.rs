@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::memory::{validate_metadata, validate_text};
 use super::namespace::Namespace;
 use crate::error::{Error, Result};
-use crate::time::{serde_rfc3339, Millis};
+use crate::time::{serde_rfc3339, LocalTime, Millis};
 
 /// Longest session id, in characters.
 pub const MAX_SESSION_ID: usize = 128;
@@ -38,8 +38,8 @@ pub fn default_namespace(session_id: &str) -> Result<Namespace> {
 pub struct NewTurn {
     pub role: String,
     pub content: String,
-    /// When it was said; `None` means now.
-    pub at: Option<Millis>,
+    /// When it was said, in the speaker's offset; `None` means now (UTC).
+    pub at: Option<LocalTime>,
     pub metadata: Map<String, Value>,
 }
 
@@ -48,7 +48,7 @@ impl NewTurn {
     pub fn validate(
         role: String,
         content: String,
-        at: Option<Millis>,
+        at: Option<LocalTime>,
         metadata: Map<String, Value>,
         field: &str,
     ) -> Result<Self> {
@@ -72,8 +72,8 @@ pub struct Turn {
     pub index: i64,
     pub role: String,
     pub content: String,
-    #[serde(serialize_with = "serde_rfc3339::serialize")]
-    pub at: Millis,
+    /// When it was said, shown in the speaker's offset.
+    pub at: LocalTime,
     pub metadata: Map<String, Value>,
 }
 

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::model::session::{NewTurn, Session, Turn};
 use crate::model::{Memory, Namespace, WriteStatus};
 use crate::store::{JobRow, Reads, SessionRow, Tx};
-use crate::time::Millis;
+use crate::time::{LocalTime, Millis};
 
 /// The job kind of distillation.
 pub const DISTILL: &str = "distill";
@@ -93,7 +93,14 @@ fn queue_distill(tx: &mut dyn Tx, s: &SessionRow, from: i64, to: i64, now: Milli
     let turns: Vec<DistillTurn> = tx
         .turns(&s.tenant, &s.id, from, to)?
         .into_iter()
-        .map(|t| DistillTurn { index: t.index, role: t.role, content: t.content, at: t.at, metadata: t.metadata })
+        .map(|t| DistillTurn {
+            index: t.index,
+            role: t.role,
+            content: t.content,
+            at: t.at.at,
+            utc_offset: t.at.utc_offset,
+            metadata: t.metadata,
+        })
         .collect();
     let payload = Payload { session_id: s.id.clone(), namespace: s.namespace.joined(), turns };
     tx.insert_job(&JobRow {
@@ -160,7 +167,7 @@ pub fn append(tx: &mut dyn Tx, a: &AppendTurns) -> Result<Appended> {
             index: s.turn_count + 1 + i as i64,
             role: t.role.clone(),
             content: t.content.clone(),
-            at: t.at.unwrap_or(now),
+            at: t.at.unwrap_or(LocalTime { at: now, utc_offset: 0 }),
             metadata: t.metadata.clone(),
         })
         .collect();

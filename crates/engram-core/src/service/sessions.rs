@@ -23,7 +23,7 @@ use crate::model::session::{validate_session_id, NewTurn, Session, MAX_TURNS_PER
 use crate::model::{Namespace, NewMemory, Source, Tier};
 use crate::rules::sessions::{self as rules, AppendTurns, DistillJob};
 use crate::rules::write::prepare;
-use crate::time::{format_rfc3339, parse_rfc3339, serde_rfc3339, Millis};
+use crate::time::{iso_date, serde_rfc3339, LocalTime, Millis};
 
 /// The default recall relevance floor (cosine with all-MiniLM-L6-v2),
 /// calibrated on LoCoMo and off-topic questions (docs/decisions.md).
@@ -98,7 +98,7 @@ impl MemoryService {
                 let field = format!("turns[{i}]");
                 let at =
                     t.at.as_deref()
-                        .map(parse_rfc3339)
+                        .map(LocalTime::parse)
                         .transpose()
                         .map_err(|e| Error::invalid(format!("{field}.at: {e}")))?;
                 NewTurn::validate(t.role, t.content, at, t.metadata.unwrap_or_default(), &field)
@@ -268,7 +268,7 @@ fn to_new_memory(job: &DistillJob, m: DistilledMemory) -> Option<NewMemory> {
     if text.is_empty() {
         return None;
     }
-    let date = format_rfc3339(m.at)[..10].to_string();
+    let date = iso_date(m.at.date());
     let ours: [(&str, Value); 7] = [
         ("session_id", json!(job.session_id)),
         ("turn_from", json!(m.turn_from)),

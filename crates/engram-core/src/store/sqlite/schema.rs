@@ -226,6 +226,14 @@ CREATE TABLE memory_merges (
 CREATE INDEX memory_merges_by_survivor ON memory_merges (tenant_id, survivor_id);
 "#,
     ),
+    (
+        7,
+        r#"
+-- The speaker's UTC offset (seconds) of each turn's `at`, for what is
+-- computed in their local time (relative dates, a memory's date).
+ALTER TABLE session_turns ADD COLUMN utc_offset INTEGER NOT NULL DEFAULT 0;
+"#,
+    ),
 ];
 
 /// Brings the database up to the newest schema (`now` is recorded per step).

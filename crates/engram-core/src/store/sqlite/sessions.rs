@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::session::Turn;
 use crate::model::Namespace;
 use crate::store::SessionRow;
-use crate::time::Millis;
+use crate::time::{LocalTime, Millis};
 
 pub fn get(c: &Connection, tenant: &str, id: &str) -> Result<Option<SessionRow>> {
     Ok(c.prepare_cached(
@@ -60,12 +60,13 @@ fn to_turn(r: &rusqlite::Row<'_>) -> rusqlite::Result<Turn> {
     let meta: String = r.get(4)?;
     let metadata = serde_json::from_str(&meta)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e)))?;
-    Ok(Turn { index: r.get(0)?, role: r.get(1)?, content: r.get(2)?, at: r.get(3)?, metadata })
+    let at = LocalTime { at: r.get(3)?, utc_offset: r.get(5)? };
+    Ok(Turn { index: r.get(0)?, role: r.get(1)?, content: r.get(2)?, at, metadata })
 }
 
 pub fn turns(c: &Connection, tenant: &str, id: &str, from: i64, to: i64) -> Result<Vec<Turn>> {
     let mut st = c.prepare_cached(
-        "SELECT idx, role, content, at, metadata FROM session_turns \
+        "SELECT idx, role, content, at, metadata, utc_offset FROM session_turns \
          WHERE tenant_id = ? AND session_id = ? AND idx BETWEEN ? AND ? ORDER BY idx",
     )?;
     let rows = st.query_map(params![tenant, id, from, to], to_turn)?;
@@ -74,12 +75,13 @@ pub fn turns(c: &Connection, tenant: &str, id: &str, from: i64, to: i64) -> Resu
 
 pub fn insert_turns(c: &Connection, tenant: &str, id: &str, turns: &[Turn]) -> Result<()> {
     let mut insert = c.prepare_cached(
-        "INSERT INTO session_turns (tenant_id, session_id, idx, role, content, at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO session_turns (tenant_id, session_id, idx, role, content, at, utc_offset, metadata) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )?;
     for t in turns {
         let meta =
             serde_json::to_string(&t.metadata).map_err(|e| Error::internal(format!("encoding turn metadata: {e}")))?;
-        insert.execute(params![tenant, id, t.index, t.role, t.content, t.at, meta])?;
+        insert.execute(params![tenant, id, t.index, t.role, t.content, t.at.at, t.at.utc_offset, meta])?;
     }
     Ok(())
 }

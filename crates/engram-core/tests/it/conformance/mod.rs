@@ -62,6 +62,7 @@ conformance! {
     sessions::a_failing_distiller_falls_back_to_the_extractive_one,
     sessions::concurrent_appends_keep_every_writers_order,
     sessions::namespace_is_fixed_by_the_first_append,
+    sessions::turns_keep_the_speakers_time_zone,
     salience::citations_raise_salience_and_time_lowers_it,
     salience::promotion_moves_salient_memories_and_folds_duplicates,
     recall::recall_routes_tiers_and_packs_the_context,

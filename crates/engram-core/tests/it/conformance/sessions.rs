@@ -168,3 +168,25 @@ pub async fn namespace_is_fixed_by_the_first_append(h: Harness) {
     assert_eq!(svc.add_turns(&ctx, "s7", bad).await.unwrap_err().code(), ErrorCode::InvalidInput);
     assert_eq!(svc.add_turns(&ctx, "a/b", turns(&["x"])).await.unwrap_err().code(), ErrorCode::InvalidInput);
 }
+
+pub async fn turns_keep_the_speakers_time_zone(h: Harness) {
+    let svc = h.service_with(ServiceOptions {
+        lifecycle: Lifecycle { distill_every: 1, ..Lifecycle::default() },
+        ..ServiceOptions::default()
+    });
+    let ctx = TenantCtx::dev();
+    // 21:30 on 8 May in California is already 9 May in UTC: the speaker's
+    // "yesterday" is 7 May, and the memory is dated 8 May.
+    let req: AddTurns = from_json(json!({"turns": [
+        {"role": "user", "content": "I hiked Mount Tamalpais yesterday with my sister Rosa.", "at": "2023-05-08T21:30:00-07:00"}]}));
+    let out = svc.add_turns(&ctx, "tz", req).await.unwrap();
+    let m = svc.get_memory(&ctx, &out.distilled[0]).await.unwrap();
+    assert!(m.text.contains("yesterday (7 May 2023)"), "{}", m.text);
+    assert_eq!(m.metadata["date"], "2023-05-08");
+    let s = serde_json::to_value(svc.get_session(&ctx, "tz").await.unwrap()).unwrap();
+    assert_eq!(s["turns"][0]["at"], "2023-05-08T21:30:00.000-07:00", "the turn keeps its offset: {s}");
+    // Impossible dates are refused, naming the field.
+    let bad: AddTurns = from_json(json!({"turns": [{"role": "user", "content": "hi", "at": "2023-02-31"}]}));
+    let e = svc.add_turns(&ctx, "tz", bad).await.unwrap_err();
+    assert!(e.public_message().contains("turns[0].at"), "{e}");
+}
