@@ -1,6 +1,7 @@
 //! SQL for the `memories` table: the row mapping, point lookups, whole-row
 //! writes, listings, and the merge records. Search's reads are in
-//! `search_sql.rs`. No rule lives here: the caller decides what to write.
+//! `search_sql.rs`. No rule lives here: the caller decides what to write; the
+//! keyword index holds `crate::text::index_text` of each text.
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -139,7 +140,7 @@ pub fn insert(c: &Connection, s: &Stored) -> Result<i64> {
     c.prepare_cached(
         "INSERT INTO memories (tenant_id, id, namespace, ns_depth, key, tier, text, data, index_spec, tags, metadata, \
          salience, pinned, version, created_at, updated_at, expires_at, ttl_ms, source, text_hash, salience_at, \
-         cite_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         cite_count, search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         s.tenant,
@@ -163,7 +164,8 @@ pub fn insert(c: &Connection, s: &Stored) -> Result<i64> {
         e.source,
         s.text_hash,
         s.salience_at,
-        s.cite_count
+        s.cite_count,
+        crate::text::index_text(&m.text)
     ])?;
     Ok(c.last_insert_rowid())
 }
@@ -175,7 +177,7 @@ pub fn update(c: &Connection, s: &Stored) -> Result<()> {
     c.prepare_cached(
         "UPDATE memories SET key = ?, tier = ?, text = ?, data = ?, index_spec = ?, tags = ?, metadata = ?, \
          salience = ?, pinned = ?, version = ?, created_at = ?, updated_at = ?, expires_at = ?, ttl_ms = ?, \
-         source = ?, text_hash = ?, salience_at = ?, cite_count = ? WHERE seq = ?",
+         source = ?, text_hash = ?, salience_at = ?, cite_count = ?, search_text = ? WHERE seq = ?",
     )?
     .execute(params![
         m.key,
@@ -196,6 +198,7 @@ pub fn update(c: &Connection, s: &Stored) -> Result<()> {
         s.text_hash,
         s.salience_at,
         s.cite_count,
+        crate::text::index_text(&m.text),
         s.seq
     ])?;
     Ok(())

@@ -234,7 +234,54 @@ CREATE INDEX memory_merges_by_survivor ON memory_merges (tenant_id, survivor_id)
 ALTER TABLE session_turns ADD COLUMN utc_offset INTEGER NOT NULL DEFAULT 0;
 "#,
     ),
+    (
+        8,
+        r#"
+-- Keyword search indexes `search_text` (crate::text::index_text of the text:
+-- the text, plus the n-grams of scripts written without spaces) instead of
+-- `text`. Rows are backfilled by `backfill_search_text` in this step.
+ALTER TABLE memories ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
+UPDATE memories SET search_text = text;
+DROP TRIGGER memories_fts_insert;
+DROP TRIGGER memories_fts_delete;
+DROP TRIGGER memories_fts_update;
+DROP TABLE memories_fts;
+CREATE VIRTUAL TABLE memories_fts USING fts5 (
+    search_text, content = 'memories', content_rowid = 'seq',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories WHEN new.search_text <> '' BEGIN
+    INSERT INTO memories_fts (rowid, search_text) VALUES (new.seq, new.search_text);
+END;
+CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories WHEN old.search_text <> '' BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, search_text) VALUES ('delete', old.seq, old.search_text);
+END;
+CREATE TRIGGER memories_fts_update AFTER UPDATE OF search_text ON memories
+    WHEN old.search_text IS NOT new.search_text BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, search_text)
+        SELECT 'delete', old.seq, old.search_text WHERE old.search_text <> '';
+    INSERT INTO memories_fts (rowid, search_text) SELECT new.seq, new.search_text WHERE new.search_text <> '';
+END;
+"#,
+    ),
 ];
+
+/// Step 8's data: the n-grams of memories written in scripts without spaces
+/// (the SQL copied every text as it is).
+fn backfill_search_text(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let rows: Vec<(i64, String)> = tx
+        .prepare("SELECT seq, text FROM memories")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update = tx.prepare("UPDATE memories SET search_text = ? WHERE seq = ?")?;
+    for (seq, text) in rows {
+        let indexed = crate::text::index_text(&text);
+        if indexed != text {
+            update.execute(rusqlite::params![indexed, seq])?;
+        }
+    }
+    Ok(())
+}
 
 /// Brings the database up to the newest schema (`now` is recorded per step).
 pub fn migrate(conn: &mut Connection, now: crate::time::Millis) -> Result<()> {
@@ -251,6 +298,9 @@ pub fn migrate(conn: &mut Connection, now: crate::time::Millis) -> Result<()> {
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if *version == 8 {
+            backfill_search_text(&tx)?;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
             rusqlite::params![version, now],

@@ -47,6 +47,7 @@ conformance! {
     search::a_small_scope_is_found_inside_a_big_index,
     search::vector_and_hybrid_search_stay_in_scope,
     search::neighbours_lend_context_within_their_namespace,
+    search::words_are_found_inside_scripts_written_without_spaces,
     ttl::expired_memories_are_never_returned_and_are_swept,
     ttl::item_reads_refresh_the_ttl,
     ttl::sessions_end_when_idle_and_keep_their_turns,

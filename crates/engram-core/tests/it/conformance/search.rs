@@ -174,3 +174,36 @@ pub async fn neighbours_lend_context_within_their_namespace(h: Harness) {
     let off: SearchInput = from_json(q(0.0));
     assert_eq!(svc.search(&ctx, off).await.unwrap().results.len(), 1, "without context only the match");
 }
+
+pub async fn words_are_found_inside_scripts_written_without_spaces(h: Harness) {
+    let svc = h.service();
+    let ctx = TenantCtx::dev();
+    let texts_in = [
+        ("zh", "我喜欢喝绿茶"),
+        ("zh", "他每天早上跑步"),
+        ("ja", "私は毎朝コーヒーを飲みます"),
+        ("ja", "東京タワーに行きました"),
+        ("th", "ฉันชอบดื่มชาเขียว"),
+        ("ko", "저는 녹차를 좋아해요"),
+        ("en", "Alice likes green tea"),
+    ];
+    let memories = texts_in.iter().map(|(ns, t)| input(ns, t)).collect();
+    svc.create_memories(&ctx, CreateMemories { memories, wait: None }).await.unwrap();
+    let search = |q: &str| json!({"query": q, "mode": "keyword", "context_weight": 0});
+    for (q, want) in [
+        ("绿茶", "我喜欢喝绿茶"),
+        ("跑步", "他每天早上跑步"),
+        ("コーヒー", "私は毎朝コーヒーを飲みます"),
+        ("東京", "東京タワーに行きました"),
+        ("ชาเขียว", "ฉันชอบดื่มชาเขียว"),
+        ("녹차", "저는 녹차를 좋아해요"),
+        ("green tea 绿茶", "Alice likes green tea"),
+    ] {
+        let found = texts(&svc, &ctx, search(q)).await;
+        assert!(found.first().is_some_and(|t| t == want) || found.contains(&want.to_string()), "{q}: {found:?}");
+    }
+    assert_eq!(texts(&svc, &ctx, search("绿茶")).await, ["我喜欢喝绿茶"], "nothing else shares the bigram");
+    assert!(texts(&svc, &ctx, search("紅茶")).await.is_empty(), "a different word finds nothing");
+    // A single character is searched as itself.
+    assert_eq!(texts(&svc, &ctx, search("茶")).await, ["我喜欢喝绿茶"]);
+}
