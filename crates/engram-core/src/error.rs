@@ -1,7 +1,9 @@
 //! Errors of the domain, each with a stable machine-readable code.
 //!
-//! User errors (bad input, missing rows, version conflicts) carry a message that
-//! is safe to show to the caller. Internal errors (storage failures, bugs) carry a
+//! User errors (bad input, missing rows, version conflicts, a busy or full
+//! store) carry a message that is safe to show to the caller, in the domain's
+//! words (each backend maps its own errors to these; see
+//! `store::sqlite::errors`). Internal errors (storage failures, bugs) carry a
 //! detail that is logged by the transport and never sent. Transports map
 //! [`ErrorCode`] to their own status codes in exactly one place.
 
@@ -20,7 +22,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     Unprocessable,
     EmbeddingMismatch,
+    MethodNotAllowed,
     Unavailable,
+    StorageFull,
     Timeout,
     Internal,
 }
@@ -39,7 +43,9 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Unprocessable => "unprocessable",
             ErrorCode::EmbeddingMismatch => "embedding_mismatch",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::StorageFull => "storage_full",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Internal => "internal",
         }
@@ -94,6 +100,9 @@ impl Error {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Error::User { code: ErrorCode::Unavailable, message: message.into() }
     }
+    pub fn storage_full(message: impl Into<String>) -> Self {
+        Error::User { code: ErrorCode::StorageFull, message: message.into() }
+    }
     pub fn internal(detail: impl Into<String>) -> Self {
         Error::Internal { detail: detail.into() }
     }
@@ -112,12 +121,6 @@ impl Error {
             Error::User { message, .. } => message.clone(),
             Error::Internal { .. } => "internal error; see the server log".to_string(),
         }
-    }
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        Error::internal(format!("sqlite: {e}"))
     }
 }
 

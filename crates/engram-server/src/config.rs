@@ -387,6 +387,7 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
             synchronous,
             exclusive: true,
             clock: engram_core::clock::system(),
+            busy_timeout: Duration::from_secs(5),
         },
         embedder,
         distiller,

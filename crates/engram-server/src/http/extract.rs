@@ -60,6 +60,33 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     })
 }
 
+/// Whether reading a body failed because it exceeded the limit (told by the
+/// error's type: `http_body_util::LengthLimitError` is its source).
+fn is_too_large(e: &axum::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Reads a whole body of at most `limit` bytes (413 beyond it).
+async fn read_body(req: Request<Body>, limit: usize) -> Result<axum::body::Bytes, Error> {
+    axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
+        if is_too_large(&e) {
+            Error::User {
+                code: ErrorCode::PayloadTooLarge,
+                message: format!("the request body exceeds the limit of {limit} bytes"),
+            }
+        } else {
+            Error::invalid(format!("could not read the request body: {e}"))
+        }
+    })
+}
+
 /// A strict JSON body.
 pub struct JsonBody<T>(pub T);
 
@@ -68,18 +95,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
         let limit = state.max_body_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
-            let too_large = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"))
-                || e.to_string().contains("length limit");
-            if too_large {
-                Error::User {
-                    code: ErrorCode::PayloadTooLarge,
-                    message: format!("the request body exceeds the limit of {limit} bytes"),
-                }
-            } else {
-                Error::invalid(format!("could not read the request body: {e}"))
-            }
-        })?;
+        let bytes = read_body(req, limit).await?;
         Ok(JsonBody(parse_json(&bytes)?))
     }
 }
@@ -109,9 +125,7 @@ impl FromRequest<AppState> for NoBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::to_bytes(req.into_body(), state.max_body_bytes)
-            .await
-            .map_err(|e| Error::invalid(format!("could not read the request body: {e}")))?;
+        let bytes = read_body(req, state.max_body_bytes).await?;
         let text = std::str::from_utf8(&bytes).unwrap_or("?").trim();
         let empty_object =
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).is_ok_and(|m| m.is_empty());

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use engram_core::{Error, ErrorCode};
@@ -94,8 +94,9 @@ pub async fn not_found() -> ApiError {
 }
 
 /// 405 for a known route with the wrong method, in the envelope.
-pub async fn method_not_allowed() -> Response {
-    let mut r = ApiError(Error::invalid("method not allowed on this route")).into_response();
-    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    r
+pub async fn method_not_allowed() -> ApiError {
+    ApiError(Error::User {
+        code: ErrorCode::MethodNotAllowed,
+        message: "this route does not take that method; the API is listed in the README".into(),
+    })
 }

@@ -192,3 +192,21 @@ fn a_missing_or_corrupt_model_is_a_clear_startup_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot load the model"), "{err}");
 }
+
+#[test]
+fn a_database_from_a_newer_engram_is_refused_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(engram(&["keys", "list"], dir.path()).status.success(), "creates the database");
+    let db = rusqlite::Connection::open(dir.path().join("engram.db")).unwrap();
+    let newest: i64 = db.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0)).unwrap();
+    db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)", [newest + 5]).unwrap();
+    drop(db);
+    for args in [&["keys", "list"][..], &["serve", "--listen", "127.0.0.1:0"][..]] {
+        let out = engram(args, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let (theirs, ours) = (format!("version {}", newest + 5), format!("version {newest}"));
+        assert!(err.contains(&theirs) && err.contains(&ours) && err.contains("upgrade engram"), "{args:?}: {err}");
+        assert!(!err.contains("see the server log"), "{err}");
+    }
+}

@@ -146,6 +146,8 @@ pub struct Opts {
     pub distiller: Option<config::DistillerSection>,
     /// Run on this clock instead of the system's (tests of time move it).
     pub clock: Option<Arc<ManualClock>>,
+    /// How long SQLite waits for another process's lock.
+    pub busy_timeout_ms: Option<u64>,
 }
 
 /// The local model's directory: `ENGRAM_TEST_MODEL_DIR` or the workspace's `models/`.
@@ -201,6 +203,9 @@ impl TestServer {
         let mut settings = config::validate(&cfg).expect("valid test config");
         if let Some(c) = &opts.clock {
             settings.sqlite.clock = c.clone();
+        }
+        if let Some(ms) = opts.busy_timeout_ms {
+            settings.sqlite.busy_timeout = Duration::from_millis(ms);
         }
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -2,6 +2,7 @@
 //! and a pool of readers. See `schema.rs` for the tables.
 
 mod conn;
+mod errors;
 mod filter_sql;
 mod fts;
 mod jobs;
@@ -62,6 +63,9 @@ pub struct SqliteOptions {
     pub vectors: Option<VectorOptions>,
     /// The clock of the store's own caches (the service's clock).
     pub clock: SharedClock,
+    /// How long a statement waits for a lock another process holds before
+    /// failing with `unavailable`.
+    pub busy_timeout: std::time::Duration,
 }
 
 impl SqliteOptions {
@@ -75,6 +79,7 @@ impl SqliteOptions {
             exclusive: true,
             vectors: None,
             clock: crate::clock::system(),
+            busy_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -104,7 +109,7 @@ pub struct SqliteStore {
 }
 
 /// Opens a connection with the pragmas every connection needs.
-pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
+pub(crate) fn open_connection(path: &Path, read_only: bool, busy_timeout: std::time::Duration) -> Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
     } else {
@@ -112,7 +117,7 @@ pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection
     };
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| Error::unavailable(format!("cannot open database {}: {e}", path.display())))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(busy_timeout)?;
     // Page cache: 16 MB for the writer, 4 MB per reader (the OS caches the
     // file too; eight 16 MB readers added 100 MB of RSS at 100 000 memories).
     conn.execute_batch(if read_only {
@@ -132,7 +137,7 @@ impl SqliteStore {
                 .map_err(|e| Error::unavailable(format!("cannot create directory {}: {e}", dir.display())))?;
         }
         let lock = if opts.exclusive { Some(lock::DbLock::acquire(&opts.path)?) } else { None };
-        let mut conn = open_connection(&opts.path, false)?;
+        let mut conn = open_connection(&opts.path, false, opts.busy_timeout)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::unavailable(format!("the database could not switch to WAL mode (got {mode})")));
@@ -150,7 +155,7 @@ impl SqliteStore {
             }),
             None => None,
         };
-        let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1))?;
+        let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1), opts.busy_timeout)?;
         let writer = Arc::new(writer::Writer::start(conn)?);
         let keyword = Arc::new(keyword::KeywordSearch::new(opts.clock));
         Ok(SqliteStore { writer, readers, vectors, keyword, _lock: lock })

@@ -13,12 +13,13 @@ pub struct Readers {
     conns: Mutex<Vec<Connection>>,
     permits: Semaphore,
     path: PathBuf,
+    busy_timeout: std::time::Duration,
 }
 
 impl Readers {
-    pub fn open(path: PathBuf, size: usize) -> Result<Arc<Self>> {
-        let conns = (0..size).map(|_| super::open_connection(&path, true)).collect::<Result<Vec<_>>>()?;
-        Ok(Arc::new(Readers { conns: Mutex::new(conns), permits: Semaphore::new(size), path }))
+    pub fn open(path: PathBuf, size: usize, busy_timeout: std::time::Duration) -> Result<Arc<Self>> {
+        let conns = (0..size).map(|_| super::open_connection(&path, true, busy_timeout)).collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(Readers { conns: Mutex::new(conns), permits: Semaphore::new(size), path, busy_timeout }))
     }
 
     /// Runs a short point query (a primary-key lookup) right here on the async
@@ -56,7 +57,7 @@ impl Readers {
             Ok(pair) => pair,
             Err(e) => {
                 // The closure panicked and took the connection with it: replace it.
-                self.give_back(super::open_connection(&this.path, true)?)?;
+                self.give_back(super::open_connection(&this.path, true, this.busy_timeout)?)?;
                 return Err(Error::internal(format!("read task failed: {e}")));
             }
         };

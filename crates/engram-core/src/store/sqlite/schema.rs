@@ -291,8 +291,9 @@ pub fn migrate(conn: &mut Connection, now: crate::time::Millis) -> Result<()> {
     let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
     let newest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
     if current > newest {
-        return Err(Error::internal(format!(
-            "the database schema is version {current}, newer than this engram build knows ({newest}); upgrade engram"
+        return Err(Error::unavailable(format!(
+            "the database has schema version {current}, newer than this engram build knows (version {newest}): \
+             it was written by a newer engram; upgrade engram, or use another data directory"
         )));
     }
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {

@@ -111,8 +111,8 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>) {
 
 fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let msg = format!("begin: {e}");
-        group.drain(..).for_each(|op| op.finish(Err(Error::internal(msg.clone()))));
+        tracing::warn!(error = %e, writes = group.len(), "cannot begin a write transaction");
+        group.drain(..).for_each(|op| op.finish(Err(copy_of(&e))));
         return;
     }
     let mut applied = Vec::with_capacity(group.len());
@@ -133,9 +133,17 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>) {
         Ok(()) => applied.into_iter().for_each(|op| op.finish(Ok(()))),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-            let msg = format!("commit: {e}");
             tracing::error!(error = %e, writes = applied.len(), "group commit failed");
-            applied.into_iter().for_each(|op| op.finish(Err(Error::internal(msg.clone()))));
+            applied.into_iter().for_each(|op| op.finish(Err(copy_of(&e))));
         }
+    }
+}
+
+/// The domain error for a failure shared by every write of a group (each
+/// caller gets its own copy).
+fn copy_of(e: &rusqlite::Error) -> Error {
+    match e {
+        rusqlite::Error::SqliteFailure(f, msg) => rusqlite::Error::SqliteFailure(*f, msg.clone()).into(),
+        other => Error::internal(format!("sqlite: {other}")),
     }
 }
