@@ -10,7 +10,7 @@
 # Output: JSON per part and a Markdown summary in .bench/lifecycle.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LOCOMO=${LOCOMO:-../shared/data/locomo/locomo-dev.json}
+. scripts/bench/locomo.sh
 STEADY_SECONDS=${STEADY_SECONDS:-600}
 out=.bench; mkdir -p "$out"
 ./scripts/fetch-model.sh >/dev/null
@@ -35,16 +35,22 @@ run_part() { # run_part NAME ARGS...: a fresh server and data directory per part
   stop_engram
   rm -rf "$dir"; dir=""
 }
-run_part locomo --locomo "../../$LOCOMO"
-run_part recall --data "../../$data"
-run_part steady --locomo "../../$LOCOMO" --seconds "$STEADY_SECONDS"
+# PARTS chooses which parts run (default all three); a summary covers what ran.
+PARTS=${PARTS:-locomo recall steady}
+for part in $PARTS; do
+  case $part in
+    locomo) run_part locomo --locomo "$LOCOMO" ;;
+    recall) run_part recall --data "../../$data" ;;
+    steady) run_part steady --locomo "$LOCOMO" --seconds "$STEADY_SECONDS" ;;
+    *) echo "unknown part $part (locomo, recall, steady)" >&2; exit 2 ;;
+  esac
+done
 
 $py - "$out" <<'PY' | tee "$out/lifecycle.md"
-import json, sys
+import json, os, sys
 out = sys.argv[1]
-l = json.load(open(f"{out}/lifecycle-locomo.json"))
-r = json.load(open(f"{out}/lifecycle-recall.json"))
-s = json.load(open(f"{out}/lifecycle-steady.json"))
+load = lambda name: json.load(open(f"{out}/lifecycle-{name}.json")) if os.path.exists(f"{out}/lifecycle-{name}.json") else None
+l, r, s = load("locomo"), load("recall"), load("steady")
 rows = l["recall"]
 cats = [k for k in rows if k != "overall"]
 print(f"LoCoMo dev, {l['turns']} turns replayed through sessions ({l['memories']} memories distilled), "
@@ -59,6 +65,17 @@ print(f"\nTurn ingest with distillation on (2 turns per call, extractive, inline
       f"acknowledged; {i['turns_per_s_until_embedded']} turns/s until every memory is embedded. "
       f"Recall latency on LoCoMo: p50 {l['recall_latency']['p50_ms']} ms, p99 {l['recall_latency']['p99_ms']} ms "
       f"(query embedding included). Intents: {l['intents']}.\n")
+o = l["offtopic"]
+print(f"Off-topic questions ({o['questions']}: scripts/bench/data/offtopic_questions.txt asked of every conversation): "
+      f"{o['empty_context_share']:.3f} get an empty context.\n")
+print("Relevance floor (best cosine of a long-term memory) against LoCoMo's context hit rate and the off-topic empty share:\n")
+print("| floor | LoCoMo context hit rate | off-topic empty context |")
+print("|---:|---:|---:|")
+for p in l["relevance_floor_curve"]:
+    print(f"| {p['floor']:.2f} | {p['locomo_context_hit_rate']:.3f} | {p['offtopic_empty_share']:.3f} |")
+print()
+if r is None or s is None:
+    sys.exit(0)
 lat = r["latency"]
 print(f"Recall with {r['memories']['episodic']} episodic + {r['memories']['semantic']} semantic memories, "
       f"{lat['recall']['n']} queries: " + "; ".join(f"{k} p50 {v['p50_ms']} ms / p99 {v['p99_ms']} ms" for k, v in lat.items())

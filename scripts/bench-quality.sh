@@ -10,7 +10,7 @@
 # Output: JSON per system and a Markdown summary in .bench/quality.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LOCOMO=${LOCOMO:-../shared/data/locomo/locomo-dev.json}
+. scripts/bench/locomo.sh
 out=.bench; mkdir -p "$out"
 ./scripts/fetch-model.sh >/dev/null
 ./scripts/venv.sh scripts/bench/requirements.txt .venv-bench
@@ -19,7 +19,7 @@ cargo build --release -q -p engram-server --bin engram
 cargo build --release -q -p engram-embed --example embed_jsonl
 
 echo "raw model on the LoCoMo texts" >&2
-(cd scripts/bench && ../../$py mem0_locomo.py --locomo "../../$LOCOMO" --dump-texts "../../$out/locomo-texts.jsonl")
+(cd scripts/bench && ../../$py mem0_locomo.py --locomo "$LOCOMO" --dump-texts "../../$out/locomo-texts.jsonl")
 # The raw ceiling on exactly the texts engram ingests (the turns), then every
 # text mem0 needs (turns and questions).
 $py -c "import json,sys; sys.path.insert(0,'scripts/bench'); import locomo_data as l; d=json.load(open('$LOCOMO'))
@@ -33,12 +33,12 @@ echo "engram" >&2
 dir=$(mktemp -d); : > "$out/engram-quality.log"
 trap 'stop_engram; rm -rf "$dir"' EXIT
 start_engram "$dir" "$out/engram-quality.log"
-(cd scripts/bench && ../../$py engram_locomo.py --url "http://127.0.0.1:$port" --locomo "../../$LOCOMO" \
+(cd scripts/bench && ../../$py engram_locomo.py --url "http://127.0.0.1:$port" --locomo "$LOCOMO" \
   --out "../../$out/quality-engram.json" >/dev/null)
 stop_engram
 
 echo "mem0" >&2
-(cd scripts/bench && ../../$py mem0_locomo.py --locomo "../../$LOCOMO" --vectors "../../$out/locomo-vectors.jsonl" \
+(cd scripts/bench && ../../$py mem0_locomo.py --locomo "$LOCOMO" --vectors "../../$out/locomo-vectors.jsonl" \
   --out "../../$out/quality-mem0.json" >/dev/null)
 
 $py - "$out" <<'PY' | tee "$out/quality.md"

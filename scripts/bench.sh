@@ -8,6 +8,7 @@
 # and items to seed, default 20000), CONNS (default "1 8 32").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench/locomo.sh
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
 SEED=${SEED:-20000}
@@ -108,4 +109,4 @@ echo "medians of $ROUNDS rounds of ${DURATION}s; engram: $(./target/release/engr
 # Raw throughput of the local embedding model (the ceiling for batched ingest).
 kill $pid $rpid 2>/dev/null || true
 cargo run --release -q -p engram-embed --example throughput -- models/all-MiniLM-L6-v2 \
-  ../shared/data/locomo/locomo-dev.json 1024 | tee "$out/model.md"
+  "$LOCOMO" 1024 | tee "$out/model.md"

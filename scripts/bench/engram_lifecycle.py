@@ -8,8 +8,12 @@ Subcommands:
           the embeddings, then asks every question with evidence through
           POST /v1/recall (limit 10, token_budget 1000) and counts how often a
           memory distilled from an evidence turn reaches the returned context.
-          Also: the turn ingest rate with distillation, and how many evidence
-          turns were kept by distillation at all.
+          Also: the turn ingest rate with distillation, how many evidence turns
+          were kept by distillation at all, and off-topic questions
+          (data/offtopic_questions.txt, asked of every conversation): how often
+          their context is empty. Every question is asked twice, as the server
+          is configured and with relevance_floor 0, which gives the hit rate
+          and the off-topic share at every floor (the calibration curve).
   recall  Writes 10 000 episodic + 10 000 semantic memories (caller vectors
           from the search dataset) and times POST /v1/recall (the server embeds
           each query) beside POST /v1/memories/search on the same queries.
@@ -88,23 +92,43 @@ def cmd_locomo(a, client):
             cursor = f"&cursor={page['next_cursor']}"
     kept = {v for v in source.values()}
 
+    def context_hit(out, evidence):
+        in_context = [r for r in out["results"] if r.get("id") and r["text"] in out["context"]]
+        got = {source.get(r["id"], (None, None))[1] for r in in_context}
+        return bool(got & set(evidence))
+
     hits, counts, covered, lat, intents = {}, {}, {}, [], {}
+    curve_points = []  # (top_similarity, hit without a floor) per LoCoMo question
     for c in data:
         sid = c["sample_id"]
         for q, cat, evidence in questions(c):
+            body = {"query": q, "namespace_prefix": ["locomo", sid], "limit": 10, "token_budget": a.token_budget}
             t0 = time.perf_counter()
-            out = client.post("/v1/recall", {"query": q, "namespace_prefix": ["locomo", sid], "limit": 10,
-                                             "token_budget": a.token_budget})
+            out = client.post("/v1/recall", body)
             lat.append((time.perf_counter() - t0) * 1000)
             intents[out["intent"]] = intents.get(out["intent"], 0) + 1
-            in_context = [r for r in out["results"] if r.get("id") and r["text"] in out["context"]]
-            got = {source.get(r["id"], (None, None))[1] for r in in_context}
-            hit = bool(got & set(evidence))
+            hit = context_hit(out, evidence)
+            bare = client.post("/v1/recall", {**body, "relevance_floor": 0})
+            curve_points.append((bare.get("top_similarity") or 0.0, context_hit(bare, evidence)))
             any_kept = any((sid, e) in kept for e in evidence)
             for key in (str(cat), "overall"):
                 counts[key] = counts.get(key, 0) + 1
                 hits[key] = hits.get(key, 0) + hit
                 covered[key] = covered.get(key, 0) + any_kept
+    offtopic = [line.strip() for line in open(os.path.join(os.path.dirname(__file__), "data", "offtopic_questions.txt"))
+                if line.strip()]
+    off_points, off_empty = [], 0
+    for c in data:
+        for q in offtopic:
+            body = {"query": q, "namespace_prefix": ["locomo", c["sample_id"]], "limit": 10, "token_budget": a.token_budget}
+            off_empty += client.post("/v1/recall", body)["context"] == ""
+            bare = client.post("/v1/recall", {**body, "relevance_floor": 0})
+            off_points.append((bare.get("top_similarity") or 0.0, bare["context"] == ""))
+    curve = []
+    for f in [0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]:
+        curve.append({"floor": f,
+                      "locomo_context_hit_rate": round(sum(h and t >= f for t, h in curve_points) / len(curve_points), 4),
+                      "offtopic_empty_share": round(sum(e or t < f for t, e in off_points) / len(off_points), 4)})
     table = {}
     for key in ["overall"] + sorted(k for k in counts if k != "overall"):
         table[key] = {"context_hit_rate": round(hits[key] / counts[key], 4),
@@ -116,6 +140,8 @@ def cmd_locomo(a, client):
         "ingest": {"write_seconds": round(written, 2), "turns_per_s_acknowledged": round(n_turns / written, 1),
                    "indexed_seconds": round(indexed, 2), "turns_per_s_until_embedded": round(n_turns / indexed, 1)},
         "recall": table, "recall_latency": percentiles(lat), "intents": intents, "token_budget": a.token_budget,
+        "offtopic": {"questions": len(off_points), "empty_context_share": round(off_empty / len(off_points), 4)},
+        "relevance_floor_curve": curve,
     }
 
 

@@ -193,4 +193,9 @@ pub struct RecallInput {
     /// Drop results scoring below this (after the intent's tier weights).
     #[serde(default)]
     pub min_score: Option<f64>,
+    /// Long-term memories count only when the best is at least this similar
+    /// to the query (cosine, 0–1; default the server's
+    /// `recall_relevance_floor`; 0 turns it off).
+    #[serde(default)]
+    pub relevance_floor: Option<f64>,
 }

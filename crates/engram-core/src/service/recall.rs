@@ -53,6 +53,9 @@ impl MemoryService {
         ctx.require(Scope::Read)?;
         check_query(&req.query, "query")?;
         let min_score = super::check_min_score(req.min_score)?;
+        if let Some(f) = req.relevance_floor.filter(|f| !(0.0..=1.0).contains(f)) {
+            return Err(Error::invalid(format!("relevance_floor must be between 0 and 1, got {f}")));
+        }
         let limit = req.limit.unwrap_or(10);
         if !(1..=MAX_RECALL_LIMIT).contains(&limit) {
             return Err(Error::invalid(format!("limit must be between 1 and {MAX_RECALL_LIMIT}, got {limit}")));
@@ -99,7 +102,7 @@ impl MemoryService {
             .await?;
         let top_similarity =
             found.results.iter().filter_map(|h| h.explain.as_ref().and_then(|e| e.vector)).reduce(f64::max);
-        let floor = self.lifecycle().recall_relevance_floor;
+        let floor = req.relevance_floor.unwrap_or(self.lifecycle().recall_relevance_floor);
         // Without a model there is no similarity to hold to the floor, nor for
         // a memory whose vector is still queued: matching words count then.
         let unembedded_match =

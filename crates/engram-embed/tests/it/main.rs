@@ -30,7 +30,9 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 #[test]
 fn matches_sentence_transformers_reference_vectors() {
-    let path = workspace().join("../shared/data/embeddings/all-MiniLM-L6-v2-reference.json");
+    // Vectors of sentence-transformers 6.2.0 (torch CPU) for these texts; the
+    // file says how they were made.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/all-MiniLM-L6-v2-reference.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reference file {}: {e}", path.display()));
     let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
     let items = reference["items"].as_array().unwrap();
