@@ -23,6 +23,20 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Longest wait between two attempts of one call.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// An HTTP agent with a timeout for the whole call; certificates are checked
+/// against the operating system's trust store (so a proxy's or company's own
+/// certificate authority, installed there, is trusted). With
+/// `status_as_error`, a 4xx or 5xx answer is an error.
+pub fn agent(timeout: Duration, status_as_error: bool) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build();
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(status_as_error)
+        .tls_config(tls)
+        .build()
+        .into()
+}
+
 /// Why a call failed.
 #[derive(Debug)]
 pub enum CallError {
@@ -63,8 +77,7 @@ impl ApiClient {
         backoff: Backoff,
         breaker: Breaker,
     ) -> Self {
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
+        let agent = agent(timeout, false);
         ApiClient { url, api_key, agent, breaker, backoff, max_retries, what }
     }
 

