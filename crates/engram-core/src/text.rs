@@ -286,6 +286,12 @@ pub fn query_terms(text: &str) -> Vec<String> {
     terms
 }
 
+/// The distinct content words of `text`: lower case, stopwords left out
+/// (what recall compares texts by).
+pub fn content_words(text: &str) -> std::collections::HashSet<String> {
+    words(text).map(|(_, w)| w.to_lowercase()).filter(|w| !is_stopword(w)).collect()
+}
+
 /// Whether a query has anything to search: a word that is not a stopword.
 /// Empty text, white space, punctuation, emoji and stopwords alone have
 /// nothing, and find nothing (searching them would only return noise).

@@ -111,7 +111,7 @@ const SEMANTIC: &[&str] = &[
     "enjoys",
     "who is",
     "what is",
-    "what's",
+    "what s",
     "allergic",
     "usually",
     "always",
@@ -155,17 +155,10 @@ pub fn classify(query: &str) -> Intent {
     }
 }
 
-/// Lower case, words separated by single spaces, apostrophes kept.
+/// The query's words (by the one word splitter, `text::words`), lower case,
+/// separated by single spaces: "What's up?" → "what s up".
 fn normalise(query: &str) -> String {
-    let mut out = String::with_capacity(query.len());
-    for c in query.chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() || c == '\'' {
-            out.push(c);
-        } else if !out.ends_with(' ') {
-            out.push(' ');
-        }
-    }
-    out.trim().to_owned()
+    crate::text::words(query).map(|(_, w)| w.to_lowercase()).collect::<Vec<_>>().join(" ")
 }
 
 /// A bounded cache of intents by normalised query (`quick_cache`, which

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 pub use intent::{classify, Intent, IntentCache, TierWeights};
 
-use crate::text::{is_stopword, words};
+use crate::text::content_words;
 
 /// Which memory a result came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,10 +53,6 @@ pub struct RecallItem {
 /// Two results at least this similar (Jaccard of their content words) are
 /// near-identical: the lower-scored one is dropped.
 pub const NEAR_IDENTICAL: f64 = 0.8;
-
-fn content_words(text: &str) -> HashSet<String> {
-    words(text).map(|(_, w)| w.to_lowercase()).filter(|w| !is_stopword(w)).collect()
-}
 
 /// Keeps, of results that say nearly the same thing, the best-scored one;
 /// `items` must be sorted best first. "Nearly the same": Jaccard similarity of

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::model::session::{validate_session_id, Session};
 use crate::model::Tier;
 use crate::recall::{drop_near_identical, pack, Intent, RecallItem, RecallTier};
-use crate::text::{has_searchable_words, is_stopword, words};
+use crate::text::{content_words, has_searchable_words};
 use crate::time::format_rfc3339;
 
 /// Most results of one recall.
@@ -182,9 +182,7 @@ impl RecallOutput {
 /// The session's turns scored against the query: shared content words, and
 /// recency (for a question about the conversation itself, mostly recency).
 fn working_items(s: &Session, query: &str, intent: Intent, weight: f64) -> Vec<RecallItem> {
-    let content = |t: &str| -> std::collections::HashSet<String> {
-        words(t).map(|(_, w)| w.to_lowercase()).filter(|w| !is_stopword(w)).collect()
-    };
+    let content = content_words;
     let q = content(query);
     let n = s.turns.len().max(1) as f64;
     s.turns
