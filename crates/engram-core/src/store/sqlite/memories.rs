@@ -116,91 +116,89 @@ pub fn expired(c: &Connection, at: Millis, limit: usize) -> Result<Vec<i64>> {
     Ok(rows.collect::<rusqlite::Result<Vec<i64>>>()?)
 }
 
-/// The JSON columns of a memory, encoded.
-struct Encoded {
-    data: Option<String>,
-    index: Option<String>,
-    tags: String,
-    metadata: String,
-    source: String,
-}
+/// The columns a write sets besides a row's identity (tenant, id, namespace),
+/// in the order of [`written_values`].
+const WRITTEN: [&str; 19] = [
+    "key",
+    "tier",
+    "text",
+    "data",
+    "index_spec",
+    "tags",
+    "metadata",
+    "salience",
+    "pinned",
+    "version",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "ttl_ms",
+    "source",
+    "text_hash",
+    "salience_at",
+    "cite_count",
+    "search_text",
+];
 
-fn encode(m: &Memory) -> Result<Encoded> {
-    Ok(Encoded {
-        data: m.data.as_ref().map(to_json).transpose()?,
-        index: m.index.as_ref().map(to_json).transpose()?,
-        tags: to_json(&m.tags)?,
-        metadata: to_json(&m.metadata)?,
-        source: to_json(&m.source)?,
-    })
+/// The values of [`WRITTEN`] for `s`: JSON columns encoded, and the keyword
+/// index's text (`crate::text::index_text`).
+fn written_values(s: &Stored) -> Result<Vec<SqlValue>> {
+    let m = &s.memory;
+    let json = |v: Option<String>| v.map_or(SqlValue::Null, SqlValue::Text);
+    let int = |v: Option<i64>| v.map_or(SqlValue::Null, SqlValue::Integer);
+    Ok(vec![
+        m.key.clone().map_or(SqlValue::Null, SqlValue::Text),
+        SqlValue::Text(m.tier.as_str().into()),
+        SqlValue::Text(m.text.clone()),
+        json(m.data.as_ref().map(to_json).transpose()?),
+        json(m.index.as_ref().map(to_json).transpose()?),
+        SqlValue::Text(to_json(&m.tags)?),
+        SqlValue::Text(to_json(&m.metadata)?),
+        SqlValue::Real(m.salience),
+        SqlValue::Integer(i64::from(m.pinned)),
+        SqlValue::Integer(m.version),
+        SqlValue::Integer(m.created_at),
+        SqlValue::Integer(m.updated_at),
+        int(m.expires_at),
+        int(m.ttl_ms),
+        SqlValue::Text(to_json(&m.source)?),
+        int(s.text_hash),
+        SqlValue::Integer(s.salience_at),
+        SqlValue::Integer(s.cite_count),
+        SqlValue::Text(crate::text::index_text(&m.text)),
+    ])
 }
 
 pub fn insert(c: &Connection, s: &Stored) -> Result<i64> {
-    let (m, e) = (&s.memory, encode(&s.memory)?);
-    c.prepare_cached(
-        "INSERT INTO memories (tenant_id, id, namespace, ns_depth, key, tier, text, data, index_spec, tags, metadata, \
-         salience, pinned, version, created_at, updated_at, expires_at, ttl_ms, source, text_hash, salience_at, \
-         cite_count, search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )?
-    .execute(params![
-        s.tenant,
-        m.id,
-        m.namespace.joined(),
-        m.namespace.depth() as i64,
-        m.key,
-        m.tier.as_str(),
-        m.text,
-        e.data,
-        e.index,
-        e.tags,
-        e.metadata,
-        m.salience,
-        m.pinned,
-        m.version,
-        m.created_at,
-        m.updated_at,
-        m.expires_at,
-        m.ttl_ms,
-        e.source,
-        s.text_hash,
-        s.salience_at,
-        s.cite_count,
-        crate::text::index_text(&m.text)
-    ])?;
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO memories (tenant_id, id, namespace, ns_depth, {}) VALUES (?, ?, ?, ?{})",
+            WRITTEN.join(", "),
+            ", ?".repeat(WRITTEN.len())
+        )
+    });
+    let m = &s.memory;
+    let mut values = vec![
+        SqlValue::Text(s.tenant.clone()),
+        SqlValue::Text(m.id.clone()),
+        SqlValue::Text(m.namespace.joined()),
+        SqlValue::Integer(m.namespace.depth() as i64),
+    ];
+    values.extend(written_values(s)?);
+    c.prepare_cached(&SQL)?.execute(rusqlite::params_from_iter(values))?;
     Ok(c.last_insert_rowid())
 }
 
-/// Replaces the mutable columns of the row at `s.seq` (the id, tenant and
+/// Replaces the written columns of the row at `s.seq` (the tenant, id and
 /// namespace of a row never change).
 pub fn update(c: &Connection, s: &Stored) -> Result<()> {
-    let (m, e) = (&s.memory, encode(&s.memory)?);
-    c.prepare_cached(
-        "UPDATE memories SET key = ?, tier = ?, text = ?, data = ?, index_spec = ?, tags = ?, metadata = ?, \
-         salience = ?, pinned = ?, version = ?, created_at = ?, updated_at = ?, expires_at = ?, ttl_ms = ?, \
-         source = ?, text_hash = ?, salience_at = ?, cite_count = ?, search_text = ? WHERE seq = ?",
-    )?
-    .execute(params![
-        m.key,
-        m.tier.as_str(),
-        m.text,
-        e.data,
-        e.index,
-        e.tags,
-        e.metadata,
-        m.salience,
-        m.pinned,
-        m.version,
-        m.created_at,
-        m.updated_at,
-        m.expires_at,
-        m.ttl_ms,
-        e.source,
-        s.text_hash,
-        s.salience_at,
-        s.cite_count,
-        crate::text::index_text(&m.text),
-        s.seq
-    ])?;
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let set: Vec<String> = WRITTEN.iter().map(|col| format!("{col} = ?")).collect();
+        format!("UPDATE memories SET {} WHERE seq = ?", set.join(", "))
+    });
+    let mut values = written_values(s)?;
+    values.push(SqlValue::Integer(s.seq));
+    c.prepare_cached(&SQL)?.execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }
 
