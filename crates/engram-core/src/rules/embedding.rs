@@ -4,12 +4,19 @@
 //! waiting (or distilled, or patched) is folded like one caught at write time,
 //! and a memory no longer waiting for its vector is already settled.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
 use super::liveness::live;
 use super::merge::{self, DUPLICATE_COSINE};
 use crate::error::Result;
+use crate::model::Namespace;
 use crate::store::{Hit, Tx};
 use crate::time::Millis;
 use crate::vector::dot;
+
+/// Vectors stored by others since the lookups: `(seq, vector)`.
+type Recent = Vec<(i64, Vec<f32>)>;
 
 /// A computed embedding: the memory, the version it was queued at, the
 /// vector, and the memories near it found beforehand (in the index, and
@@ -18,17 +25,18 @@ use crate::vector::dot;
 pub struct Computed {
     pub seq: i64,
     pub gen: i64,
+    pub tenant: String,
+    pub namespace: Namespace,
     pub vector: Vec<f32>,
     pub near: Vec<Hit>,
 }
 
 /// Adds to each computed vector the others of the batch in the same tenant
-/// and namespace that are at least [`DUPLICATE_COSINE`] similar (`place`
-/// gives each one's tenant and namespace, joined).
-pub fn near_each_other(done: &mut [Computed], place: &[(String, String)]) {
+/// and namespace that are at least [`DUPLICATE_COSINE`] similar.
+pub fn near_each_other(done: &mut [Computed]) {
     for i in 0..done.len() {
         for j in 0..done.len() {
-            if i == j || place[i] != place[j] {
+            if i == j || done[i].tenant != done[j].tenant || done[i].namespace != done[j].namespace {
                 continue;
             }
             let cos = dot(&done[i].vector, &done[j].vector);
@@ -42,8 +50,22 @@ pub fn near_each_other(done: &mut [Computed], place: &[(String, String)]) {
 
 /// Stores the vectors whose memories are still queued at the version they
 /// were computed for (a newer text has its own entry), then folds each with
-/// its near-duplicates. Returns how many vectors were stored.
-pub fn store(tx: &mut dyn Tx, done: Vec<Computed>, now: Millis) -> Result<usize> {
+/// its near-duplicates — those found beforehand, and those stored by others
+/// since `mark` (the index watermark taken before the lookups). Returns how
+/// many vectors were stored.
+pub fn store(tx: &mut dyn Tx, mut done: Vec<Computed>, mark: i64, now: Millis) -> Result<usize> {
+    let mut recent: HashMap<(String, Namespace), Recent> = HashMap::new();
+    for c in &done {
+        if let Entry::Vacant(slot) = recent.entry((c.tenant.clone(), c.namespace.clone())) {
+            slot.insert(tx.vectors_since(&c.tenant, &c.namespace, mark)?);
+        }
+    }
+    for c in &mut done {
+        if let Some(others) = recent.get(&(c.tenant.clone(), c.namespace.clone())) {
+            let v = &c.vector;
+            c.near.extend(others.iter().map(|(seq, w)| (*seq, f64::from(dot(v, w)))));
+        }
+    }
     let mut stored = Vec::with_capacity(done.len());
     for c in done {
         if !tx.unqueue_embedding(c.seq, c.gen)? {
@@ -58,7 +80,7 @@ pub fn store(tx: &mut dyn Tx, done: Vec<Computed>, now: Millis) -> Result<usize>
             continue;
         }
         if let Some(s) = live(tx.memory_by_seq(c.seq)?, now) {
-            merge::settle(tx, s, &c.near, now)?;
+            merge::settle(tx, s, Some(&c.vector), &c.near, now)?;
         }
     }
     Ok(n)

@@ -123,17 +123,31 @@ pub fn fold(tx: &mut dyn Tx, survivor: &Stored, absorbed: &Stored, now: Millis) 
     Ok(out)
 }
 
+/// Whether the memory at `seq` still has a vector at least
+/// [`DUPLICATE_COSINE`] similar to `vector`: hits are found before the
+/// transaction, and the other memory may have changed since.
+pub fn still_near(tx: &mut dyn Tx, seq: i64, vector: &[f32]) -> Result<bool> {
+    Ok(tx.vector(seq)?.is_some_and(|w| crate::vector::dot(vector, &w) >= DUPLICATE_COSINE))
+}
+
 /// Settles a memory just written or just embedded against its namespace:
 /// every live memory with the same fingerprint, and every one of the vector
-/// `hits` at least [`DUPLICATE_COSINE`] similar, is folded with it by the
-/// rules above. Returns what the memory became: itself (having absorbed the
-/// others) or the survivor it was folded into.
-pub fn settle(tx: &mut dyn Tx, s: Stored, hits: &[Hit], now: Millis) -> Result<Stored> {
+/// `hits` still at least [`DUPLICATE_COSINE`] similar to `vector` (checked
+/// again here), is folded with it by the rules above. Returns what the memory
+/// became: itself (having absorbed the others) or the survivor it was folded
+/// into.
+pub fn settle(tx: &mut dyn Tx, s: Stored, vector: Option<&[f32]>, hits: &[Hit], now: Millis) -> Result<Stored> {
     let mut candidates: Vec<i64> = match s.text_hash {
         Some(h) => tx.memories_by_text_hash(&s.tenant, &s.memory.namespace, h)?.into_iter().map(|o| o.seq).collect(),
         None => Vec::new(),
     };
-    candidates.extend(hits.iter().filter(|h| h.1 >= f64::from(DUPLICATE_COSINE)).map(|h| h.0));
+    if let Some(v) = vector {
+        for h in hits.iter().filter(|h| h.1 >= f64::from(DUPLICATE_COSINE)) {
+            if h.0 != s.seq && still_near(tx, h.0, v)? {
+                candidates.push(h.0);
+            }
+        }
+    }
     let mut cur = s;
     let mut seen = std::collections::HashSet::new();
     for seq in candidates {

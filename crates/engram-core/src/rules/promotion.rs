@@ -37,10 +37,11 @@ pub fn candidates(r: &mut dyn Reads, threshold: f64, now: Millis, max: usize) ->
     Ok(out)
 }
 
-/// Promotes each candidate still due (`hits` are its near neighbours).
-pub fn promote(tx: &mut dyn Tx, cands: Vec<(Stored, Vec<Hit>)>, threshold: f64, now: Millis) -> Result<Promotion> {
+/// Promotes each candidate still due (`hits` are its near neighbours, found
+/// by its vector before the transaction).
+pub fn promote(tx: &mut dyn Tx, cands: Vec<(Candidate, Vec<Hit>)>, threshold: f64, now: Millis) -> Result<Promotion> {
     let mut out = Promotion::default();
-    for (cand, hits) in cands {
+    for (Candidate { memory: cand, vector }, hits) in cands {
         let Some(cur) = live(tx.memory_by_seq(cand.seq)?, now) else {
             continue;
         };
@@ -48,7 +49,7 @@ pub fn promote(tx: &mut dyn Tx, cands: Vec<(Stored, Vec<Hit>)>, threshold: f64, 
             continue;
         }
         let version = cur.memory.version;
-        let mut settled = merge::settle(tx, cur, &hits, now)?;
+        let mut settled = merge::settle(tx, cur, vector.as_deref(), &hits, now)?;
         let merged = settled.seq != cand.seq || settled.memory.version != version;
         if settled.memory.tier == Tier::Episodic {
             settled.memory.tier = Tier::Semantic;

@@ -66,6 +66,8 @@ pub struct DistillJob {
     pub turns: Vec<DistillTurn>,
     /// Failed attempts so far.
     pub attempts: i64,
+    /// When the session that queued it began (`None` for old jobs).
+    pub session_started: Option<Millis>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -73,6 +75,16 @@ struct Payload {
     session_id: String,
     namespace: String,
     turns: Vec<DistillTurn>,
+    /// When the session that queued the job began (jobs queued before this
+    /// was recorded have none).
+    #[serde(default)]
+    session_started: Option<Millis>,
+}
+
+/// A job's subject: the session it belongs to — its id and when it began,
+/// so a later session under the same id is another subject.
+fn subject(s: &SessionRow) -> String {
+    format!("{}@{}", s.id, s.created_at)
 }
 
 fn decode(job: JobRow) -> Result<DistillJob> {
@@ -85,6 +97,7 @@ fn decode(job: JobRow) -> Result<DistillJob> {
         namespace: Namespace::from_stored(&p.namespace),
         turns: p.turns,
         attempts: job.attempts,
+        session_started: p.session_started,
     })
 }
 
@@ -102,12 +115,17 @@ fn queue_distill(tx: &mut dyn Tx, s: &SessionRow, from: i64, to: i64, now: Milli
             metadata: t.metadata,
         })
         .collect();
-    let payload = Payload { session_id: s.id.clone(), namespace: s.namespace.joined(), turns };
+    let payload = Payload {
+        session_id: s.id.clone(),
+        namespace: s.namespace.joined(),
+        turns,
+        session_started: Some(s.created_at),
+    };
     tx.insert_job(&JobRow {
         id: 0,
         kind: DISTILL.into(),
         tenant: s.tenant.clone(),
-        subject: s.id.clone(),
+        subject: subject(s),
         payload: serde_json::to_string(&payload)?,
         attempts: 0,
         run_after: now,
@@ -214,15 +232,21 @@ pub fn get(r: &mut dyn Reads, tenant: &str, id: &str, window: usize, now: Millis
     }))
 }
 
-/// Deletes a session, its turns and its queued distillations; false if there
-/// was no live session.
+/// Deletes a live session, its turns and the distillations it queued; false
+/// if there was no live session. A session that has expired (and the sweep
+/// has not reached) ends as expiry ends it: its undistilled turns are queued.
 pub fn delete(tx: &mut dyn Tx, tenant: &str, id: &str, now: Millis) -> Result<bool> {
     let Some(s) = tx.session(tenant, id)? else {
         return Ok(false);
     };
+    if !session_live(&s, now) {
+        end(tx, &s, true, now)?;
+        return Ok(false);
+    }
     end(tx, &s, false, now)?;
-    tx.delete_jobs_of(tenant, DISTILL, id)?;
-    Ok(session_live(&s, now))
+    // Jobs an earlier session of this id left when it ended are kept.
+    tx.delete_jobs_of(tenant, DISTILL, &subject(&s))?;
+    Ok(true)
 }
 
 /// Queues every turn of a live session not yet handed to distillation; the
@@ -281,9 +305,13 @@ pub fn finish(
     if !tx.delete_job(job.id)? {
         return Ok(None);
     }
-    if let Some(mut s) = tx.session(&job.tenant, &job.session_id)? {
+    // The summary belongs to the session that queued the job, not to a
+    // later one that took its id.
+    let ours = |s: &SessionRow| job.session_started.is_none_or(|t| t == s.created_at);
+    if let Some(mut s) = tx.session(&job.tenant, &job.session_id)?.filter(ours) {
         s.summary = summary;
         tx.put_session(&s)?;
     }
-    put_batch(tx, &job.tenant, batch, now).map(Some)
+    // Distilled memories bring no vectors: nothing to compare by meaning yet.
+    put_batch(tx, &job.tenant, batch, 0, now).map(Some)
 }

@@ -9,7 +9,7 @@
 use super::liveness::{expiry, live};
 use super::merge::{self, DUPLICATE_COSINE};
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{Memory, MemoryPatch, NewMemory, WriteStatus};
+use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, WriteStatus};
 use crate::store::{Hit, Reads, Stored, Tx};
 use crate::time::Millis;
 use crate::vector::dot;
@@ -69,20 +69,33 @@ fn place_vector(tx: &mut dyn Tx, s: &Stored, vector: Option<&[f32]>) -> Result<(
     }
 }
 
-/// Writes a batch (see the module docs); results in input order.
+/// Writes a batch (see the module docs); results in input order. `mark` is
+/// the index watermark taken before the batch's `near` lookups: vectors
+/// stored since (by concurrent writers) are compared here, so two
+/// restatements written at once cannot both be kept.
 pub fn put_batch(
     tx: &mut dyn Tx,
     tenant: &str,
     batch: Vec<Prepared>,
+    mark: i64,
     now: Millis,
 ) -> Result<Vec<(WriteStatus, Memory)>> {
     let mut out = Vec::with_capacity(batch.len());
+    // Vectors stored since the lookups (before this batch writes any), by namespace.
+    let mut recent: std::collections::HashMap<Namespace, Vec<(i64, Vec<f32>)>> = Default::default();
+    for p in batch.iter().filter(|p| p.memory.embedding.is_some()) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = recent.entry(p.memory.namespace.clone()) {
+            slot.insert(tx.vectors_since(tenant, &p.memory.namespace, mark)?);
+        }
+    }
     // Vectors written earlier in this batch: the index does not hold them yet.
     let mut written: Vec<(i64, Vec<f32>)> = Vec::new();
     for mut p in batch {
         let mut near = std::mem::take(&mut p.near);
         if let Some(v) = &p.memory.embedding {
             near.extend(written.iter().map(|(seq, w)| (*seq, f64::from(dot(v, w)))));
+            let others = recent.get(&p.memory.namespace).into_iter().flatten();
+            near.extend(others.map(|(seq, w)| (*seq, f64::from(dot(v, w)))));
         }
         let (status, s) = match &p.memory.key {
             Some(key) => {
@@ -115,7 +128,8 @@ pub fn put_batch(
             written.push((s.seq, v.clone()));
         }
         // A keyed memory absorbs unkeyed ones that say the same.
-        let s = if s.memory.key.is_some() { merge::settle(tx, s, &near, now)? } else { s };
+        let s =
+            if s.memory.key.is_some() { merge::settle(tx, s, p.memory.embedding.as_deref(), &near, now)? } else { s };
         out.push((status, s.memory));
     }
     Ok(out)
@@ -130,11 +144,12 @@ fn duplicate_of(tx: &mut dyn Tx, tenant: &str, p: &Prepared, near: &[Hit], now: 
             return Ok(Some(s));
         }
     }
+    let Some(v) = p.memory.embedding.as_deref() else { return Ok(None) };
     let mut best: Vec<&Hit> = near.iter().filter(|h| h.1 >= f64::from(DUPLICATE_COSINE)).collect();
     best.sort_by(|a, b| b.1.total_cmp(&a.1));
     for h in best {
         if let Some(s) = live(tx.memory_by_seq(h.0)?, now) {
-            if s.tenant == tenant && s.memory.namespace == p.memory.namespace {
+            if s.tenant == tenant && s.memory.namespace == p.memory.namespace && merge::still_near(tx, h.0, v)? {
                 return Ok(Some(s));
             }
         }
@@ -250,7 +265,7 @@ pub fn patch(
     }
     tx.drop_vector(s.seq)?;
     place_vector(tx, &s, None)?;
-    Ok(merge::settle(tx, s, &[], now)?.memory)
+    Ok(merge::settle(tx, s, None, &[], now)?.memory)
 }
 
 /// Deletes the live memory `id` names; false when there is none.

@@ -161,25 +161,32 @@ impl MemoryService {
     /// waiting at that version) and folds each with its near-duplicates, in
     /// one transaction. Returns how many vectors were stored.
     pub async fn store_embeddings(&self, done: Vec<(PendingText, Vec<f32>)>) -> Result<usize> {
-        let place: Vec<(String, String)> = done.iter().map(|(p, _)| (p.tenant.clone(), p.namespace.joined())).collect();
+        let mark = self.store().index_watermark();
         let mut computed: Vec<Computed> = done
-            .iter()
-            .map(|(p, v)| Computed { seq: p.seq, gen: p.gen, vector: v.clone(), near: Vec::new() })
+            .into_iter()
+            .map(|(p, vector)| Computed {
+                seq: p.seq,
+                gen: p.gen,
+                tenant: p.tenant,
+                namespace: p.namespace,
+                vector,
+                near: Vec::new(),
+            })
             .collect();
         // Near-duplicates already in the index, looked up by tenant.
-        let mut by_tenant: std::collections::HashMap<&str, Vec<usize>> = Default::default();
-        for (i, (p, _)) in done.iter().enumerate() {
-            by_tenant.entry(p.tenant.as_str()).or_default().push(i);
+        let mut by_tenant: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        for (i, c) in computed.iter().enumerate() {
+            by_tenant.entry(c.tenant.clone()).or_default().push(i);
         }
         for (tenant, slots) in by_tenant {
-            let probes = slots.iter().map(|&i| (done[i].0.namespace.clone(), done[i].1.clone())).collect();
-            for (i, hits) in slots.into_iter().zip(self.store().near(tenant, probes, DUPLICATE_COSINE).await?) {
+            let probes = slots.iter().map(|&i| (computed[i].namespace.clone(), computed[i].vector.clone())).collect();
+            for (i, hits) in slots.into_iter().zip(self.store().near(&tenant, probes, DUPLICATE_COSINE).await?) {
                 computed[i].near = hits;
             }
         }
-        rules::near_each_other(&mut computed, &place);
+        rules::near_each_other(&mut computed);
         let now = self.now();
-        self.store().write(move |tx| rules::store(tx, computed, now)).await
+        self.store().write(move |tx| rules::store(tx, computed, mark, now)).await
     }
 
     /// Brings derived indexes up to date with the stored vectors.

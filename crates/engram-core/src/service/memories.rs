@@ -148,6 +148,7 @@ impl MemoryService {
     ) -> Result<Vec<(WriteStatus, Memory)>> {
         let queued = batch.iter().any(|m| m.embedding.is_none() && !m.text.is_empty());
         let mut prepared: Vec<write::Prepared> = batch.into_iter().map(write::prepare).collect();
+        let mark = self.store().index_watermark();
         let probes: Vec<(usize, Namespace, Vec<f32>)> = prepared
             .iter()
             .enumerate()
@@ -162,7 +163,7 @@ impl MemoryService {
             }
         }
         let (tenant, now) = (tenant.to_owned(), self.now());
-        let out = self.store().write(move |tx| write::put_batch(tx, &tenant, prepared, now)).await?;
+        let out = self.store().write(move |tx| write::put_batch(tx, &tenant, prepared, mark, now)).await?;
         if queued {
             self.notify_queued();
         }

@@ -106,7 +106,7 @@ impl MemoryService {
                 }
                 None => Vec::new(),
             };
-            with_hits.push((c.memory, hits));
+            with_hits.push((c, hits));
         }
         self.store().write(move |tx| promotion::promote(tx, with_hits, threshold, now)).await
     }

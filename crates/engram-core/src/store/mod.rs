@@ -229,6 +229,10 @@ pub trait Reads {
     fn pending_count(&mut self, tenant: &str, prefix: &Namespace) -> Result<u64>;
     /// A memory's stored vector.
     fn vector(&mut self, seq: i64) -> Result<Option<Vec<f32>>>;
+    /// The vectors of a namespace stored after `mark` (a value of
+    /// [`Store::index_watermark`] taken before a [`Store::near`] lookup): the
+    /// ones that lookup may not have seen, as `(seq, vector)`.
+    fn vectors_since(&mut self, tenant: &str, namespace: &Namespace, mark: i64) -> Result<Vec<(i64, Vec<f32>)>>;
 }
 
 /// Writes, inside one transaction.

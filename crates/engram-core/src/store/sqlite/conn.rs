@@ -88,6 +88,9 @@ impl Reads for Conn<'_> {
     fn vector(&mut self, seq: i64) -> Result<Option<Vec<f32>>> {
         vectors::vector(self.c, seq)
     }
+    fn vectors_since(&mut self, tenant: &str, namespace: &Namespace, mark: i64) -> Result<Vec<(i64, Vec<f32>)>> {
+        vectors::vectors_since(self.c, tenant, namespace, mark)
+    }
 }
 
 impl Tx for Conn<'_> {

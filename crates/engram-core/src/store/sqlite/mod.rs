@@ -171,7 +171,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut dyn Reads) -> Result<T> + Send + 'static,
     {
-        self.readers.read(move |c| f(&mut Conn::new(c))).await
+        self.readers.read(move |c| snapshot(c, f)).await
     }
 
     pub async fn point<T, F>(&self, f: F) -> Result<T>
@@ -179,7 +179,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut dyn Reads) -> Result<T> + Send + 'static,
     {
-        self.readers.read_point(move |c| f(&mut Conn::new(c))).await
+        self.readers.read_point(move |c| snapshot(c, f)).await
     }
 
     /// Runs `f` in the writer's next group commit, then brings the vector
@@ -198,7 +198,11 @@ impl SqliteStore {
             })
             .await?;
         if touched {
-            self.sync_vectors().await?;
+            // The write is committed whatever happens here: a failed catch-up
+            // is logged, and the next one (every embedding-queue step) retries.
+            if let Err(e) = self.sync_vectors().await {
+                tracing::error!(error = %e, "the vector index could not catch up after a write");
+            }
         }
         Ok(out)
     }
@@ -268,28 +272,44 @@ impl SqliteStore {
         } else {
             None
         };
-        let index = Arc::clone(&v.index);
         let ns = q.namespace_prefix.joined();
         let tier = (q.tiers.len() == 1).then(|| q.tiers[0]);
-        let tenant = q.tenant.clone();
+        let allowed = allowed.map(Arc::new);
         // Oversample when the filter could not restrict the walk itself.
-        let want = if needs_set && allowed.is_none() { k * 4 } else { k };
-        let hits = tokio::task::spawn_blocking(move || {
-            let scope = crate::vector::Scope {
-                tenant: &tenant,
-                namespace: if ns.is_empty() { NsScope::Any } else { NsScope::Prefix(&ns) },
-                tier,
-                unkeyed_only: false,
-                allowed: allowed.as_ref(),
-            };
-            index.search(&vector, want, &scope)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("vector search panicked: {e}")))??;
-        // The index knows placement, not expiry or the filter's full verdict.
-        let seqs: Vec<i64> = hits.iter().map(|(s, _)| *s as i64).collect();
-        let live = self.readers.read(move |c| search_sql::in_scope(c, &q, &seqs)).await?;
-        Ok(hits.into_iter().map(|(s, cos)| (s as i64, cos as f64)).filter(|(s, _)| live.contains(s)).take(k).collect())
+        let mut want = if needs_set && allowed.is_none() { k * 4 } else { k };
+        loop {
+            let (index, tenant, ns, vector, allowed) =
+                (Arc::clone(&v.index), q.tenant.clone(), ns.clone(), vector.clone(), allowed.clone());
+            let hits = tokio::task::spawn_blocking(move || {
+                let scope = crate::vector::Scope {
+                    tenant: &tenant,
+                    namespace: if ns.is_empty() { NsScope::Any } else { NsScope::Prefix(&ns) },
+                    tier,
+                    unkeyed_only: false,
+                    allowed: allowed.as_deref(),
+                };
+                index.search(&vector, want, &scope)
+            })
+            .await
+            .map_err(|e| Error::internal(format!("vector search panicked: {e}")))??;
+            // The index knows placement, not expiry or the filter's full verdict.
+            let seqs: Vec<i64> = hits.iter().map(|(s, _)| *s as i64).collect();
+            let q2 = q.clone();
+            let live = self.readers.read(move |c| search_sql::in_scope(c, &q2, &seqs)).await?;
+            let kept: Vec<Hit> = hits
+                .iter()
+                .map(|(s, cos)| (*s as i64, *cos as f64))
+                .filter(|(s, _)| live.contains(s))
+                .take(k)
+                .collect();
+            // Memories expired but not yet swept (or outside the filter) thinned
+            // a full answer: look further.
+            if kept.len() < k && hits.len() >= want && want < k * 64 {
+                want *= 4;
+                continue;
+            }
+            return Ok(kept);
+        }
     }
 
     /// Near neighbours of each probe in its exact namespace, on every core
@@ -346,6 +366,14 @@ impl SqliteStore {
             tracing::error!(error = %e, "store shutdown failed");
         }
     }
+}
+
+/// Runs `f` in one read transaction, so every lookup sees the same snapshot.
+fn snapshot<T>(c: &Connection, f: impl FnOnce(&mut dyn Reads) -> Result<T>) -> Result<T> {
+    c.execute_batch("BEGIN DEFERRED")?;
+    let out = f(&mut Conn::new(c));
+    let _ = c.execute_batch("COMMIT");
+    out
 }
 
 /// [`SqliteStore::near`]'s work, split across the cores.

@@ -264,6 +264,94 @@ CREATE TRIGGER memories_fts_update AFTER UPDATE OF search_text ON memories
 END;
 "#,
     ),
+    (
+        9,
+        r#"
+-- Row numbers are never reused (AUTOINCREMENT): work read before a row was
+-- deleted — a queued embedding, a promotion candidate, a distillation job —
+-- must never land on a newer row that took its number.
+CREATE TABLE memories_v9 (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    namespace   TEXT NOT NULL,
+    ns_depth    INTEGER NOT NULL,
+    key         TEXT,
+    tier        TEXT NOT NULL CHECK (tier IN ('episodic', 'semantic')),
+    text        TEXT NOT NULL,
+    data        TEXT,
+    index_spec  TEXT,
+    tags        TEXT NOT NULL,
+    metadata    TEXT NOT NULL,
+    salience    REAL NOT NULL,
+    pinned      INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    expires_at  INTEGER,
+    ttl_ms      INTEGER,
+    source      TEXT NOT NULL,
+    text_hash   INTEGER,
+    salience_at INTEGER,
+    cite_count  INTEGER NOT NULL DEFAULT 0,
+    search_text TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO memories_v9 (seq, tenant_id, id, namespace, ns_depth, key, tier, text, data, index_spec, tags, metadata,
+    salience, pinned, version, created_at, updated_at, expires_at, ttl_ms, source, text_hash, salience_at, cite_count,
+    search_text)
+    SELECT seq, tenant_id, id, namespace, ns_depth, key, tier, text, data, index_spec, tags, metadata, salience, pinned,
+    version, created_at, updated_at, expires_at, ttl_ms, source, text_hash, salience_at, cite_count, search_text
+    FROM memories;
+DROP TABLE memories;
+ALTER TABLE memories_v9 RENAME TO memories;
+CREATE UNIQUE INDEX memories_by_id ON memories (tenant_id, id);
+CREATE UNIQUE INDEX memories_by_key ON memories (tenant_id, namespace, key) WHERE key IS NOT NULL;
+CREATE INDEX memories_by_namespace ON memories (tenant_id, namespace, id);
+CREATE INDEX memories_by_updated ON memories (tenant_id, updated_at);
+CREATE INDEX memories_by_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX memories_by_text_hash ON memories (tenant_id, namespace, text_hash) WHERE text_hash IS NOT NULL;
+CREATE INDEX memories_by_salience_at ON memories (salience_at) WHERE pinned = 0;
+CREATE INDEX memories_episodic_by_salience ON memories (salience) WHERE tier = 'episodic';
+CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories WHEN new.search_text <> '' BEGIN
+    INSERT INTO memories_fts (rowid, search_text) VALUES (new.seq, new.search_text);
+END;
+CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories WHEN old.search_text <> '' BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, search_text) VALUES ('delete', old.seq, old.search_text);
+END;
+CREATE TRIGGER memories_fts_update AFTER UPDATE OF search_text ON memories
+    WHEN old.search_text IS NOT new.search_text BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, search_text)
+        SELECT 'delete', old.seq, old.search_text WHERE old.search_text <> '';
+    INSERT INTO memories_fts (rowid, search_text) SELECT new.seq, new.search_text WHERE new.search_text <> '';
+END;
+CREATE TRIGGER memories_vector_place AFTER UPDATE OF tier, key ON memories
+    WHEN EXISTS (SELECT 1 FROM memory_vectors WHERE seq = new.seq) BEGIN
+    INSERT INTO vector_changes (seq) VALUES (new.seq);
+END;
+CREATE TRIGGER memories_vector_delete AFTER DELETE ON memories BEGIN
+    DELETE FROM embed_queue WHERE seq = old.seq;
+    DELETE FROM memory_vectors WHERE seq = old.seq;
+END;
+
+CREATE TABLE jobs_v9 (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT NOT NULL,
+    tenant_id   TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    attempts    INTEGER NOT NULL,
+    run_after   INTEGER NOT NULL,
+    last_error  TEXT,
+    created_at  INTEGER NOT NULL
+);
+INSERT INTO jobs_v9 (id, kind, tenant_id, subject, payload, attempts, run_after, last_error, created_at)
+    SELECT id, kind, tenant_id, subject, payload, attempts, run_after, last_error, created_at FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_v9 RENAME TO jobs;
+CREATE INDEX jobs_due ON jobs (kind, run_after);
+CREATE INDEX jobs_by_subject ON jobs (tenant_id, kind, subject);
+"#,
+    ),
 ];
 
 /// Step 8's data: the n-grams of memories written in scripts without spaces

@@ -58,6 +58,17 @@ pub fn vector(c: &Connection, seq: i64) -> Result<Option<Vec<f32>>> {
     Ok(blob.map(|b| from_blob(&b)))
 }
 
+/// The vectors of a namespace changed after `mark` (a `vector_changes` id).
+pub fn vectors_since(c: &Connection, tenant: &str, ns: &Namespace, mark: i64) -> Result<Vec<(i64, Vec<f32>)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT v.seq, v.vector FROM memory_vectors v JOIN memories m ON m.seq = v.seq \
+         WHERE v.seq IN (SELECT seq FROM vector_changes WHERE change > ?) AND m.tenant_id = ? AND m.namespace = ?",
+    )?;
+    let rows =
+        stmt.query_map(params![mark, tenant, ns.joined()], |r| Ok((r.get(0)?, from_blob(&r.get::<_, Vec<u8>>(1)?))))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Drops a memory's vector and queued embedding.
 pub fn drop_vector(c: &Connection, seq: i64) -> Result<()> {
     c.prepare_cached("DELETE FROM memory_vectors WHERE seq = ?")?.execute(params![seq])?;

@@ -224,3 +224,92 @@ pub async fn stale_embeddings_are_dropped_and_the_queue_survives_a_reopen(h: Har
     let q: SearchInput = from_json(json!({"mode": "vector", "query_embedding": v, "limit": 1}));
     assert_eq!(svc.search(&TenantCtx::dev(), q).await.unwrap().results[0].memory.text, "second text");
 }
+
+pub async fn a_deleted_memorys_queued_work_never_lands_on_a_newer_one(h: Harness) {
+    let svc = h.vector_service();
+    let mut rng = Rng(31);
+    let x = write(&svc, json!([{"namespace": ["n"], "text": "the newest memory, soon deleted"}])).await[0].1.id.clone();
+    let stale = svc.pending_embeddings(10, vec![]).await.unwrap();
+    svc.delete_memory(&TenantCtx::dev(), &x).await.unwrap();
+    // Another tenant's write comes next: it must not take the deleted row's number.
+    let other = crate::harness::tenant("other");
+    let req: CreateMemories = from_json(json!({"memories": [{"namespace": ["n"], "text": "another tenant's memory"}]}));
+    svc.create_memories(&other, req).await.unwrap();
+    let late = stale.iter().map(|p| (p.clone(), rng.unit(DIMS))).collect();
+    assert_eq!(svc.store_embeddings(late).await.unwrap(), 0, "the deleted memory's vector lands nowhere");
+    let pending = svc.pending_embeddings(10, vec![]).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].tenant.as_str(), pending[0].text.as_str()), ("other", "another tenant's memory"));
+}
+
+pub async fn near_duplicates_are_checked_again_inside_the_transaction(h: Harness) {
+    use engram_core::model::{Namespace, NewMemory, Source};
+    use engram_core::rules::write::{prepare, put_batch};
+    let store = h.store();
+    let mut rng = Rng(41);
+    let v = rng.unit(DIMS);
+    let new = |text: &str, v: &[f32]| NewMemory {
+        namespace: Namespace::from_stored("n"),
+        key: None,
+        tier: Tier::Episodic,
+        text: text.into(),
+        data: None,
+        tags: vec![],
+        metadata: Default::default(),
+        salience: 0.5,
+        pinned: false,
+        ttl_ms: None,
+        source: Source::Api,
+        index: None,
+        embedding: Some(v.to_vec()),
+    };
+    let now = h.now();
+    let put = |m: NewMemory, near: Vec<(i64, f64)>, mark: i64| {
+        let mut p = prepare(m);
+        p.near = near;
+        store.write(move |tx| put_batch(tx, "t", vec![p], mark, now))
+    };
+    // Y is written; a write found Y near by its vector, but before its
+    // transaction Y's vector went (its text changed): W is not folded into Y.
+    let mark = store.index_watermark();
+    let y = put(new("Yusuf collects stamps", &v), vec![], mark).await.unwrap();
+    let y_seq = store
+        .read({
+            let id = y[0].1.id.clone();
+            move |r| Ok(r.memory_by_id("t", &id)?.unwrap().seq)
+        })
+        .await
+        .unwrap();
+    store.write(move |tx| tx.drop_vector(y_seq)).await.unwrap();
+    let w = put(new("Yusuf is a philatelist", &nudged(&v, 0.05)), vec![(y_seq, 0.99)], store.index_watermark())
+        .await
+        .unwrap();
+    assert_eq!(w[0].0, WriteStatus::Created, "a stale hit is not a duplicate");
+    // A restatement written at once by another writer: its lookup ran before
+    // Y2 was stored (the mark), so it saw nothing; the transaction sees Y2.
+    let u = rng.unit(DIMS);
+    let mark = store.index_watermark();
+    put(new("Zara bakes sourdough", &u), vec![], mark).await.unwrap();
+    let z = put(new("Zara makes sourdough bread", &nudged(&u, 0.05)), vec![], mark).await.unwrap();
+    assert_eq!(z[0].0, WriteStatus::Merged, "two restatements written at once are one");
+}
+
+pub async fn expired_neighbours_do_not_crowd_out_live_ones(h: Harness) {
+    let svc = h.vector_service();
+    let mut rng = Rng(51);
+    let q = rng.unit(DIMS);
+    // Sixty memories nearest the query expire; two farther ones live on.
+    let near: Vec<Value> = (0..60)
+        .map(|i| json!({"namespace": ["n"], "text": format!("fading note {i}"), "ttl_seconds": 1, "embedding": nudged(&nudged(&q, 0.2), 0.01 * i as f32)}))
+        .collect();
+    write(&svc, Value::Array(near)).await;
+    let far = [rng.unit(DIMS), rng.unit(DIMS)];
+    write(&svc, json!([{"namespace": ["n"], "text": "lasting note one", "embedding": far[0]}, {"namespace": ["n"], "text": "lasting note two", "embedding": far[1]}])).await;
+    h.advance(2_000);
+    let input: SearchInput =
+        from_json(json!({"mode": "vector", "query_embedding": q, "limit": 2, "context_weight": 0}));
+    let found: Vec<String> =
+        svc.search(&TenantCtx::dev(), input).await.unwrap().results.into_iter().map(|r| r.memory.text).collect();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.iter().all(|t| t.starts_with("lasting")), "{found:?}");
+}

@@ -190,3 +190,32 @@ pub async fn turns_keep_the_speakers_time_zone(h: Harness) {
     let e = svc.add_turns(&ctx, "tz", bad).await.unwrap_err();
     assert!(e.public_message().contains("turns[0].at"), "{e}");
 }
+
+pub async fn a_session_id_used_again_keeps_the_earlier_sessions_work(h: Harness) {
+    let svc = h.service_with(ServiceOptions { distiller: Arc::new(Failing), ..small_windows() });
+    let ctx = TenantCtx::dev();
+    // The first session ends idle with two undistilled turns: their job is queued.
+    svc.add_turns(&ctx, "s8", turns(&FACTS[..2])).await.unwrap();
+    h.advance(86_400_000);
+    // Deleting an expired session that the sweep has not reached ends it as
+    // expiry does: its turns are kept for distillation.
+    assert_eq!(svc.delete_session(&ctx, "s8").await.unwrap_err().code(), ErrorCode::NotFound);
+    let first = svc.due_distillations(16).await.unwrap();
+    assert_eq!(first.len(), 1);
+    // A new session under the same id; deleting it cancels its own jobs only.
+    svc.add_turns(&ctx, "s8", turns(&FACTS)).await.unwrap();
+    assert_eq!(svc.due_distillations(16).await.unwrap().len(), 2);
+    svc.delete_session(&ctx, "s8").await.unwrap();
+    let left = svc.due_distillations(16).await.unwrap();
+    assert_eq!(left.iter().map(|j| j.id).collect::<Vec<_>>(), [first[0].id], "the first session's job is kept");
+    // A job queued by an earlier session never writes its summary over a
+    // later one's.
+    svc.add_turns(&ctx, "s8", turns(&["Fresh start: I now work as a nurse in Coimbra."])).await.unwrap();
+    svc.close().await;
+    drop(svc);
+    let plain = h.service_with(small_windows());
+    plain.run_distill_job(left[0].clone()).await.unwrap();
+    assert_eq!(plain.get_session(&ctx, "s8").await.unwrap().summary, "", "the new session's summary is its own");
+    // The job is gone: running a stale copy again writes nothing.
+    assert!(plain.run_distill_job(left[0].clone()).await.unwrap().is_empty());
+}
