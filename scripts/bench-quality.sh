@@ -12,10 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench/locomo.sh
 out=.bench; mkdir -p "$out"
-./scripts/fetch-model.sh >/dev/null
 ./scripts/venv.sh scripts/bench/requirements.txt .venv-bench
 py=.venv-bench/bin/python
 cargo build --release -q -p engram-server --bin engram
+./target/release/engram model fetch >/dev/null
 cargo build --release -q -p engram-embed --example embed_jsonl
 
 echo "raw model on the LoCoMo texts" >&2

@@ -16,13 +16,13 @@ N=${N:-100000}
 QUERIES=${QUERIES:-1000}
 DIST=${DIST:-clustered}
 out=.bench; mkdir -p "$out"
-./scripts/fetch-model.sh >/dev/null
 ./scripts/venv.sh scripts/bench/requirements.txt .venv-bench
 py=.venv-bench/bin/python
 data="$out/vectors-$DIST-$N"
 [ -f "$data/meta.json" ] || $py scripts/bench/gen_vectors.py --n "$N" --queries "$QUERIES" --dims 384 --seed 7 \
   --distribution "$DIST" --out "$data" >&2
 cargo build --release -q -p engram-server --bin engram --example search_bench
+./target/release/engram model fetch >/dev/null
 
 echo "engram in-process" >&2
 ./target/release/examples/search_bench "$data" models/all-MiniLM-L6-v2 "$out/search-engram-inprocess.json" >/dev/null

@@ -25,7 +25,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release -q -p engram-server
-./scripts/fetch-model.sh >/dev/null
+./target/release/engram model fetch >/dev/null
 
 data=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ENGRAM_SERVER_ACCESS_LOG=false ENGRAM_LOG=warn ./target/release/engram serve --listen 127.0.0.1:$port --data-dir "$data" 2>"$out/engram.log" &
