@@ -18,7 +18,8 @@ impl Backoff {
         Backoff { first, max }
     }
 
-    /// The delays in order: `first`, `2·first`, … capped at `max`, forever.
+    /// The delays in order: `first`, `2·first`, … capped at `max`, forever
+    /// (to the millisecond: backon computes them in `f32`).
     pub fn delays(&self) -> impl Iterator<Item = Duration> {
         ExponentialBuilder::new()
             .with_min_delay(self.first)
@@ -26,6 +27,7 @@ impl Backoff {
             .with_factor(2.0)
             .without_max_times()
             .build()
+            .map(|d| Duration::from_millis((d.as_secs_f64() * 1000.0).round() as u64))
     }
 
     /// The delay before retry number `attempt` (0 = the first retry).

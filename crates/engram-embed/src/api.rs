@@ -8,6 +8,7 @@
 //! Client errors (other 4xx) are not retried. The API key is sent as a bearer
 //! token and never logged.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use engram_core::backoff::Backoff;
@@ -37,6 +38,9 @@ pub fn agent(timeout: Duration, status_as_error: bool) -> ureq::Agent {
         .into()
 }
 
+/// Waits between attempts.
+pub type Sleeper = Arc<dyn Fn(Duration) + Send + Sync>;
+
 /// Why a call failed.
 #[derive(Debug)]
 pub enum CallError {
@@ -53,6 +57,8 @@ pub struct ApiClient {
     agent: ureq::Agent,
     breaker: Breaker,
     backoff: Backoff,
+    /// How the client waits between attempts (tests record the waits instead).
+    sleep: Sleeper,
     max_retries: u32,
     /// "embedding provider", "chat provider": names it in messages.
     what: &'static str,
@@ -78,7 +84,13 @@ impl ApiClient {
         breaker: Breaker,
     ) -> Self {
         let agent = agent(timeout, false);
-        ApiClient { url, api_key, agent, breaker, backoff, max_retries, what }
+        ApiClient { url, api_key, agent, breaker, backoff, sleep: Arc::new(std::thread::sleep), max_retries, what }
+    }
+
+    /// Waits between attempts with `sleep` instead of sleeping the thread.
+    pub fn waiting_with(mut self, sleep: Sleeper) -> Self {
+        self.sleep = sleep;
+        self
     }
 
     /// POSTs `body` and reads a 200 answer with `parse` (whose error makes the
@@ -95,7 +107,7 @@ impl ApiClient {
         let mut asked: Option<Duration> = None;
         for attempt in 0..=self.max_retries {
             if attempt > 0 {
-                std::thread::sleep(self.backoff.delay(attempt - 1).max(asked.take().unwrap_or_default()));
+                (self.sleep)(self.backoff.delay(attempt - 1).max(asked.take().unwrap_or_default()));
             }
             match self.attempt(body, &parse) {
                 Attempt::Done(v) => {

@@ -60,6 +60,13 @@ impl OpenAiEmbedder {
         );
         OpenAiEmbedder { opts, client }
     }
+
+    /// Waits between attempts with `sleep` (tests record the waits instead
+    /// of waiting).
+    pub fn waiting_with(mut self, sleep: crate::api::Sleeper) -> Self {
+        self.client = self.client.waiting_with(sleep);
+        self
+    }
 }
 
 /// Reads `{"data":[{"index":i,"embedding":[…]}…]}` into vectors in input order,

@@ -215,11 +215,19 @@ fn embeds_in_input_order_with_the_key_and_model() {
 fn transient_failures_are_retried_with_backoff() {
     let s = StandIn::start();
     s.then(&[Reply::Status(503, None), Reply::Status(429, Some(0))]);
-    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30), engram_core::clock::system()));
-    let started = Instant::now();
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let w = Arc::clone(&waits);
+    let e = embedder(&s, Breaker::new(5, Duration::from_secs(30), engram_core::clock::system()))
+        .waiting_with(Arc::new(move |d| w.lock().unwrap().push(d)));
     assert_eq!(e.embed(&["x"]).unwrap().len(), 1);
     assert_eq!(s.seen().len(), 3, "two retries");
-    assert!(started.elapsed() >= Duration::from_millis(20 + 40), "backoff between attempts: {:?}", started.elapsed());
+    // The backoff doubles from 20 ms; the 429's Retry-After of 0 s asks for no more.
+    assert_eq!(*waits.lock().unwrap(), [Duration::from_millis(20), Duration::from_millis(40)]);
+    // A longer Retry-After is honoured (up to 10 s) instead of the backoff.
+    waits.lock().unwrap().clear();
+    s.then(&[Reply::Status(503, Some(2))]);
+    assert_eq!(e.embed(&["y"]).unwrap().len(), 1);
+    assert_eq!(*waits.lock().unwrap(), [Duration::from_secs(2)]);
 }
 
 #[test]
