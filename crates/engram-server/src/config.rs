@@ -382,12 +382,9 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
             vectors: embedder
                 .dims()
                 .map(|dims| VectorOptions { dims, index_path: c.server.data_dir.join("engram.vectors") }),
-            path: db_path,
             readers: c.store.readers as usize,
             synchronous,
-            exclusive: true,
-            clock: engram_core::clock::system(),
-            busy_timeout: Duration::from_secs(5),
+            ..SqliteOptions::new(db_path)
         },
         embedder,
         distiller,

@@ -155,22 +155,20 @@ pub fn pack(items: &[RecallItem], budget: usize, count: &dyn Fn(&str) -> usize) 
     let header = count(HEADER);
     // A line costs its own tokens and a newline.
     let cost = |l: &str| count(l) + 1;
-    let (mut out, mut used, mut cut) = if header + cost(&lines[0]) <= budget {
+    let (mut out, mut used, cut) = if header + cost(&lines[0]) <= budget {
         (vec![HEADER.to_owned()], header, false)
     } else if count(&lines[0]) <= budget {
         (Vec::new(), 0, false)
     } else {
         (vec![cut_to_fit(&items[0], budget, count)], budget, true)
     };
-    let start = if cut { 1 } else { 0 };
-    for (i, line) in lines.iter().enumerate().skip(start) {
+    // A cut first line is in already; an uncut one always fits.
+    for line in lines.iter().skip(usize::from(cut)) {
         // The first line of a context without a header needs no newline.
         let c = if out.is_empty() { count(line) } else { cost(line) };
         if used + c <= budget {
             used += c;
             out.push(line.clone());
-        } else if i == 0 {
-            cut = true;
         }
     }
     let n = out.len() - usize::from(out.first().is_some_and(|l| l == HEADER));

@@ -4,9 +4,6 @@
 //! waiting (or distilled, or patched) is folded like one caught at write time,
 //! and a memory no longer waiting for its vector is already settled.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-
 use super::liveness::live;
 use super::merge::{self, DUPLICATE_COSINE};
 use crate::error::Result;
@@ -14,9 +11,6 @@ use crate::model::Namespace;
 use crate::store::{Hit, Tx};
 use crate::time::Millis;
 use crate::vector::dot;
-
-/// Vectors stored by others since the lookups: `(seq, vector)`.
-type Recent = Vec<(i64, Vec<f32>)>;
 
 /// A computed embedding: the memory, the version it was queued at, the
 /// vector, and the memories near it found beforehand (in the index, and
@@ -54,17 +48,10 @@ pub fn near_each_other(done: &mut [Computed]) {
 /// since `mark` (the index watermark taken before the lookups). Returns how
 /// many vectors were stored.
 pub fn store(tx: &mut dyn Tx, mut done: Vec<Computed>, mark: i64, now: Millis) -> Result<usize> {
-    let mut recent: HashMap<(String, Namespace), Recent> = HashMap::new();
-    for c in &done {
-        if let Entry::Vacant(slot) = recent.entry((c.tenant.clone(), c.namespace.clone())) {
-            slot.insert(tx.vectors_since(&c.tenant, &c.namespace, mark)?);
-        }
-    }
+    let recent = merge::Recent::load(tx, mark, done.iter().map(|c| (c.tenant.as_str(), &c.namespace)))?;
     for c in &mut done {
-        if let Some(others) = recent.get(&(c.tenant.clone(), c.namespace.clone())) {
-            let v = &c.vector;
-            c.near.extend(others.iter().map(|(seq, w)| (*seq, f64::from(dot(v, w)))));
-        }
+        let hits: Vec<Hit> = recent.hits(&c.tenant, &c.namespace, &c.vector).collect();
+        c.near.extend(hits);
     }
     let mut stored = Vec::with_capacity(done.len());
     for c in done {

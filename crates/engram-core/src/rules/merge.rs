@@ -17,10 +17,15 @@
 //!   longer-lived of the two. The folded memory's id becomes an alias: reads
 //!   and writes through it reach the survivor.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
 use super::liveness::live;
 use crate::error::Result;
 use crate::model::memory::{MAX_METADATA_ENTRIES, MAX_TAGS};
-use crate::model::{Memory, Source, Tier};
+use crate::model::{Memory, Namespace, Source, Tier};
 use crate::store::{Hit, Stored, Tx};
 use crate::time::Millis;
 
@@ -29,23 +34,28 @@ pub const DUPLICATE_COSINE: f32 = 0.95;
 
 /// The part of a memory's text its fingerprint is taken of: a distilled
 /// memory reads `<speaker>: <what was said>`, and only what was said counts.
-pub fn dedup_text(m: &Memory) -> &str {
-    if let Source::Session { .. } = m.source {
-        let speakers = m.metadata.get("speakers").and_then(|s| s.as_array());
+pub fn dedup_text<'a>(text: &'a str, source: &Source, metadata: &Map<String, Value>) -> &'a str {
+    if let Source::Session { .. } = source {
+        let speakers = metadata.get("speakers").and_then(|s| s.as_array());
         for speaker in speakers.into_iter().flatten().filter_map(|s| s.as_str()) {
-            if let Some(rest) = m.text.strip_prefix(speaker).and_then(|r| r.strip_prefix(": ")) {
+            if let Some(rest) = text.strip_prefix(speaker).and_then(|r| r.strip_prefix(": ")) {
                 return rest;
             }
         }
     }
-    &m.text
+    text
 }
 
 /// The fingerprint of a memory's text for exact-duplicate detection; `None`
 /// for an empty text (nothing to compare).
 pub fn fingerprint(m: &Memory) -> Option<i64> {
+    fingerprint_of(&m.text, &m.source, &m.metadata)
+}
+
+/// [`fingerprint`] of a memory's parts (one not yet stored).
+pub fn fingerprint_of(text: &str, source: &Source, metadata: &Map<String, Value>) -> Option<i64> {
     use sha2::{Digest, Sha256};
-    let text = dedup_text(m);
+    let text = dedup_text(text, source, metadata);
     if text.trim().is_empty() {
         return None;
     }
@@ -121,6 +131,38 @@ pub fn fold(tx: &mut dyn Tx, survivor: &Stored, absorbed: &Stored, now: Millis) 
     tx.delete_memory(absorbed.seq)?;
     tx.record_merge(&absorbed.tenant, &absorbed.memory.id, &out.memory.id, now)?;
     Ok(out)
+}
+
+/// Vectors stored since a lookup in the vector index (by concurrent writers):
+/// what that lookup may have missed, by tenant and namespace.
+#[derive(Default)]
+pub struct Recent(HashMap<(String, Namespace), Vectors>);
+
+/// Stored vectors: `(seq, vector)`.
+type Vectors = Vec<(i64, Vec<f32>)>;
+
+impl Recent {
+    /// The vectors stored in each of `places` since `mark` (a
+    /// `Store::index_watermark` taken before the lookup).
+    pub fn load<'a>(
+        tx: &mut dyn Tx,
+        mark: i64,
+        places: impl IntoIterator<Item = (&'a str, &'a Namespace)>,
+    ) -> Result<Self> {
+        let mut out = HashMap::new();
+        for (tenant, ns) in places {
+            if let Entry::Vacant(slot) = out.entry((tenant.to_owned(), ns.clone())) {
+                slot.insert(tx.vectors_since(tenant, ns, mark)?);
+            }
+        }
+        Ok(Recent(out))
+    }
+
+    /// Those vectors of `(tenant, namespace)` as hits for `vector`.
+    pub fn hits<'a>(&'a self, tenant: &str, ns: &Namespace, vector: &'a [f32]) -> impl Iterator<Item = Hit> + 'a {
+        let found = self.0.get(&(tenant.to_owned(), ns.clone()));
+        found.into_iter().flatten().map(move |(seq, w)| (*seq, f64::from(crate::vector::dot(vector, w))))
+    }
 }
 
 /// Whether the memory at `seq` still has a vector at least

@@ -9,7 +9,7 @@
 use super::liveness::{expiry, live};
 use super::merge::{self, DUPLICATE_COSINE};
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, WriteStatus};
+use crate::model::{Memory, MemoryPatch, NewMemory, WriteStatus};
 use crate::store::{Hit, Reads, Stored, Tx};
 use crate::time::Millis;
 use crate::vector::dot;
@@ -56,8 +56,7 @@ fn new_record(tenant: &str, m: &NewMemory, text_hash: Option<i64>, now: Millis) 
 
 /// Takes a new memory's fingerprint (run before the transaction).
 pub fn prepare(m: NewMemory) -> Prepared {
-    let probe = new_record("", &m, None, 0);
-    Prepared { text_hash: merge::fingerprint(&probe.memory), memory: m, near: Vec::new() }
+    Prepared { text_hash: merge::fingerprint_of(&m.text, &m.source, &m.metadata), memory: m, near: Vec::new() }
 }
 
 /// Stores `vector` for `s` or, for a text without one, queues it for embedding.
@@ -81,21 +80,16 @@ pub fn put_batch(
     now: Millis,
 ) -> Result<Vec<(WriteStatus, Memory)>> {
     let mut out = Vec::with_capacity(batch.len());
-    // Vectors stored since the lookups (before this batch writes any), by namespace.
-    let mut recent: std::collections::HashMap<Namespace, Vec<(i64, Vec<f32>)>> = Default::default();
-    for p in batch.iter().filter(|p| p.memory.embedding.is_some()) {
-        if let std::collections::hash_map::Entry::Vacant(slot) = recent.entry(p.memory.namespace.clone()) {
-            slot.insert(tx.vectors_since(tenant, &p.memory.namespace, mark)?);
-        }
-    }
+    // Vectors stored since the lookups (loaded before this batch writes any).
+    let with_vectors = batch.iter().filter(|p| p.memory.embedding.is_some());
+    let recent = merge::Recent::load(tx, mark, with_vectors.map(|p| (tenant, &p.memory.namespace)))?;
     // Vectors written earlier in this batch: the index does not hold them yet.
     let mut written: Vec<(i64, Vec<f32>)> = Vec::new();
     for mut p in batch {
         let mut near = std::mem::take(&mut p.near);
         if let Some(v) = &p.memory.embedding {
             near.extend(written.iter().map(|(seq, w)| (*seq, f64::from(dot(v, w)))));
-            let others = recent.get(&p.memory.namespace).into_iter().flatten();
-            near.extend(others.map(|(seq, w)| (*seq, f64::from(dot(v, w)))));
+            near.extend(recent.hits(tenant, &p.memory.namespace, v));
         }
         let (status, s) = match &p.memory.key {
             Some(key) => {
@@ -286,14 +280,13 @@ pub fn remove(tx: &mut dyn Tx, s: &Stored) -> Result<()> {
 /// Restarts the TTL of the live memories `ids` that have one (and are not pinned).
 pub fn refresh_ttl(tx: &mut dyn Tx, tenant: &str, ids: &[String], now: Millis) -> Result<()> {
     for id in ids {
-        let Some(mut s) = live(tx.memory_by_id(tenant, id)?, now) else {
+        let Some(s) = live(tx.memory_by_id(tenant, id)?, now) else {
             continue;
         };
         if s.memory.pinned || s.memory.ttl_ms.is_none() {
             continue;
         }
-        s.memory.expires_at = expiry(false, s.memory.ttl_ms, now);
-        tx.update_memory(&s)?;
+        tx.set_expiry(s.seq, expiry(false, s.memory.ttl_ms, now))?;
     }
     Ok(())
 }

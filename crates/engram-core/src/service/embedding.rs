@@ -10,7 +10,6 @@ use crate::embed::{EmbedError, Embedder};
 use crate::error::{Error, Result};
 use crate::model::NewMemory;
 use crate::rules::embedding::{self as rules, Computed};
-use crate::rules::merge::DUPLICATE_COSINE;
 use crate::store::{PendingText, TenantModel};
 use crate::vector::normalise;
 
@@ -173,16 +172,11 @@ impl MemoryService {
                 near: Vec::new(),
             })
             .collect();
-        // Near-duplicates already in the index, looked up by tenant.
-        let mut by_tenant: std::collections::HashMap<String, Vec<usize>> = Default::default();
-        for (i, c) in computed.iter().enumerate() {
-            by_tenant.entry(c.tenant.clone()).or_default().push(i);
-        }
-        for (tenant, slots) in by_tenant {
-            let probes = slots.iter().map(|&i| (computed[i].namespace.clone(), computed[i].vector.clone())).collect();
-            for (i, hits) in slots.into_iter().zip(self.store().near(&tenant, probes, DUPLICATE_COSINE).await?) {
-                computed[i].near = hits;
-            }
+        // Near-duplicates already in the index.
+        let probes =
+            computed.iter().enumerate().map(|(i, c)| (i, c.tenant.clone(), c.namespace.clone(), c.vector.clone()));
+        for (i, hits) in self.near_duplicates(probes.collect()).await? {
+            computed[i].near = hits;
         }
         rules::near_each_other(&mut computed);
         let now = self.now();

@@ -1,5 +1,7 @@
 //! The memories API: create (batched), get, patch, delete, list. Search is in `search.rs`.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use super::inputs::{CreateMemories, ListInput, MemoryInput, PatchInput};
@@ -14,7 +16,7 @@ use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Source, Tier, Writ
 use crate::rules::liveness::live;
 use crate::rules::merge::DUPLICATE_COSINE;
 use crate::rules::write;
-use crate::store::Page;
+use crate::store::{Hit, Page};
 
 /// One page of `GET /v1/memories`.
 #[derive(Debug, Serialize)]
@@ -149,23 +151,37 @@ impl MemoryService {
         let queued = batch.iter().any(|m| m.embedding.is_none() && !m.text.is_empty());
         let mut prepared: Vec<write::Prepared> = batch.into_iter().map(write::prepare).collect();
         let mark = self.store().index_watermark();
-        let probes: Vec<(usize, Namespace, Vec<f32>)> = prepared
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.memory.embedding.clone().map(|v| (i, p.memory.namespace.clone(), v)))
-            .collect();
-        if !probes.is_empty() {
-            let (slots, probes): (Vec<usize>, Vec<(Namespace, Vec<f32>)>) =
-                probes.into_iter().map(|(i, ns, v)| (i, (ns, v))).unzip();
-            let hits = self.store().near(tenant, probes, DUPLICATE_COSINE).await?;
-            for (i, h) in slots.into_iter().zip(hits) {
-                prepared[i].near = h;
-            }
+        let probes = prepared.iter().enumerate().filter_map(|(i, p)| {
+            p.memory.embedding.clone().map(|v| (i, tenant.to_owned(), p.memory.namespace.clone(), v))
+        });
+        for (i, hits) in self.near_duplicates(probes.collect()).await? {
+            prepared[i].near = hits;
         }
         let (tenant, now) = (tenant.to_owned(), self.now());
         let out = self.store().write(move |tx| write::put_batch(tx, &tenant, prepared, mark, now)).await?;
         if queued {
             self.notify_queued();
+        }
+        Ok(out)
+    }
+
+    /// The memories in the vector index at least [`DUPLICATE_COSINE`] similar
+    /// to each probe `(slot, tenant, namespace, vector)`, as `(slot, hits)`;
+    /// looked up once per tenant.
+    pub(crate) async fn near_duplicates(
+        &self,
+        probes: Vec<(usize, String, Namespace, Vec<f32>)>,
+    ) -> Result<Vec<(usize, Vec<Hit>)>> {
+        type Group = (Vec<usize>, Vec<(Namespace, Vec<f32>)>);
+        let mut by_tenant: HashMap<String, Group> = HashMap::new();
+        for (slot, tenant, ns, v) in probes {
+            let group = by_tenant.entry(tenant).or_default();
+            group.0.push(slot);
+            group.1.push((ns, v));
+        }
+        let mut out = Vec::new();
+        for (tenant, (slots, probes)) in by_tenant {
+            out.extend(slots.into_iter().zip(self.store().near(&tenant, probes, DUPLICATE_COSINE).await?));
         }
         Ok(out)
     }

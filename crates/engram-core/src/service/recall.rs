@@ -182,16 +182,18 @@ impl RecallOutput {
 /// The session's turns scored against the query: shared content words, and
 /// recency (for a question about the conversation itself, mostly recency).
 fn working_items(s: &Session, query: &str, intent: Intent, weight: f64) -> Vec<RecallItem> {
-    let content = content_words;
-    let q = content(query);
+    let q = content_words(query);
     let n = s.turns.len().max(1) as f64;
     s.turns
         .iter()
         .enumerate()
         .map(|(i, t)| {
             let recency = (i + 1) as f64 / n;
-            let overlap =
-                if q.is_empty() { 0.0 } else { content(&t.content).intersection(&q).count() as f64 / q.len() as f64 };
+            let overlap = if q.is_empty() {
+                0.0
+            } else {
+                content_words(&t.content).intersection(&q).count() as f64 / q.len() as f64
+            };
             let base = if intent == Intent::Working {
                 0.4 * overlap + 0.6 * recency
             } else {

@@ -246,6 +246,8 @@ pub trait Tx: Reads {
     /// Sets a memory's salience (and when it was computed), adding `cites`
     /// citations; the version does not change.
     fn set_salience(&mut self, seq: i64, salience: f64, at: Millis, cites: i64) -> Result<()>;
+    /// Sets when a memory expires (`None`: never); the version does not change.
+    fn set_expiry(&mut self, seq: i64, expires_at: Option<Millis>) -> Result<()>;
     /// Records that `id` was merged into `survivor`, and points earlier
     /// merges into `id` at `survivor`.
     fn record_merge(&mut self, tenant: &str, id: &str, survivor: &str, at: Millis) -> Result<()>;

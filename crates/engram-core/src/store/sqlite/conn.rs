@@ -109,6 +109,9 @@ impl Tx for Conn<'_> {
     fn set_salience(&mut self, seq: i64, salience: f64, at: Millis, cites: i64) -> Result<()> {
         memories::set_salience(self.c, seq, salience, at, cites)
     }
+    fn set_expiry(&mut self, seq: i64, expires_at: Option<Millis>) -> Result<()> {
+        memories::set_expiry(self.c, seq, expires_at)
+    }
     fn record_merge(&mut self, tenant: &str, id: &str, survivor: &str, at: Millis) -> Result<()> {
         memories::record_merge(self.c, tenant, id, survivor, at)
     }

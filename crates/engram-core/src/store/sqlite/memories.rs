@@ -213,6 +213,11 @@ pub fn set_salience(c: &Connection, seq: i64, salience: f64, at: Millis, cites: 
     Ok(())
 }
 
+pub fn set_expiry(c: &Connection, seq: i64, expires_at: Option<Millis>) -> Result<()> {
+    c.prepare_cached("UPDATE memories SET expires_at = ? WHERE seq = ?")?.execute(params![expires_at, seq])?;
+    Ok(())
+}
+
 pub fn merged_into(c: &Connection, tenant: &str, id: &str) -> Result<Option<String>> {
     Ok(c.prepare_cached("SELECT survivor_id FROM memory_merges WHERE tenant_id = ? AND id = ?")?
         .query_row(params![tenant, id], |r| r.get(0))

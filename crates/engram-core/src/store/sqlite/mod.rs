@@ -370,9 +370,9 @@ impl SqliteStore {
 
 /// Runs `f` in one read transaction, so every lookup sees the same snapshot.
 fn snapshot<T>(c: &Connection, f: impl FnOnce(&mut dyn Reads) -> Result<T>) -> Result<T> {
-    c.execute_batch("BEGIN DEFERRED")?;
+    c.prepare_cached("BEGIN DEFERRED")?.execute([])?;
     let out = f(&mut Conn::new(c));
-    let _ = c.execute_batch("COMMIT");
+    let _ = c.prepare_cached("COMMIT").and_then(|mut s| s.execute([]));
     out
 }
 
