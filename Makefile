@@ -22,12 +22,15 @@ model:
 ## test: formatting and lints, then every test — Rust unit and integration tests, then the real langgraph-sdk and MCP clients
 test: lint test-rust test-compat
 
+# The PostgreSQL tests run on a throwaway server (scripts/postgres.sh), stopped afterwards.
 test-rust: model
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		ENGRAM_TEST_MODEL_DIR=$(CURDIR)/$(MODEL_DIR) $(CARGO) nextest run --workspace --no-fail-fast; \
+	@url=$$(./scripts/postgres.sh start) && trap './scripts/postgres.sh stop' EXIT && \
+	export ENGRAM_TEST_POSTGRES_URL=$$url ENGRAM_TEST_MODEL_DIR=$(CURDIR)/$(MODEL_DIR) && \
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 		echo "cargo-nextest not found; using cargo test"; \
-		ENGRAM_TEST_MODEL_DIR=$(CURDIR)/$(MODEL_DIR) $(CARGO) test --workspace --no-fail-fast; \
+		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
 test-compat:
@@ -59,4 +62,5 @@ lint:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) .venv-bench .bench
+	./scripts/postgres.sh stop
+	rm -rf $(VENV) .venv-bench .venv-pg .bench

@@ -4,7 +4,7 @@
 # root, 127.0.0.1 on a free port, trust auth, data under $PG_DIR (default: a
 # folder under /tmp named after this checkout, so the user can reach it even
 # when the checkout sits in root's home).
-# Usage: scripts/postgres.sh start   initdb if needed, start; prints the URL
+# Usage: scripts/postgres.sh start   a fresh cluster unless one runs; prints the URL
 #        scripts/postgres.sh stop    stops it (no error when it is not running)
 #        scripts/postgres.sh url     the URL of the running server
 # The URL (postgres://engram@127.0.0.1:PORT/postgres) is also in $PG_DIR/url.
@@ -54,9 +54,9 @@ start() {
     cat "$PG_DIR/url"
     return
   fi
-  if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
-    as_pg "$bin/initdb" -D "$PG_DIR/data" -U engram --auth=trust --locale=C --encoding=UTF8 >"$PG_DIR/initdb.log"
-  fi
+  # Not running: start from an empty cluster (the tests' databases are throwaway).
+  rm -rf "$PG_DIR/data"
+  as_pg "$bin/initdb" -D "$PG_DIR/data" -U engram --auth=trust --locale=C --encoding=UTF8 >"$PG_DIR/initdb.log"
   local port
   port=$(free_port)
   as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \

@@ -103,6 +103,9 @@ impl Error {
     pub fn storage_full(message: impl Into<String>) -> Self {
         Error::User { code: ErrorCode::StorageFull, message: message.into() }
     }
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Error::User { code: ErrorCode::Timeout, message: message.into() }
+    }
     pub fn internal(detail: impl Into<String>) -> Self {
         Error::Internal { detail: detail.into() }
     }

@@ -177,6 +177,10 @@ impl Parser {
     fn scalar(&self, field: &Field, v: &Value, path: &str) -> Result<Scalar> {
         let s = Scalar::from_json(v)
             .ok_or_else(|| err(path, "expects a scalar (string, number, boolean or null); use $in/$all for lists"))?;
+        if matches!(&s, Scalar::Text(t) if t.contains('\0')) {
+            // No stored string holds it (writes refuse it), and PostgreSQL cannot bind it.
+            return Err(err(path, "strings must not contain the NUL character (U+0000)"));
+        }
         Ok(match (field, s) {
             (Field::CreatedAt | Field::UpdatedAt, Scalar::Text(t)) => {
                 Scalar::Int(parse_rfc3339(&t).map_err(|e| err(path, e.public_message()))?)

@@ -34,7 +34,7 @@ const RETRY: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_s
 /// Runs until `shutdown` turns true, then saves the index once more.
 pub async fn run_embedding_queue(service: MemoryService, beat: Arc<Heartbeat>, mut shutdown: watch::Receiver<bool>) {
     let mut last_save = service.now();
-    let mut saved_at_change = service.index_watermark();
+    let mut saved_at_change = service.index_watermark().await.unwrap_or(0);
     // Tenants whose vectors were made with another model wait for `engram
     // reembed`; forgotten now and then in case it ran.
     let mut blocked = HashSet::new();
@@ -62,12 +62,14 @@ pub async fn run_embedding_queue(service: MemoryService, beat: Arc<Heartbeat>, m
                 backoff
             }
         };
-        let watermark = service.index_watermark();
-        if service.now() - last_save >= SAVE_EVERY_MS && watermark != saved_at_change {
-            match service.save_indexes().await {
-                Ok(()) => saved_at_change = watermark,
-                Err(e) => {
-                    tracing::error!(job = beat.name, error = %e, "saving the vector index failed")
+        if service.now() - last_save >= SAVE_EVERY_MS {
+            let watermark = service.index_watermark().await.unwrap_or(saved_at_change);
+            if watermark != saved_at_change {
+                match service.save_indexes().await {
+                    Ok(()) => saved_at_change = watermark,
+                    Err(e) => {
+                        tracing::error!(job = beat.name, error = %e, "saving the vector index failed")
+                    }
                 }
             }
             last_save = service.now();

@@ -162,6 +162,9 @@ pub fn validate_text(text: &str, field: &str) -> Result<()> {
     if text.trim().is_empty() {
         return Err(Error::invalid(format!("{field} must not be empty")));
     }
+    if text.contains('\0') {
+        return Err(Error::invalid(nul_message(field)));
+    }
     if text.len() > MAX_TEXT_BYTES {
         return Err(Error::invalid(format!(
             "{field} is {} bytes; the limit is {MAX_TEXT_BYTES} bytes (32 KiB)",
@@ -219,6 +222,34 @@ pub fn validate_metadata(meta: &Map<String, Value>, field: &str) -> Result<()> {
                 "{field}.{name} must be a scalar or an array of scalars (metadata is flat); put nested data in `data`"
             )));
         }
+        validate_json_strings(value, &format!("{field}.{name}"))?;
+    }
+    Ok(())
+}
+
+fn nul_message(field: &str) -> String {
+    format!("{field} must not contain the NUL character (U+0000)")
+}
+
+/// Refuses U+0000 in a JSON value's strings and member names. No backend
+/// stores it (PostgreSQL's `text` and `jsonb` cannot hold it), so every
+/// backend refuses it the same way.
+pub fn validate_json_strings(v: &Value, field: &str) -> Result<()> {
+    match v {
+        Value::String(s) if s.contains('\0') => Err(Error::invalid(nul_message(field))),
+        Value::Array(items) => items.iter().try_for_each(|i| validate_json_strings(i, field)),
+        Value::Object(members) => validate_object_strings(members, field),
+        _ => Ok(()),
+    }
+}
+
+/// [`validate_json_strings`] of an object.
+pub fn validate_object_strings(members: &Map<String, Value>, field: &str) -> Result<()> {
+    for (name, v) in members {
+        if name.contains('\0') {
+            return Err(Error::invalid(nul_message(field)));
+        }
+        validate_json_strings(v, &format!("{field}.{name}"))?;
     }
     Ok(())
 }

@@ -72,9 +72,9 @@ impl MemoryService {
         self.store().save_indexes().await
     }
 
-    /// Changes whenever a derived index does.
-    pub fn index_watermark(&self) -> i64 {
-        self.store().index_watermark()
+    /// Grows with every vector stored (see `Store::index_watermark`).
+    pub async fn index_watermark(&self) -> Result<i64> {
+        self.store().index_watermark().await
     }
 
     /// Finishes queued writes and closes the store; later calls fail with `unavailable`.

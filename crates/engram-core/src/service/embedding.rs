@@ -160,7 +160,7 @@ impl MemoryService {
     /// waiting at that version) and folds each with its near-duplicates, in
     /// one transaction. Returns how many vectors were stored.
     pub async fn store_embeddings(&self, done: Vec<(PendingText, Vec<f32>)>) -> Result<usize> {
-        let mark = self.store().index_watermark();
+        let mark = self.store().index_watermark().await?;
         let mut computed: Vec<Computed> = done
             .into_iter()
             .map(|(p, vector)| Computed {

@@ -10,7 +10,7 @@ use crate::auth::{Scope, TenantCtx};
 use crate::error::{Error, Result};
 use crate::filter::{self, Dialect};
 use crate::model::item::{indexed_text, item_value, validate_index};
-use crate::model::memory::{validate_key, MAX_TTL_SECONDS};
+use crate::model::memory::{validate_key, validate_object_strings, MAX_TTL_SECONDS};
 use crate::model::{Memory, Namespace, NewMemory, Source, Tier};
 use crate::rules::liveness::live;
 use crate::rules::write;
@@ -98,6 +98,7 @@ impl MemoryService {
         if let Some(i) = &index {
             validate_index(i, "index")?;
         }
+        validate_object_strings(&req.value, "value")?;
         let value = Value::Object(req.value);
         let text = indexed_text(&value, index.as_ref().unwrap_or(&Value::Null));
         let Value::Object(data) = value else {

@@ -9,8 +9,8 @@ use super::{check_limit, MemoryService, MAX_BATCH};
 use crate::auth::{Scope, TenantCtx};
 use crate::error::{Error, Result};
 use crate::model::memory::{
-    ttl_seconds_to_ms, validate_key, validate_metadata, validate_salience, validate_tags, validate_text,
-    DEFAULT_SALIENCE,
+    ttl_seconds_to_ms, validate_key, validate_metadata, validate_object_strings, validate_salience, validate_tags,
+    validate_text, DEFAULT_SALIENCE,
 };
 use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Source, Tier, WriteStatus};
 use crate::rules::liveness::live;
@@ -41,6 +41,9 @@ fn validate_new(m: MemoryInput, field: &str) -> Result<NewMemory> {
     validate_tags(&tags, &format!("{field}.tags"))?;
     let metadata = m.metadata.unwrap_or_default();
     validate_metadata(&metadata, &format!("{field}.metadata"))?;
+    if let Some(d) = &m.data {
+        validate_object_strings(d, &format!("{field}.data"))?;
+    }
     let salience = m.salience.unwrap_or(DEFAULT_SALIENCE);
     validate_salience(salience, &format!("{field}.salience"))?;
     let ttl_ms = m.ttl_seconds.map(|t| ttl_seconds_to_ms(t, &format!("{field}.ttl_seconds"))).transpose()?;
@@ -70,6 +73,9 @@ fn validate_patch(p: PatchInput) -> Result<MemoryPatch> {
     }
     if let Some(m) = &p.metadata {
         validate_metadata(m, "metadata")?;
+    }
+    if let Some(Some(d)) = &p.data {
+        validate_object_strings(d, "data")?;
     }
     if let Some(s) = p.salience {
         validate_salience(s, "salience")?;
@@ -150,7 +156,7 @@ impl MemoryService {
     ) -> Result<Vec<(WriteStatus, Memory)>> {
         let queued = batch.iter().any(|m| m.embedding.is_none() && !m.text.is_empty());
         let mut prepared: Vec<write::Prepared> = batch.into_iter().map(write::prepare).collect();
-        let mark = self.store().index_watermark();
+        let mark = self.store().index_watermark().await?;
         let probes = prepared.iter().enumerate().filter_map(|(i, p)| {
             p.memory.embedding.clone().map(|v| (i, tenant.to_owned(), p.memory.namespace.clone(), v))
         });

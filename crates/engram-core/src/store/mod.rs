@@ -20,6 +20,8 @@
 //! synchronous inside [`Reads`] and [`Tx`] (a backend runs them on a blocking
 //! thread) and asynchronous on [`Store`].
 
+pub mod common_terms;
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::HashMap;
@@ -31,6 +33,7 @@ use crate::model::session::Turn;
 use crate::model::{Memory, Namespace, Tier};
 use crate::time::Millis;
 
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, VectorOptions};
 
 /// A memory as stored: the record and what storage keeps beside it.
@@ -294,12 +297,14 @@ pub trait Tx: Reads {
 /// The storage backend.
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
 }
 
 macro_rules! delegate {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         match $self {
             Store::Sqlite(s) => s.$method($($arg),*).await,
+            Store::Postgres(s) => s.$method($($arg),*).await,
         }
     };
 }
@@ -399,11 +404,10 @@ impl Store {
         delegate!(self.save_vectors())
     }
 
-    /// Changes whenever a derived index does (0 without one).
-    pub fn index_watermark(&self) -> i64 {
-        match self {
-            Store::Sqlite(s) => s.vector_index().map(|i| i.applied()).unwrap_or(0),
-        }
+    /// A number that grows with every vector stored: vectors stored after a
+    /// lookup that took it are [`Reads::vectors_since`] it (0 without vectors).
+    pub async fn index_watermark(&self) -> Result<i64> {
+        delegate!(self.index_watermark())
     }
 
     /// A cheap query that proves the store answers.

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use engram_core::clock::ManualClock;
 use engram_core::embed::{EmbedError, Embedder};
 use engram_core::service::{AuthMode, ServiceOptions};
-use engram_core::store::{SqliteOptions, SqliteStore, Store, Synchronous, VectorOptions};
+use engram_core::store::{
+    PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, Synchronous, VectorOptions,
+};
 use engram_core::vector::normalise;
 use engram_core::{MemoryService, TenantCtx};
 
@@ -23,13 +25,55 @@ pub const DAY: i64 = 86_400_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    Postgres,
 }
 
-/// A backend on a temp dir, a manual clock, and services built on them.
+/// A backend on a temp dir (SQLite) or a fresh database (PostgreSQL), a
+/// manual clock, and services built on them.
 pub struct Harness {
     pub backend: Backend,
     pub dir: tempfile::TempDir,
     pub clock: Arc<ManualClock>,
+    /// The PostgreSQL database of this harness (created by [`Harness::new`]).
+    pub postgres_url: Option<String>,
+}
+
+/// The variable naming the test PostgreSQL server (an admin URL).
+pub const POSTGRES_URL_VAR: &str = "ENGRAM_TEST_POSTGRES_URL";
+
+/// Runs a future to completion from synchronous test code (the tests run on
+/// a multi-threaded runtime).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+/// Creates an empty database on the test server; returns its URL.
+fn fresh_database() -> String {
+    let admin = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{POSTGRES_URL_VAR} is not set: the PostgreSQL tests need a server. `make test` starts one; by hand: \
+             export {POSTGRES_URL_VAR}=$(scripts/postgres.sh start)"
+        )
+    });
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    let name =
+        format!("engram_t_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    block_on(async {
+        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
+        tokio::spawn(conn);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create the test database");
+    });
+    let mut cfg: tokio_postgres::Config = admin.parse().expect("the admin URL parses");
+    cfg.dbname(&name);
+    let (host, port) = match (cfg.get_hosts().first(), cfg.get_ports().first()) {
+        (Some(tokio_postgres::config::Host::Tcp(h)), Some(p)) => (h.clone(), *p),
+        _ => panic!("{POSTGRES_URL_VAR} must name a TCP host and port"),
+    };
+    let user = cfg.get_user().unwrap_or("postgres");
+    format!("postgres://{user}@{host}:{port}/{name}")
 }
 
 /// The vector space of tests that bring their own vectors: it declares the
@@ -52,7 +96,8 @@ impl Embedder for CallerVectors {
 
 impl Harness {
     pub fn new(backend: Backend) -> Self {
-        Harness { backend, dir: tempfile::tempdir().expect("tempdir"), clock: ManualClock::new(T0) }
+        let postgres_url = (backend == Backend::Postgres).then(fresh_database);
+        Harness { backend, dir: tempfile::tempdir().expect("tempdir"), clock: ManualClock::new(T0), postgres_url }
     }
 
     /// Opens the backend's store on this harness's directory and clock.
@@ -65,6 +110,13 @@ impl Harness {
                 opts.vectors = Some(VectorOptions { dims: DIMS, index_path: self.dir.path().join("engram.vectors") });
                 opts.clock = self.clock.clone();
                 Store::Sqlite(SqliteStore::open(opts).expect("open the store"))
+            }
+            Backend::Postgres => {
+                let mut opts = PostgresOptions::new(self.postgres_url.clone().expect("a database"));
+                opts.pool_size = 8;
+                opts.dims = Some(DIMS);
+                opts.clock = self.clock.clone();
+                Store::Postgres(block_on(PostgresStore::open(opts)).expect("open the store"))
             }
         }
     }

@@ -1,14 +1,9 @@
 //! Keyword search planning: which query words to search, and how to find the
 //! best matches in the caller's scope cheaply.
 //!
-//! **Words.** In a large index, words that occur in more than
-//! [`COMMON_SHARE`] of all memories are dropped (the rarest word of the query
-//! is always kept). FTS5 scores every document that matches any query word, at
-//! about 1–2 µs each, and has no top-k pruning; one common word makes a search
-//! over 100 000 memories cost tens of milliseconds while adding almost nothing
-//! to BM25 (its IDF is near zero). Dropping such words is the "common terms"
-//! rule of other engines — stopwords learned from the corpus. Document
-//! frequencies come from FTS5 itself (so stemming matches) and are cached.
+//! **Words.** Common words of a large index are dropped by the shared rule
+//! of `store::common_terms`; document frequencies come from FTS5 itself (so
+//! stemming matches).
 //!
 //! **Scope.** Checking every match against the caller's scope (tenant,
 //! namespace, expiry, filter) costs a row lookup per match, doubling the work.
@@ -26,16 +21,11 @@ use rusqlite::{params, Connection};
 use super::{fts, search_sql};
 use crate::clock::SharedClock;
 use crate::error::Result;
+use crate::store::common_terms::{self, TermStats, PRUNE_FROM_DOCS, STATS_TTL_MS};
 use crate::store::Scope;
 use crate::time::Millis;
 
-/// Below this many indexed memories every word is searched.
-pub const PRUNE_FROM_DOCS: u64 = 10_000;
-/// Words in a larger share of the indexed memories are dropped.
-pub const COMMON_SHARE: f64 = 0.05;
-/// How long a counted frequency, or a scope found narrow, is trusted.
-const TTL_MS: Millis = 60_000;
-/// Cached words (and narrow scopes) at most.
+/// Narrow scopes remembered at most.
 const MAX_CACHED: usize = 100_000;
 /// Index-wide matches ranked per wanted result before the scope is checked.
 const OVERSAMPLE: usize = 4;
@@ -43,10 +33,9 @@ const OVERSAMPLE: usize = 4;
 /// The planner and its caches (bounded; entries carry when they were made,
 /// by the store's clock); share it behind an `Arc`.
 pub struct KeywordSearch {
-    clock: SharedClock,
     /// Document frequency by term; the empty term holds the number of documents.
-    df: Cache<String, (u64, Millis)>,
-    /// Scopes found narrow, and when.
+    df: TermStats,
+    /// Scopes found narrow, and when (trusted as long as a frequency).
     narrow: Cache<String, Millis>,
 }
 
@@ -65,7 +54,7 @@ fn scope_key(q: &Scope) -> String {
 
 impl KeywordSearch {
     pub fn new(clock: SharedClock) -> Self {
-        KeywordSearch { clock, df: Cache::new(MAX_CACHED), narrow: Cache::new(MAX_CACHED) }
+        KeywordSearch { df: TermStats::new(clock), narrow: Cache::new(MAX_CACHED) }
     }
 
     /// The best `k` matches of any of `terms` in `q`'s scope: `(seq, bm25)`, best first.
@@ -99,14 +88,14 @@ impl KeywordSearch {
     }
 
     fn is_narrow(&self, key: &str) -> bool {
-        self.narrow.get(key).is_some_and(|at| self.clock.now_ms() - at < TTL_MS)
+        self.narrow.get(key).is_some_and(|at| self.df.now() - at < STATS_TTL_MS)
     }
 
     fn mark_narrow(&self, key: String) {
-        self.narrow.insert(key, self.clock.now_ms());
+        self.narrow.insert(key, self.df.now());
     }
 
-    /// The `terms` worth searching, in their order.
+    /// The `terms` worth searching, in their order (`common_terms::keep`).
     fn prune(&self, c: &Connection, terms: Vec<String>) -> Result<Vec<String>> {
         if terms.len() < 2 {
             return Ok(terms);
@@ -115,26 +104,15 @@ impl KeywordSearch {
         if docs < PRUNE_FROM_DOCS {
             return Ok(terms);
         }
-        let limit = (docs as f64 * COMMON_SHARE) as u64;
         let df: Vec<u64> = terms.iter().map(|t| self.cached(c, Some(t))).collect::<Result<_>>()?;
-        let rarest = df.iter().enumerate().min_by_key(|(_, d)| **d).map_or(0, |(i, _)| i);
-        Ok(terms
-            .into_iter()
-            .zip(df)
-            .enumerate()
-            .filter(|(i, (_, d))| *d <= limit || *i == rarest)
-            .map(|(_, (t, _))| t)
-            .collect())
+        Ok(common_terms::keep(terms, docs, &df))
     }
 
     /// The document frequency of `term`, or the number of indexed memories.
     fn cached(&self, c: &Connection, term: Option<&str>) -> Result<u64> {
-        let now = self.clock.now_ms();
         let key = term.unwrap_or("");
-        if let Some((n, at)) = self.df.get(key) {
-            if now - at < TTL_MS {
-                return Ok(n);
-            }
+        if let Some(n) = self.df.get(key) {
+            return Ok(n);
         }
         let n: i64 = match term {
             None => c.prepare_cached("SELECT count(*) FROM memories_fts_docsize")?.query_row([], |r| r.get(0))?,
@@ -143,7 +121,7 @@ impl KeywordSearch {
                 .query_row(params![format!("\"{}\"", t.replace('"', "\"\""))], |r| r.get(0))?,
         };
         let n = n.max(0) as u64;
-        self.df.insert(key.to_owned(), (n, now));
+        self.df.put(key, n);
         Ok(n)
     }
 }

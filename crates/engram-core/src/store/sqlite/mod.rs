@@ -166,6 +166,11 @@ impl SqliteStore {
         self.vectors.as_ref().map(|v| &v.index)
     }
 
+    /// The vector index's change watermark (0 without an index).
+    pub async fn index_watermark(&self) -> Result<i64> {
+        Ok(self.vector_index().map(|i| i.applied()).unwrap_or(0))
+    }
+
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,

@@ -238,3 +238,37 @@ pub async fn key_lookups_are_trusted_for_five_seconds_of_the_clock(h: Harness) {
     let keys = svc.list_keys(Some("acme")).await.unwrap();
     assert_eq!((keys.len(), keys[0].revoked_at), (1, Some(h.now() - 5_000)));
 }
+
+/// U+0000 cannot be stored by every backend (PostgreSQL's text cannot hold
+/// it), so every backend refuses it the same way, and nothing is written.
+pub async fn nul_characters_are_refused_everywhere(h: Harness) {
+    let svc = h.service();
+    let ctx = TenantCtx::dev();
+    for bad in [
+        json!({"namespace": ["n"], "text": "a\u{0}b"}),
+        json!({"namespace": ["n"], "text": "ok", "metadata": {"k": ["x", "a\u{0}"]}}),
+        json!({"namespace": ["n"], "text": "ok", "data": {"deep": {"list": ["\u{0}"]}}}),
+        json!({"namespace": ["n"], "text": "ok", "data": {"\u{0}": 1}}),
+        json!({"namespace": ["n"], "text": "ok", "tags": ["a\u{0}"]}),
+        json!({"namespace": ["n"], "text": "ok", "key": "k\u{0}"}),
+    ] {
+        let req: CreateMemories = from_json(json!({ "memories": [bad.clone()] }));
+        assert_eq!(code(svc.create_memories(&ctx, req).await), ErrorCode::InvalidInput, "{bad}");
+    }
+    let item: engram_core::service::PutItem =
+        from_json(json!({"namespace": ["kb"], "key": "k", "value": {"a": "x\u{0}"}}));
+    assert_eq!(code(svc.put_item(&ctx, item).await), ErrorCode::InvalidInput);
+    let turns: engram_core::service::inputs::AddTurns =
+        from_json(json!({"turns": [{"role": "user", "content": "hi\u{0}"}]}));
+    assert_eq!(code(svc.add_turns(&ctx, "s1", turns).await), ErrorCode::InvalidInput);
+    let id = write(&svc, &ctx, json!([{"namespace": ["n"], "text": "kept"}])).await[0].1.clone();
+    let patch: PatchInput = from_json(json!({"metadata": {"k": "\u{0}"}}));
+    assert_eq!(code(svc.update_memory(&ctx, &id, patch, None).await), ErrorCode::InvalidInput);
+    let filter = SearchInput { filter: Some(json!({"metadata.k": "a\u{0}"})), ..Default::default() };
+    assert_eq!(code(svc.search(&ctx, filter).await), ErrorCode::InvalidFilter);
+    // An id or key holding it names nothing stored.
+    assert_eq!(code(svc.get_memory(&ctx, "a\u{0}").await), ErrorCode::NotFound);
+    assert_eq!(code(svc.delete_memory(&ctx, "a\u{0}").await), ErrorCode::NotFound);
+    let listed = svc.list_memories(&ctx, ListInput::default()).await.unwrap();
+    assert_eq!(listed.memories.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["kept"]);
+}

@@ -271,7 +271,7 @@ pub async fn near_duplicates_are_checked_again_inside_the_transaction(h: Harness
     };
     // Y is written; a write found Y near by its vector, but before its
     // transaction Y's vector went (its text changed): W is not folded into Y.
-    let mark = store.index_watermark();
+    let mark = store.index_watermark().await.unwrap();
     let y = put(new("Yusuf collects stamps", &v), vec![], mark).await.unwrap();
     let y_seq = store
         .read({
@@ -281,14 +281,13 @@ pub async fn near_duplicates_are_checked_again_inside_the_transaction(h: Harness
         .await
         .unwrap();
     store.write(move |tx| tx.drop_vector(y_seq)).await.unwrap();
-    let w = put(new("Yusuf is a philatelist", &nudged(&v, 0.05)), vec![(y_seq, 0.99)], store.index_watermark())
-        .await
-        .unwrap();
+    let mark = store.index_watermark().await.unwrap();
+    let w = put(new("Yusuf is a philatelist", &nudged(&v, 0.05)), vec![(y_seq, 0.99)], mark).await.unwrap();
     assert_eq!(w[0].0, WriteStatus::Created, "a stale hit is not a duplicate");
     // A restatement written at once by another writer: its lookup ran before
     // Y2 was stored (the mark), so it saw nothing; the transaction sees Y2.
     let u = rng.unit(DIMS);
-    let mark = store.index_watermark();
+    let mark = store.index_watermark().await.unwrap();
     put(new("Zara bakes sourdough", &u), vec![], mark).await.unwrap();
     let z = put(new("Zara makes sourdough bread", &nudged(&u, 0.05)), vec![], mark).await.unwrap();
     assert_eq!(z[0].0, WriteStatus::Merged, "two restatements written at once are one");

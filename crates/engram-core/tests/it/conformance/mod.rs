@@ -29,6 +29,14 @@ macro_rules! conformance {
                 }
             )*
         }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $body() {
+                    super::$module::$body(crate::harness::Harness::new(crate::harness::Backend::Postgres)).await
+                }
+            )*
+        }
     };
 }
 
@@ -40,6 +48,7 @@ conformance! {
     memories::concurrent_writes_are_all_kept,
     memories::concurrent_writers_of_one_key_serialise,
     memories::key_lookups_are_trusted_for_five_seconds_of_the_clock,
+    memories::nul_characters_are_refused_everywhere,
     filters::filters_agree_with_the_reference_evaluator,
     filters::object_valued_fields_are_not_their_members,
     filters::hostile_filters_never_break_the_query,

@@ -1,0 +1,253 @@
+//! The PostgreSQL backend: pgvector for vectors, PostgreSQL full-text search
+//! for keywords, and nothing in memory that another node could contradict —
+//! so any number of stateless engram nodes can share one database.
+//!
+//! Reads run in a `REPEATABLE READ READ ONLY` transaction (one snapshot).
+//! Writes run in a transaction that first takes one cluster-wide advisory
+//! lock, so every node's writes apply one at a time, as in SQLite's single
+//! writer: a rule's check and the write it decides are never interleaved with
+//! another writer's (keyed upserts, merges, session appends). Connections
+//! come from a bounded pool (`deadpool-postgres`) with an acquire timeout;
+//! every statement has a time limit (`statement_timeout`).
+
+mod conn;
+mod errors;
+mod filter_sql;
+mod jobs;
+mod keys;
+mod keyword;
+mod memories;
+mod schema;
+mod scope_sql;
+mod search_sql;
+mod sessions;
+mod sql;
+mod vectors;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio::runtime::Handle;
+use tokio_postgres::{IsolationLevel, NoTls};
+
+use super::{Expansion, Hit, Page, Reads, Scope, Stored, Tx};
+use crate::clock::SharedClock;
+use crate::error::{Error, Result};
+use crate::model::Namespace;
+use crate::time::Millis;
+use conn::PgConn;
+
+/// The advisory lock every write transaction takes first (`engram` in ASCII,
+/// then 2).
+const WRITE_LOCK: i64 = 0x0065_6e67_7261_6d02;
+
+/// Tuning for the PostgreSQL backend.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// A `postgres://` URL (user, password, host, port, database, options).
+    pub url: String,
+    /// Most connections this node opens.
+    pub pool_size: usize,
+    /// How long a request waits for a connection (or to open one) before
+    /// failing with `unavailable`.
+    pub acquire_timeout: Duration,
+    /// How long one statement may run before failing with `timeout`.
+    pub statement_timeout: Duration,
+    /// The dimension of the vectors this server embeds (its HNSW index is
+    /// created at open); `None` without an embedder.
+    pub dims: Option<usize>,
+    /// The service's clock (migrations record when they ran).
+    pub clock: SharedClock,
+}
+
+impl PostgresOptions {
+    /// A store at `url`: 16 connections, 2 s to get one, 30 s per statement,
+    /// no vector index, the system clock.
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresOptions {
+            url: url.into(),
+            pool_size: 16,
+            acquire_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(30),
+            dims: None,
+            clock: crate::clock::system(),
+        }
+    }
+}
+
+/// The PostgreSQL store; cheap to share behind an `Arc`.
+pub struct PostgresStore {
+    pool: Pool,
+    vectors: bool,
+    keyword: keyword::KeywordSearch,
+}
+
+impl PostgresStore {
+    /// Connects, migrates (once, whichever node comes first) and creates the
+    /// vector index for `opts.dims`.
+    pub async fn open(opts: PostgresOptions) -> Result<Self> {
+        let mut cfg: tokio_postgres::Config = opts
+            .url
+            .parse()
+            .map_err(|e| Error::invalid(format!("the store URL is not a valid PostgreSQL URL: {e}")))?;
+        let mut options = cfg.get_options().map(|o| format!("{o} ")).unwrap_or_default();
+        options.push_str(&format!(
+            "-c statement_timeout={} -c hnsw.iterative_scan=relaxed_order",
+            opts.statement_timeout.as_millis()
+        ));
+        cfg.options(&options).application_name("engram").connect_timeout(opts.acquire_timeout);
+        let manager = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(opts.pool_size.max(1))
+            .wait_timeout(Some(opts.acquire_timeout))
+            .create_timeout(Some(opts.acquire_timeout))
+            .recycle_timeout(Some(opts.acquire_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::internal(format!("building the connection pool: {e}")))?;
+        let mut c = pool.get().await?;
+        schema::migrate(&mut c, opts.clock.now_ms()).await?;
+        if let Some(dims) = opts.dims {
+            schema::ensure_vector_index(&mut c, dims).await?;
+        }
+        Ok(PostgresStore { pool, vectors: opts.dims.is_some(), keyword: keyword::KeywordSearch::new(opts.clock) })
+    }
+
+    async fn client(&self) -> Result<Object> {
+        Ok(self.pool.get().await?)
+    }
+
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Reads) -> Result<T> + Send + 'static,
+    {
+        let mut c = self.client().await?;
+        let rt = Handle::current();
+        blocking(move || {
+            let tx = rt.block_on(
+                c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start(),
+            )?;
+            let out = f(&mut PgConn::new(&tx, &rt));
+            let _ = rt.block_on(tx.commit());
+            out
+        })
+        .await
+    }
+
+    pub async fn point<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Reads) -> Result<T> + Send + 'static,
+    {
+        self.read(f).await
+    }
+
+    /// Runs `f` in a transaction holding the write lock and commits it.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+    {
+        let mut c = self.client().await?;
+        let rt = Handle::current();
+        blocking(move || {
+            let tx = rt.block_on(c.transaction())?;
+            rt.block_on(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]))?;
+            match f(&mut PgConn::new(&tx, &rt)) {
+                Ok(out) => {
+                    rt.block_on(tx.commit())?;
+                    Ok(out)
+                }
+                Err(e) => {
+                    let _ = rt.block_on(tx.rollback());
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Nothing to do: pgvector's index is updated by the writes themselves.
+    pub async fn sync_vectors(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Nothing to do: the database holds the index.
+    pub async fn save_vectors(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The newest vector's `change` number.
+    pub async fn index_watermark(&self) -> Result<i64> {
+        vectors::newest_change(&self.client().await?).await
+    }
+
+    pub async fn list(&self, scope: Scope, page: Page) -> Result<Vec<Stored>> {
+        memories::list(&self.client().await?, &scope, &page).await
+    }
+
+    pub async fn namespaces(&self, scope: Scope) -> Result<Vec<Namespace>> {
+        memories::namespaces(&self.client().await?, &scope).await
+    }
+
+    pub async fn keyword_hits(&self, scope: Scope, terms: Vec<String>, k: usize) -> Result<Vec<Hit>> {
+        self.keyword.hits(&self.client().await?, &scope, &terms, k).await
+    }
+
+    pub async fn keyword_scores(&self, terms: Vec<String>, seqs: Vec<i64>) -> Result<HashMap<i64, f64>> {
+        self.keyword.scores(&self.client().await?, &terms, &seqs).await
+    }
+
+    pub async fn vector_hits(&self, scope: Scope, vector: Vec<f32>, k: usize) -> Result<Vec<Hit>> {
+        if !self.vectors {
+            return Err(Error::unprocessable("vector search needs an embedder; this server has none configured"));
+        }
+        search_sql::vector_hits(&self.client().await?, &scope, &vector, k).await
+    }
+
+    pub async fn near(
+        &self,
+        tenant: &str,
+        probes: Vec<(Namespace, Vec<f32>)>,
+        min_cosine: f32,
+    ) -> Result<Vec<Vec<Hit>>> {
+        if !self.vectors {
+            return Ok(vec![Vec::new(); probes.len()]);
+        }
+        let c = self.client().await?;
+        let mut out = Vec::with_capacity(probes.len());
+        for (ns, v) in &probes {
+            out.push(search_sql::near(&c, tenant, ns, v, min_cosine).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn cosines(&self, seqs: Vec<i64>, vector: Vec<f32>) -> Result<HashMap<i64, f64>> {
+        search_sql::cosines(&self.client().await?, &seqs, &vector).await
+    }
+
+    pub async fn expand(&self, scope: Scope, seqs: Vec<i64>, max_gap: Option<Millis>) -> Result<Expansion> {
+        search_sql::expand(&self.client().await?, &scope, &seqs, max_gap).await
+    }
+
+    pub async fn hydrate(&self, scope: Scope, seqs: Vec<i64>) -> Result<Vec<Stored>> {
+        search_sql::hydrate(&self.client().await?, &scope, &seqs).await
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Closes the pool: later calls fail with `unavailable`.
+    pub async fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// Runs `f` on a blocking thread (the storage contract is synchronous).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::internal(format!("a database task failed: {e}")))?
+}

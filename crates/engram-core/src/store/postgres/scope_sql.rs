@@ -1,0 +1,43 @@
+//! Compiles a [`Scope`] to SQL conditions over `memories m`: tenant,
+//! liveness, namespace prefix, tiers, keyed-only and the filter. What a scope
+//! means is defined by [`Scope::admits`]; this is its PostgreSQL translation.
+
+use super::filter_sql;
+use super::sql::SqlBuilder;
+use crate::model::Namespace;
+use crate::store::Scope;
+
+/// Appends `AND <namespace under prefix>` when the prefix is not empty (the
+/// column collates as "C", so the bounds are code-point ranges).
+pub(super) fn push_namespace(b: &mut SqlBuilder, column: &str, prefix: &Namespace) {
+    if let Some((exact, lo, hi)) = prefix.prefix_bounds() {
+        b.sql(&format!(" AND ({column} = "))
+            .param(exact)
+            .sql(&format!(" OR ({column} >= "))
+            .param(lo)
+            .sql(&format!(" AND {column} < "))
+            .param(hi)
+            .sql("))");
+    }
+}
+
+/// Appends the scope's conditions (starting with a space, no leading `AND`).
+pub(super) fn push_scope(b: &mut SqlBuilder, s: &Scope) {
+    b.sql(" m.tenant_id = ")
+        .param(s.tenant.clone())
+        .sql(" AND (m.expires_at IS NULL OR m.expires_at > ")
+        .param(s.live_at)
+        .sql(")");
+    push_namespace(b, "m.namespace", &s.namespace_prefix);
+    if !s.tiers.is_empty() {
+        let tiers: Vec<String> = s.tiers.iter().map(|t| t.as_str().to_owned()).collect();
+        b.sql(" AND m.tier = ANY(").param(tiers).sql(")");
+    }
+    if s.keyed_only {
+        b.sql(" AND m.key IS NOT NULL");
+    }
+    if let Some(f) = &s.filter {
+        b.sql(" AND ");
+        filter_sql::compile(f, b);
+    }
+}
