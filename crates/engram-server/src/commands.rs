@@ -73,10 +73,7 @@ where
     F: FnOnce(MemoryService) -> Fut,
     Fut: std::future::Future<Output = Result<(), Failure>>,
 {
-    let mut opts = settings.sqlite.clone();
-    opts.exclusive = false;
-    opts.readers = 1;
-    opts.vectors = None;
+    let opts = settings.store.for_admin();
     runtime()?.block_on(async move {
         let store = server::open_store(opts).await.map_err(|e| Failure::Runtime(e.to_string()))?;
         let service = MemoryService::with_options(store, AuthMode::Required, server::service_options(settings, None));

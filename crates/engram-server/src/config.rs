@@ -3,11 +3,12 @@
 //! errors; everything is validated once, at startup, into [`Settings`].
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use engram_core::clock::SharedClock;
 use engram_core::service::Lifecycle;
-use engram_core::store::{SqliteOptions, Synchronous, VectorOptions};
+use engram_core::store::{check_postgres_url, PostgresOptions, SqliteOptions, Synchronous, VectorOptions};
 use engram_embed::chat::ChatOptions;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
@@ -144,17 +145,66 @@ impl Default for ServerSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
-    /// `sqlite://PATH`; empty means `sqlite://<data_dir>/engram.db`.
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`;
+    /// empty means `sqlite://<data_dir>/engram.db`.
     pub url: String,
     /// Read connections in the SQLite pool.
     pub readers: u32,
-    /// `full` (fsync every commit) or `normal` (survives a crash, not power loss).
+    /// SQLite: `full` (fsync every commit) or `normal` (survives a crash, not power loss).
     pub synchronous: String,
+    /// PostgreSQL: most connections this node opens.
+    pub pool_size: u32,
 }
 
 impl Default for StoreSection {
     fn default() -> Self {
-        StoreSection { url: String::new(), readers: 8, synchronous: "full".into() }
+        StoreSection { url: String::new(), readers: 8, synchronous: "full".into(), pool_size: 16 }
+    }
+}
+
+/// The store to open, validated.
+#[derive(Debug, Clone)]
+pub enum StoreSettings {
+    Sqlite(SqliteOptions),
+    Postgres(PostgresOptions),
+}
+
+impl StoreSettings {
+    /// The store's clock (also the service's).
+    pub fn clock(&self) -> SharedClock {
+        match self {
+            StoreSettings::Sqlite(o) => o.clock.clone(),
+            StoreSettings::Postgres(o) => o.clock.clone(),
+        }
+    }
+
+    /// Makes `clock` the store's clock.
+    pub fn set_clock(&mut self, clock: SharedClock) {
+        match self {
+            StoreSettings::Sqlite(o) => o.clock = clock,
+            StoreSettings::Postgres(o) => o.clock = clock,
+        }
+    }
+
+    /// The same store for an admin command beside a running server: no
+    /// single-server lock, no vector index, one or two connections.
+    pub fn for_admin(&self) -> Self {
+        match self {
+            StoreSettings::Sqlite(o) => {
+                StoreSettings::Sqlite(SqliteOptions { exclusive: false, readers: 1, vectors: None, ..o.clone() })
+            }
+            StoreSettings::Postgres(o) => {
+                StoreSettings::Postgres(PostgresOptions { pool_size: 2, dims: None, ..o.clone() })
+            }
+        }
+    }
+
+    /// Where the data lives, for logs and `check-config` (passwords hidden).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreSettings::Sqlite(o) => format!("sqlite://{}", o.path.display()),
+            StoreSettings::Postgres(o) => redact_url(&o.url),
+        }
     }
 }
 
@@ -204,7 +254,7 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub json_logs: bool,
     pub access_log: bool,
-    pub sqlite: SqliteOptions,
+    pub store: StoreSettings,
     pub embedder: EmbedderSettings,
     /// The chat distiller's settings; `None` = extractive.
     pub distiller: Option<ChatOptions>,
@@ -317,20 +367,28 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
     if !matches!(c.server.log_format.as_str(), "json" | "text") {
         e.push(format!("server.log_format = {:?}: allowed \"json\" or \"text\"", c.server.log_format));
     }
-    let db_path = if c.store.url.is_empty() {
+    let url = c.store.url.as_str();
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let db_path = if url.is_empty() {
         Some(c.server.data_dir.join("engram.db"))
-    } else if let Some(p) = c.store.url.strip_prefix("sqlite://") {
+    } else if let Some(p) = url.strip_prefix("sqlite://") {
         Some(PathBuf::from(p))
+    } else if postgres {
+        if let Err(why) = check_postgres_url(url) {
+            e.push(format!("store.url = {:?}: {why}", redact_url(url)));
+        }
+        None
     } else {
         e.push(format!(
-            "store.url = {:?}: this build supports sqlite://PATH (PostgreSQL support is planned)",
-            redact_url(&c.store.url)
+            "store.url = {:?}: use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+            redact_url(url)
         ));
         None
     };
     if db_path.as_deref().is_some_and(|p| p.as_os_str().is_empty()) {
         e.push("store.url = \"sqlite://\" needs a file path, e.g. sqlite://./data/engram.db".into());
     }
+    range_i(&mut e, "store.pool_size", i64::from(c.store.pool_size), 1, 1000);
     range_i(&mut e, "store.readers", i64::from(c.store.readers), 1, 64);
     let synchronous = match c.store.synchronous.as_str() {
         "full" => Synchronous::Full,
@@ -368,24 +426,35 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
     if !e.is_empty() {
         return Err(ConfigError(e));
     }
-    let (Some(listen), Some(db_path)) = (listen, db_path) else {
+    let Some(listen) = listen else {
         return Err(ConfigError(vec!["invalid configuration".into()]));
     };
-    Ok(Settings {
-        listen,
-        data_dir: c.server.data_dir.clone(),
-        max_body_bytes: c.server.max_body_bytes as usize,
-        request_timeout: Duration::from_secs_f64(t),
-        json_logs: c.server.log_format == "json",
-        access_log: c.server.access_log,
-        sqlite: SqliteOptions {
+    let request_timeout = Duration::from_secs_f64(t);
+    let store = match db_path {
+        Some(path) => StoreSettings::Sqlite(SqliteOptions {
             vectors: embedder
                 .dims()
                 .map(|dims| VectorOptions { dims, index_path: c.server.data_dir.join("engram.vectors") }),
             readers: c.store.readers as usize,
             synchronous,
-            ..SqliteOptions::new(db_path)
-        },
+            ..SqliteOptions::new(path)
+        }),
+        // A statement never outlives the request that asked for it.
+        None => StoreSettings::Postgres(PostgresOptions {
+            pool_size: c.store.pool_size as usize,
+            statement_timeout: request_timeout,
+            dims: embedder.dims(),
+            ..PostgresOptions::new(url)
+        }),
+    };
+    Ok(Settings {
+        listen,
+        data_dir: c.server.data_dir.clone(),
+        max_body_bytes: c.server.max_body_bytes as usize,
+        request_timeout,
+        json_logs: c.server.log_format == "json",
+        access_log: c.server.access_log,
+        store,
         embedder,
         distiller,
         sweep_interval: Duration::from_secs(m.sweep_interval_seconds as u64),
@@ -487,11 +556,7 @@ impl Settings {
     /// The effective config as TOML, secrets hidden.
     pub fn to_toml(&self) -> String {
         let mut shown = self.effective.clone();
-        shown.store.url = if shown.store.url.is_empty() {
-            format!("sqlite://{}", self.sqlite.path.display())
-        } else {
-            redact_url(&shown.store.url)
-        };
+        shown.store.url = self.store.describe();
         if !shown.embedder.api_key.is_empty() {
             shown.embedder.api_key = "***".into();
         }
@@ -504,10 +569,6 @@ impl Settings {
     /// Whether the listener is reachable only from this machine.
     pub fn is_loopback(&self) -> bool {
         self.listen.ip().is_loopback()
-    }
-
-    pub fn db_path(&self) -> &Path {
-        &self.sqlite.path
     }
 }
 
@@ -523,7 +584,7 @@ mod tests {
     fn defaults_are_valid() {
         let s = load(&Overrides::default(), env(&[])).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:7700");
-        assert_eq!(s.sqlite.path, PathBuf::from("./data/engram.db"));
+        assert!(matches!(&s.store, StoreSettings::Sqlite(o) if o.path == std::path::Path::new("./data/engram.db")));
         assert_eq!(s.max_body_bytes, 10 * 1024 * 1024);
     }
 
@@ -581,5 +642,28 @@ mod tests {
     fn redacts_passwords() {
         assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgresql() {
+        let url = "postgres://engram:hunter2@db.internal:5432/engram";
+        let over = Overrides { store: Some(url.into()), ..Default::default() };
+        let s = load(&over, env(&[("ENGRAM_STORE_POOL_SIZE", "4"), ("ENGRAM_SERVER_REQUEST_TIMEOUT_SECONDS", "7")]))
+            .unwrap();
+        let StoreSettings::Postgres(o) = &s.store else { panic!("{:?}", s.store) };
+        assert_eq!((o.url.as_str(), o.pool_size, o.dims), (url, 4, Some(LOCAL_DIMS)));
+        assert_eq!(o.statement_timeout, Duration::from_secs(7), "a statement never outlives its request");
+        let shown = s.to_toml();
+        assert!(
+            shown.contains("postgres://engram:***@db.internal:5432/engram") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        for bad in ["postgres://", "postgresql://u:pw@/db?port=x"] {
+            let over = Overrides { store: Some(bad.into()), ..Default::default() };
+            let err = load(&over, env(&[])).unwrap_err().to_string();
+            assert!(err.contains("store.url") && !err.contains("pw@"), "{bad}: {err}");
+        }
+        let err = load(&over, env(&[("ENGRAM_STORE_POOL_SIZE", "0")])).unwrap_err().to_string();
+        assert!(err.contains("store.pool_size = 0"), "{err}");
     }
 }

@@ -11,11 +11,11 @@ use engram_core::jobs::{
     run_distiller, run_embedding_queue, run_promotion, run_salience, run_session_cleanup, run_ttl_sweeper, Heartbeat,
 };
 use engram_core::service::{AuthMode, ServiceOptions};
-use engram_core::store::{SqliteOptions, SqliteStore, Store};
+use engram_core::store::{PostgresStore, SqliteStore, Store};
 use engram_core::{Error, MemoryService};
 use tokio::net::TcpListener;
 
-use crate::config::{EmbedderSettings, Settings};
+use crate::config::{EmbedderSettings, Settings, StoreSettings};
 use crate::http::{router, AppState};
 
 /// Loads the embedder the settings name (the local model takes a moment); a
@@ -53,17 +53,22 @@ fn release_freed_memory() {
 }
 
 /// Opens the store the settings name.
-pub async fn open_store(opts: SqliteOptions) -> Result<Store, Error> {
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
-        .await
-        .map_err(|e| Error::internal(format!("opening the store panicked: {e}")))??;
-    Ok(Store::Sqlite(store))
+pub async fn open_store(settings: StoreSettings) -> Result<Store, Error> {
+    match settings {
+        StoreSettings::Sqlite(opts) => {
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
+                .await
+                .map_err(|e| Error::internal(format!("opening the store panicked: {e}")))??;
+            Ok(Store::Sqlite(store))
+        }
+        StoreSettings::Postgres(opts) => Ok(Store::Postgres(PostgresStore::open(opts).await?)),
+    }
 }
 
 /// Opens the store the settings name, loads the embedder, and builds the
 /// service on them.
 pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
-    let store = open_store(settings.sqlite.clone()).await?;
+    let store = open_store(settings.store.clone()).await?;
     // Checked before the model loads: a refusal should be quick and clear.
     if !settings.is_loopback() && !store.read(|r| r.any_active_key()).await? {
         store.close().await;
@@ -74,7 +79,7 @@ pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
             settings.listen
         )));
     }
-    let embedder = match load_embedder(&settings.embedder, settings.sqlite.clock.clone()).await {
+    let embedder = match load_embedder(&settings.embedder, settings.store.clock()).await {
         Ok(e) => e,
         Err(e) => {
             store.close().await;
@@ -88,7 +93,7 @@ pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
 /// What the service is built with besides its store: the embedder, the
 /// lifecycle settings, the distiller the settings name, and the store's clock.
 pub fn service_options(settings: &Settings, embedder: Option<Arc<dyn Embedder>>) -> ServiceOptions {
-    let clock = settings.sqlite.clock.clone();
+    let clock = settings.store.clock();
     let mut opts = ServiceOptions {
         embedder,
         lifecycle: settings.lifecycle.clone(),
@@ -160,7 +165,7 @@ pub async fn run(
         loopback: settings.is_loopback(),
     };
     let addr = listener.local_addr().map_err(|e| Error::internal(format!("listener address: {e}")))?;
-    tracing::info!(addr = %addr, db = %settings.db_path().display(), "engram listening");
+    tracing::info!(addr = %addr, store = %settings.store.describe(), "engram listening");
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     tracing::info!("draining finished; stopping jobs");
     jobs.stop().await;
@@ -181,7 +186,7 @@ pub async fn run_mcp_stdio(service: MemoryService, settings: &Settings, api_key:
         }
     };
     let jobs = Jobs::start(&service, settings);
-    tracing::info!(tenant = %caller.tenant, db = %settings.db_path().display(), "engram MCP on stdio");
+    tracing::info!(tenant = %caller.tenant, store = %settings.store.describe(), "engram MCP on stdio");
     let served = crate::mcp::serve_stdio(service.clone(), caller).await;
     jobs.stop().await;
     service.close().await;

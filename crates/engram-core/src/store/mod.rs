@@ -33,7 +33,7 @@ use crate::model::session::Turn;
 use crate::model::{Memory, Namespace, Tier};
 use crate::time::Millis;
 
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres::{check_url as check_postgres_url, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, VectorOptions};
 
 /// A memory as stored: the record and what storage keeps beside it.

@@ -202,20 +202,20 @@ impl TestServer {
         }
         let mut settings = config::validate(&cfg).expect("valid test config");
         if let Some(c) = &opts.clock {
-            settings.sqlite.clock = c.clone();
+            settings.store.set_clock(c.clone());
         }
-        if let Some(ms) = opts.busy_timeout_ms {
-            settings.sqlite.busy_timeout = Duration::from_millis(ms);
+        if let (Some(ms), config::StoreSettings::Sqlite(o)) = (opts.busy_timeout_ms, &mut settings.store) {
+            o.busy_timeout = Duration::from_millis(ms);
         }
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
-                let embedder = engram_server::server::load_embedder(&settings.embedder, settings.sqlite.clock.clone())
+                let embedder = engram_server::server::load_embedder(&settings.embedder, settings.store.clock())
                     .await
                     .unwrap_or_else(|e| panic!("{e} (run `make model` first)"));
-                let store = engram_server::server::open_store(settings.sqlite.clone()).await.expect("open store");
+                let store = engram_server::server::open_store(settings.store.clone()).await.expect("open store");
                 let mode = if opts.auth_required { AuthMode::Required } else { AuthMode::DevUntilKeysExist };
                 let opts_ = engram_server::server::service_options(&settings, embedder);
                 let service = MemoryService::with_options(store, mode, opts_);

@@ -76,6 +76,20 @@ impl PostgresOptions {
     }
 }
 
+/// Whether `url` is a PostgreSQL URL the driver understands (`postgres://`
+/// or `postgresql://`); the error says what is wrong without repeating it
+/// (it may hold a password).
+pub fn check_url(url: &str) -> std::result::Result<(), String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err("a PostgreSQL URL starts with postgres:// or postgresql://".into());
+    }
+    let cfg: tokio_postgres::Config = url.parse().map_err(|e| format!("not a valid PostgreSQL URL ({e})"))?;
+    if cfg.get_hosts().is_empty() {
+        return Err("the URL names no host, e.g. postgres://user:password@db.example:5432/engram".into());
+    }
+    Ok(())
+}
+
 /// The PostgreSQL store; cheap to share behind an `Arc`.
 pub struct PostgresStore {
     pool: Pool,
@@ -87,10 +101,9 @@ impl PostgresStore {
     /// Connects, migrates (once, whichever node comes first) and creates the
     /// vector index for `opts.dims`.
     pub async fn open(opts: PostgresOptions) -> Result<Self> {
-        let mut cfg: tokio_postgres::Config = opts
-            .url
-            .parse()
-            .map_err(|e| Error::invalid(format!("the store URL is not a valid PostgreSQL URL: {e}")))?;
+        check_url(&opts.url).map_err(|e| Error::invalid(format!("store URL: {e}")))?;
+        let mut cfg: tokio_postgres::Config =
+            opts.url.parse().map_err(|e| Error::invalid(format!("store URL: not a valid PostgreSQL URL ({e})")))?;
         let mut options = cfg.get_options().map(|o| format!("{o} ")).unwrap_or_default();
         options.push_str(&format!(
             "-c statement_timeout={} -c hnsw.iterative_scan=relaxed_order",
