@@ -13,7 +13,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import ENGRAM_BIN, MODEL_DIR, Engram
+from conftest import ENGRAM_BIN, MODEL_DIR, Engram, _store_env
 
 TOOLS = {"remember", "recall", "search_memories", "get_memory", "update_memory", "forget", "add_turns", "get_session"}
 
@@ -70,7 +70,7 @@ def test_stdio():
     with tempfile.TemporaryDirectory() as d:
         params = StdioServerParameters(
             command=ENGRAM_BIN, args=["mcp", "--data-dir", d],
-            env={"ENGRAM_EMBEDDER_MODEL_DIR": os.path.abspath(MODEL_DIR), "ENGRAM_LOG": "warn"})
+            env={"ENGRAM_EMBEDDER_MODEL_DIR": os.path.abspath(MODEL_DIR), "ENGRAM_LOG": "warn", **_store_env()})
 
         async def run():
             async with stdio_client(params) as (read, write):
@@ -106,5 +106,5 @@ def test_http_and_stdio_follow_the_api_key_rules():
             server.stop()
         # stdio on a store with keys needs ENGRAM_API_KEY too.
         denied = subprocess.run([ENGRAM_BIN, "mcp", "--data-dir", d], input="", capture_output=True, text=True,
-                                env=dict(os.environ, ENGRAM_EMBEDDER_PROVIDER="none"), timeout=60)
+                                env=dict(os.environ, ENGRAM_EMBEDDER_PROVIDER="none", **server.store_env), timeout=60)
         assert denied.returncode == 1 and "key" in denied.stderr.lower(), denied.stderr

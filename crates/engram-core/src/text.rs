@@ -221,10 +221,36 @@ fn grams(run: &str) -> Vec<char> {
     run.chars().filter(|c| c.is_alphanumeric()).collect()
 }
 
+/// A Latin letter with diacritics as its base letter (`é` → `e`, `Ñ` → `N`),
+/// so "cafe" finds "Café" on every backend (SQLite's FTS5 also folds them
+/// itself; PostgreSQL's `english` configuration does not). Letters of other
+/// scripts keep their marks: they are part of the letter there.
+pub fn fold_diacritics(text: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+    if text.is_ascii() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let mut parts = Vec::with_capacity(4);
+        decompose_canonical(c, |p| parts.push(p));
+        match parts.split_first() {
+            Some((base, marks))
+                if base.is_ascii_alphabetic() && !marks.is_empty() && marks.iter().all(|m| is_combining_mark(*m)) =>
+            {
+                out.push(*base)
+            }
+            _ => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The text a keyword index holds for `text`: the text itself and, when it
 /// has runs of unspaced scripts, their single characters and overlapping
 /// bigrams, separated by spaces.
 pub fn index_text(text: &str) -> String {
+    let text = &*fold_diacritics(text);
     if !text.chars().any(unspaced) {
         return text.to_owned();
     }
@@ -276,7 +302,7 @@ pub fn query_terms(text: &str) -> Vec<String> {
                     _ => g.windows(2).for_each(|w| add(w.iter().collect())),
                 }
             } else {
-                let w = run.to_lowercase();
+                let w = fold_diacritics(&run.to_lowercase()).into_owned();
                 if !is_stopword(&w) {
                     add(w);
                 }
@@ -313,6 +339,15 @@ pub fn truncate_bytes(s: &mut String, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latin_diacritics_fold_and_other_scripts_keep_their_marks() {
+        assert_eq!(fold_diacritics("Café crème, Ñandú, Łódź"), "Cafe creme, Nandu, Łodz");
+        assert_eq!(fold_diacritics("東京 हिन्दी"), "東京 हिन्दी");
+        assert!(matches!(fold_diacritics("plain"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(query_terms("Café"), ["cafe"]);
+        assert_eq!(index_text("Café"), "Cafe");
+    }
 
     #[test]
     fn splits_words_with_offsets() {

@@ -57,23 +57,10 @@ fn fresh_database() -> String {
     });
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
-    let name =
-        format!("engram_t_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    block_on(async {
-        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
-        tokio::spawn(conn);
-        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create the test database");
-    });
-    let mut cfg: tokio_postgres::Config = admin.parse().expect("the admin URL parses");
-    cfg.dbname(&name);
-    let (host, port) = match (cfg.get_hosts().first(), cfg.get_ports().first()) {
-        (Some(tokio_postgres::config::Host::Tcp(h)), Some(p)) => (h.clone(), *p),
-        _ => panic!("{POSTGRES_URL_VAR} must name a TCP host and port"),
-    };
-    let user = cfg.get_user().unwrap_or("postgres");
-    format!("postgres://{user}@{host}:{port}/{name}")
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("engram_t_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000_000);
+    block_on(engram_core::store::postgres::create_database(&admin, &name))
+        .unwrap_or_else(|e| panic!("cannot create a test database on {admin}: {e}"))
 }
 
 /// The vector space of tests that bring their own vectors: it declares the

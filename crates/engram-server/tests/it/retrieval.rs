@@ -146,9 +146,8 @@ fn caller_vectors_are_checked_against_the_tenants_model() {
     assert_eq!(out["pending_embeddings"], 0, "a caller vector is not queued");
     // The tenant's vectors were recorded as all-MiniLM-L6-v2; pretend they came
     // from another model: searching by meaning is refused with the fix named.
-    let db = rusqlite::Connection::open(s.db_path()).unwrap();
-    let n = db.execute("UPDATE tenant_models SET model = 'text-embedding-3-small'", []).unwrap();
-    assert_eq!(n, 1);
+    s.sql("UPDATE tenant_models SET model = 'text-embedding-3-small'");
+    assert_eq!(s.sql("SELECT model FROM tenant_models").as_deref(), Some("text-embedding-3-small"));
     let r = c.post("/v1/memories/search", &json!({"query": "anything", "mode": "vector"}));
     assert_eq!((r.status, r.code().as_str()), (422, "embedding_mismatch"), "{}", r.text);
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("engram reembed"), "{}", r.text);

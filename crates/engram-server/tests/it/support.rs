@@ -1,5 +1,9 @@
 //! Test support: an in-process server on a temp dir and port 0, a minimal
 //! HTTP/1.1 client over real sockets, and helpers to run the real binary.
+//!
+//! The server's store is SQLite, or PostgreSQL when `ENGRAM_TEST_BACKEND` is
+//! `postgres` (then `ENGRAM_TEST_POSTGRES_URL` names the test server, and
+//! each server gets a fresh database): `make test` runs this suite on both.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -157,10 +161,36 @@ pub fn model_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"))
 }
 
+/// Whether the tests run on PostgreSQL (`ENGRAM_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var("ENGRAM_TEST_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("ENGRAM_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    }
+}
+
+/// A fresh database on the PostgreSQL test server; its URL.
+pub fn fresh_postgres_database() -> String {
+    let admin = std::env::var("ENGRAM_TEST_POSTGRES_URL").expect(
+        "ENGRAM_TEST_POSTGRES_URL is not set: `make test` starts a server; by hand: \
+         export ENGRAM_TEST_POSTGRES_URL=$(scripts/postgres.sh start)",
+    );
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("engram_s_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000_000);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(engram_core::store::postgres::create_database(&admin, &name))
+        .unwrap_or_else(|e| panic!("cannot create a test database on {admin}: {e}"))
+}
+
 /// An engram server running in this process on a temp dir and a free port.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database, when the tests run on PostgreSQL.
+    pub postgres_url: Option<String>,
     /// Secrets of the keys created from [`Opts::keys`], in order.
     pub keys: Vec<String>,
     /// The server's service, for driving its jobs' steps directly.
@@ -179,6 +209,10 @@ impl TestServer {
         let mut cfg = Config::default();
         cfg.server.listen = "127.0.0.1:0".into();
         cfg.server.data_dir = dir.path().to_path_buf();
+        let postgres_url = on_postgres().then(fresh_postgres_database);
+        if let Some(url) = &postgres_url {
+            cfg.store.url = url.clone();
+        }
         cfg.server.access_log = false;
         if let Some(b) = opts.max_body_bytes {
             cfg.server.max_body_bytes = b;
@@ -235,7 +269,7 @@ impl TestServer {
             });
         });
         let (addr, keys, service) = ready_rx.recv_timeout(Duration::from_secs(60)).expect("server started");
-        TestServer { addr, dir, keys, service, stop: Some(stop), thread: Some(thread) }
+        TestServer { addr, dir, postgres_url, keys, service, stop: Some(stop), thread: Some(thread) }
     }
 
     /// A client in dev mode (no key).
@@ -250,6 +284,41 @@ impl TestServer {
 
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("engram.db")
+    }
+
+    /// Runs one SQL statement on the server's database directly (its tables
+    /// are named alike on both backends) and returns the first column of the
+    /// first row as text, if any (`None` for a statement without rows).
+    pub fn sql(&self, statement: &str) -> Option<String> {
+        match &self.postgres_url {
+            Some(url) => {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+                    tokio::spawn(conn);
+                    let rows = client.simple_query(statement).await.expect("statement");
+                    rows.iter().find_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+                        _ => None,
+                    })
+                })
+            }
+            None => {
+                let conn = rusqlite::Connection::open(self.db_path()).expect("open the database");
+                let mut stmt = conn.prepare(statement).expect("statement");
+                if stmt.column_count() == 0 {
+                    stmt.execute([]).expect("statement");
+                    return None;
+                }
+                let mut rows = stmt.query([]).expect("query");
+                rows.next().expect("row").map(|r| match r.get_ref(0).expect("column") {
+                    rusqlite::types::ValueRef::Null => "NULL".to_owned(),
+                    rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                    rusqlite::types::ValueRef::Real(f) => f.to_string(),
+                    v => String::from_utf8_lossy(v.as_bytes().unwrap_or_default()).into_owned(),
+                })
+            }
+        }
     }
 
     /// Stops the server gracefully and waits for it.

@@ -90,6 +90,34 @@ pub fn check_url(url: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Creates the empty database `name` (`[a-z0-9_]`, at most 63 bytes) on the
+/// server `admin_url` names, whose user may create databases; returns the
+/// new database's URL (the admin URL with its database replaced). For test
+/// harnesses and tools that set up a throwaway database.
+pub async fn create_database(admin_url: &str, name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !ok {
+        return Err(Error::invalid(format!("database name {name:?}: use 1-63 characters of a-z 0-9 _")));
+    }
+    check_url(admin_url).map_err(|e| Error::invalid(format!("admin URL: {e}")))?;
+    let (client, conn) = tokio_postgres::connect(admin_url, NoTls).await?;
+    let driver = tokio::spawn(conn);
+    // The name was checked above: an identifier cannot be a bound parameter.
+    let created = client.batch_execute(&format!("CREATE DATABASE {name}")).await;
+    drop(client);
+    let _ = driver.await;
+    created?;
+    let at =
+        admin_url.rfind('/').filter(|&i| i > admin_url.find("://").map_or(0, |s| s + 2)).unwrap_or(admin_url.len());
+    let (base, query) = match admin_url[at..].find('?') {
+        Some(q) => (&admin_url[..at], &admin_url[at + q..]),
+        None => (&admin_url[..at], ""),
+    };
+    Ok(format!("{base}/{name}{query}"))
+}
+
 /// The PostgreSQL store; cheap to share behind an `Arc`.
 pub struct PostgresStore {
     pool: Pool,
