@@ -7,6 +7,8 @@
 # Usage: scripts/postgres.sh start   a fresh cluster unless one runs; prints the URL
 #        scripts/postgres.sh stop    stops it (no error when it is not running)
 #        scripts/postgres.sh url     the URL of the running server
+#        scripts/postgres.sh createdb NAME   a fresh database NAME (dropped first
+#                                   if it exists) on the running server; prints its URL
 # The URL (postgres://engram@127.0.0.1:PORT/postgres) is also in $PG_DIR/url.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,9 +74,19 @@ stop() {
   as_pg "$(bin_dir)/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null || true
 }
 
+createdb() {
+  local name=$1 url
+  [[ "$name" =~ ^[a-z0-9_]+$ ]] || { echo "database names are a-z 0-9 _" >&2; exit 2; }
+  url=$(cat "$PG_DIR/url")
+  PGOPTIONS='-c client_min_messages=warning' "$(bin_dir)/psql" -qAt -v ON_ERROR_STOP=1 -d "$url" \
+    -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null
+  echo "${url%/*}/$name"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   url) cat "$PG_DIR/url" ;;
-  *) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
+  createdb) createdb "${2:?usage: $0 createdb NAME}" ;;
+  *) echo "usage: $0 start|stop|url|createdb NAME" >&2; exit 2 ;;
 esac
