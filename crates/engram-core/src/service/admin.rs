@@ -5,7 +5,7 @@
 use super::MemoryService;
 use crate::auth::{generate_key, validate_tenant, KeyInfo, Scopes};
 use crate::error::Result;
-use crate::store::KeyRow;
+use crate::store::{KeyRow, StoreEvent};
 
 impl MemoryService {
     /// Creates an API key for `tenant`; returns it as listed and its secret
@@ -23,7 +23,14 @@ impl MemoryService {
             revoked_at: None,
         };
         let stored = row.clone();
-        self.store().write(move |tx| tx.insert_key(&stored)).await?;
+        self.store()
+            .write(move |tx| {
+                tx.insert_key(&stored)?;
+                tx.announce(StoreEvent::KeysChanged)
+            })
+            .await?;
+        // This node at once; the others when they hear the event.
+        self.inner.auth.forget();
         Ok((row.into(), key.secret))
     }
 
@@ -34,11 +41,21 @@ impl MemoryService {
         Ok(rows.into_iter().map(KeyInfo::from).collect())
     }
 
-    /// Revokes a key; false when no unrevoked key has that id. Servers stop
-    /// accepting it within the auth cache's lifetime.
+    /// Revokes a key; false when no unrevoked key has that id. Every server
+    /// sharing the store stops accepting it as soon as it hears of it, and
+    /// within the auth cache's lifetime at the latest.
     pub async fn revoke_key(&self, id: &str) -> Result<bool> {
         let (id, now) = (id.to_owned(), self.now());
-        self.store().write(move |tx| tx.revoke_key(&id, now)).await
+        self.store()
+            .write(move |tx| {
+                let revoked = tx.revoke_key(&id, now)?;
+                if revoked {
+                    tx.announce(StoreEvent::KeysChanged)?;
+                }
+                Ok(revoked)
+            })
+            .await
+            .inspect(|_| self.inner.auth.forget())
     }
 
     /// Every tenant with memories.
@@ -55,7 +72,9 @@ impl MemoryService {
             .store()
             .write(move |tx| {
                 tx.forget_tenant_model(&tenant)?;
-                tx.requeue_tenant(&tenant)
+                let n = tx.requeue_tenant(&tenant)?;
+                tx.announce(StoreEvent::TenantModelChanged { tenant: tenant.clone() })?;
+                Ok(n)
             })
             .await?;
         self.notify_queued();

@@ -1,8 +1,10 @@
 //! Turning a presented API key into a [`TenantCtx`].
 //!
 //! Grants are cached for [`CACHE_TTL_MS`] (by the service's clock) so the hot
-//! path does not touch the database; a revoked key therefore stops working
-//! within that time. Unknown keys are cached too, in a bounded cache, so a
+//! path does not touch the database. A created or revoked key is announced
+//! to every node (`StoreEvent::KeysChanged`), which forgets its cache at
+//! once; without the announcement (a lost event connection) a revoked key
+//! still stops working within the cache's lifetime. Unknown keys are cached too, in a bounded cache, so a
 //! flood of bad keys cannot hammer storage.
 
 use std::sync::Mutex;
@@ -42,6 +44,14 @@ pub(crate) struct Authenticator {
 impl Authenticator {
     pub fn new(mode: AuthMode) -> Self {
         Authenticator { mode, grants: Cache::new(CACHE_MAX), keys_exist: Mutex::new(None) }
+    }
+
+    /// Forgets every cached lookup (a key changed on some node).
+    pub fn forget(&self) {
+        self.grants.clear();
+        if let Ok(mut guard) = self.keys_exist.lock() {
+            *guard = None;
+        }
     }
 }
 

@@ -106,7 +106,8 @@ impl MemoryService {
 
     /// A service with an embedder, ranking weights, lifecycle settings and a distiller.
     pub fn with_options(store: Store, auth_mode: AuthMode, opts: ServiceOptions) -> Self {
-        MemoryService {
+        let events = store.events();
+        let service = MemoryService {
             inner: Arc::new(Inner {
                 store,
                 clock: opts.clock,
@@ -121,7 +122,42 @@ impl MemoryService {
                 cites: Default::default(),
                 intents: crate::recall::IntentCache::new(1024),
             }),
-        }
+        };
+        service.follow_events(events);
+        service
+    }
+
+    /// Acts on the store's events (from this node and others) while the
+    /// service lives: a key change empties the auth cache; a model change
+    /// wakes the embedding queue; a resync does both.
+    fn follow_events(&self, mut events: tokio::sync::broadcast::Receiver<crate::store::StoreEvent>) {
+        use crate::store::StoreEvent;
+        use tokio::sync::broadcast::error::RecvError;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(e) => e,
+                    Err(RecvError::Lagged(_)) => StoreEvent::Resync,
+                    Err(RecvError::Closed) => return,
+                };
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                let service = MemoryService { inner };
+                match event {
+                    StoreEvent::KeysChanged => service.inner.auth.forget(),
+                    StoreEvent::TenantModelChanged { .. } => service.notify_queued(),
+                    StoreEvent::Resync => {
+                        service.inner.auth.forget();
+                        service.notify_queued();
+                    }
+                }
+            }
+        });
     }
 
     /// The working-memory and promotion settings.

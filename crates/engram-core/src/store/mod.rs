@@ -184,6 +184,45 @@ pub struct KeyRow {
     pub revoked_at: Option<Millis>,
 }
 
+/// Events a slow listener may fall behind by before it must resync.
+pub(crate) const EVENT_BUFFER: usize = 256;
+
+/// A change other nodes' caches must hear of, announced inside the
+/// transaction that makes it ([`Tx::announce`]) and delivered to every
+/// node's [`Store::events`] once it commits (PostgreSQL: `NOTIFY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// An API key was created or revoked.
+    KeysChanged,
+    /// A tenant's embedding-model record changed (`engram reembed`).
+    TenantModelChanged { tenant: String },
+    /// Events may have been missed (a lost connection, a slow listener):
+    /// every cache of stored state should be dropped.
+    Resync,
+}
+
+impl StoreEvent {
+    /// The event as a `NOTIFY` payload.
+    pub fn encode(&self) -> String {
+        match self {
+            StoreEvent::KeysChanged => "keys".into(),
+            StoreEvent::TenantModelChanged { tenant } => format!("model:{tenant}"),
+            StoreEvent::Resync => "resync".into(),
+        }
+    }
+
+    /// Reads [`StoreEvent::encode`]'s payload (anything else is a resync).
+    pub fn decode(payload: &str) -> Self {
+        match payload {
+            "keys" => StoreEvent::KeysChanged,
+            p => match p.strip_prefix("model:") {
+                Some(tenant) => StoreEvent::TenantModelChanged { tenant: tenant.to_owned() },
+                None => StoreEvent::Resync,
+            },
+        }
+    }
+}
+
 /// Point lookups. Inside a [`Tx`] they see the transaction's own writes.
 pub trait Reads {
     /// A memory by id, live or not.
@@ -292,6 +331,10 @@ pub trait Tx: Reads {
     /// Records a tenant's model unless one is recorded; returns the record.
     fn record_tenant_model(&mut self, tenant: &str, model: &TenantModel, at: Millis) -> Result<TenantModel>;
     fn forget_tenant_model(&mut self, tenant: &str) -> Result<()>;
+
+    /// Announces `event` to every node once this transaction commits (never
+    /// if it rolls back).
+    fn announce(&mut self, event: StoreEvent) -> Result<()>;
 }
 
 /// The storage backend.
@@ -408,6 +451,15 @@ impl Store {
     /// lookup that took it are [`Reads::vectors_since`] it (0 without vectors).
     pub async fn index_watermark(&self) -> Result<i64> {
         delegate!(self.index_watermark())
+    }
+
+    /// The events of committed transactions, from every node sharing the
+    /// store (see [`StoreEvent`]).
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
+        match self {
+            Store::Sqlite(s) => s.events(),
+            Store::Postgres(s) => s.events(),
+        }
     }
 
     /// A cheap query that proves the store answers.

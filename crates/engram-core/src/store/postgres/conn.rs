@@ -9,7 +9,7 @@ use super::{jobs, keys, memories, sessions, vectors};
 use crate::error::Result;
 use crate::model::session::Turn;
 use crate::model::{Namespace, Tier};
-use crate::store::{JobRow, KeyRow, PendingText, Reads, SessionRow, Stored, TenantModel, Tx};
+use crate::store::{JobRow, KeyRow, PendingText, Reads, SessionRow, StoreEvent, Stored, TenantModel, Tx};
 use crate::time::Millis;
 
 /// A transaction seen through the storage contract.
@@ -165,5 +165,8 @@ impl Tx for PgConn<'_, '_> {
     }
     fn forget_tenant_model(&mut self, tenant: &str) -> Result<()> {
         self.rt.block_on(vectors::forget_tenant_model(self.tx, tenant))
+    }
+    fn announce(&mut self, event: StoreEvent) -> Result<()> {
+        self.rt.block_on(super::events::notify(self.tx, &event))
     }
 }

@@ -12,6 +12,7 @@
 
 mod conn;
 mod errors;
+mod events;
 mod filter_sql;
 mod jobs;
 mod keys;
@@ -123,6 +124,9 @@ pub struct PostgresStore {
     pool: Pool,
     vectors: bool,
     keyword: keyword::KeywordSearch,
+    /// Events heard from every node (see `events.rs`).
+    events: tokio::sync::broadcast::Sender<super::StoreEvent>,
+    listener: tokio::task::JoinHandle<()>,
 }
 
 impl PostgresStore {
@@ -138,7 +142,8 @@ impl PostgresStore {
             opts.statement_timeout.as_millis()
         ));
         cfg.options(&options).application_name("engram").connect_timeout(opts.acquire_timeout);
-        let manager = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(cfg.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(opts.pool_size.max(1))
             .wait_timeout(Some(opts.acquire_timeout))
@@ -152,7 +157,15 @@ impl PostgresStore {
         if let Some(dims) = opts.dims {
             schema::ensure_vector_index(&mut c, dims).await?;
         }
-        Ok(PostgresStore { pool, vectors: opts.dims.is_some(), keyword: keyword::KeywordSearch::new(opts.clock) })
+        let (events, _) = tokio::sync::broadcast::channel(super::EVENT_BUFFER);
+        let listener = tokio::spawn(events::listen(cfg, events.clone()));
+        Ok(PostgresStore {
+            pool,
+            vectors: opts.dims.is_some(),
+            keyword: keyword::KeywordSearch::new(opts.clock),
+            events,
+            listener,
+        })
     }
 
     async fn client(&self) -> Result<Object> {
@@ -282,9 +295,21 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Closes the pool: later calls fail with `unavailable`.
+    /// Events of committed transactions, from every node.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<super::StoreEvent> {
+        self.events.subscribe()
+    }
+
+    /// Closes the pool and stops listening: later calls fail with `unavailable`.
     pub async fn close(&self) {
+        self.listener.abort();
         self.pool.close();
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
     }
 }
 

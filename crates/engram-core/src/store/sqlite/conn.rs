@@ -8,7 +8,7 @@ use super::{jobs, keys, memories, sessions, vectors};
 use crate::error::Result;
 use crate::model::session::Turn;
 use crate::model::{Namespace, Tier};
-use crate::store::{JobRow, KeyRow, PendingText, Reads, SessionRow, Stored, TenantModel, Tx};
+use crate::store::{JobRow, KeyRow, PendingText, Reads, SessionRow, StoreEvent, Stored, TenantModel, Tx};
 use crate::time::Millis;
 
 /// A connection seen through the storage contract.
@@ -16,11 +16,13 @@ pub struct Conn<'a> {
     c: &'a Connection,
     /// Whether a write may have changed what the vector index holds.
     pub(super) vectors_touched: bool,
+    /// Events to deliver once the write commits.
+    pub(super) events: Vec<StoreEvent>,
 }
 
 impl<'a> Conn<'a> {
     pub fn new(c: &'a Connection) -> Self {
-        Conn { c, vectors_touched: false }
+        Conn { c, vectors_touched: false, events: Vec::new() }
     }
 }
 
@@ -171,5 +173,9 @@ impl Tx for Conn<'_> {
     }
     fn forget_tenant_model(&mut self, tenant: &str) -> Result<()> {
         vectors::forget_tenant_model(self.c, tenant)
+    }
+    fn announce(&mut self, event: StoreEvent) -> Result<()> {
+        self.events.push(event);
+        Ok(())
     }
 }

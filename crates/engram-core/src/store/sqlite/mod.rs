@@ -101,6 +101,8 @@ struct Vectors {
 
 /// The SQLite store; cheap to share behind an `Arc`.
 pub struct SqliteStore {
+    /// Committed writes' events (one process: delivered in memory).
+    events: tokio::sync::broadcast::Sender<super::StoreEvent>,
     writer: Arc<writer::Writer>,
     readers: Arc<readers::Readers>,
     vectors: Option<Vectors>,
@@ -158,12 +160,18 @@ impl SqliteStore {
         let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1), opts.busy_timeout)?;
         let writer = Arc::new(writer::Writer::start(conn)?);
         let keyword = Arc::new(keyword::KeywordSearch::new(opts.clock));
-        Ok(SqliteStore { writer, readers, vectors, keyword, _lock: lock })
+        let (events, _) = tokio::sync::broadcast::channel(super::EVENT_BUFFER);
+        Ok(SqliteStore { events, writer, readers, vectors, keyword, _lock: lock })
     }
 
     /// The vector index, if this store keeps one.
     pub fn vector_index(&self) -> Option<&Arc<VectorIndex>> {
         self.vectors.as_ref().map(|v| &v.index)
+    }
+
+    /// The events of this store's committed writes.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<super::StoreEvent> {
+        self.events.subscribe()
     }
 
     /// The vector index's change watermark (0 without an index).
@@ -194,14 +202,18 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     {
-        let (out, touched) = self
+        let (out, touched, events) = self
             .writer
             .write(move |c| {
                 let mut conn = Conn::new(c);
                 let out = f(&mut conn)?;
-                Ok((out, conn.vectors_touched))
+                Ok((out, conn.vectors_touched, conn.events))
             })
             .await?;
+        for e in events {
+            // No receiver is not an error: nobody caches.
+            let _ = self.events.send(e);
+        }
         if touched {
             // The write is committed whatever happens here: a failed catch-up
             // is logged, and the next one (every embedding-queue step) retries.

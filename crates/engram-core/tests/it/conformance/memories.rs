@@ -217,26 +217,24 @@ pub async fn concurrent_writers_of_one_key_serialise(h: Harness) {
     let _ = h;
 }
 
-pub async fn key_lookups_are_trusted_for_five_seconds_of_the_clock(h: Harness) {
+/// A key change takes effect at once on the node that made it (other nodes
+/// hear of it through the store's events; see the multi-node tests), and a
+/// lookup is cached for at most five seconds of the clock.
+pub async fn key_changes_take_effect_at_once(h: Harness) {
     use engram_core::auth::Scopes;
     let svc = h.service();
     assert_eq!(svc.authenticate(None).await.unwrap().tenant, "default", "dev mode while no key exists");
     let (info, secret) = svc.create_key("acme", "ci", Scopes::parse_list("read,write").unwrap()).await.unwrap();
-    // "No keys exist" is trusted for five seconds; a new key works at once.
-    assert!(svc.authenticate(None).await.is_ok());
+    assert_eq!(svc.authenticate(None).await.unwrap_err().code(), ErrorCode::Unauthenticated, "dev mode ends at once");
     assert_eq!(svc.authenticate(Some(&secret)).await.unwrap().tenant, "acme");
-    h.advance(5_000);
-    assert_eq!(svc.authenticate(None).await.unwrap_err().code(), ErrorCode::Unauthenticated, "dev mode ended");
-    // A revoked key works until its cached grant is five seconds old, then never.
-    assert!(svc.authenticate(Some(&secret)).await.is_ok(), "looked up again and cached now");
+    h.advance(4_000);
+    assert!(svc.authenticate(Some(&secret)).await.is_ok(), "cached");
     assert!(svc.revoke_key(&info.id).await.unwrap());
     assert!(!svc.revoke_key(&info.id).await.unwrap());
-    assert!(svc.authenticate(Some(&secret)).await.is_ok(), "still cached");
-    h.advance(5_000);
-    assert_eq!(svc.authenticate(Some(&secret)).await.unwrap_err().code(), ErrorCode::Unauthenticated);
+    assert_eq!(svc.authenticate(Some(&secret)).await.unwrap_err().code(), ErrorCode::Unauthenticated, "at once");
     assert_eq!(svc.authenticate(Some("egk_not-a-key")).await.unwrap_err().code(), ErrorCode::Unauthenticated);
     let keys = svc.list_keys(Some("acme")).await.unwrap();
-    assert_eq!((keys.len(), keys[0].revoked_at), (1, Some(h.now() - 5_000)));
+    assert_eq!((keys.len(), keys[0].revoked_at), (1, Some(h.now())));
 }
 
 /// U+0000 cannot be stored by every backend (PostgreSQL's text cannot hold

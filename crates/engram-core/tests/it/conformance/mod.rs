@@ -47,7 +47,7 @@ conformance! {
     memories::tenants_are_isolated,
     memories::concurrent_writes_are_all_kept,
     memories::concurrent_writers_of_one_key_serialise,
-    memories::key_lookups_are_trusted_for_five_seconds_of_the_clock,
+    memories::key_changes_take_effect_at_once,
     memories::nul_characters_are_refused_everywhere,
     filters::filters_agree_with_the_reference_evaluator,
     filters::object_valued_fields_are_not_their_members,
