@@ -37,7 +37,7 @@ pub async fn run_distiller(service: MemoryService, beat: Arc<Heartbeat>, shutdow
 }
 
 async fn distill_due(service: &MemoryService) -> Result<Progress> {
-    let jobs = service.due_distillations(JOBS_PER_STEP).await?;
+    let jobs = service.claim_distillations(JOBS_PER_STEP).await?;
     let full = jobs.len() == JOBS_PER_STEP;
     let mut done = 0;
     for job in jobs {

@@ -91,7 +91,7 @@ async fn step(service: &MemoryService, blocked: &mut HashSet<String>) -> Result<
         return Ok(0);
     };
     service.sync_indexes().await?;
-    let pending = service.pending_embeddings(WINDOW, blocked.iter().cloned().collect()).await?;
+    let pending = service.claim_embeddings(WINDOW, blocked.iter().cloned().collect()).await?;
     if pending.is_empty() {
         return Ok(0);
     }

@@ -8,9 +8,22 @@ use super::liveness::live;
 use super::merge::{self, DUPLICATE_COSINE};
 use crate::error::Result;
 use crate::model::Namespace;
-use crate::store::{Hit, Tx};
+use crate::store::{Hit, PendingText, Tx};
 use crate::time::Millis;
 use crate::vector::dot;
+
+/// How long queued embeddings taken by a worker are its alone; a worker that
+/// dies leaves them to the next after this.
+pub const EMBED_LEASE_MS: Millis = 60_000;
+
+/// Takes the oldest queued embeddings no worker holds, skipping `exclude`d
+/// tenants, and leases them to the caller for [`EMBED_LEASE_MS`].
+pub fn claim(tx: &mut dyn Tx, now: Millis, limit: usize, exclude: &[String]) -> Result<Vec<PendingText>> {
+    let pending = tx.pending_embeddings(now, limit, exclude)?;
+    let seqs: Vec<i64> = pending.iter().map(|p| p.seq).collect();
+    tx.lease_embeddings(&seqs, now + EMBED_LEASE_MS)?;
+    Ok(pending)
+}
 
 /// A computed embedding: the memory, the version it was queued at, the
 /// vector, and the memories near it found beforehand (in the index, and

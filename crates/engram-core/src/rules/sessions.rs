@@ -277,14 +277,37 @@ pub fn sweep(tx: &mut dyn Tx, now: Millis, batch: usize) -> Result<usize> {
     Ok(expired.len())
 }
 
-/// Due distillation jobs, oldest first, at most `max`.
+/// Due distillation jobs, oldest first, at most `max` (a look: see [`claim_jobs`]).
 pub fn due_jobs(r: &mut dyn Reads, now: Millis, max: usize) -> Result<Vec<DistillJob>> {
     r.due_jobs(DISTILL, now, max)?.into_iter().map(decode).collect()
 }
 
-/// One distillation job by id (`None` once it is done).
-pub fn job(r: &mut dyn Reads, id: i64) -> Result<Option<DistillJob>> {
-    r.job(id)?.filter(|j| j.kind == DISTILL).map(decode).transpose()
+/// How long a taken distillation is its taker's alone (a slow model's calls
+/// and retries fit well inside); a taker that dies leaves it to the next
+/// after this.
+pub const DISTILL_LEASE_MS: Millis = 10 * 60_000;
+
+/// Takes the due distillation jobs, oldest first, at most `max`: each is
+/// leased to the caller for [`DISTILL_LEASE_MS`], so no other worker (on any
+/// node) takes it meanwhile.
+pub fn claim_jobs(tx: &mut dyn Tx, now: Millis, max: usize) -> Result<Vec<DistillJob>> {
+    let due = tx.due_jobs(DISTILL, now, max)?;
+    for j in &due {
+        tx.lease_job(j.id, now + DISTILL_LEASE_MS)?;
+    }
+    due.into_iter().map(decode).collect()
+}
+
+/// Takes one distillation job if it is due (`None` when it is done, or
+/// another worker holds it).
+pub fn claim_job(tx: &mut dyn Tx, id: i64, now: Millis) -> Result<Option<DistillJob>> {
+    match tx.job(id)?.filter(|j| j.kind == DISTILL && j.run_after <= now) {
+        Some(j) => {
+            tx.lease_job(j.id, now + DISTILL_LEASE_MS)?;
+            decode(j).map(Some)
+        }
+        None => Ok(None),
+    }
 }
 
 /// The running summary of a session ("" when it has none or has ended).

@@ -151,9 +151,18 @@ impl MemoryService {
         self.inner.queued.notify_one();
     }
 
-    /// The oldest memories waiting for an embedding, except `exclude`d tenants'.
+    /// The oldest memories waiting for an embedding that no worker holds,
+    /// except `exclude`d tenants' (a look: nothing is taken).
     pub async fn pending_embeddings(&self, limit: usize, exclude: Vec<String>) -> Result<Vec<PendingText>> {
-        self.store().read(move |r| r.pending_embeddings(limit, &exclude)).await
+        let now = self.now();
+        self.store().read(move |r| r.pending_embeddings(now, limit, &exclude)).await
+    }
+
+    /// Takes the oldest memories waiting for an embedding (leased to this
+    /// caller: see `rules::embedding::claim`).
+    pub async fn claim_embeddings(&self, limit: usize, exclude: Vec<String>) -> Result<Vec<PendingText>> {
+        let now = self.now();
+        self.store().write(move |tx| rules::claim(tx, now, limit, &exclude)).await
     }
 
     /// Stores the embeddings computed for queued memories (those still

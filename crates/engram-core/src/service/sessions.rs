@@ -205,10 +205,17 @@ impl MemoryService {
         Ok(n)
     }
 
-    /// Due distillation jobs, oldest first.
+    /// Due distillation jobs, oldest first (a look: nothing is taken).
     pub async fn due_distillations(&self, max: usize) -> Result<Vec<DistillJob>> {
         let now = self.now();
         self.store().read(move |r| rules::due_jobs(r, now, max)).await
+    }
+
+    /// Takes the due distillation jobs, oldest first (leased to this caller:
+    /// see `rules::sessions::claim_jobs`).
+    pub async fn claim_distillations(&self, max: usize) -> Result<Vec<DistillJob>> {
+        let now = self.now();
+        self.store().write(move |tx| rules::claim_jobs(tx, now, max)).await
     }
 
     /// Records a failed attempt of a job; it runs again after `delay_ms`.
@@ -217,10 +224,12 @@ impl MemoryService {
         self.store().write(move |tx| tx.retry_job(id, &error, run_after)).await
     }
 
-    /// Runs a queued job by id (nothing if it is already done).
+    /// Runs a queued job by id (nothing if it is done, or another worker
+    /// holds it).
     async fn run_distill_job_by_id(&self, id: i64) -> Result<Vec<String>> {
         let _one = self.inner.distilling.lock().await;
-        match self.store().point(move |r| rules::job(r, id)).await? {
+        let now = self.now();
+        match self.store().write(move |tx| rules::claim_job(tx, id, now)).await? {
             Some(job) => self.distill_locked(job).await,
             None => Ok(Vec::new()),
         }

@@ -265,8 +265,9 @@ pub trait Reads {
     /// Every tenant that has memories.
     fn tenants(&mut self) -> Result<Vec<String>>;
 
-    /// Across tenants: the oldest queued embeddings, skipping `exclude`d tenants.
-    fn pending_embeddings(&mut self, limit: usize, exclude: &[String]) -> Result<Vec<PendingText>>;
+    /// Across tenants: the oldest queued embeddings not leased at `at`,
+    /// skipping `exclude`d tenants.
+    fn pending_embeddings(&mut self, at: Millis, limit: usize, exclude: &[String]) -> Result<Vec<PendingText>>;
     /// How many memories of the tenant under `prefix` wait for an embedding.
     fn pending_count(&mut self, tenant: &str, prefix: &Namespace) -> Result<u64>;
     /// A memory's stored vector.
@@ -300,10 +301,13 @@ pub trait Tx: Reads {
     fn put_vector(&mut self, seq: i64, vector: &[f32]) -> Result<()>;
     /// Drops a memory's vector and queued embedding.
     fn drop_vector(&mut self, seq: i64) -> Result<()>;
-    /// Queues a memory for embedding at version `gen` (replacing a queued one).
+    /// Queues a memory for embedding at version `gen` (replacing a queued
+    /// one, and its lease: the new version is for anyone to take).
     fn queue_embedding(&mut self, seq: i64, gen: i64) -> Result<()>;
     /// Takes a memory off the queue if it is still queued at `gen`.
     fn unqueue_embedding(&mut self, seq: i64, gen: i64) -> Result<bool>;
+    /// Leases queued embeddings to their taker until `until`.
+    fn lease_embeddings(&mut self, seqs: &[i64], until: Millis) -> Result<()>;
     /// Drops every vector of a tenant and queues all its memories with text.
     fn requeue_tenant(&mut self, tenant: &str) -> Result<usize>;
 
@@ -323,6 +327,9 @@ pub trait Tx: Reads {
     fn delete_jobs_of(&mut self, tenant: &str, kind: &str, subject: &str) -> Result<usize>;
     /// Records a failed attempt; the job runs again after `run_after`.
     fn retry_job(&mut self, id: i64, error: &str, run_after: Millis) -> Result<()>;
+    /// Leases a job to its taker: nobody else takes it before `until`
+    /// (attempts are not counted).
+    fn lease_job(&mut self, id: i64, until: Millis) -> Result<()>;
 
     fn insert_key(&mut self, key: &KeyRow) -> Result<()>;
     /// Revokes an unrevoked key; false if none.

@@ -79,8 +79,8 @@ impl Reads for PgConn<'_, '_> {
     fn tenants(&mut self) -> Result<Vec<String>> {
         self.rt.block_on(vectors::tenants(self.tx))
     }
-    fn pending_embeddings(&mut self, limit: usize, exclude: &[String]) -> Result<Vec<PendingText>> {
-        self.rt.block_on(vectors::pending_batch(self.tx, limit, exclude))
+    fn pending_embeddings(&mut self, at: Millis, limit: usize, exclude: &[String]) -> Result<Vec<PendingText>> {
+        self.rt.block_on(vectors::pending_batch(self.tx, at, limit, exclude))
     }
     fn pending_count(&mut self, tenant: &str, prefix: &Namespace) -> Result<u64> {
         self.rt.block_on(vectors::pending_count(self.tx, tenant, prefix))
@@ -127,6 +127,9 @@ impl Tx for PgConn<'_, '_> {
     fn unqueue_embedding(&mut self, seq: i64, gen: i64) -> Result<bool> {
         self.rt.block_on(vectors::unqueue(self.tx, seq, gen))
     }
+    fn lease_embeddings(&mut self, seqs: &[i64], until: Millis) -> Result<()> {
+        self.rt.block_on(vectors::lease(self.tx, seqs, until))
+    }
     fn requeue_tenant(&mut self, tenant: &str) -> Result<usize> {
         self.rt.block_on(vectors::requeue_tenant(self.tx, tenant))
     }
@@ -153,6 +156,9 @@ impl Tx for PgConn<'_, '_> {
     }
     fn retry_job(&mut self, id: i64, error: &str, run_after: Millis) -> Result<()> {
         self.rt.block_on(jobs::retry(self.tx, id, error, run_after))
+    }
+    fn lease_job(&mut self, id: i64, until: Millis) -> Result<()> {
+        self.rt.block_on(jobs::lease(self.tx, id, until))
     }
     fn insert_key(&mut self, key: &KeyRow) -> Result<()> {
         self.rt.block_on(keys::insert(self.tx, key))

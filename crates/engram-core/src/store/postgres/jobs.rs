@@ -55,6 +55,11 @@ pub async fn delete_of<C: GenericClient>(c: &C, tenant: &str, kind: &str, subjec
     Ok(n as usize)
 }
 
+pub async fn lease<C: GenericClient>(c: &C, id: i64, until: Millis) -> Result<()> {
+    execute(c, "UPDATE jobs SET run_after = $1 WHERE id = $2", &[&until, &id]).await?;
+    Ok(())
+}
+
 pub async fn retry<C: GenericClient>(c: &C, id: i64, error: &str, run_after: Millis) -> Result<()> {
     let error: String = error.chars().take(500).collect();
     execute(

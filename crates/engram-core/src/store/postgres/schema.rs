@@ -102,6 +102,8 @@ CREATE TABLE embed_queue (
     seq        bigint NOT NULL,
     namespace  text COLLATE "C" NOT NULL,
     gen        bigint NOT NULL,
+    -- Not handed to another worker before this time.
+    leased_until bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, seq),
     FOREIGN KEY (tenant_id, seq) REFERENCES memories (tenant_id, seq) ON DELETE CASCADE
 );

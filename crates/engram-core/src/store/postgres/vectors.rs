@@ -11,14 +11,20 @@ use crate::model::Namespace;
 use crate::store::{PendingText, TenantModel};
 use crate::time::Millis;
 
-/// The oldest queued memories (FIFO) with their texts, skipping `exclude`d tenants.
-pub async fn pending_batch<C: GenericClient>(c: &C, max: usize, exclude: &[String]) -> Result<Vec<PendingText>> {
+/// The oldest queued memories (FIFO) not leased at `at`, with their texts,
+/// skipping `exclude`d tenants.
+pub async fn pending_batch<C: GenericClient>(
+    c: &C,
+    at: Millis,
+    max: usize,
+    exclude: &[String],
+) -> Result<Vec<PendingText>> {
     let rows = query(
         c,
         "SELECT q.seq, q.gen, q.tenant_id, q.namespace, m.text FROM embed_queue q \
          JOIN memories m ON m.tenant_id = q.tenant_id AND m.seq = q.seq \
-         WHERE NOT (q.tenant_id = ANY($1)) ORDER BY q.seq LIMIT $2",
-        &[&exclude, &(max as i64)],
+         WHERE q.leased_until <= $1 AND NOT (q.tenant_id = ANY($2)) ORDER BY q.seq LIMIT $3",
+        &[&at, &exclude, &(max as i64)],
     )
     .await?;
     rows.iter()
@@ -75,10 +81,16 @@ pub async fn queue<C: GenericClient>(c: &C, seq: i64, gen: i64) -> Result<()> {
         c,
         "INSERT INTO embed_queue (tenant_id, seq, namespace, gen) \
          SELECT tenant_id, seq, namespace, $1 FROM memories WHERE seq = $2 \
-         ON CONFLICT (tenant_id, seq) DO UPDATE SET gen = excluded.gen",
+         ON CONFLICT (tenant_id, seq) DO UPDATE SET gen = excluded.gen, leased_until = 0",
         &[&gen, &seq],
     )
     .await?;
+    Ok(())
+}
+
+/// Leases queued embeddings until `until`.
+pub async fn lease<C: GenericClient>(c: &C, seqs: &[i64], until: Millis) -> Result<()> {
+    execute(c, "UPDATE embed_queue SET leased_until = $1 WHERE seq = ANY($2)", &[&until, &seqs]).await?;
     Ok(())
 }
 

@@ -81,8 +81,8 @@ impl Reads for Conn<'_> {
     fn tenants(&mut self) -> Result<Vec<String>> {
         vectors::tenants(self.c)
     }
-    fn pending_embeddings(&mut self, limit: usize, exclude: &[String]) -> Result<Vec<PendingText>> {
-        vectors::pending_batch(self.c, limit, exclude)
+    fn pending_embeddings(&mut self, at: Millis, limit: usize, exclude: &[String]) -> Result<Vec<PendingText>> {
+        vectors::pending_batch(self.c, at, limit, exclude)
     }
     fn pending_count(&mut self, tenant: &str, prefix: &Namespace) -> Result<u64> {
         vectors::pending_count(self.c, tenant, prefix)
@@ -134,6 +134,9 @@ impl Tx for Conn<'_> {
     fn unqueue_embedding(&mut self, seq: i64, gen: i64) -> Result<bool> {
         vectors::unqueue(self.c, seq, gen)
     }
+    fn lease_embeddings(&mut self, seqs: &[i64], until: Millis) -> Result<()> {
+        vectors::lease(self.c, seqs, until)
+    }
     fn requeue_tenant(&mut self, tenant: &str) -> Result<usize> {
         self.vectors_touched = true;
         vectors::requeue_tenant(self.c, tenant)
@@ -161,6 +164,9 @@ impl Tx for Conn<'_> {
     }
     fn retry_job(&mut self, id: i64, error: &str, run_after: Millis) -> Result<()> {
         jobs::retry(self.c, id, error, run_after)
+    }
+    fn lease_job(&mut self, id: i64, until: Millis) -> Result<()> {
+        jobs::lease(self.c, id, until)
     }
     fn insert_key(&mut self, key: &KeyRow) -> Result<()> {
         keys::insert(self.c, key)

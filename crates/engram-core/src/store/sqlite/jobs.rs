@@ -52,6 +52,11 @@ pub fn delete_of(c: &Connection, tenant: &str, kind: &str, subject: &str) -> Res
         .execute(params![tenant, kind, subject])?)
 }
 
+pub fn lease(c: &Connection, id: i64, until: Millis) -> Result<()> {
+    c.prepare_cached("UPDATE jobs SET run_after = ? WHERE id = ?")?.execute(params![until, id])?;
+    Ok(())
+}
+
 pub fn retry(c: &Connection, id: i64, error: &str, run_after: Millis) -> Result<()> {
     c.prepare_cached("UPDATE jobs SET attempts = attempts + 1, last_error = ?, run_after = ? WHERE id = ?")?
         .execute(params![error.chars().take(500).collect::<String>(), run_after, id])?;

@@ -352,6 +352,14 @@ CREATE INDEX jobs_due ON jobs (kind, run_after);
 CREATE INDEX jobs_by_subject ON jobs (tenant_id, kind, subject);
 "#,
     ),
+    (
+        10,
+        r#"
+-- Leases: queued work taken by a worker is not handed to another until the
+-- lease ends (a worker that dies leaves its work to the next).
+ALTER TABLE embed_queue ADD COLUMN leased_until INTEGER NOT NULL DEFAULT 0;
+"#,
+    ),
 ];
 
 /// Step 8's data: the n-grams of memories written in scripts without spaces

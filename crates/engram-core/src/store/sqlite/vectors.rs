@@ -25,12 +25,15 @@ pub fn from_blob(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
-/// The oldest queued memories (FIFO) with their texts, skipping `exclude`d tenants.
-pub fn pending_batch(c: &Connection, max: usize, exclude: &[String]) -> Result<Vec<PendingText>> {
+/// The oldest queued memories (FIFO) not leased at `at`, with their texts,
+/// skipping `exclude`d tenants.
+pub fn pending_batch(c: &Connection, at: Millis, max: usize, exclude: &[String]) -> Result<Vec<PendingText>> {
     let mut b = SqlBuilder::default();
-    b.sql("SELECT q.seq, q.gen, q.tenant_id, q.namespace, m.text FROM embed_queue q JOIN memories m ON m.seq = q.seq");
+    b.sql("SELECT q.seq, q.gen, q.tenant_id, q.namespace, m.text FROM embed_queue q JOIN memories m ON m.seq = q.seq")
+        .sql(" WHERE q.leased_until <= ")
+        .param(SqlValue::Integer(at));
     for (i, t) in exclude.iter().enumerate() {
-        b.sql(if i == 0 { " WHERE q.tenant_id NOT IN (" } else { ", " }).param(SqlValue::Text(t.clone()));
+        b.sql(if i == 0 { " AND q.tenant_id NOT IN (" } else { ", " }).param(SqlValue::Text(t.clone()));
     }
     if !exclude.is_empty() {
         b.sql(")");
@@ -79,9 +82,19 @@ pub fn drop_vector(c: &Connection, seq: i64) -> Result<()> {
 /// Queues a memory for embedding at version `gen`.
 pub fn queue(c: &Connection, seq: i64, gen: i64) -> Result<()> {
     c.prepare_cached(
-        "INSERT OR REPLACE INTO embed_queue (seq, tenant_id, namespace, gen)          SELECT seq, tenant_id, namespace, ? FROM memories WHERE seq = ?",
+        "INSERT OR REPLACE INTO embed_queue (seq, tenant_id, namespace, gen, leased_until) \
+         SELECT seq, tenant_id, namespace, ?, 0 FROM memories WHERE seq = ?",
     )?
     .execute(params![gen, seq])?;
+    Ok(())
+}
+
+/// Leases queued embeddings until `until`.
+pub fn lease(c: &Connection, seqs: &[i64], until: Millis) -> Result<()> {
+    let mut st = c.prepare_cached("UPDATE embed_queue SET leased_until = ? WHERE seq = ?")?;
+    for seq in seqs {
+        st.execute(params![until, seq])?;
+    }
     Ok(())
 }
 

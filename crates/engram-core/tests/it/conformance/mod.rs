@@ -78,6 +78,7 @@ conformance! {
     sessions::namespace_is_fixed_by_the_first_append,
     sessions::turns_keep_the_speakers_time_zone,
     sessions::a_session_id_used_again_keeps_the_earlier_sessions_work,
+    sessions::queued_work_is_leased_to_one_worker_at_a_time,
     salience::citations_raise_salience_and_time_lowers_it,
     salience::promotion_moves_salient_memories_and_folds_duplicates,
     recall::recall_routes_tiers_and_packs_the_context,

@@ -219,3 +219,40 @@ pub async fn a_session_id_used_again_keeps_the_earlier_sessions_work(h: Harness)
     // The job is gone: running a stale copy again writes nothing.
     assert!(plain.run_distill_job(left[0].clone()).await.unwrap().is_empty());
 }
+
+/// Queued work is taken by one worker at a time, on any node: a taken
+/// distillation or embedding is leased to its taker, and comes back to the
+/// next taker only when the lease ends (its taker died); a job finished
+/// twice writes once.
+pub async fn queued_work_is_leased_to_one_worker_at_a_time(h: Harness) {
+    use engram_core::rules::embedding::EMBED_LEASE_MS;
+    use engram_core::rules::sessions::DISTILL_LEASE_MS;
+    let svc = h.service_with(ServiceOptions { distiller: Arc::new(Failing), ..small_windows() });
+    let ctx = TenantCtx::dev();
+    // The embedding queue: memories written without vectors wait for one.
+    let req = from_json(json!({"memories": [
+        {"namespace": ["q"], "text": "Mira keeps bees"}, {"namespace": ["q"], "text": "Omar restores clocks"}
+    ]}));
+    svc.create_memories(&ctx, req).await.unwrap();
+    let first = svc.claim_embeddings(10, vec![]).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert!(svc.claim_embeddings(10, vec![]).await.unwrap().is_empty(), "taken");
+    assert!(svc.pending_embeddings(10, vec![]).await.unwrap().is_empty(), "nothing waits for a taker");
+    h.advance(EMBED_LEASE_MS);
+    let second = svc.claim_embeddings(10, vec![]).await.unwrap();
+    assert_eq!(second.iter().map(|p| p.seq).collect::<Vec<_>>(), first.iter().map(|p| p.seq).collect::<Vec<_>>());
+    // Distillation jobs.
+    svc.add_turns(&ctx, "s7", turns(&FACTS)).await.unwrap();
+    let taken = svc.claim_distillations(16).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert!(svc.claim_distillations(16).await.unwrap().is_empty(), "another worker finds it taken");
+    assert!(svc.due_distillations(16).await.unwrap().is_empty());
+    h.advance(DISTILL_LEASE_MS - 1);
+    assert!(svc.claim_distillations(16).await.unwrap().is_empty(), "still leased");
+    h.advance(1);
+    let again = svc.claim_distillations(16).await.unwrap();
+    assert_eq!(again.iter().map(|j| j.id).collect::<Vec<_>>(), [taken[0].id], "its taker died: the next takes it");
+    assert_eq!(again[0].attempts, 0, "a lease is not a failed attempt");
+    assert_eq!(svc.run_distill_job(again[0].clone()).await.unwrap().len(), 3);
+    assert!(svc.run_distill_job(taken[0].clone()).await.unwrap().is_empty(), "the late first taker writes nothing");
+}
