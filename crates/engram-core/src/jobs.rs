@@ -3,7 +3,7 @@
 //! silently.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::backoff::Backoff;
 use crate::service::MemoryService;
+use crate::store::Leadership;
 
 mod distill;
 mod embed_queue;
@@ -29,11 +30,21 @@ pub struct Heartbeat {
     pub name: &'static str,
     last_ok_ms: AtomicI64,
     failures: AtomicI64,
+    /// A singleton job another node runs: this node waits to take over.
+    standby: AtomicBool,
+    /// Work items this node's job completed (embeddings, distillations).
+    items: AtomicU64,
 }
 
 impl Heartbeat {
     pub fn new(name: &'static str) -> Arc<Self> {
-        Arc::new(Heartbeat { name, last_ok_ms: AtomicI64::new(0), failures: AtomicI64::new(0) })
+        Arc::new(Heartbeat {
+            name,
+            last_ok_ms: AtomicI64::new(0),
+            failures: AtomicI64::new(0),
+            standby: AtomicBool::new(false),
+            items: AtomicU64::new(0),
+        })
     }
     /// Records a successful run at `now`.
     pub fn ok(&self, now: crate::time::Millis) {
@@ -51,6 +62,35 @@ impl Heartbeat {
     /// Consecutive failures so far.
     pub fn failures(&self) -> i64 {
         self.failures.load(Ordering::Relaxed)
+    }
+    /// Counts `n` completed work items.
+    pub fn done(&self, n: usize) {
+        self.items.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    /// Work items completed on this node since it started.
+    pub fn items(&self) -> u64 {
+        self.items.load(Ordering::Relaxed)
+    }
+    /// Whether another node runs this singleton job now.
+    pub fn standby(&self) -> bool {
+        self.standby.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs `step` when this node holds the job's leadership (one node at a time
+/// among those sharing the store); otherwise marks the job standby and does
+/// nothing. A node that dies hands the job to the next that asks.
+async fn as_leader<F: Future<Output = crate::error::Result<Progress>>>(
+    lead: &tokio::sync::Mutex<Leadership>,
+    beat: &Heartbeat,
+    step: impl FnOnce() -> F,
+) -> crate::error::Result<Progress> {
+    let held = lead.lock().await.held().await;
+    beat.standby.store(!held, Ordering::Relaxed);
+    if held {
+        step().await
+    } else {
+        Ok(Progress::Idle)
     }
 }
 
@@ -115,12 +155,16 @@ pub async fn run_ttl_sweeper(
     beat: Arc<Heartbeat>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let step = || async {
-        let n = sweep_all(&service).await?;
-        if n > 0 {
-            tracing::info!(deleted = n, "swept expired memories");
-        }
-        Ok(Progress::Idle)
+    let lead = tokio::sync::Mutex::new(service.leadership(beat.name));
+    let b = Arc::clone(&beat);
+    let step = || {
+        as_leader(&lead, &b, || async {
+            let n = sweep_all(&service).await?;
+            if n > 0 {
+                tracing::info!(deleted = n, "swept expired memories");
+            }
+            Ok(Progress::Idle)
+        })
     };
     run_job(service.clock().clone(), beat, interval, shutdown, step, std::future::pending).await
 }
@@ -146,18 +190,24 @@ const DECAY_EVERY: Duration = Duration::from_secs(3600);
 pub async fn run_salience(service: MemoryService, beat: Arc<Heartbeat>, shutdown: watch::Receiver<bool>) {
     // When the last full decay pass ended (0 = never this run).
     let last_decay = AtomicI64::new(0);
+    // Citations are counted per node and flushed by each; decay is one node's.
+    let lead = tokio::sync::Mutex::new(service.leadership("salience_decay"));
+    let b = Arc::clone(&beat);
     let step = || async {
         service.flush_citations().await?;
         let due = service.now() - last_decay.load(Ordering::Relaxed) >= DECAY_EVERY.as_millis() as i64;
         if !due {
             return Ok(Progress::Idle);
         }
-        let n = service.decay_salience().await?;
-        if n < crate::service::DECAY_BATCH {
-            last_decay.store(service.now(), Ordering::Relaxed);
-            return Ok(Progress::Idle);
-        }
-        Ok(Progress::More)
+        as_leader(&lead, &b, || async {
+            let n = service.decay_salience().await?;
+            if n < crate::service::DECAY_BATCH {
+                last_decay.store(service.now(), Ordering::Relaxed);
+                return Ok(Progress::Idle);
+            }
+            Ok(Progress::More)
+        })
+        .await
     };
     run_job(service.clock().clone(), beat, CITE_FLUSH, shutdown, step, std::future::pending).await;
     if let Err(e) = service.flush_citations().await {
@@ -172,13 +222,17 @@ pub async fn run_promotion(
     beat: Arc<Heartbeat>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let step = || async {
-        let done = service.promote().await?;
-        if done.promoted + done.merged > 0 {
-            tracing::info!(promoted = done.promoted, merged = done.merged, "promoted episodic memories");
-        }
-        let more = done.promoted + done.merged == crate::service::PROMOTION_BATCH;
-        Ok(if more { Progress::More } else { Progress::Idle })
+    let lead = tokio::sync::Mutex::new(service.leadership(beat.name));
+    let b = Arc::clone(&beat);
+    let step = || {
+        as_leader(&lead, &b, || async {
+            let done = service.promote().await?;
+            if done.promoted + done.merged > 0 {
+                tracing::info!(promoted = done.promoted, merged = done.merged, "promoted episodic memories");
+            }
+            let more = done.promoted + done.merged == crate::service::PROMOTION_BATCH;
+            Ok(if more { Progress::More } else { Progress::Idle })
+        })
     };
     run_job(service.clock().clone(), beat, interval, shutdown, step, std::future::pending).await
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{run_job, Heartbeat, Progress, SWEEP_BATCH};
+use super::{as_leader, run_job, Heartbeat, Progress, SWEEP_BATCH};
 use crate::backoff::Backoff;
 use crate::error::Result;
 use crate::service::MemoryService;
@@ -22,12 +22,13 @@ const RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(
 /// Runs queued distillations until `shutdown` turns true.
 pub async fn run_distiller(service: MemoryService, beat: Arc<Heartbeat>, shutdown: watch::Receiver<bool>) {
     let wake = service.clone();
+    let b = Arc::clone(&beat);
     run_job(
         service.clock().clone(),
         beat,
         POLL,
         shutdown,
-        || distill_due(&service),
+        || distill_due(&service, &b),
         move || {
             let s = wake.clone();
             async move { s.distill_work().await }
@@ -36,7 +37,7 @@ pub async fn run_distiller(service: MemoryService, beat: Arc<Heartbeat>, shutdow
     .await
 }
 
-async fn distill_due(service: &MemoryService) -> Result<Progress> {
+async fn distill_due(service: &MemoryService, beat: &Heartbeat) -> Result<Progress> {
     let jobs = service.claim_distillations(JOBS_PER_STEP).await?;
     let full = jobs.len() == JOBS_PER_STEP;
     let mut done = 0;
@@ -45,6 +46,7 @@ async fn distill_due(service: &MemoryService) -> Result<Progress> {
         match service.run_distill_job(job).await {
             Ok(ids) => {
                 done += 1;
+                beat.done(1);
                 tracing::debug!(job = id, memories = ids.len(), "distilled");
             }
             Err(e) => {
@@ -65,12 +67,16 @@ pub async fn run_session_cleanup(
     beat: Arc<Heartbeat>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let step = || async {
-        let n = service.sweep_sessions(SWEEP_BATCH).await?;
-        if n > 0 {
-            tracing::info!(ended = n, "ended expired sessions");
-        }
-        Ok(if n == SWEEP_BATCH { Progress::More } else { Progress::Idle })
+    let lead = tokio::sync::Mutex::new(service.leadership(beat.name));
+    let b = Arc::clone(&beat);
+    let step = || {
+        as_leader(&lead, &b, || async {
+            let n = service.sweep_sessions(SWEEP_BATCH).await?;
+            if n > 0 {
+                tracing::info!(ended = n, "ended expired sessions");
+            }
+            Ok(if n == SWEEP_BATCH { Progress::More } else { Progress::Idle })
+        })
     };
     run_job(service.clock().clone(), beat, interval, shutdown, step, std::future::pending).await
 }

@@ -47,7 +47,7 @@ pub async fn run_embedding_queue(service: MemoryService, beat: Arc<Heartbeat>, m
         if *shutdown.borrow() {
             break;
         }
-        let wait = match step(&service, &mut blocked).await {
+        let wait = match step(&service, &beat, &mut blocked).await {
             Ok(n) => {
                 beat.ok(service.now());
                 if n > 0 {
@@ -86,7 +86,7 @@ pub async fn run_embedding_queue(service: MemoryService, beat: Arc<Heartbeat>, m
 }
 
 /// Embeds one batch; returns how many memories it took off the queue.
-async fn step(service: &MemoryService, blocked: &mut HashSet<String>) -> Result<usize> {
+async fn step(service: &MemoryService, beat: &Heartbeat, blocked: &mut HashSet<String>) -> Result<usize> {
     let Some(current) = service.current_model() else {
         return Ok(0);
     };
@@ -132,6 +132,7 @@ async fn step(service: &MemoryService, blocked: &mut HashSet<String>) -> Result<
     if let Some(last) = storing {
         joined(last).await?;
     }
+    beat.done(ready.len());
     Ok(ready.len())
 }
 

@@ -81,6 +81,12 @@ impl MemoryService {
         Ok(n)
     }
 
+    /// The right to run the singleton job `job` on this node (see
+    /// `store::Leadership`).
+    pub fn leadership(&self, job: &str) -> crate::store::Leadership {
+        self.store().leadership(job)
+    }
+
     /// Whether the store answers (for readiness).
     pub async fn ping(&self) -> Result<()> {
         self.store().ping().await

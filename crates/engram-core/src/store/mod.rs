@@ -344,6 +344,25 @@ pub trait Tx: Reads {
     fn announce(&mut self, event: StoreEvent) -> Result<()>;
 }
 
+/// The right to run a singleton job (sweeps, decay, promotion): held by one
+/// node at a time among those sharing a store, and taken over by another
+/// when its holder dies.
+pub enum Leadership {
+    /// The only node (SQLite: one server per data directory).
+    Sole,
+    Postgres(Box<postgres::PgLeadership>),
+}
+
+impl Leadership {
+    /// Whether this node may run the job now (seeking the right if needed).
+    pub async fn held(&mut self) -> bool {
+        match self {
+            Leadership::Sole => true,
+            Leadership::Postgres(l) => l.held().await,
+        }
+    }
+}
+
 /// The storage backend.
 pub enum Store {
     Sqlite(SqliteStore),
@@ -458,6 +477,16 @@ impl Store {
     /// lookup that took it are [`Reads::vectors_since`] it (0 without vectors).
     pub async fn index_watermark(&self) -> Result<i64> {
         delegate!(self.index_watermark())
+    }
+
+    /// The right to run the singleton job `job` (one node at a time among
+    /// those sharing the store; see [`Leadership`]).
+    pub fn leadership(&self, job: &str) -> Leadership {
+        match self {
+            // One server per data directory (the directory's lock).
+            Store::Sqlite(_) => Leadership::Sole,
+            Store::Postgres(s) => Leadership::Postgres(Box::new(s.leadership(job))),
+        }
     }
 
     /// The events of committed transactions, from every node sharing the

@@ -25,7 +25,13 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
         ready &= ok;
         jobs.insert(
             beat.name.to_owned(),
-            json!({ "ok": ok, "last_ok_ms_ago": (last > 0).then(|| now - last), "consecutive_failures": beat.failures() }),
+            json!({
+                "ok": ok,
+                "last_ok_ms_ago": (last > 0).then(|| now - last),
+                "consecutive_failures": beat.failures(),
+                // A singleton job another node runs now.
+                "standby": beat.standby(),
+            }),
         );
     }
     let body = json!({

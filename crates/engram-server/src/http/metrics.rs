@@ -75,6 +75,11 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     for b in st.heartbeats.iter() {
         let _ = writeln!(out, "engram_job_consecutive_failures{{job=\"{}\"}} {}", b.name, b.failures());
     }
+    let _ = writeln!(out, "# HELP engram_job_items_total Work items each job completed on this node.");
+    let _ = writeln!(out, "# TYPE engram_job_items_total counter");
+    for b in st.heartbeats.iter() {
+        let _ = writeln!(out, "engram_job_items_total{{job=\"{}\"}} {}", b.name, b.items());
+    }
     let (hits, misses, entries) = st.service.intent_cache_stats();
     let _ = writeln!(out, "# HELP engram_recall_intent_cache_hits_total Recall intents answered from the cache.");
     let _ = writeln!(out, "# TYPE engram_recall_intent_cache_hits_total counter");

@@ -5,6 +5,7 @@ mod support;
 
 mod limits;
 mod memories;
+mod multinode;
 mod openai;
 mod process;
 mod recall;

@@ -17,6 +17,7 @@ mod filter_sql;
 mod jobs;
 mod keys;
 mod keyword;
+mod leader;
 mod memories;
 mod schema;
 mod scope_sql;
@@ -38,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::model::Namespace;
 use crate::time::Millis;
 use conn::PgConn;
+pub use leader::PgLeadership;
 
 /// The advisory lock every write transaction takes first (`engram` in ASCII,
 /// then 2).
@@ -122,6 +124,8 @@ pub async fn create_database(admin_url: &str, name: &str) -> Result<String> {
 /// The PostgreSQL store; cheap to share behind an `Arc`.
 pub struct PostgresStore {
     pool: Pool,
+    /// How to open a connection of its own (events, singleton locks).
+    cfg: std::sync::Arc<tokio_postgres::Config>,
     vectors: bool,
     keyword: keyword::KeywordSearch,
     /// Events heard from every node (see `events.rs`).
@@ -158,9 +162,10 @@ impl PostgresStore {
             schema::ensure_vector_index(&mut c, dims).await?;
         }
         let (events, _) = tokio::sync::broadcast::channel(super::EVENT_BUFFER);
-        let listener = tokio::spawn(events::listen(cfg, events.clone()));
+        let listener = tokio::spawn(events::listen(cfg.clone(), events.clone()));
         Ok(PostgresStore {
             pool,
+            cfg: std::sync::Arc::new(cfg),
             vectors: opts.dims.is_some(),
             keyword: keyword::KeywordSearch::new(opts.clock),
             events,
@@ -293,6 +298,11 @@ impl PostgresStore {
     pub async fn ping(&self) -> Result<()> {
         self.client().await?.simple_query("SELECT 1").await?;
         Ok(())
+    }
+
+    /// The right to run the singleton job `job` (see `leader.rs`).
+    pub fn leadership(&self, job: &str) -> leader::PgLeadership {
+        leader::PgLeadership::new(self.cfg.as_ref().clone(), job)
     }
 
     /// Events of committed transactions, from every node.
