@@ -27,8 +27,8 @@ test: lint test-rust test-compat
 # (ENGRAM_TEST_BACKEND=postgres), on a throwaway server (scripts/postgres.sh)
 # stopped afterwards. Left out on PostgreSQL, being about SQLite's file and
 # its single-server lock: the `process::` tests (a data directory shared by
-# processes) and the SQLite lock-contention test. The `multinode::` tests
-# (several servers on one database) run in the PostgreSQL pass only.
+# processes) and the SQLite lock-contention test. The `pg::` tests (several
+# servers on one database, the database going away) run in that pass only.
 PG_SKIP := test(/^process::/) | test(=limits::a_database_locked_by_another_process_is_a_503_to_retry)
 WITH_PG = url=$$(./scripts/postgres.sh start) && trap './scripts/postgres.sh stop' EXIT && \
 	export ENGRAM_TEST_POSTGRES_URL=$$url ENGRAM_TEST_MODEL_DIR=$(CURDIR)/$(MODEL_DIR)
@@ -36,7 +36,7 @@ WITH_PG = url=$$(./scripts/postgres.sh start) && trap './scripts/postgres.sh sto
 test-rust: model
 	@$(WITH_PG) && \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --no-fail-fast -E 'not test(/^multinode::/)' && \
+		$(CARGO) nextest run --workspace --no-fail-fast -E 'not test(/^pg::/)' && \
 		ENGRAM_TEST_BACKEND=postgres $(CARGO) nextest run -p engram-server --no-fail-fast -E 'not ($(PG_SKIP))'; \
 	else \
 		echo "cargo-nextest not found; using cargo test (the server tests run on SQLite only)"; \

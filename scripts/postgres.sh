@@ -7,6 +7,9 @@
 # Usage: scripts/postgres.sh start   a fresh cluster unless one runs; prints the URL
 #        scripts/postgres.sh stop    stops it (no error when it is not running)
 #        scripts/postgres.sh url     the URL of the running server
+#        scripts/postgres.sh pause   stops the server, keeping its data and port
+#        scripts/postgres.sh resume  starts a paused server again on the same port
+#                                   (the fault tests take the database away and back)
 #        scripts/postgres.sh createdb NAME   a fresh database NAME (dropped first
 #                                   if it exists) on the running server; prints its URL
 # The URL (postgres://engram@127.0.0.1:PORT/postgres) is also in $PG_DIR/url.
@@ -61,12 +64,21 @@ start() {
   as_pg "$bin/initdb" -D "$PG_DIR/data" -U engram --auth=trust --locale=C --encoding=UTF8 >"$PG_DIR/initdb.log"
   local port
   port=$(free_port)
-  as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -k $PG_DIR -c max_connections=200 -c fsync=off" start >/dev/null
+  echo "$port" >"$PG_DIR/port"
+  run_server "$bin" "$port"
   local url="postgres://engram@127.0.0.1:$port/postgres"
   PGOPTIONS='-c client_min_messages=warning' "$bin/psql" -qAt -v ON_ERROR_STOP=1 -d "$url" -c 'CREATE EXTENSION IF NOT EXISTS vector' >/dev/null
   echo "$url" >"$PG_DIR/url"
   echo "$url"
+}
+
+run_server() {
+  as_pg "$1/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-p $2 -c listen_addresses=127.0.0.1 -k $PG_DIR -c max_connections=200 -c fsync=off" start >/dev/null
+}
+
+resume() {
+  run_server "$(bin_dir)" "$(cat "$PG_DIR/port")"
 }
 
 stop() {
@@ -88,5 +100,7 @@ case "${1:-}" in
   stop) stop ;;
   url) cat "$PG_DIR/url" ;;
   createdb) createdb "${2:?usage: $0 createdb NAME}" ;;
-  *) echo "usage: $0 start|stop|url|createdb NAME" >&2; exit 2 ;;
+  pause) stop ;;
+  resume) resume ;;
+  *) echo "usage: $0 start|stop|url|createdb NAME|pause|resume" >&2; exit 2 ;;
 esac

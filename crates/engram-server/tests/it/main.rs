@@ -5,8 +5,8 @@ mod support;
 
 mod limits;
 mod memories;
-mod multinode;
 mod openai;
+mod pg;
 mod process;
 mod recall;
 mod retrieval;

@@ -45,6 +45,11 @@ pub use leader::PgLeadership;
 /// then 2).
 const WRITE_LOCK: i64 = 0x0065_6e67_7261_6d02;
 
+/// Failed connection attempts in a row that open the breaker.
+const BREAKER_THRESHOLD: u32 = 3;
+/// How long an open breaker refuses before letting one trial through.
+const BREAKER_COOL_DOWN: Duration = Duration::from_millis(500);
+
 /// Tuning for the PostgreSQL backend.
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
@@ -124,6 +129,10 @@ pub async fn create_database(admin_url: &str, name: &str) -> Result<String> {
 /// The PostgreSQL store; cheap to share behind an `Arc`.
 pub struct PostgresStore {
     pool: Pool,
+    /// Opens after [`BREAKER_THRESHOLD`] failed connection attempts in a row:
+    /// requests then fail at once (503, try again) instead of each waiting
+    /// for a connection, until a trial after [`BREAKER_COOL_DOWN`] succeeds.
+    breaker: crate::breaker::Breaker,
     /// How to open a connection of its own (events, singleton locks).
     cfg: std::sync::Arc<tokio_postgres::Config>,
     vectors: bool,
@@ -145,7 +154,16 @@ impl PostgresStore {
             "-c statement_timeout={} -c hnsw.iterative_scan=relaxed_order",
             opts.statement_timeout.as_millis()
         ));
-        cfg.options(&options).application_name("engram").connect_timeout(opts.acquire_timeout);
+        // A server that vanishes without closing its connections (a network
+        // partition) is noticed within seconds, not at the kernel's default.
+        cfg.options(&options)
+            .application_name("engram")
+            .connect_timeout(opts.acquire_timeout)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(5))
+            .keepalives_interval(Duration::from_secs(1))
+            .keepalives_retries(3)
+            .tcp_user_timeout(opts.statement_timeout + Duration::from_secs(5));
         let manager =
             Manager::from_config(cfg.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
@@ -165,6 +183,7 @@ impl PostgresStore {
         let listener = tokio::spawn(events::listen(cfg.clone(), events.clone()));
         Ok(PostgresStore {
             pool,
+            breaker: crate::breaker::Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN, opts.clock.clone()),
             cfg: std::sync::Arc::new(cfg),
             vectors: opts.dims.is_some(),
             keyword: keyword::KeywordSearch::new(opts.clock),
@@ -173,8 +192,25 @@ impl PostgresStore {
         })
     }
 
+    /// A pooled connection, unless the database is known to be unreachable
+    /// (the breaker is open).
     async fn client(&self) -> Result<Object> {
-        Ok(self.pool.get().await?)
+        if self.breaker.admit().is_err() {
+            return Err(Error::unavailable("the database is unreachable; try again shortly"));
+        }
+        match self.pool.get().await {
+            Ok(c) => {
+                self.breaker.success();
+                Ok(c)
+            }
+            Err(e) => {
+                let e = Error::from(e);
+                if e.code() == crate::error::ErrorCode::Unavailable {
+                    self.breaker.failure();
+                }
+                Err(e)
+            }
+        }
     }
 
     pub async fn read<T, F>(&self, f: F) -> Result<T>

@@ -2,8 +2,6 @@
 //! (DESIGN §5): what one node writes the others read at once; queued work is
 //! done once between them; a singleton job moves when its node dies; a key
 //! change reaches every node at once; concurrent appends keep their order.
-//! These run in the PostgreSQL pass of `make test` only (they need the test
-//! server; SQLite is one server per data directory).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,7 +11,7 @@ use serde_json::{json, Value};
 use crate::support::{engram_bin, fresh_postgres_database, model_dir, Proc};
 
 /// A node on `url`, with fast sweeps and promotion and the given extra settings.
-fn node(url: &str, dir: &std::path::Path, extra: &[(&str, &str)]) -> Proc {
+pub fn node(url: &str, dir: &std::path::Path, extra: &[(&str, &str)]) -> Proc {
     let mut env = vec![
         ("ENGRAM_STORE_URL", url),
         ("ENGRAM_MEMORY_SWEEP_INTERVAL_SECONDS", "1"),
@@ -28,8 +26,8 @@ fn with_model(model: &str) -> [(&'static str, &str); 2] {
 }
 
 /// Polls `check` until it holds (a state another process reaches), failing
-/// after `limit`.
-fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
+/// after `limit`; returns how long it took.
+pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     loop {
         if check() {
