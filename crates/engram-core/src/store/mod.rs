@@ -276,6 +276,25 @@ pub trait Reads {
     /// [`Store::index_watermark`] taken before a [`Store::near`] lookup): the
     /// ones that lookup may not have seen, as `(seq, vector)`.
     fn vectors_since(&mut self, tenant: &str, namespace: &Namespace, mark: i64) -> Result<Vec<(i64, Vec<f32>)>>;
+
+    /// Scans for export, in a stable order, `limit` at a time; `tenant`
+    /// `None` means every tenant. Memories by `seq` after `after`.
+    fn memories_after(&mut self, tenant: Option<&str>, after: i64, limit: usize) -> Result<Vec<Stored>>;
+    /// The stored vectors of those of `seqs` that have one.
+    fn vectors_of(&mut self, seqs: &[i64]) -> Result<Vec<(i64, Vec<f32>)>>;
+    /// Sessions by `(tenant, id)` after `after`.
+    fn sessions_after(
+        &mut self,
+        tenant: Option<&str>,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<SessionRow>>;
+    /// Jobs by id after `after`.
+    fn jobs_after(&mut self, tenant: Option<&str>, after: i64, limit: usize) -> Result<Vec<JobRow>>;
+    /// Merge records `(tenant, id, survivor, merged_at)`.
+    fn merges(&mut self, tenant: Option<&str>) -> Result<Vec<(String, String, String, Millis)>>;
+    /// Model records `(tenant, model, recorded_at)`.
+    fn tenant_models(&mut self, tenant: Option<&str>) -> Result<Vec<(String, TenantModel, Millis)>>;
 }
 
 /// Writes, inside one transaction.

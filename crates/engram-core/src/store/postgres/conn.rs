@@ -5,7 +5,7 @@
 use deadpool_postgres::Transaction;
 use tokio::runtime::Handle;
 
-use super::{jobs, keys, memories, sessions, vectors};
+use super::{jobs, keys, memories, scans, sessions, vectors};
 use crate::error::Result;
 use crate::model::session::Turn;
 use crate::model::{Namespace, Tier};
@@ -90,6 +90,29 @@ impl Reads for PgConn<'_, '_> {
     }
     fn vectors_since(&mut self, tenant: &str, namespace: &Namespace, mark: i64) -> Result<Vec<(i64, Vec<f32>)>> {
         self.rt.block_on(vectors::vectors_since(self.tx, tenant, namespace, mark))
+    }
+    fn memories_after(&mut self, tenant: Option<&str>, after: i64, limit: usize) -> Result<Vec<Stored>> {
+        self.rt.block_on(scans::memories_after(self.tx, tenant, after, limit))
+    }
+    fn vectors_of(&mut self, seqs: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> {
+        self.rt.block_on(scans::vectors_of(self.tx, seqs))
+    }
+    fn sessions_after(
+        &mut self,
+        tenant: Option<&str>,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<SessionRow>> {
+        self.rt.block_on(scans::sessions_after(self.tx, tenant, after, limit))
+    }
+    fn jobs_after(&mut self, tenant: Option<&str>, after: i64, limit: usize) -> Result<Vec<JobRow>> {
+        self.rt.block_on(scans::jobs_after(self.tx, tenant, after, limit))
+    }
+    fn merges(&mut self, tenant: Option<&str>) -> Result<Vec<(String, String, String, Millis)>> {
+        self.rt.block_on(scans::merges(self.tx, tenant))
+    }
+    fn tenant_models(&mut self, tenant: Option<&str>) -> Result<Vec<(String, TenantModel, Millis)>> {
+        self.rt.block_on(scans::tenant_models(self.tx, tenant))
     }
 }
 

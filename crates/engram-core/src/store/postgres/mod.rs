@@ -19,6 +19,7 @@ mod keys;
 mod keyword;
 mod leader;
 mod memories;
+mod scans;
 mod schema;
 mod scope_sql;
 mod search_sql;

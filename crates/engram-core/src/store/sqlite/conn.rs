@@ -4,7 +4,7 @@
 
 use rusqlite::Connection;
 
-use super::{jobs, keys, memories, sessions, vectors};
+use super::{jobs, keys, memories, scans, sessions, vectors};
 use crate::error::Result;
 use crate::model::session::Turn;
 use crate::model::{Namespace, Tier};
@@ -92,6 +92,29 @@ impl Reads for Conn<'_> {
     }
     fn vectors_since(&mut self, tenant: &str, namespace: &Namespace, mark: i64) -> Result<Vec<(i64, Vec<f32>)>> {
         vectors::vectors_since(self.c, tenant, namespace, mark)
+    }
+    fn memories_after(&mut self, tenant: Option<&str>, after: i64, limit: usize) -> Result<Vec<Stored>> {
+        scans::memories_after(self.c, tenant, after, limit)
+    }
+    fn vectors_of(&mut self, seqs: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> {
+        scans::vectors_of(self.c, seqs)
+    }
+    fn sessions_after(
+        &mut self,
+        tenant: Option<&str>,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<SessionRow>> {
+        scans::sessions_after(self.c, tenant, after, limit)
+    }
+    fn jobs_after(&mut self, tenant: Option<&str>, after: i64, limit: usize) -> Result<Vec<JobRow>> {
+        scans::jobs_after(self.c, tenant, after, limit)
+    }
+    fn merges(&mut self, tenant: Option<&str>) -> Result<Vec<(String, String, String, Millis)>> {
+        scans::merges(self.c, tenant)
+    }
+    fn tenant_models(&mut self, tenant: Option<&str>) -> Result<Vec<(String, TenantModel, Millis)>> {
+        scans::tenant_models(self.c, tenant)
     }
 }
 

@@ -11,6 +11,7 @@ mod keyword;
 mod lock;
 mod memories;
 mod readers;
+mod scans;
 mod schema;
 mod scope_sql;
 mod search_sql;
