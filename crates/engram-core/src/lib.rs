@@ -18,6 +18,7 @@ pub mod service;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod transfer;
 pub mod vector;
 
 pub use auth::TenantCtx;

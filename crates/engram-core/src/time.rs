@@ -52,6 +52,13 @@ impl serde::Serialize for LocalTime {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for LocalTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        LocalTime::parse(&s).map_err(|e| serde::de::Error::custom(e.public_message()))
+    }
+}
+
 /// Formats as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format_rfc3339(ms: Millis) -> String {
     timestamp(ms).strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()

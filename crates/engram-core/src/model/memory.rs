@@ -24,7 +24,7 @@ pub const MAX_TTL_SECONDS: i64 = 100 * 365 * 86_400;
 pub const DEFAULT_SALIENCE: f64 = 0.5;
 
 /// Which long-term tier a memory lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     Episodic,

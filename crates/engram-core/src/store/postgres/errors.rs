@@ -39,7 +39,11 @@ impl From<tokio_postgres::Error> for Error {
             tracing::warn!(error = %e, "database unavailable");
             return Error::unavailable("the database is unavailable; try again shortly");
         }
-        Error::internal(format!("postgres: {e}"))
+        // `DbError`'s own Display carries the message ("db error" alone says nothing).
+        match e.as_db_error() {
+            Some(db) => Error::internal(format!("postgres: {db}")),
+            None => Error::internal(format!("postgres: {e}")),
+        }
     }
 }
 

@@ -64,7 +64,12 @@ pub async fn sessions_after<C: GenericClient>(
         .collect()
 }
 
-pub async fn jobs_after<C: GenericClient>(c: &C, tenant: Option<&str>, after: i64, limit: usize) -> Result<Vec<JobRow>> {
+pub async fn jobs_after<C: GenericClient>(
+    c: &C,
+    tenant: Option<&str>,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<JobRow>> {
     let rows = query(
         c,
         "SELECT id, kind, tenant_id, subject, payload, attempts, run_after, created_at FROM jobs \

@@ -7,7 +7,8 @@
 //! against the reference evaluator (`filters.rs`), keyword, vector and hybrid
 //! search (`search.rs`), TTL and liveness (`ttl.rs`), merging on every path
 //! (`merge.rs`), sessions and distillation (`sessions.rs`), salience and
-//! promotion (`salience.rs`), recall (`recall.rs`).
+//! promotion (`salience.rs`), recall (`recall.rs`), export and import
+//! (`transfer.rs`).
 
 pub mod filters;
 pub mod memories;
@@ -16,6 +17,7 @@ pub mod recall;
 pub mod salience;
 pub mod search;
 pub mod sessions;
+pub mod transfer;
 pub mod ttl;
 
 /// Instantiates every body for every backend: `conformance::<backend>::<body>`.
@@ -84,4 +86,6 @@ conformance! {
     recall::recall_routes_tiers_and_packs_the_context,
     recall::nothing_searchable_or_relevant_is_an_answer,
     recall::a_tight_budget_still_carries_the_best_memory,
+    transfer::a_restore_gives_the_same_answers_on_either_backend,
+    transfer::a_damaged_cut_or_altered_export_is_refused,
 }

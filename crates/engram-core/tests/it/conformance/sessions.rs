@@ -26,7 +26,7 @@ fn turns(contents: &[&str]) -> AddTurns {
 
 /// A distiller that always fails (so the fallback runs), and is slow enough
 /// (not inline) that appends leave its jobs to the worker.
-struct Failing;
+pub struct Failing;
 impl Distiller for Failing {
     fn name(&self) -> &str {
         "failing"
