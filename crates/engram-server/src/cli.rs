@@ -68,6 +68,44 @@ pub enum Command {
         #[command(flatten)]
         flags: CommonFlags,
     },
+    /// Write the store's data as JSON Lines (docs/operations.md#export-and-import):
+    /// memories with their vectors, items, sessions and turns, queued jobs,
+    /// key hashes and model records — of one tenant or of all.
+    Export {
+        /// Only this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Write here instead of to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        flags: CommonFlags,
+    },
+    /// Read an export into the store (empty or in use). Records are checked as
+    /// the API checks input; what is already there is skipped, so running it
+    /// again is safe. Prints what was done as JSON.
+    Import {
+        /// Read this file instead of standard input.
+        #[arg(long = "in")]
+        input: Option<PathBuf>,
+        #[command(flatten)]
+        flags: CommonFlags,
+    },
+    /// Copy everything from one store to another (SQLite <-> PostgreSQL), then
+    /// export the copy and check its counts and checksum against the original's.
+    Migrate {
+        /// The store to copy, e.g. sqlite://./data/engram.db.
+        #[arg(long)]
+        from: String,
+        /// The store to copy into, e.g. postgres://engram:secret@db:5432/engram.
+        #[arg(long)]
+        to: String,
+        /// Only this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        flags: CommonFlags,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]

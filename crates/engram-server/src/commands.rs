@@ -19,11 +19,11 @@ pub enum Failure {
     Runtime(String),
 }
 
-fn settings(flags: &CommonFlags) -> Result<Settings, Failure> {
+pub(crate) fn settings(flags: &CommonFlags) -> Result<Settings, Failure> {
     config::load(&flags.overrides(), std::env::vars()).map_err(|e| Failure::Config(e.to_string()))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -67,16 +67,20 @@ pub fn check_config(flags: &CommonFlags) -> Result<(), Failure> {
 }
 
 /// Opens the store beside a running server (no lock, no vector index, no
-/// embedder) as a service and runs `f` on it.
+/// embedder) as a service.
+pub(crate) async fn open_admin_service(settings: &Settings) -> Result<MemoryService, Failure> {
+    let store = server::open_store(settings.store.for_admin()).await.map_err(|e| Failure::Runtime(e.to_string()))?;
+    Ok(MemoryService::with_options(store, AuthMode::Required, server::service_options(settings, None)))
+}
+
+/// Runs `f` on the store opened by [`open_admin_service`].
 fn with_admin_service<F, Fut>(settings: &Settings, f: F) -> Result<(), Failure>
 where
     F: FnOnce(MemoryService) -> Fut,
     Fut: std::future::Future<Output = Result<(), Failure>>,
 {
-    let opts = settings.store.for_admin();
     runtime()?.block_on(async move {
-        let store = server::open_store(opts).await.map_err(|e| Failure::Runtime(e.to_string()))?;
-        let service = MemoryService::with_options(store, AuthMode::Required, server::service_options(settings, None));
+        let service = open_admin_service(settings).await?;
         let out = f(service.clone()).await;
         service.close().await;
         out

@@ -9,3 +9,4 @@ pub mod http;
 pub mod logging;
 pub mod mcp;
 pub mod server;
+pub mod transfer;

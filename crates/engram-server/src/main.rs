@@ -4,6 +4,7 @@
 use clap::Parser;
 use engram_server::cli::{Cli, Command};
 use engram_server::commands::{self, Failure};
+use engram_server::transfer;
 
 // mimalloc: a request allocates and frees many small objects across threads;
 // measured ~10% of CPU in glibc malloc under load (docs/benchmarks.md).
@@ -19,6 +20,9 @@ fn main() {
         Command::Keys { action, flags } => commands::keys(flags, action),
         Command::Model { action, flags } => commands::model(flags, action),
         Command::Reembed { tenant, flags } => commands::reembed(flags, tenant.as_deref()),
+        Command::Export { tenant, out, flags } => transfer::export(flags, tenant.as_deref(), out.as_deref()),
+        Command::Import { input, flags } => transfer::import(flags, input.as_deref()),
+        Command::Migrate { from, to, tenant, flags } => transfer::migrate(flags, from, to, tenant.as_deref()),
     };
     match result {
         Ok(()) => {}

@@ -1,6 +1,7 @@
-//! PostgreSQL only: several servers on one database, and the database going
-//! away and coming back. They run in the PostgreSQL pass of `make test` (they
-//! need the test server; SQLite is one server per data directory).
+//! PostgreSQL only: several servers on one database, the database going
+//! away and coming back, and moving data between SQLite and PostgreSQL. They
+//! run in the PostgreSQL pass of `make test` (they need the test server).
 
 mod faults;
+mod migrate;
 mod multinode;
