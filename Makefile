@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV ?= .venv
 DATA_DIR ?= ./data
 
-.PHONY: run build model test test-rust test-compat bench bench-http bench-search bench-quality bench-lifecycle lint clean
+.PHONY: run build model test test-rust test-compat bench bench-http bench-search bench-postgres bench-quality bench-lifecycle lint clean
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
 ## run: build the release binary, fetch the model if missing, serve on the embedded store (127.0.0.1:7700)
@@ -50,8 +50,8 @@ test-compat:
 	$(VENV)/bin/pytest -q tests/compat && \
 	ENGRAM_TEST_BACKEND=postgres $(VENV)/bin/pytest -q tests/compat
 
-## bench: HTTP load beside redis-benchmark, search over 100 000 memories beside ChromaDB, the memory lifecycle (.bench/)
-bench: bench-http bench-search bench-lifecycle
+## bench: HTTP load beside redis-benchmark, search over 100 000 memories beside ChromaDB, PostgreSQL beside LangGraph's PostgresStore, the memory lifecycle (.bench/)
+bench: bench-http bench-search bench-postgres bench-lifecycle
 
 bench-http:
 	./scripts/bench.sh
@@ -62,6 +62,10 @@ bench-search:
 ## bench-quality: LoCoMo retrieval quality (keyword/vector/hybrid) beside mem0, and ingest vs the raw model
 bench-quality:
 	./scripts/bench-quality.sh
+
+## bench-postgres: engram on PostgreSQL (1 and 2 nodes) beside LangGraph's AsyncPostgresStore; search over 100 000 on PostgreSQL and SQLite
+bench-postgres:
+	./scripts/bench-postgres.sh
 
 ## bench-lifecycle: LoCoMo through sessions + recall, recall latency at 10k+10k, memory under a 10-minute steady load
 bench-lifecycle:
@@ -75,4 +79,4 @@ lint:
 clean:
 	$(CARGO) clean
 	./scripts/postgres.sh stop
-	rm -rf $(VENV) .venv-bench .venv-pg .bench
+	rm -rf $(VENV) .venv-bench .venv-bench-pg .venv-pg .bench

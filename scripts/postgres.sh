@@ -13,6 +13,8 @@
 #        scripts/postgres.sh createdb NAME   a fresh database NAME (dropped first
 #                                   if it exists) on the running server; prints its URL
 # The URL (postgres://engram@127.0.0.1:PORT/postgres) is also in $PG_DIR/url.
+# fsync is off (tests need no durability against power loss) unless PG_FSYNC=on
+# (the benchmarks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -74,7 +76,7 @@ start() {
 
 run_server() {
   as_pg "$1/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-p $2 -c listen_addresses=127.0.0.1 -k $PG_DIR -c max_connections=200 -c fsync=off" start >/dev/null
+    -o "-p $2 -c listen_addresses=127.0.0.1 -k $PG_DIR -c max_connections=200 -c fsync=${PG_FSYNC:-off}" start >/dev/null
 }
 
 resume() {

@@ -59,7 +59,7 @@ impl fmt::Display for ErrorCode {
 }
 
 /// An error from the domain layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The caller's input is wrong; `message` says what to change.
     #[error("{message}")]

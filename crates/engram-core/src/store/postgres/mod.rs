@@ -6,7 +6,8 @@
 //! Writes run in a transaction that first takes one cluster-wide advisory
 //! lock, so every node's writes apply one at a time, as in SQLite's single
 //! writer: a rule's check and the write it decides are never interleaved with
-//! another writer's (keyed upserts, merges, session appends). Connections
+//! another writer's (keyed upserts, merges, session appends). A node's
+//! concurrent writes share one such transaction (group commit, `group.rs`). Connections
 //! come from a bounded pool (`deadpool-postgres`) with an acquire timeout;
 //! every statement has a time limit (`statement_timeout`).
 
@@ -14,6 +15,7 @@ mod conn;
 mod errors;
 mod events;
 mod filter_sql;
+mod group;
 mod jobs;
 mod keys;
 mod keyword;
@@ -44,7 +46,7 @@ pub use leader::PgLeadership;
 
 /// The advisory lock every write transaction takes first (`engram` in ASCII,
 /// then 2).
-const WRITE_LOCK: i64 = 0x0065_6e67_7261_6d02;
+pub(crate) const WRITE_LOCK: i64 = 0x0065_6e67_7261_6d02;
 
 /// Failed connection attempts in a row that open the breaker.
 const BREAKER_THRESHOLD: u32 = 3;
@@ -129,11 +131,12 @@ pub async fn create_database(admin_url: &str, name: &str) -> Result<String> {
 
 /// The PostgreSQL store; cheap to share behind an `Arc`.
 pub struct PostgresStore {
-    pool: Pool,
-    /// Opens after [`BREAKER_THRESHOLD`] failed connection attempts in a row:
-    /// requests then fail at once (503, try again) instead of each waiting
-    /// for a connection, until a trial after [`BREAKER_COOL_DOWN`] succeeds.
-    breaker: crate::breaker::Breaker,
+    /// The pool behind a breaker that opens after [`BREAKER_THRESHOLD`]
+    /// failed connection attempts in a row and lets a trial through after
+    /// [`BREAKER_COOL_DOWN`].
+    conns: std::sync::Arc<group::Conns>,
+    /// Every write of this node goes through it.
+    writer: group::GroupWriter,
     /// How to open a connection of its own (events, singleton locks).
     cfg: std::sync::Arc<tokio_postgres::Config>,
     vectors: bool,
@@ -182,9 +185,11 @@ impl PostgresStore {
         }
         let (events, _) = tokio::sync::broadcast::channel(super::EVENT_BUFFER);
         let listener = tokio::spawn(events::listen(cfg.clone(), events.clone()));
+        let breaker = crate::breaker::Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN, opts.clock.clone());
+        let conns = std::sync::Arc::new(group::Conns { pool, breaker });
         Ok(PostgresStore {
-            pool,
-            breaker: crate::breaker::Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN, opts.clock.clone()),
+            writer: group::GroupWriter::start(conns.clone()),
+            conns,
             cfg: std::sync::Arc::new(cfg),
             vectors: opts.dims.is_some(),
             keyword: keyword::KeywordSearch::new(opts.clock),
@@ -193,25 +198,9 @@ impl PostgresStore {
         })
     }
 
-    /// A pooled connection, unless the database is known to be unreachable
-    /// (the breaker is open).
+    /// A pooled connection, unless the database is known to be unreachable.
     async fn client(&self) -> Result<Object> {
-        if self.breaker.admit().is_err() {
-            return Err(Error::unavailable("the database is unreachable; try again shortly"));
-        }
-        match self.pool.get().await {
-            Ok(c) => {
-                self.breaker.success();
-                Ok(c)
-            }
-            Err(e) => {
-                let e = Error::from(e);
-                if e.code() == crate::error::ErrorCode::Unavailable {
-                    self.breaker.failure();
-                }
-                Err(e)
-            }
-        }
+        self.conns.client().await
     }
 
     pub async fn read<T, F>(&self, f: F) -> Result<T>
@@ -240,29 +229,14 @@ impl PostgresStore {
         self.read(f).await
     }
 
-    /// Runs `f` in a transaction holding the write lock and commits it.
+    /// Runs `f` in the next group commit (a transaction holding the write
+    /// lock) and returns once it is committed.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     {
-        let mut c = self.client().await?;
-        let rt = Handle::current();
-        blocking(move || {
-            let tx = rt.block_on(c.transaction())?;
-            rt.block_on(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]))?;
-            match f(&mut PgConn::new(&tx, &rt)) {
-                Ok(out) => {
-                    rt.block_on(tx.commit())?;
-                    Ok(out)
-                }
-                Err(e) => {
-                    let _ = rt.block_on(tx.rollback());
-                    Err(e)
-                }
-            }
-        })
-        .await
+        self.writer.write(f).await
     }
 
     /// Nothing to do: pgvector's index is updated by the writes themselves.
@@ -350,7 +324,8 @@ impl PostgresStore {
     /// Closes the pool and stops listening: later calls fail with `unavailable`.
     pub async fn close(&self) {
         self.listener.abort();
-        self.pool.close();
+        self.writer.close();
+        self.conns.pool.close();
     }
 }
 
