@@ -46,6 +46,47 @@ pub const FORMAT: &str = "engram-export";
 pub const FORMAT_VERSION: u32 = 1;
 /// Most dimensions an exported vector may have.
 pub const MAX_DIMS: usize = 8192;
+/// Largest version, citation count or turn number (2^53: exact in every
+/// JSON reader, and far from overflowing when incremented).
+pub const MAX_COUNT: i64 = 1 << 53;
+/// Latest instant a record may name: 9999-12-31T23:59:59.999Z.
+pub const MAX_MILLIS: Millis = 253_402_300_799_999;
+/// Longest session summary, in bytes.
+pub const MAX_SUMMARY_BYTES: usize = 4 * MAX_TEXT_BYTES;
+
+/// Refuses an instant before 1970 or after 9999.
+fn check_time(at: Millis, field: &str) -> Result<()> {
+    if (0..=MAX_MILLIS).contains(&at) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("{field} = {at} is not an instant between 1970 and 9999 (epoch milliseconds)")))
+    }
+}
+
+/// Refuses a count below `min` or above [`MAX_COUNT`].
+fn check_count(n: i64, min: i64, field: &str) -> Result<()> {
+    if (min..=MAX_COUNT).contains(&n) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("{field} = {n} is out of range: allowed {min} to {MAX_COUNT}")))
+    }
+}
+
+/// Refuses an id that is not a UUID in its canonical form (lowercase, hyphenated).
+fn check_uuid(id: &str, field: &str) -> Result<()> {
+    match uuid::Uuid::parse_str(id) {
+        Ok(u) if u.hyphenated().to_string() == id => Ok(()),
+        _ => Err(Error::invalid(format!("{field}: {id:?} is not a lowercase hyphenated UUID"))),
+    }
+}
+
+/// Refuses empty, over-long or control-character names.
+fn check_name(name: &str, max: usize, field: &str) -> Result<()> {
+    if name.len() > max || name.chars().any(char::is_control) {
+        return Err(Error::invalid(format!("{field} must be at most {max} bytes without control characters")));
+    }
+    Ok(())
+}
 
 /// One line of an export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +117,19 @@ impl Record {
             Record::Session(_) => "session",
             Record::Job(_) => "job",
             Record::End(_) => "end",
+        }
+    }
+
+    /// The tenant a record belongs to (`None` for a header or an end).
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Record::Header(_) | Record::End(_) => None,
+            Record::TenantModel(m) => Some(&m.tenant),
+            Record::Key(k) => Some(&k.tenant),
+            Record::Memory(m) => Some(&m.tenant),
+            Record::Merge(m) => Some(&m.tenant),
+            Record::Session(s) => Some(&s.tenant),
+            Record::Job(j) => Some(&j.tenant),
         }
     }
 
@@ -135,10 +189,12 @@ pub struct ModelRecord {
 impl ModelRecord {
     pub fn validate(&self) -> Result<()> {
         validate_tenant(&self.tenant)?;
-        if self.model.is_empty() || self.model.contains('\0') || !(1..=MAX_DIMS).contains(&self.dims) {
-            return Err(Error::invalid(format!("tenant {}: the model record is not valid", self.tenant)));
+        let field = format!("tenant {}: the model record", self.tenant);
+        if self.model.is_empty() || !(1..=MAX_DIMS).contains(&self.dims) {
+            return Err(Error::invalid(format!("{field} needs a model name and 1-{MAX_DIMS} dims")));
         }
-        Ok(())
+        check_name(&self.model, 256, &format!("{field}.model"))?;
+        check_time(self.recorded_at, &format!("{field}.recorded_at"))
     }
 
     pub fn model(&self) -> TenantModel {
@@ -183,10 +239,12 @@ impl KeyRecord {
         if self.id.is_empty() || self.id.len() > 64 || self.id.chars().any(|c| !c.is_ascii_graphic()) {
             return Err(bad("the id is not valid"));
         }
-        if self.name.len() > 256 || self.name.contains('\0') {
-            return Err(bad("the name is not valid"));
+        check_name(&self.name, 256, &format!("key {:?}.name", self.id))?;
+        check_time(self.created_at, "key.created_at")?;
+        if let Some(at) = self.revoked_at {
+            check_time(at, "key.revoked_at")?;
         }
-        let hash = unhex(&self.hash).ok_or_else(|| bad("the hash is not 64 hex digits"))?;
+        let hash = unhex(&self.hash).ok_or_else(|| bad("the hash is not 64 lowercase hex digits"))?;
         Ok(KeyRow {
             id: self.id.clone(),
             tenant: self.tenant.clone(),
@@ -266,20 +324,34 @@ impl MemoryRecord {
         }
     }
 
-    /// The stored form (its `seq` is assigned on insert), after the checks
-    /// the API makes of a write; the fingerprint is taken afresh.
-    pub fn to_stored(&self) -> Result<Stored> {
+    /// The stored form (its `seq` is assigned on insert) and its vector
+    /// (normalised), after the checks the API makes of a write; the
+    /// fingerprint is taken afresh.
+    pub fn to_stored(&self) -> Result<(Stored, Option<Vec<f32>>)> {
         validate_tenant(&self.tenant)?;
         let field = format!("memory {:?}", self.id);
-        if uuid::Uuid::parse_str(&self.id).is_err() {
-            return Err(Error::invalid(format!("{field}: the id is not a UUID")));
-        }
+        check_uuid(&self.id, &field)?;
         let namespace = Namespace::new(self.namespace.clone(), &format!("{field}.namespace"))?;
-        if let Some(k) = &self.key {
-            validate_key(k, &format!("{field}.key"))?;
+        match &self.key {
+            Some(k) => validate_key(k, &format!("{field}.key"))?,
+            // Only an item (keyed) may have no searchable text.
+            None => crate::model::memory::validate_text(&self.text, &format!("{field}.text"))?,
         }
         if self.text.contains('\0') || self.text.len() > MAX_TEXT_BYTES {
             return Err(Error::invalid(format!("{field}.text has a NUL character or is over {MAX_TEXT_BYTES} bytes")));
+        }
+        for (at, name) in
+            [(self.created_at, "created_at"), (self.updated_at, "updated_at"), (self.salience_at, "salience_at")]
+        {
+            check_time(at, &format!("{field}.{name}"))?;
+        }
+        if let Some(at) = self.expires_at {
+            check_time(at, &format!("{field}.expires_at"))?;
+        }
+        check_count(self.version, 1, &format!("{field}.version"))?;
+        check_count(self.cite_count, 0, &format!("{field}.cite_count"))?;
+        if self.ttl_ms.is_some_and(|t| !(1..=crate::model::memory::MAX_TTL_SECONDS * 1000).contains(&t)) {
+            return Err(Error::invalid(format!("{field}.ttl_ms is out of range")));
         }
         validate_tags(&self.tags, &format!("{field}.tags"))?;
         validate_metadata(&self.metadata, &format!("{field}.metadata"))?;
@@ -293,18 +365,25 @@ impl MemoryRecord {
         if let Source::Session { session_id, .. } = &self.source {
             validate_session_id(session_id)?;
         }
-        if self.version < 1 || self.cite_count < 0 || self.ttl_ms.is_some_and(|t| t < 1) {
-            return Err(Error::invalid(format!("{field}: version, cite_count or ttl_ms out of range")));
-        }
-        if let Some(v) = &self.embedding {
-            if v.is_empty() || v.len() > MAX_DIMS || v.iter().any(|x| !x.is_finite()) {
-                return Err(Error::invalid(format!(
-                    "{field}.embedding must have 1-{MAX_DIMS} finite numbers, got {}",
-                    v.len()
-                )));
+        let embedding = match &self.embedding {
+            Some(v) => {
+                let mut v = v.clone();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                if v.is_empty() || v.len() > MAX_DIMS || !norm.is_finite() || norm <= f32::EPSILON {
+                    return Err(Error::invalid(format!(
+                        "{field}.embedding must have 1-{MAX_DIMS} finite numbers, not all zero"
+                    )));
+                }
+                // Stored vectors are unit length already: kept bit for bit
+                // (the copy's checksum is the original's); others are scaled.
+                if (norm - 1.0).abs() > 1e-4 {
+                    crate::vector::normalise(&mut v);
+                }
+                Some(v)
             }
-        }
-        Ok(Stored {
+            None => None,
+        };
+        let stored = Stored {
             seq: 0,
             tenant: self.tenant.clone(),
             memory: Memory {
@@ -329,7 +408,8 @@ impl MemoryRecord {
             text_hash: fingerprint_of(&self.text, &self.source, &self.metadata),
             salience_at: self.salience_at,
             cite_count: self.cite_count,
-        })
+        };
+        Ok((stored, embedding))
     }
 }
 
@@ -346,10 +426,13 @@ pub struct MergeRecord {
 impl MergeRecord {
     pub fn validate(&self) -> Result<()> {
         validate_tenant(&self.tenant)?;
-        if uuid::Uuid::parse_str(&self.id).is_err() || uuid::Uuid::parse_str(&self.survivor).is_err() {
-            return Err(Error::invalid(format!("merge {:?}: the ids are not UUIDs", self.id)));
+        let field = format!("merge {:?}", self.id);
+        check_uuid(&self.id, &field)?;
+        check_uuid(&self.survivor, &format!("{field}.survivor"))?;
+        if self.id == self.survivor {
+            return Err(Error::invalid(format!("{field} is merged into itself")));
         }
-        Ok(())
+        check_time(self.merged_at, &format!("{field}.merged_at"))
     }
 }
 
@@ -407,17 +490,44 @@ impl SessionRecord {
         }
     }
 
+    /// The number of the first turn the record keeps (`turn_count + 1` when
+    /// it keeps none).
+    pub fn first_turn(&self) -> i64 {
+        self.turn_count.saturating_sub(self.turns.len() as i64).saturating_add(1)
+    }
+
     /// The stored row and turns, checked as the API checks an append. Turns
-    /// must be in order, without gaps, ending at `turn_count`.
+    /// must be in order, without gaps, ending at `turn_count`, and include
+    /// every turn not yet distilled.
     pub fn to_rows(&self) -> Result<(SessionRow, Vec<Turn>)> {
         validate_tenant(&self.tenant)?;
         validate_session_id(&self.id)?;
         let field = format!("session {:?}", self.id);
         let namespace = Namespace::new(self.namespace.clone(), &format!("{field}.namespace"))?;
-        if self.summary.contains('\0') {
-            return Err(Error::invalid(format!("{field}.summary has a NUL character")));
+        if self.summary.contains('\0') || self.summary.len() > MAX_SUMMARY_BYTES {
+            return Err(Error::invalid(format!(
+                "{field}.summary has a NUL character or is over {MAX_SUMMARY_BYTES} bytes"
+            )));
         }
-        let first = self.turn_count - self.turns.len() as i64 + 1;
+        check_count(self.turn_count, 0, &format!("{field}.turn_count"))?;
+        for (at, name) in
+            [(self.created_at, "created_at"), (self.updated_at, "updated_at"), (self.expires_at, "expires_at")]
+        {
+            check_time(at, &format!("{field}.{name}"))?;
+        }
+        if self.distilled_through < 0 || self.distilled_through > self.turn_count {
+            return Err(Error::invalid(format!("{field}: distilled_through is out of range")));
+        }
+        let first = self.first_turn();
+        // Turns not yet distilled are always kept.
+        if first < 1 || first > self.distilled_through + 1 {
+            return Err(Error::invalid(format!(
+                "{field}: turns {}..={} must be present (not yet distilled), the export has {} turns",
+                self.distilled_through + 1,
+                self.turn_count,
+                self.turns.len()
+            )));
+        }
         let mut turns = Vec::with_capacity(self.turns.len());
         for (i, t) in self.turns.iter().enumerate() {
             if t.index != first + i as i64 || t.index < 1 {
@@ -427,11 +537,9 @@ impl SessionRecord {
                 )));
             }
             let f = format!("{field}.turns[{i}]");
+            check_time(t.at.at, &format!("{f}.at"))?;
             let v = NewTurn::validate(t.role.clone(), t.content.clone(), Some(t.at), t.metadata.clone(), &f)?;
             turns.push(Turn { index: t.index, role: v.role, content: v.content, at: t.at, metadata: v.metadata });
-        }
-        if self.distilled_through < 0 || self.distilled_through > self.turn_count {
-            return Err(Error::invalid(format!("{field}: distilled_through is out of range")));
         }
         let row = SessionRow {
             tenant: self.tenant.clone(),
@@ -478,13 +586,14 @@ impl From<&JobRow> for JobRecord {
 }
 
 impl JobRecord {
+    /// The stored row, after its kind's rules have checked the payload.
     pub fn to_row(&self) -> Result<JobRow> {
         validate_tenant(&self.tenant)?;
-        let ok = |s: &str| !s.contains('\0') && s.len() <= 1 << 20;
-        if self.job.is_empty() || !ok(&self.job) || !ok(&self.subject) || !ok(&self.payload) || self.attempts < 0 {
-            return Err(Error::invalid(format!("job {:?} of {:?} is not valid", self.job, self.subject)));
-        }
-        Ok(JobRow {
+        let field = format!("job {:?} of {:?}", self.job, self.subject);
+        check_count(self.attempts, 0, &format!("{field}.attempts"))?;
+        check_time(self.run_after, &format!("{field}.run_after"))?;
+        check_time(self.created_at, &format!("{field}.created_at"))?;
+        let row = JobRow {
             id: 0,
             kind: self.job.clone(),
             tenant: self.tenant.clone(),
@@ -493,7 +602,89 @@ impl JobRecord {
             attempts: self.attempts,
             run_after: self.run_after,
             created_at: self.created_at,
-        })
+        };
+        crate::rules::sessions::check_job(&row)
+            .map_err(|e| Error::invalid(format!("{field}: {}", e.public_message())))?;
+        Ok(row)
+    }
+}
+
+/// The shape of an export as it is read: one header first, one end last,
+/// whose counts and checksum match the records between them. `import`
+/// checks as it writes; a file can be checked whole before anything is
+/// written (`engram import --in FILE` does).
+#[derive(Debug, Default)]
+pub struct StreamCheck {
+    header: Option<Header>,
+    end: Option<End>,
+    digest: Digest,
+    records: u64,
+}
+
+impl StreamCheck {
+    /// Takes the next record (the `line`th of the input); returns whether it
+    /// is data (neither the header nor the end).
+    pub fn add(&mut self, r: &Record, line: u64) -> Result<bool> {
+        self.records += 1;
+        if self.end.is_some() {
+            return Err(Error::invalid(format!("line {line}: a record after the end record")));
+        }
+        match (r, &self.header) {
+            (Record::Header(h), None) => {
+                h.check().map_err(|e| Error::invalid(format!("line {line}: {}", e.public_message())))?;
+                self.header = Some(h.clone());
+                Ok(false)
+            }
+            (Record::Header(_), Some(_)) => Err(Error::invalid(format!("line {line}: a second header"))),
+            (_, None) => Err(Error::invalid(format!(
+                "line {line}: an export starts with a header record (is this an engram export?)"
+            ))),
+            (Record::End(e), Some(_)) => {
+                self.end = Some(e.clone());
+                Ok(false)
+            }
+            (r, Some(_)) => {
+                self.digest.add(r);
+                Ok(true)
+            }
+        }
+    }
+
+    /// The header, once read.
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref()
+    }
+
+    /// Whether the end record was read.
+    pub fn ended(&self) -> bool {
+        self.end.is_some()
+    }
+
+    /// Counts and checksum of the data read so far.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// Checks the input was whole: it ended with an end record whose counts
+    /// and checksum match what was read.
+    pub fn finish(&self) -> Result<&Digest> {
+        let Some(end) = &self.end else {
+            return Err(Error::invalid(format!(
+                "the input ends after {} records without an end record: it was cut short",
+                self.records
+            )));
+        };
+        if !self.digest.matches(end) {
+            return Err(Error::invalid(format!(
+                "the records read ({:?}, checksum {}) are not those the end record lists ({:?}, checksum {}): \
+                 the export was altered or damaged",
+                self.digest.counts(),
+                self.digest.checksum(),
+                end.counts,
+                end.checksum
+            )));
+        }
+        Ok(&self.digest)
     }
 }
 
@@ -584,7 +775,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return None;
     }
     let mut out = [0u8; 32];

@@ -85,14 +85,27 @@ pub enum Command {
     /// the API checks input; what is already there is skipped, so running it
     /// again is safe. Prints what was done as JSON.
     Import {
-        /// Read this file instead of standard input.
+        /// Read this file instead of standard input (a file is checked whole
+        /// — counts and checksum — before anything is written).
         #[arg(long = "in")]
         input: Option<PathBuf>,
+        /// Only this tenant: an export of another is refused; from an export
+        /// of every tenant, this tenant's records are taken.
+        #[arg(long, conflicts_with = "all_tenants")]
+        tenant: Option<String>,
+        /// Accept an export of every tenant, writing into each tenant it names.
+        #[arg(long)]
+        all_tenants: bool,
+        /// Also import API keys (their hashes): they are credentials, left
+        /// out unless asked for. Added keys are listed in the report.
+        #[arg(long)]
+        with_keys: bool,
         #[command(flatten)]
         flags: CommonFlags,
     },
-    /// Copy everything from one store to another (SQLite <-> PostgreSQL), then
-    /// export the copy and check its counts and checksum against the original's.
+    /// Copy everything from one store to another (SQLite <-> PostgreSQL), keys
+    /// included, then check the copy's counts and checksum against what was
+    /// read, and the source's against it again (stop the source's writers first).
     Migrate {
         /// The store to copy, e.g. sqlite://./data/engram.db.
         #[arg(long)]

@@ -540,16 +540,31 @@ fn validate_embedder(e: &mut Vec<String>, s: &EmbedderSection) -> EmbedderSettin
 
 /// Hides a password in a URL such as `postgres://user:secret@host/db`.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.find('?') {
+        Some(q) => (&url[..q], &url[q..]),
+        None => (url, ""),
+    };
+    let base = match (base.find("://"), base.rfind('@')) {
         (Some(s), Some(at)) if at > s + 3 => {
-            let creds = &url[s + 3..at];
+            let creds = &base[s + 3..at];
             match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..s + 3], &creds[..colon], &url[at..]),
-                None => url.to_owned(),
+                Some(colon) => format!("{}{}:***{}", &base[..s + 3], &creds[..colon], &base[at..]),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
-    }
+        _ => base.to_owned(),
+    };
+    // `?password=…` is the other place a PostgreSQL URL carries one.
+    let query: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.trim_start_matches('?').split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => {
+                format!("{}{k}=***", if kv.starts_with('?') { "?" } else { "" })
+            }
+            _ => kv.to_owned(),
+        })
+        .collect();
+    format!("{base}{}", query.join("&"))
 }
 
 impl Settings {
@@ -642,6 +657,11 @@ mod tests {
     fn redacts_passwords() {
         assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=disable&password=hunter2&x=1"),
+            "postgres://u@h/db?sslmode=disable&password=***&x=1"
+        );
+        assert_eq!(redact_url("postgres://u@h/db?password=hunter2"), "postgres://u@h/db?password=***");
     }
 
     #[test]

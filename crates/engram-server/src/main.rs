@@ -2,6 +2,7 @@
 //! (0 success, 1 runtime failure, 2 bad configuration or usage).
 
 use clap::Parser;
+use engram_core::service::ImportOptions;
 use engram_server::cli::{Cli, Command};
 use engram_server::commands::{self, Failure};
 use engram_server::transfer;
@@ -21,7 +22,10 @@ fn main() {
         Command::Model { action, flags } => commands::model(flags, action),
         Command::Reembed { tenant, flags } => commands::reembed(flags, tenant.as_deref()),
         Command::Export { tenant, out, flags } => transfer::export(flags, tenant.as_deref(), out.as_deref()),
-        Command::Import { input, flags } => transfer::import(flags, input.as_deref()),
+        Command::Import { input, tenant, all_tenants, with_keys, flags } => {
+            let opts = ImportOptions { tenant: tenant.clone(), all_tenants: *all_tenants, keys: *with_keys };
+            transfer::import(flags, input.as_deref(), opts)
+        }
         Command::Migrate { from, to, tenant, flags } => transfer::migrate(flags, from, to, tenant.as_deref()),
     };
     match result {

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use engram_core::auth::validate_tenant;
 use engram_core::rules::import::ImportReport;
-use engram_core::transfer::{Digest, Record};
+use engram_core::service::ImportOptions;
+use engram_core::transfer::{Digest, Record, StreamCheck};
 use engram_core::MemoryService;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -21,6 +22,15 @@ pub const MAX_LINE_BYTES: u64 = 256 * 1024 * 1024;
 
 fn fail(e: impl std::fmt::Display) -> Failure {
     Failure::Runtime(e.to_string())
+}
+
+/// A domain error for the operator: the whole of it (an internal error's
+/// detail included — the CLI has no log to send it to).
+fn fail_domain(e: engram_core::Error) -> Failure {
+    match e {
+        engram_core::Error::User { message, .. } => Failure::Runtime(message),
+        internal => Failure::Runtime(internal.to_string()),
+    }
 }
 
 fn check_tenant(tenant: Option<&str>) -> Result<(), Failure> {
@@ -57,15 +67,7 @@ pub fn export(flags: &CommonFlags, tenant: Option<&str>, out: Option<&Path>) -> 
     runtime()?.block_on(async {
         let service = open_admin_service(&settings).await?;
         let result = match out {
-            Some(path) => {
-                let file = File::create(path).map_err(|e| fail(format!("cannot create {}: {e}", path.display())))?;
-                write_export(&service, tenant, BufWriter::new(file)).await.and_then(|(w, d)| {
-                    // A backup is only one once it is on disk.
-                    let file = w.into_inner().map_err(|e| fail(e.error()))?;
-                    file.sync_all().map_err(fail)?;
-                    Ok(d)
-                })
-            }
+            Some(path) => export_to_file(&service, tenant, path).await,
             None => write_export(&service, tenant, BufWriter::new(std::io::stdout().lock())).await.map(|(_, d)| d),
         };
         service.close().await;
@@ -75,6 +77,34 @@ pub fn export(flags: &CommonFlags, tenant: Option<&str>, out: Option<&Path>) -> 
     })
 }
 
+/// Writes beside `path`, then renames over it once the export is whole and
+/// on disk: a failed export never destroys an earlier one. Only the owner
+/// may read it (it holds every memory and the keys' hashes).
+async fn export_to_file(service: &MemoryService, tenant: Option<&str>, path: &Path) -> Result<Digest, Failure> {
+    let name = path.file_name().ok_or_else(|| Failure::Config(format!("--out {}: not a file name", path.display())))?;
+    let partial = path.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let file = open.open(&partial).map_err(|e| fail(format!("cannot create {}: {e}", partial.display())))?;
+    let written = write_export(service, tenant, BufWriter::new(file)).await.and_then(|(w, d)| {
+        let file = w.into_inner().map_err(|e| fail(e.error()))?;
+        file.sync_all().map_err(fail)?;
+        Ok(d)
+    });
+    match written {
+        Ok(d) => {
+            std::fs::rename(&partial, path).map_err(|e| fail(format!("cannot rename to {}: {e}", path.display())))?;
+            Ok(d)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
 async fn write_export<W: Write>(
     service: &MemoryService,
     tenant: Option<&str>,
@@ -82,7 +112,7 @@ async fn write_export<W: Write>(
 ) -> Result<(BufWriter<W>, Digest), Failure> {
     let bar = progress("exported");
     let mut export = service.export(tenant).map_err(|e| Failure::Config(e.public_message()))?;
-    while let Some(page) = export.next_page().await.map_err(fail)? {
+    while let Some(page) = export.next_page().await.map_err(fail_domain)? {
         for r in &page {
             serde_json::to_writer(&mut w, r).map_err(fail)?;
             w.write_all(b"\n").map_err(|e| fail(format!("cannot write the export: {e}")))?;
@@ -94,27 +124,8 @@ async fn write_export<W: Write>(
     Ok((w, export.digest().clone()))
 }
 
-/// `engram import`.
-pub fn import(flags: &CommonFlags, input: Option<&Path>) -> Result<(), Failure> {
-    let settings = settings(flags)?;
-    let reader: Box<dyn Read> = match input {
-        Some(path) => Box::new(File::open(path).map_err(|e| fail(format!("cannot open {}: {e}", path.display())))?),
-        None => Box::new(std::io::stdin().lock()),
-    };
-    runtime()?.block_on(async {
-        let service = open_admin_service(&settings).await?;
-        let result = read_import(&service, BufReader::new(reader)).await;
-        service.close().await;
-        let (report, digest) = result?;
-        print_report(&report)?;
-        eprintln!("imported {} (checksum {} verified)", summary(&digest), digest.checksum());
-        Ok(())
-    })
-}
-
-async fn read_import(service: &MemoryService, mut r: impl BufRead) -> Result<(ImportReport, Digest), Failure> {
-    let bar = progress("imported");
-    let mut import = service.import();
+/// Reads the records of an export, handing each to `f` with its line number.
+fn each_record(mut r: impl BufRead, mut f: impl FnMut(Record, u64) -> Result<(), Failure>) -> Result<(), Failure> {
     let mut buf = Vec::new();
     let mut line = 0u64;
     loop {
@@ -122,7 +133,7 @@ async fn read_import(service: &MemoryService, mut r: impl BufRead) -> Result<(Im
         line += 1;
         let n = (&mut r).take(MAX_LINE_BYTES + 1).read_until(b'\n', &mut buf).map_err(fail)?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         if n as u64 > MAX_LINE_BYTES {
             return Err(fail(format!("line {line} is longer than {MAX_LINE_BYTES} bytes")));
@@ -131,18 +142,73 @@ async fn read_import(service: &MemoryService, mut r: impl BufRead) -> Result<(Im
         if text.trim().is_empty() {
             continue;
         }
-        let record = Record::parse(text, line).map_err(|e| fail(e.public_message()))?;
-        import.add(record, line).await.map_err(|e| fail(e.public_message()))?;
-        bar.inc(1);
+        f(Record::parse(text, line).map_err(fail_domain)?, line)?;
     }
+}
+
+/// Checks a whole file (shape, counts, checksum) before anything is written.
+fn verify_file(path: &Path) -> Result<(), Failure> {
+    let file = File::open(path).map_err(|e| fail(format!("cannot open {}: {e}", path.display())))?;
+    let bar = progress("checked");
+    let mut check = StreamCheck::default();
+    each_record(BufReader::new(file), |r, line| {
+        check.add(&r, line).map_err(fail_domain)?;
+        bar.inc(1);
+        Ok(())
+    })?;
     bar.finish_and_clear();
-    import.finish().await.map_err(|e| fail(e.public_message()))
+    check.finish().map(|_| ()).map_err(|e| fail(format!("{}; nothing was imported", e.public_message())))
+}
+
+/// `engram import`.
+pub fn import(flags: &CommonFlags, input: Option<&Path>, opts: ImportOptions) -> Result<(), Failure> {
+    let settings = settings(flags)?;
+    check_tenant(opts.tenant.as_deref())?;
+    if let Some(path) = input {
+        verify_file(path)?;
+    }
+    let reader: Box<dyn Read> = match input {
+        Some(path) => Box::new(File::open(path).map_err(|e| fail(format!("cannot open {}: {e}", path.display())))?),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let rt = runtime()?;
+    let service = rt.block_on(open_admin_service(&settings))?;
+    let result = read_import(&rt, &service, BufReader::new(reader), opts);
+    rt.block_on(service.close());
+    let (report, digest) = result?;
+    print_report(&report)?;
+    eprintln!("imported {} (checksum {} verified)", summary(&digest), digest.checksum());
+    Ok(())
+}
+
+/// Reads records on this thread and writes them through the runtime.
+fn read_import(
+    rt: &tokio::runtime::Runtime,
+    service: &MemoryService,
+    r: impl BufRead,
+    opts: ImportOptions,
+) -> Result<(ImportReport, Digest), Failure> {
+    let bar = progress("imported");
+    let mut import = service.import(opts).map_err(fail_domain)?;
+    each_record(r, |record, line| {
+        rt.block_on(import.add(record, line)).map_err(fail_domain)?;
+        bar.inc(1);
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    rt.block_on(import.finish()).map_err(fail_domain)
 }
 
 fn print_report(report: &ImportReport) -> Result<(), Failure> {
     println!("{}", serde_json::to_string(report).map_err(fail)?);
     for c in &report.conflict_examples {
         eprintln!("conflict: {c}");
+    }
+    for k in &report.keys_added {
+        eprintln!("key added: {k}");
+    }
+    if report.keys_left_out > 0 {
+        eprintln!("{} API keys in the export were left out (import them with --with-keys)", report.keys_left_out);
     }
     Ok(())
 }
@@ -180,42 +246,54 @@ pub fn migrate(flags: &CommonFlags, from: &str, to: &str, tenant: Option<&str>) 
     })
 }
 
-/// Copies, then exports the copy and compares it with what was read.
+/// A store's digest, read through a whole export.
+async fn digest_of(service: &MemoryService, tenant: Option<&str>, bar: &ProgressBar) -> Result<Digest, Failure> {
+    let mut export = service.export(tenant).map_err(fail_domain)?;
+    while let Some(page) = export.next_page().await.map_err(fail_domain)? {
+        bar.inc(page.len() as u64);
+    }
+    Ok(export.digest().clone())
+}
+
+/// Copies (keys included), then checks the copy against what was read, and
+/// the source again against the copy (a write to the source during the copy
+/// would otherwise go unnoticed).
 async fn copy(
     src: &MemoryService,
     dst: &MemoryService,
     tenant: Option<&str>,
 ) -> Result<(ImportReport, Digest), Failure> {
     let bar = progress("copied");
-    let mut export = src.export(tenant).map_err(fail)?;
-    let mut import = dst.import();
+    let mut export = src.export(tenant).map_err(fail_domain)?;
+    let opts = ImportOptions { tenant: tenant.map(str::to_owned), all_tenants: tenant.is_none(), keys: true };
+    let mut import = dst.import(opts).map_err(fail_domain)?;
     let mut n = 0u64;
-    while let Some(page) = export.next_page().await.map_err(fail)? {
+    while let Some(page) = export.next_page().await.map_err(fail_domain)? {
         let len = page.len() as u64;
         for r in page {
             n += 1;
-            import.add(r, n).await.map_err(|e| fail(e.public_message()))?;
+            import.add(r, n).await.map_err(fail_domain)?;
         }
         bar.inc(len);
     }
-    let (report, digest) = import.finish().await.map_err(|e| fail(e.public_message()))?;
+    let (report, digest) = import.finish().await.map_err(fail_domain)?;
     bar.set_prefix("checked");
     bar.set_position(0);
-    let mut check = dst.export(tenant).map_err(fail)?;
-    while let Some(page) = check.next_page().await.map_err(fail)? {
-        bar.inc(page.len() as u64);
-    }
+    let copied = digest_of(dst, tenant, &bar).await?;
+    let source = digest_of(src, tenant, &bar).await?;
     bar.finish_and_clear();
-    if check.digest() != &digest {
-        return Err(fail(format!(
-            "the copy differs from the original: read {} (checksum {}), the copy holds {} (checksum {}). \
-             The target held other records of these tenants, or the source changed during the copy \
-             (stop its writers and run migrate again: it is safe to repeat)",
-            summary(&digest),
-            digest.checksum(),
-            summary(check.digest()),
-            check.digest().checksum()
-        )));
+    for (what, other) in [("the copy", &copied), ("the source, read again,", &source)] {
+        if other != &digest {
+            return Err(fail(format!(
+                "{what} differs from what was copied: copied {} (checksum {}), {what} holds {} (checksum {}). \
+                 The target held other records of these tenants, or the source changed during the copy \
+                 (stop its writers and run migrate again: it is safe to repeat)",
+                summary(&digest),
+                digest.checksum(),
+                summary(other),
+                other.checksum()
+            )));
+        }
     }
     Ok((report, digest))
 }

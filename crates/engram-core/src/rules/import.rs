@@ -7,14 +7,21 @@
 //! - A memory keeps its id, versions, times and salience; it is not merged
 //!   with near-duplicates (the exporting store already decided that). Its
 //!   vector is kept when the tenant's vectors here come from the same model
-//!   as the export's; otherwise, or when it had none, it is queued for
-//!   embedding. A memory whose key a different live memory holds here is a
-//!   conflict: reported, not written.
-//! - A session gains the turns it lacks, in order; one whose turns here do
-//!   not continue into the export's is a conflict.
-//! - A subject's queued jobs are replaced by the export's, once per import.
-//! - A key is added unless its secret's hash is known; a revocation in the
-//!   export is applied here.
+//!   as the export's (and has its dimension); otherwise, or when it had
+//!   none, it is queued for embedding. A memory whose key a different live
+//!   memory holds here, or a newer version of one that names another
+//!   namespace or key, is a conflict: reported, not written.
+//! - A session gains the turns it lacks, in order; one that began at another
+//!   time (an id used again) or whose turns here do not continue into the
+//!   export's is a conflict.
+//! - Queued jobs come with their session: a session written by this import
+//!   has its queued jobs replaced by the export's; others' are left alone.
+//! - Keys only when asked ([`ImportState::keys`]: they are credentials): a
+//!   key is added unless its id or its secret's hash is known here, in any
+//!   tenant; a revocation in the export is applied here.
+//!
+//! Re-importing an export restores what was deleted since the first import:
+//! an import adds and updates, it never deletes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -51,7 +58,10 @@ impl Prepared {
                 Prepared::Model { tenant: m.tenant.clone(), model: m.model(), recorded_at: m.recorded_at }
             }
             Record::Key(k) => Prepared::Key(k.to_row()?),
-            Record::Memory(m) => Prepared::Memory(Box::new(m.to_stored()?), m.embedding.clone()),
+            Record::Memory(m) => {
+                let (stored, vector) = m.to_stored()?;
+                Prepared::Memory(Box::new(stored), vector)
+            }
             Record::Merge(m) => {
                 m.validate()?;
                 Prepared::Merge(m.clone())
@@ -78,6 +88,11 @@ pub struct ImportReport {
     pub conflict_examples: Vec<String>,
     /// Memories queued for embedding (no vector, or another model here).
     pub queued_for_embedding: u64,
+    /// Keys added, as `id (tenant, scopes)`: new credentials, for the
+    /// operator to see.
+    pub keys_added: Vec<String>,
+    /// Key records left out (keys were not asked for).
+    pub keys_left_out: u64,
 }
 
 impl ImportReport {
@@ -98,6 +113,10 @@ impl ImportReport {
 /// What an import remembers between its transactions.
 #[derive(Debug, Default)]
 pub struct ImportState {
+    /// Whether key records are imported (they are credentials).
+    pub keys: bool,
+    /// Sessions written by this import: `(tenant, id)`; their jobs come too.
+    sessions_written: HashSet<(String, String)>,
     /// The export's model records, by tenant.
     pub exported_models: HashMap<String, TenantModel>,
     /// This store's model records as last seen, by tenant.
@@ -105,6 +124,13 @@ pub struct ImportState {
     /// Subjects whose jobs were replaced: `(tenant, kind, subject)`.
     replaced_jobs: HashSet<(String, String, String)>,
     pub report: ImportReport,
+}
+
+impl ImportState {
+    /// A fresh import; `keys`: whether key records are imported.
+    pub fn new(keys: bool) -> Self {
+        ImportState { keys, ..ImportState::default() }
+    }
 }
 
 /// Applies one batch (see the module docs).
@@ -153,24 +179,24 @@ fn import_model(
     Ok(())
 }
 
-fn import_key(tx: &mut dyn Tx, st: &mut ImportState, k: KeyRow, now: Millis) -> Result<()> {
-    // Revoked keys are not found by hash: look among the tenant's first.
-    let here = tx.keys(Some(&k.tenant))?.into_iter().find(|h| h.id == k.id || h.hash == k.hash);
-    let here = match here {
-        Some(h) => Some(h),
-        None => tx.key_by_hash(&k.hash)?,
-    };
+fn import_key(tx: &mut dyn Tx, st: &mut ImportState, mut k: KeyRow, now: Millis) -> Result<()> {
+    if !st.keys {
+        st.report.keys_left_out += 1;
+        return Ok(());
+    }
+    // Ids and hashes are unique across tenants (revocation goes by id):
+    // every key, revoked ones too.
+    let here = tx.keys(None)?.into_iter().find(|h| h.id == k.id || h.hash == k.hash);
     match here {
         None => {
+            k.revoked_at = k.revoked_at.map(|at| at.min(now));
             tx.insert_key(&k)?;
-            if let Some(at) = k.revoked_at {
-                tx.revoke_key(&k.id, at)?;
-            }
             tx.announce(StoreEvent::KeysChanged)?;
             st.report.imported("key");
+            st.report.keys_added.push(format!("{} ({}, {})", k.id, k.tenant, k.scopes.to_list()));
         }
-        Some(here) if here.id != k.id || here.tenant != k.tenant => {
-            st.report.conflict(format!("key {}: its secret is already key {} here", k.id, here.id));
+        Some(here) if here.id != k.id || here.tenant != k.tenant || here.hash != k.hash => {
+            st.report.conflict(format!("key {}: its id or secret is another key's here ({})", k.id, here.id));
         }
         Some(here) => match (k.revoked_at, here.revoked_at) {
             (Some(at), None) => {
@@ -184,14 +210,15 @@ fn import_key(tx: &mut dyn Tx, st: &mut ImportState, k: KeyRow, now: Millis) -> 
     Ok(())
 }
 
-/// Whether `tenant`'s exported vectors are of the model this store's are.
-fn same_model(tx: &mut dyn Tx, st: &mut ImportState, tenant: &str) -> Result<bool> {
+/// Whether a vector of `dims` of `tenant`'s export is of the model (and
+/// size) this store's vectors of that tenant are.
+fn same_model(tx: &mut dyn Tx, st: &mut ImportState, tenant: &str, dims: usize) -> Result<bool> {
     let Some(exported) = st.exported_models.get(tenant) else { return Ok(false) };
     if !st.here_models.contains_key(tenant) {
         let here = tx.tenant_model(tenant)?;
         st.here_models.insert(tenant.to_owned(), here);
     }
-    Ok(st.here_models.get(tenant).and_then(Option::as_ref) == Some(exported))
+    Ok(exported.dims == dims && st.here_models.get(tenant).and_then(Option::as_ref) == Some(exported))
 }
 
 fn import_memory(
@@ -205,6 +232,16 @@ fn import_memory(
     match tx.memory_by_id(&tenant, &id)? {
         Some(here) if here.memory.version >= s.memory.version => {
             st.report.skipped("memory");
+            return Ok(());
+        }
+        Some(here) if here.memory.namespace != s.memory.namespace || here.memory.key != s.memory.key => {
+            st.report.conflict(format!(
+                "memory {id}: here it is in {} with key {:?}, the export's newer version in {} with key {:?}",
+                here.memory.namespace.joined(),
+                here.memory.key,
+                s.memory.namespace.joined(),
+                s.memory.key
+            ));
             return Ok(());
         }
         Some(here) => {
@@ -239,7 +276,7 @@ fn import_memory(
         return Ok(());
     }
     match vector {
-        Some(v) if same_model(tx, st, &tenant)? => tx.put_vector(s.seq, &v),
+        Some(v) if same_model(tx, st, &tenant, v.len())? => tx.put_vector(s.seq, &v),
         _ => {
             st.report.queued_for_embedding += 1;
             tx.queue_embedding(s.seq, s.memory.version)
@@ -261,16 +298,18 @@ fn import_merge(tx: &mut dyn Tx, st: &mut ImportState, m: MergeRecord) -> Result
 
 fn import_session(tx: &mut dyn Tx, st: &mut ImportState, row: SessionRow, turns: Vec<Turn>) -> Result<()> {
     let here = tx.session(&row.tenant, &row.id)?;
+    let first = row.turn_count - turns.len() as i64 + 1;
     let have = match &here {
         None => 0,
-        Some(h) if h.turn_count >= row.turn_count => {
+        Some(h) if h.created_at == row.created_at && h.turn_count >= row.turn_count => {
             st.report.skipped("session");
             return Ok(());
         }
-        Some(h) if h.namespace != row.namespace || turns.first().is_some_and(|t| t.index > h.turn_count + 1) => {
+        Some(h) if h.created_at != row.created_at || h.namespace != row.namespace || first > h.turn_count + 1 => {
             st.report.conflict(format!(
-                "session {}: the one here ({} turns in {}) does not continue into the export's",
+                "session {}: the one here (begun at {}, {} turns in {}) is not the export's or does not continue into it",
                 row.id,
+                h.created_at,
                 h.turn_count,
                 h.namespace.joined()
             ));
@@ -281,11 +320,19 @@ fn import_session(tx: &mut dyn Tx, st: &mut ImportState, row: SessionRow, turns:
     let missing: Vec<Turn> = turns.into_iter().filter(|t| t.index > have).collect();
     tx.put_session(&row)?;
     tx.insert_turns(&row.tenant, &row.id, &missing)?;
+    st.sessions_written.insert((row.tenant.clone(), row.id.clone()));
     st.report.imported("session");
     Ok(())
 }
 
 fn import_job(tx: &mut dyn Tx, st: &mut ImportState, j: JobRow) -> Result<()> {
+    let session = super::sessions::job_session(&j).map(|id| (j.tenant.clone(), id.to_owned()));
+    if !session.is_some_and(|s| st.sessions_written.contains(&s)) {
+        // Its session here is as new as the export's, or newer: its own
+        // queued work stands.
+        st.report.skipped("job");
+        return Ok(());
+    }
     let subject = (j.tenant.clone(), j.kind.clone(), j.subject.clone());
     if !st.replaced_jobs.contains(&subject) {
         tx.delete_jobs_of(&j.tenant, &j.kind, &j.subject)?;

@@ -81,6 +81,46 @@ struct Payload {
     session_started: Option<Millis>,
 }
 
+/// Checks a job that comes from outside (an import): a known kind, whose
+/// payload decodes and holds what an append would have queued.
+pub fn check_job(j: &JobRow) -> Result<()> {
+    if j.kind != DISTILL {
+        return Err(Error::invalid(format!("unknown job kind {:?} (known: {DISTILL})", j.kind)));
+    }
+    let p: Payload = serde_json::from_str(&j.payload)
+        .map_err(|e| Error::invalid(format!("the payload is not a distillation: {e}")))?;
+    crate::model::session::validate_session_id(&p.session_id)?;
+    if Namespace::parse_joined(&p.namespace, "payload.namespace")?.is_empty() {
+        return Err(Error::invalid("payload.namespace must not be empty"));
+    }
+    let subject_ok = match p.session_started {
+        Some(started) => j.subject == format!("{}@{started}", p.session_id),
+        None => j.subject.strip_prefix(&p.session_id).is_some_and(|rest| rest.starts_with('@')),
+    };
+    if !subject_ok {
+        return Err(Error::invalid("the subject is not the payload's session"));
+    }
+    if p.turns.is_empty() || p.turns.len() > 10_000 {
+        return Err(Error::invalid("payload.turns must hold 1-10000 turns"));
+    }
+    for (i, t) in p.turns.iter().enumerate() {
+        let field = format!("payload.turns[{i}]");
+        let in_range = (1..=crate::transfer::MAX_COUNT).contains(&t.index)
+            && (0..=crate::transfer::MAX_MILLIS).contains(&t.at)
+            && t.utc_offset.abs() <= 18 * 3600;
+        if !in_range {
+            return Err(Error::invalid(format!("{field}: index, time or offset out of range")));
+        }
+        NewTurn::validate(t.role.clone(), t.content.clone(), None, t.metadata.clone(), &field)?;
+    }
+    Ok(())
+}
+
+/// The id of the session a job belongs to (from its subject).
+pub fn job_session(j: &JobRow) -> Option<&str> {
+    j.subject.rsplit_once('@').map(|(id, _)| id)
+}
+
 /// A job's subject: the session it belongs to — its id and when it began,
 /// so a later session under the same id is another subject.
 fn subject(s: &SessionRow) -> String {

@@ -30,7 +30,7 @@ pub use recall::RecallOutput;
 pub use salience::{Cited, DECAY_BATCH, PROMOTION_BATCH};
 pub use search::{SearchHit, SearchOutput};
 pub use sessions::{Appended as TurnsAdded, Distilled, Lifecycle, DEFAULT_RELEVANCE_FLOOR};
-pub use transfer::{Export, Import, EXPORT_PAGE, IMPORT_BATCH};
+pub use transfer::{Export, Import, ImportOptions, EXPORT_PAGE, IMPORT_BATCH};
 
 use crate::clock::SharedClock;
 use crate::distill::{Distiller, Extractive};

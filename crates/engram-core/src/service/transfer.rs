@@ -13,8 +13,24 @@ use crate::auth::validate_tenant;
 use crate::error::{Error, Result};
 use crate::rules::import::{self, ImportReport, ImportState, Prepared};
 use crate::transfer::{
-    Digest, End, Header, JobRecord, KeyRecord, MemoryRecord, MergeRecord, ModelRecord, Record, SessionRecord,
+    Digest, Header, JobRecord, KeyRecord, MemoryRecord, MergeRecord, ModelRecord, Record, SessionRecord, StreamCheck,
 };
+
+/// What an import may write.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Only this tenant's records: an export of every tenant gives its
+    /// records of this tenant (the others are counted and left out); an
+    /// export of another tenant is refused. An export of one tenant is held
+    /// to its header's tenant in any case (a record of another is an error).
+    pub tenant: Option<String>,
+    /// Accept an export of every tenant without naming one: a file's
+    /// records then go to whichever tenants they name.
+    pub all_tenants: bool,
+    /// Import key records (credentials); otherwise they are counted and
+    /// left out.
+    pub keys: bool,
+}
 
 /// Memories (with their vectors) read per page.
 pub const EXPORT_PAGE: usize = 500;
@@ -58,16 +74,19 @@ impl MemoryService {
     }
 
     /// Starts an import into this store.
-    pub fn import(&self) -> Import {
-        Import {
-            service: self.clone(),
-            state: Some(ImportState::default()),
-            digest: Digest::default(),
-            batch: Vec::new(),
-            header: false,
-            end: None,
-            records: 0,
+    pub fn import(&self, opts: ImportOptions) -> Result<Import> {
+        if let Some(t) = &opts.tenant {
+            validate_tenant(t)?;
         }
+        Ok(Import {
+            service: self.clone(),
+            tenant: opts.tenant,
+            all_tenants: opts.all_tenants,
+            others_left_out: None,
+            state: Some(ImportState::new(opts.keys)),
+            check: StreamCheck::default(),
+            batch: Vec::new(),
+        })
     }
 }
 
@@ -181,13 +200,16 @@ impl Export {
 /// An import in progress ([`MemoryService::import`]).
 pub struct Import {
     service: MemoryService,
+    /// The one tenant records may belong to, if any.
+    tenant: Option<String>,
+    all_tenants: bool,
+    /// Records of other tenants are left out (an export of every tenant,
+    /// imported for one) rather than refused.
+    others_left_out: Option<u64>,
     /// `None` once a batch failed: the import cannot go on.
     state: Option<ImportState>,
-    digest: Digest,
+    check: StreamCheck,
     batch: Vec<Prepared>,
-    header: bool,
-    end: Option<End>,
-    records: u64,
 }
 
 impl Import {
@@ -195,28 +217,24 @@ impl Import {
     /// messages); writes a batch when one is full. The first record must be
     /// a header, and nothing may follow the end record.
     pub async fn add(&mut self, record: Record, line: u64) -> Result<()> {
-        let at = |e: Error| Error::invalid(format!("line {line}: {}", e.public_message()));
-        self.records += 1;
-        match (&record, self.header, &self.end) {
-            (_, _, Some(_)) => return Err(Error::invalid(format!("line {line}: a record after the end record"))),
-            (Record::Header(h), false, _) => {
-                h.check().map_err(at)?;
-                self.header = true;
-                return Ok(());
+        if !self.check.add(&record, line)? {
+            if let Record::Header(h) = &record {
+                self.take_header(h, line)?;
             }
-            (Record::Header(_), true, _) => return Err(Error::invalid(format!("line {line}: a second header"))),
-            (_, false, _) => {
-                return Err(Error::invalid(format!(
-                    "line {line}: an export starts with a header record (is this an engram export?)"
-                )))
-            }
-            (Record::End(e), true, _) => {
-                self.end = Some(e.clone());
-                return self.flush().await;
-            }
-            _ => {}
+            return if self.check.ended() { self.flush().await } else { Ok(()) };
         }
-        self.digest.add(&record);
+        if let (Some(want), Some(has)) = (&self.tenant, record.tenant()) {
+            if want != has {
+                if let Some(n) = &mut self.others_left_out {
+                    *n += 1;
+                    return Ok(());
+                }
+                return Err(Error::invalid(format!(
+                    "line {line}: a record of tenant {has:?} in an export of tenant {want:?}"
+                )));
+            }
+        }
+        let at = |e: Error| Error::invalid(format!("line {line}: {}", e.public_message()));
         if let Some(p) = Prepared::from_record(&record).map_err(at)? {
             self.batch.push(p);
         }
@@ -226,9 +244,26 @@ impl Import {
         Ok(())
     }
 
-    /// Records taken so far.
-    pub fn records(&self) -> u64 {
-        self.records
+    /// Which tenants the records may be of, by the header and the options.
+    fn take_header(&mut self, h: &Header, line: u64) -> Result<()> {
+        match (&self.tenant, &h.tenant) {
+            (Some(want), Some(has)) if want != has => {
+                Err(Error::invalid(format!("line {line}: this is an export of tenant {has:?}, not of {want:?}")))
+            }
+            (None, Some(has)) => {
+                self.tenant = Some(has.clone());
+                Ok(())
+            }
+            (Some(_), None) => {
+                self.others_left_out = Some(0);
+                Ok(())
+            }
+            (None, None) if !self.all_tenants => Err(Error::invalid(format!(
+                "line {line}: an export of every tenant writes into every tenant it names: \
+                 import it with --all-tenants, or one tenant's records with --tenant NAME"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// What was done so far.
@@ -236,29 +271,22 @@ impl Import {
         self.state.as_ref().map(|s| &s.report)
     }
 
-    /// Writes what is pending and checks the input was whole: it ended with
-    /// an end record whose counts and checksum match what was read.
+    /// Writes what is pending and checks the input was whole (see
+    /// [`StreamCheck::finish`]); returns the report and the digest of what
+    /// was read.
     pub async fn finish(mut self) -> Result<(ImportReport, Digest)> {
         self.flush().await?;
-        let state = self.state.take().ok_or_else(|| Error::internal("the import failed earlier"))?;
-        let Some(end) = &self.end else {
-            return Err(Error::invalid(format!(
-                "the input ends after {} records without an end record: it was cut short. \
-                 What was read is imported; importing the whole export again is safe",
-                self.records
-            )));
-        };
-        if !self.digest.matches(end) {
-            return Err(Error::invalid(format!(
-                "the records read ({:?}, checksum {}) are not those the end record lists ({:?}, checksum {}): \
-                 the export was altered or damaged",
-                self.digest.counts(),
-                self.digest.checksum(),
-                end.counts,
-                end.checksum
-            )));
+        let mut state = self.state.take().ok_or_else(|| Error::internal("the import failed earlier"))?;
+        if let Some(n) = self.others_left_out.filter(|n| *n > 0) {
+            state.report.skipped.insert("other tenants' records".into(), n);
         }
-        Ok((state.report, self.digest))
+        let digest = self.check.finish().map_err(|e| {
+            Error::invalid(format!(
+                "{}. What was read is imported; importing the whole export again is safe",
+                e.public_message()
+            ))
+        })?;
+        Ok((state.report, digest.clone()))
     }
 
     async fn flush(&mut self) -> Result<()> {

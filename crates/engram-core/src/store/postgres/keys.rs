@@ -29,8 +29,9 @@ fn to_key(r: &Row) -> Result<KeyRow> {
 pub async fn insert<C: GenericClient>(c: &C, k: &KeyRow) -> Result<()> {
     execute(
         c,
-        "INSERT INTO api_keys (tenant_id, id, name, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&k.tenant, &k.id, &k.name, &&k.hash[..], &k.scopes.to_list(), &k.created_at],
+        "INSERT INTO api_keys (tenant_id, id, name, hash, scopes, created_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[&k.tenant, &k.id, &k.name, &&k.hash[..], &k.scopes.to_list(), &k.created_at, &k.revoked_at],
     )
     .await?;
     Ok(())

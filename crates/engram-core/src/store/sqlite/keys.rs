@@ -34,8 +34,10 @@ fn with_scopes((mut row, scopes): (KeyRow, String)) -> Result<KeyRow> {
 }
 
 pub fn insert(c: &Connection, k: &KeyRow) -> Result<()> {
-    c.prepare_cached("INSERT INTO api_keys (tenant_id, id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)")?
-        .execute(params![k.tenant, k.id, k.name, &k.hash[..], k.scopes.to_list(), k.created_at])?;
+    c.prepare_cached(
+        "INSERT INTO api_keys (tenant_id, id, name, hash, scopes, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![k.tenant, k.id, k.name, &k.hash[..], k.scopes.to_list(), k.created_at, k.revoked_at])?;
     Ok(())
 }
 

@@ -88,4 +88,5 @@ conformance! {
     recall::a_tight_budget_still_carries_the_best_memory,
     transfer::a_restore_gives_the_same_answers_on_either_backend,
     transfer::a_damaged_cut_or_altered_export_is_refused,
+    transfer::hostile_records_cannot_cross_tenants_or_break_invariants,
 }

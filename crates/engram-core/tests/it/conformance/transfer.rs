@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 
 use std::sync::Arc;
 
-use engram_core::service::ServiceOptions;
+use engram_core::rules::import::ImportReport;
+use engram_core::service::{ImportOptions, ServiceOptions};
 
 use super::sessions::Failing;
 use crate::harness::{from_json, nudged, tenant, Backend, CallerVectors, Harness, Rng, DIMS};
@@ -37,11 +38,13 @@ async fn export(svc: &MemoryService, tenant: Option<&str>) -> (Vec<String>, Dige
     (lines, ex.digest().clone())
 }
 
-async fn import(
-    svc: &MemoryService,
-    lines: &[String],
-) -> engram_core::Result<engram_core::rules::import::ImportReport> {
-    let mut im = svc.import();
+/// Imports every tenant's records, keys too (what `engram migrate` does).
+async fn import(svc: &MemoryService, lines: &[String]) -> engram_core::Result<ImportReport> {
+    import_with(svc, lines, ImportOptions { all_tenants: true, keys: true, ..ImportOptions::default() }).await
+}
+
+async fn import_with(svc: &MemoryService, lines: &[String], opts: ImportOptions) -> engram_core::Result<ImportReport> {
+    let mut im = svc.import(opts)?;
     for (i, l) in lines.iter().enumerate() {
         let line = i as u64 + 1;
         im.add(Record::parse(l, line)?, line).await?;
@@ -161,8 +164,8 @@ pub async fn a_restore_gives_the_same_answers_on_either_backend(h: Harness) {
         assert_eq!(&again, &digest, "{backend:?}");
         // Importing again changes nothing.
         let report = import(&restored, &lines).await.unwrap();
-        assert!(report.imported.keys().all(|k| k == "job"), "only queued jobs are replaced: {report:?}");
-        assert_eq!(report.skipped["memory"], 8);
+        assert!(report.imported.is_empty(), "{report:?}");
+        assert_eq!((report.skipped["memory"], report.skipped["job"]), (8, 1), "{report:?}");
         assert_eq!(export(&restored, None).await.1, digest);
     }
     assert_eq!(answers(&svc, &tea, true).await, original, "exporting changes nothing");
@@ -212,7 +215,7 @@ pub async fn a_damaged_cut_or_altered_export_is_refused(h: Harness) {
     assert!(message(e).contains("cut short"));
     let report = import(&service(&cut), &lines).await.unwrap();
     assert_eq!(report.skipped["memory"], 7, "{report:?}");
-    assert_eq!(report.imported["job"], 1, "{report:?}");
+    assert_eq!(report.skipped["job"], 1, "the session was complete: its job stands: {report:?}");
 
     // A changed text with the original end record: the checksum says so.
     let mut altered = lines.clone();
@@ -232,4 +235,117 @@ pub async fn a_damaged_cut_or_altered_export_is_refused(h: Harness) {
     assert!(report.conflict_examples[0].contains("\"plan\""), "{report:?}");
     let kept = busy_svc.get_item(&TenantCtx::dev(), vec!["kb".into()], "plan", Some(false)).await.unwrap().unwrap();
     assert_eq!(kept.value["goal"], "stay");
+}
+
+/// Edits the `n`th record of kind `kind` (from 0) as JSON.
+fn edit(lines: &[String], kind: &str, n: usize, f: impl FnOnce(&mut Value)) -> Vec<String> {
+    let mut out = lines.to_vec();
+    let i = out
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains(&format!(r#""kind":"{kind}""#)))
+        .nth(n)
+        .map(|(i, _)| i)
+        .unwrap_or_else(|| panic!("no {kind} record {n}"));
+    let mut v: Value = serde_json::from_str(&out[i]).unwrap();
+    f(&mut v);
+    out[i] = v.to_string();
+    out
+}
+
+/// An export with its end record made to match (what a forger would do).
+fn resealed(lines: &[String]) -> Vec<String> {
+    let mut d = Digest::default();
+    // A line that does not parse is left for the import to refuse.
+    for r in lines[1..lines.len() - 1].iter().filter_map(|l| Record::parse(l, 1).ok()) {
+        d.add(&r);
+    }
+    let mut out = lines.to_vec();
+    let last = out.len() - 1;
+    out[last] = serde_json::to_string(&Record::End(d.end())).unwrap();
+    out
+}
+
+pub async fn hostile_records_cannot_cross_tenants_or_break_invariants(h: Harness) {
+    let svc = service(&h);
+    fill(&svc).await;
+    let (all, _) = export(&svc, None).await;
+    let (one, _) = export(&svc, Some("other")).await;
+    let fresh = || service(&Harness::new(h.backend));
+    let refused = |r: engram_core::Result<ImportReport>, needle: &str| {
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidInput, "{e:?}");
+        assert!(e.public_message().contains(needle), "{needle:?} not in {:?}", e.public_message());
+    };
+    let only = |t: &str| ImportOptions { tenant: Some(t.into()), ..ImportOptions::default() };
+
+    // An export of every tenant needs consent, or a tenant to take.
+    refused(import_with(&fresh(), &all, ImportOptions::default()).await, "--all-tenants");
+    let target = fresh();
+    let report = import_with(&target, &all, only("other")).await.unwrap();
+    assert_eq!(report.imported["memory"], 1, "{report:?}");
+    assert!(report.skipped["other tenants' records"] > 0, "{report:?}");
+    let mine = TenantCtx::dev();
+    let listed = target.list_memories(&mine, from_json(json!({}))).await.unwrap();
+    assert!(listed.memories.is_empty(), "nothing of the default tenant came along");
+    // One tenant's export cannot carry another tenant's record, even resealed.
+    let smuggled = resealed(&edit(&one, "memory", 0, |m| m["tenant"] = json!("default")));
+    refused(import_with(&fresh(), &smuggled, ImportOptions::default()).await, "a record of tenant \"default\"");
+    refused(import_with(&fresh(), &one, only("default")).await, "an export of tenant \"other\"");
+
+    // Keys are credentials: left out unless asked for; an id or a secret
+    // already here (in any tenant) is a conflict, and nothing is revoked.
+    let target = fresh();
+    let report =
+        import_with(&target, &all, ImportOptions { all_tenants: true, ..ImportOptions::default() }).await.unwrap();
+    assert_eq!((report.keys_left_out, report.imported.get("key")), (2, None), "{report:?}");
+    assert!(target.list_keys(None).await.unwrap().is_empty());
+    let (mine_key, _) = target.create_key("default", "mine", Scopes::ALL).await.unwrap();
+    let stolen = resealed(&edit(&all, "key", 1, |k| {
+        k["id"] = json!(mine_key.id);
+        k["revoked_at"] = json!(1);
+    }));
+    let report = import(&target, &stolen).await.unwrap();
+    assert_eq!(report.conflicts, 1, "{report:?}");
+    let keys = target.list_keys(Some("default")).await.unwrap();
+    assert!(keys.iter().any(|k| k.id == mine_key.id && k.revoked_at.is_none()), "{keys:?}");
+
+    // Values the API would refuse, and invariants of sessions and jobs.
+    for (kind, change, needle) in [
+        ("memory", json!({"version": i64::MAX}), "version"),
+        ("memory", json!({"created_at": -1}), "created_at"),
+        ("memory", json!({"id": "0190A5D2-0000-7000-8000-00000000000A"}), "UUID"),
+        ("memory", json!({"embedding": vec![0.0; DIMS]}), "embedding"),
+        ("memory", json!({"cite_count": -3}), "cite_count"),
+        ("session", json!({"turn_count": i64::MAX}), "turn_count"),
+        ("session", json!({"turns": []}), "must be present"),
+        ("job", json!({"job": "shell"}), "unknown job kind"),
+        ("job", json!({"payload": "{\"session_id\":\"..\",\"namespace\":\"\",\"turns\":[]}"}), "session id"),
+        ("merge", json!({"survivor": null}), "line"),
+        ("key", json!({"hash": "AB".repeat(32)}), "hex"),
+    ] {
+        let bad = resealed(&edit(&all, kind, 0, |r| {
+            for (k, v) in change.as_object().unwrap() {
+                r[k] = v.clone();
+            }
+        }));
+        refused(import(&fresh(), &bad).await, needle);
+    }
+
+    // A vector of another size is not stored: the memory is queued for embedding.
+    let target = fresh();
+    let short = resealed(&edit(&all, "memory", 0, |m| m["embedding"] = json!([0.6, 0.8])));
+    let report = import(&target, &short).await.unwrap();
+    let queued_before = import(&fresh(), &all).await.unwrap().queued_for_embedding;
+    assert_eq!(report.queued_for_embedding, queued_before + 1, "{report:?}");
+
+    // A newer version that moves a memory to another namespace is a conflict.
+    let target = fresh();
+    import(&target, &all).await.unwrap();
+    let moved = resealed(&edit(&all, "memory", 0, |m| {
+        m["namespace"] = json!(["elsewhere"]);
+        m["version"] = json!(99);
+    }));
+    let report = import(&target, &moved).await.unwrap();
+    assert_eq!(report.conflicts, 1, "{report:?}");
 }
