@@ -9,9 +9,9 @@ use crate::error::{Error, Result};
 use crate::store::JobRow;
 use crate::time::Millis;
 
-const COLUMNS: &str = "id, kind, tenant_id, subject, payload, attempts, run_after, created_at";
+pub(super) const COLUMNS: &str = "id, kind, tenant_id, subject, payload, attempts, run_after, created_at";
 
-fn to_job(r: &Row) -> Result<JobRow> {
+pub(super) fn to_job(r: &Row) -> Result<JobRow> {
     Ok(JobRow {
         id: col(r, 0)?,
         kind: col(r, 1)?,

@@ -70,27 +70,12 @@ pub async fn jobs_after<C: GenericClient>(
     after: i64,
     limit: usize,
 ) -> Result<Vec<JobRow>> {
-    let rows = query(
-        c,
-        "SELECT id, kind, tenant_id, subject, payload, attempts, run_after, created_at FROM jobs \
-         WHERE id > $1 AND ($2::text IS NULL OR tenant_id = $2) ORDER BY id LIMIT $3",
-        &[&after, &tenant, &(limit as i64)],
-    )
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(JobRow {
-                id: col(r, 0)?,
-                kind: col(r, 1)?,
-                tenant: col(r, 2)?,
-                subject: col(r, 3)?,
-                payload: col(r, 4)?,
-                attempts: col(r, 5)?,
-                run_after: col(r, 6)?,
-                created_at: col(r, 7)?,
-            })
-        })
-        .collect()
+    let sql = format!(
+        "SELECT {} FROM jobs WHERE id > $1 AND ($2::text IS NULL OR tenant_id = $2) ORDER BY id LIMIT $3",
+        super::jobs::COLUMNS
+    );
+    let rows = query(c, &sql, &[&after, &tenant, &(limit as i64)]).await?;
+    rows.iter().map(super::jobs::to_job).collect()
 }
 
 pub async fn merges<C: GenericClient>(c: &C, tenant: Option<&str>) -> Result<Vec<(String, String, String, Millis)>> {

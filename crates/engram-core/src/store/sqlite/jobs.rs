@@ -7,9 +7,9 @@ use crate::error::Result;
 use crate::store::JobRow;
 use crate::time::Millis;
 
-const COLUMNS: &str = "id, kind, tenant_id, subject, payload, attempts, run_after, created_at";
+pub(super) const COLUMNS: &str = "id, kind, tenant_id, subject, payload, attempts, run_after, created_at";
 
-fn to_job(r: &Row<'_>) -> rusqlite::Result<JobRow> {
+pub(super) fn to_job(r: &Row<'_>) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
         id: r.get(0)?,
         kind: r.get(1)?,

@@ -77,22 +77,10 @@ pub fn sessions_after(
 
 pub fn jobs_after(c: &Connection, tenant: Option<&str>, after: i64, limit: usize) -> Result<Vec<JobRow>> {
     let mut b = SqlBuilder::default();
-    b.sql("SELECT id, kind, tenant_id, subject, payload, attempts, run_after, created_at FROM jobs WHERE id > ")
-        .param(SqlValue::Integer(after));
+    b.sql(&format!("SELECT {} FROM jobs WHERE id > ", super::jobs::COLUMNS)).param(SqlValue::Integer(after));
     push_tenant(&mut b, "tenant_id", tenant);
     b.sql(" ORDER BY id LIMIT ").param(SqlValue::Integer(limit as i64));
-    run_query(c, &b, |r| {
-        Ok(JobRow {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            tenant: r.get(2)?,
-            subject: r.get(3)?,
-            payload: r.get(4)?,
-            attempts: r.get(5)?,
-            run_after: r.get(6)?,
-            created_at: r.get(7)?,
-        })
-    })
+    run_query(c, &b, super::jobs::to_job)
 }
 
 pub fn merges(c: &Connection, tenant: Option<&str>) -> Result<Vec<(String, String, String, Millis)>> {
