@@ -68,7 +68,7 @@ pub enum Command {
         #[command(flatten)]
         flags: CommonFlags,
     },
-    /// Write the store's data as JSON Lines (docs/operations.md#export-and-import):
+    /// Write the store's data as JSON Lines (docs/decisions.md, Export, import and migrate):
     /// memories with their vectors, items, sessions and turns, queued jobs,
     /// key hashes and model records — of one tenant or of all.
     Export {
