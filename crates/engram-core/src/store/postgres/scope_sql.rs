@@ -38,6 +38,7 @@ pub(super) fn push_scope(b: &mut SqlBuilder, s: &Scope) {
     }
     if let Some(f) = &s.filter {
         b.sql(" AND ");
+        b.one_off = true;
         filter_sql::compile(f, b);
     }
 }
