@@ -67,16 +67,18 @@ impl MemoryService {
     /// embedding again (after a model change); returns how many were queued.
     pub async fn reembed(&self, tenant: &str) -> Result<usize> {
         validate_tenant(tenant)?;
-        let tenant = tenant.to_owned();
+        let t = tenant.to_owned();
         let n = self
             .store()
             .write(move |tx| {
-                tx.forget_tenant_model(&tenant)?;
-                let n = tx.requeue_tenant(&tenant)?;
-                tx.announce(StoreEvent::TenantModelChanged { tenant: tenant.clone() })?;
+                tx.forget_tenant_model(&t)?;
+                let n = tx.requeue_tenant(&t)?;
+                tx.announce(StoreEvent::TenantModelChanged { tenant: t.clone() })?;
                 Ok(n)
             })
             .await?;
+        // This node at once; the others when they hear the event.
+        self.inner.model_checked.remove(tenant);
         self.notify_queued();
         Ok(n)
     }

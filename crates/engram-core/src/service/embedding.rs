@@ -90,17 +90,28 @@ impl MemoryService {
     /// another model; records the current model for a tenant without one.
     pub async fn ensure_tenant_model(&self, tenant: &str) -> Result<()> {
         let want = self.current_model().ok_or_else(|| no_embedder("search by meaning"))?;
+        let now = self.now();
+        if self.inner.model_checked.get(tenant).is_some_and(|at| now - at < super::MODEL_CHECK_TTL_MS) {
+            return Ok(());
+        }
         let t = tenant.to_owned();
         match self.store().point(move |r| r.tenant_model(&t)).await? {
-            Some(have) if have == want => Ok(()),
+            Some(have) if have == want => {
+                self.inner.model_checked.insert(tenant.to_owned(), now);
+                Ok(())
+            }
             Some(have) => Err(Error::embedding_mismatch(format!(
                 "this tenant's vectors were made with {} ({} dimensions) but the server now embeds with {} \
                  ({} dimensions); run `engram reembed --tenant {tenant}` to recompute them",
                 have.model, have.dims, want.model, want.dims
             ))),
             None => {
-                let (t, now) = (tenant.to_owned(), self.now());
-                self.store().write(move |tx| tx.record_tenant_model(&t, &want, now)).await?;
+                let (t, model) = (tenant.to_owned(), want.clone());
+                let recorded = self.store().write(move |tx| tx.record_tenant_model(&t, &model, now)).await?;
+                // Another writer may have recorded another model first.
+                if recorded == want {
+                    self.inner.model_checked.insert(tenant.to_owned(), now);
+                }
                 Ok(())
             }
         }

@@ -58,6 +58,11 @@ struct Inner {
     store: Store,
     clock: SharedClock,
     auth: auth::Authenticator,
+    /// Tenants whose model record was found to be the embedder's, and when
+    /// (so search and writes need not read it each time). Trusted for
+    /// [`MODEL_CHECK_TTL_MS`], and forgotten at once when a record changes on
+    /// any node that announces it (`TenantModelChanged`, `Resync`).
+    model_checked: quick_cache::sync::Cache<String, Millis>,
     embedder: Option<Arc<dyn Embedder>>,
     weights: RankWeights,
     lifecycle: Lifecycle,
@@ -100,6 +105,12 @@ impl Default for ServiceOptions {
     }
 }
 
+/// Tenants whose checked model record is remembered.
+const MODEL_CHECKED_TENANTS: usize = 10_000;
+/// How long a checked model record is trusted (as long as an auth grant):
+/// an admin command beside a SQLite server cannot announce its changes.
+pub const MODEL_CHECK_TTL_MS: Millis = auth::CACHE_TTL_MS;
+
 impl MemoryService {
     /// A service without an embedder (keyword search only) and default settings.
     pub fn new(store: Store, auth_mode: AuthMode) -> Self {
@@ -114,6 +125,7 @@ impl MemoryService {
                 store,
                 clock: opts.clock,
                 auth: auth::Authenticator::new(auth_mode),
+                model_checked: quick_cache::sync::Cache::new(MODEL_CHECKED_TENANTS),
                 embedder: opts.embedder,
                 weights: opts.weights,
                 lifecycle: opts.lifecycle,
@@ -152,9 +164,13 @@ impl MemoryService {
                 let service = MemoryService { inner };
                 match event {
                     StoreEvent::KeysChanged => service.inner.auth.forget(),
-                    StoreEvent::TenantModelChanged { .. } => service.notify_queued(),
+                    StoreEvent::TenantModelChanged { tenant } => {
+                        service.inner.model_checked.remove(&tenant);
+                        service.notify_queued();
+                    }
                     StoreEvent::Resync => {
                         service.inner.auth.forget();
+                        service.inner.model_checked.clear();
                         service.notify_queued();
                     }
                 }

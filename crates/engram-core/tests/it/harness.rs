@@ -108,6 +108,26 @@ impl Harness {
         }
     }
 
+    /// The store as an admin command beside a running server opens it (the
+    /// CLI's `for_admin`): no single-server lock, no vector index.
+    pub fn admin_store(&self) -> Store {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut opts = SqliteOptions::new(self.dir.path().join("engram.db"));
+                opts.exclusive = false;
+                opts.readers = 1;
+                opts.clock = self.clock.clone();
+                Store::Sqlite(SqliteStore::open(opts).expect("open the store beside the other"))
+            }
+            Backend::Postgres => {
+                let mut opts = PostgresOptions::new(self.postgres_url.clone().expect("a database"));
+                opts.pool_size = 2;
+                opts.clock = self.clock.clone();
+                Store::Postgres(block_on(PostgresStore::open(opts)).expect("open the store"))
+            }
+        }
+    }
+
     /// A service with default settings and no embedder (keyword search only).
     pub fn service(&self) -> MemoryService {
         self.service_with(ServiceOptions::default())

@@ -126,7 +126,8 @@ fn wait_indexed_writes_are_searchable_at_once_and_near_duplicates_merge() {
 
 #[test]
 fn caller_vectors_are_checked_against_the_tenants_model() {
-    let s = with_model();
+    let clock = engram_core::clock::ManualClock::starting_now();
+    let s = TestServer::start_with(Opts { embedder: true, clock: Some(clock.clone()), ..Default::default() });
     let c = s.client();
     let r =
         c.post("/v1/memories", &json!({"memories": [{"namespace": ["v"], "text": "t", "embedding": [0.1, 0.2, 0.3]}]}));
@@ -148,6 +149,9 @@ fn caller_vectors_are_checked_against_the_tenants_model() {
     // from another model: searching by meaning is refused with the fix named.
     s.sql("UPDATE tenant_models SET model = 'text-embedding-3-small'");
     assert_eq!(s.sql("SELECT model FROM tenant_models").as_deref(), Some("text-embedding-3-small"));
+    // A change nobody announced is noticed once the checked record is no
+    // longer trusted (as long as an auth grant).
+    clock.advance(engram_core::service::MODEL_CHECK_TTL_MS);
     let r = c.post("/v1/memories/search", &json!({"query": "anything", "mode": "vector"}));
     assert_eq!((r.status, r.code().as_str()), (422, "embedding_mismatch"), "{}", r.text);
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("engram reembed"), "{}", r.text);

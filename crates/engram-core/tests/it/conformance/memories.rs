@@ -237,6 +237,51 @@ pub async fn key_changes_take_effect_at_once(h: Harness) {
     assert_eq!((keys.len(), keys[0].revoked_at), (1, Some(h.now())));
 }
 
+/// The tenant's model record is checked once and then trusted for a few
+/// seconds (search and writes need not read it each time); a record changed
+/// by another process — another model's vectors — is noticed within that.
+pub async fn model_changes_are_noticed_within_the_cache_lifetime(h: Harness) {
+    use engram_core::embed::{EmbedError, Embedder};
+    use engram_core::service::ServiceOptions;
+    #[derive(Debug)]
+    struct OtherModel;
+    impl Embedder for OtherModel {
+        fn model(&self) -> &str {
+            "another-model-32"
+        }
+        fn dims(&self) -> usize {
+            crate::harness::DIMS
+        }
+        fn embed(&self, _: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+            Err(EmbedError::Unavailable("not in this test".into()))
+        }
+    }
+    let ctx = TenantCtx::dev();
+    let svc = h.vector_service();
+    let v = crate::harness::Rng(3).unit(crate::harness::DIMS);
+    let search = |svc: MemoryService, v: Vec<f32>| async move {
+        let input: SearchInput = from_json(json!({"query_embedding": v, "mode": "vector"}));
+        svc.search(&TenantCtx::dev(), input).await.map(|o| o.results.len())
+    };
+    write(&svc, &ctx, json!([{"namespace": ["n"], "text": "a fact", "embedding": v}])).await;
+    assert_eq!(search(svc.clone(), v.clone()).await.unwrap(), 1);
+    // Another process re-embeds the tenant with another model.
+    let opts = ServiceOptions {
+        embedder: Some(std::sync::Arc::new(OtherModel)),
+        clock: h.clock.clone(),
+        ..Default::default()
+    };
+    let other = MemoryService::with_options(h.admin_store(), engram_core::service::AuthMode::DevUntilKeysExist, opts);
+    other.reembed("default").await.unwrap();
+    other.ensure_tenant_model("default").await.unwrap();
+    h.advance(5_000);
+    assert_eq!(
+        code(search(svc.clone(), v.clone()).await),
+        ErrorCode::EmbeddingMismatch,
+        "noticed once trusted no longer"
+    );
+}
+
 /// U+0000 cannot be stored by every backend (PostgreSQL's text cannot hold
 /// it), so every backend refuses it the same way, and nothing is written.
 pub async fn nul_characters_are_refused_everywhere(h: Harness) {

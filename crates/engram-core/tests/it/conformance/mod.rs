@@ -50,6 +50,7 @@ conformance! {
     memories::concurrent_writes_are_all_kept,
     memories::concurrent_writers_of_one_key_serialise,
     memories::key_changes_take_effect_at_once,
+    memories::model_changes_are_noticed_within_the_cache_lifetime,
     memories::nul_characters_are_refused_everywhere,
     filters::filters_agree_with_the_reference_evaluator,
     filters::object_valued_fields_are_not_their_members,
