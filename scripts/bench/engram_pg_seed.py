@@ -15,7 +15,7 @@ import json
 import time
 import urllib.parse
 
-import numpy as np
+import dataset
 
 
 def main():
@@ -24,12 +24,8 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--bodies", required=True)
     a = ap.parse_args()
-    meta = json.load(open(f"{a.data}/meta.json"))
-    dims = meta["dims"]
-    base = np.fromfile(f"{a.data}/base.f32", dtype="<f4").reshape(-1, dims)
-    queries = np.fromfile(f"{a.data}/queries.f32", dtype="<f4").reshape(-1, dims)
-    truth = np.fromfile(f"{a.data}/truth.i32", dtype="<i4").reshape(-1, 10)
-    texts = [json.loads(line) for line in open(f"{a.data}/texts.jsonl")]
+    data = dataset.load(a.data)
+    base, queries, truth, texts = data.base, data.queries, data.truth, data.texts
     n = len(texts)
     u = urllib.parse.urlparse(a.url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)

@@ -29,6 +29,7 @@ import urllib.parse
 
 import numpy as np
 
+import dataset
 import report
 from engram_client import rss_mb
 
@@ -42,13 +43,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--restarted", action="store_true", help="skip the ingest")
     a = ap.parse_args()
-    meta = json.load(open(f"{a.data}/meta.json"))
-    dims = meta["dims"]
-    base = np.fromfile(f"{a.data}/base.f32", dtype="<f4").reshape(-1, dims)
-    queries = np.fromfile(f"{a.data}/queries.f32", dtype="<f4").reshape(-1, dims)
-    truth = np.fromfile(f"{a.data}/truth.i32", dtype="<i4").reshape(-1, 10)
-    texts = [json.loads(line) for line in open(f"{a.data}/texts.jsonl")]
-    query_texts = [json.loads(line) for line in open(f"{a.data}/query_texts.jsonl")]
+    data = dataset.load(a.data)
+    base, queries, truth, texts, query_texts = data.base, data.queries, data.truth, data.texts, data.query_texts
 
     u = urllib.parse.urlparse(a.url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)

@@ -23,11 +23,12 @@ import json
 import random
 import time
 
-import numpy as np
 from langgraph.store.base import PutOp
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+
+import dataset
 
 
 def pct(sorted_xs, p):
@@ -63,13 +64,9 @@ async def main():
     ap.add_argument("--seed", action="store_true", help="create the tables and seed the items first")
     ap.add_argument("--round", default="0")
     a = ap.parse_args()
-    meta = json.load(open(f"{a.data}/meta.json"))
-    dims = meta["dims"]
-    base = np.fromfile(f"{a.data}/base.f32", dtype="<f4").reshape(-1, dims)
-    queries = np.fromfile(f"{a.data}/queries.f32", dtype="<f4").reshape(-1, dims)
-    truth = np.fromfile(f"{a.data}/truth.i32", dtype="<i4").reshape(-1, 10)
-    texts = [json.loads(line) for line in open(f"{a.data}/texts.jsonl")]
-    qtexts = [json.loads(line) for line in open(f"{a.data}/query_texts.jsonl")]
+    data = dataset.load(a.data)
+    dims = data.dims
+    base, queries, truth, texts, qtexts = data.base, data.queries, data.truth, data.texts, data.query_texts
     n = len(texts)
 
     # Texts end in "#<base row>" or "?<query row>": the embedder looks the vector up.

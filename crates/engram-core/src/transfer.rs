@@ -368,7 +368,7 @@ impl MemoryRecord {
         let embedding = match &self.embedding {
             Some(v) => {
                 let mut v = v.clone();
-                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                let norm = crate::vector::norm(&v);
                 if v.is_empty() || v.len() > MAX_DIMS || !norm.is_finite() || norm <= f32::EPSILON {
                     return Err(Error::invalid(format!(
                         "{field}.embedding must have 1-{MAX_DIMS} finite numbers, not all zero"
@@ -615,7 +615,8 @@ impl JobRecord {
 /// written (`engram import --in FILE` does).
 #[derive(Debug, Default)]
 pub struct StreamCheck {
-    header: Option<Header>,
+    /// Whether the header was read.
+    started: bool,
     end: Option<End>,
     digest: Digest,
     records: u64,
@@ -629,30 +630,25 @@ impl StreamCheck {
         if self.end.is_some() {
             return Err(Error::invalid(format!("line {line}: a record after the end record")));
         }
-        match (r, &self.header) {
-            (Record::Header(h), None) => {
+        match (r, self.started) {
+            (Record::Header(h), false) => {
                 h.check().map_err(|e| Error::invalid(format!("line {line}: {}", e.public_message())))?;
-                self.header = Some(h.clone());
+                self.started = true;
                 Ok(false)
             }
-            (Record::Header(_), Some(_)) => Err(Error::invalid(format!("line {line}: a second header"))),
-            (_, None) => Err(Error::invalid(format!(
+            (Record::Header(_), true) => Err(Error::invalid(format!("line {line}: a second header"))),
+            (_, false) => Err(Error::invalid(format!(
                 "line {line}: an export starts with a header record (is this an engram export?)"
             ))),
-            (Record::End(e), Some(_)) => {
+            (Record::End(e), true) => {
                 self.end = Some(e.clone());
                 Ok(false)
             }
-            (r, Some(_)) => {
+            (r, true) => {
                 self.digest.add(r);
                 Ok(true)
             }
         }
-    }
-
-    /// The header, once read.
-    pub fn header(&self) -> Option<&Header> {
-        self.header.as_ref()
     }
 
     /// Whether the end record was read.

@@ -118,7 +118,7 @@ pub struct ImportState {
     /// Sessions written by this import: `(tenant, id)`; their jobs come too.
     sessions_written: HashSet<(String, String)>,
     /// The export's model records, by tenant.
-    pub exported_models: HashMap<String, TenantModel>,
+    exported_models: HashMap<String, TenantModel>,
     /// This store's model records as last seen, by tenant.
     here_models: HashMap<String, Option<TenantModel>>,
     /// Subjects whose jobs were replaced: `(tenant, kind, subject)`.

@@ -266,11 +266,6 @@ impl Import {
         }
     }
 
-    /// What was done so far.
-    pub fn report(&self) -> Option<&ImportReport> {
-        self.state.as_ref().map(|s| &s.report)
-    }
-
     /// Writes what is pending and checks the input was whole (see
     /// [`StreamCheck::finish`]); returns the report and the digest of what
     /// was read.

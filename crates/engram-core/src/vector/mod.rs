@@ -166,9 +166,14 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The Euclidean length of `v`.
+pub fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum::<f32>().sqrt()
+}
+
 /// Scales `v` to unit length; `None` for a zero or non-finite vector.
 pub fn normalise(v: &mut [f32]) -> Option<()> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let norm = norm(v);
     if !norm.is_finite() || norm <= f32::EPSILON {
         return None;
     }
