@@ -8,7 +8,7 @@ use super::liveness::live;
 use super::merge::{self, DUPLICATE_COSINE};
 use crate::error::Result;
 use crate::model::Namespace;
-use crate::store::{Hit, PendingText, Tx};
+use crate::store::{Hit, IndexMark, PendingText, Tx};
 use crate::time::Millis;
 use crate::vector::dot;
 
@@ -58,9 +58,9 @@ pub fn near_each_other(done: &mut [Computed]) {
 /// Stores the vectors whose memories are still queued at the version they
 /// were computed for (a newer text has its own entry), then folds each with
 /// its near-duplicates — those found beforehand, and those stored by others
-/// since `mark` (the index watermark taken before the lookups). Returns how
+/// since `mark` (where the index stood before the lookups). Returns how
 /// many vectors were stored.
-pub fn store(tx: &mut dyn Tx, mut done: Vec<Computed>, mark: i64, now: Millis) -> Result<usize> {
+pub fn store(tx: &mut dyn Tx, mut done: Vec<Computed>, mark: &IndexMark, now: Millis) -> Result<usize> {
     let recent = merge::Recent::load(tx, mark, done.iter().map(|c| (c.tenant.as_str(), &c.namespace)))?;
     for c in &mut done {
         let hits: Vec<Hit> = recent.hits(&c.tenant, &c.namespace, &c.vector).collect();

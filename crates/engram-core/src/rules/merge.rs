@@ -26,7 +26,7 @@ use super::liveness::live;
 use crate::error::Result;
 use crate::model::memory::{MAX_METADATA_ENTRIES, MAX_TAGS};
 use crate::model::{Memory, Namespace, Source, Tier};
-use crate::store::{Hit, Stored, Tx};
+use crate::store::{Hit, IndexMark, Stored, Tx};
 use crate::time::Millis;
 
 /// Cosine similarity at or above which two memories say the same thing.
@@ -142,17 +142,17 @@ pub struct Recent(HashMap<(String, Namespace), Vectors>);
 type Vectors = Vec<(i64, Vec<f32>)>;
 
 impl Recent {
-    /// The vectors stored in each of `places` since `mark` (a
-    /// `Store::index_watermark` taken before the lookup).
+    /// The vectors stored in each of `places` since its `mark` (taken by
+    /// `Store::index_mark` before the lookup).
     pub fn load<'a>(
         tx: &mut dyn Tx,
-        mark: i64,
+        mark: &IndexMark,
         places: impl IntoIterator<Item = (&'a str, &'a Namespace)>,
     ) -> Result<Self> {
         let mut out = HashMap::new();
         for (tenant, ns) in places {
             if let Entry::Vacant(slot) = out.entry((tenant.to_owned(), ns.clone())) {
-                slot.insert(tx.vectors_since(tenant, ns, mark)?);
+                slot.insert(tx.vectors_since(tenant, ns, mark.at(tenant, ns))?);
             }
         }
         Ok(Recent(out))

@@ -20,7 +20,7 @@ use crate::distill::DistillTurn;
 use crate::error::{Error, Result};
 use crate::model::session::{NewTurn, Session, Turn};
 use crate::model::{Memory, Namespace, WriteStatus};
-use crate::store::{JobRow, Reads, SessionRow, Tx};
+use crate::store::{IndexMark, JobRow, Reads, SessionRow, Tx};
 use crate::time::{LocalTime, Millis};
 
 /// The job kind of distillation.
@@ -376,5 +376,6 @@ pub fn finish(
         tx.put_session(&s)?;
     }
     // Distilled memories bring no vectors: nothing to compare by meaning yet.
-    put_batch(tx, &job.tenant, batch, 0, now).map(Some)
+    // Distilled memories have no vectors yet: nothing to compare since a mark.
+    put_batch(tx, &job.tenant, batch, &IndexMark::default(), now).map(Some)
 }

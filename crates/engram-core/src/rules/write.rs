@@ -10,7 +10,7 @@ use super::liveness::{expiry, live};
 use super::merge::{self, DUPLICATE_COSINE};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Memory, MemoryPatch, NewMemory, WriteStatus};
-use crate::store::{Hit, Reads, Stored, Tx};
+use crate::store::{Hit, IndexMark, Reads, Stored, Tx};
 use crate::time::Millis;
 use crate::vector::dot;
 
@@ -69,14 +69,14 @@ fn place_vector(tx: &mut dyn Tx, s: &Stored, vector: Option<&[f32]>) -> Result<(
 }
 
 /// Writes a batch (see the module docs); results in input order. `mark` is
-/// the index watermark taken before the batch's `near` lookups: vectors
-/// stored since (by concurrent writers) are compared here, so two
-/// restatements written at once cannot both be kept.
+/// where the index stood in the batch's namespaces before its `near`
+/// lookups: vectors stored since (by concurrent writers) are compared here,
+/// so two restatements written at once cannot both be kept.
 pub fn put_batch(
     tx: &mut dyn Tx,
     tenant: &str,
     batch: Vec<Prepared>,
-    mark: i64,
+    mark: &IndexMark,
     now: Millis,
 ) -> Result<Vec<(WriteStatus, Memory)>> {
     let mut out = Vec::with_capacity(batch.len());

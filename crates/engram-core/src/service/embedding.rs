@@ -10,7 +10,7 @@ use crate::embed::{EmbedError, Embedder};
 use crate::error::{Error, Result};
 use crate::model::NewMemory;
 use crate::rules::embedding::{self as rules, Computed};
-use crate::store::{PendingText, TenantModel};
+use crate::store::{PendingText, TenantModel, WriteScope};
 use crate::vector::normalise;
 
 /// Texts per model call.
@@ -180,7 +180,8 @@ impl MemoryService {
     /// waiting at that version) and folds each with its near-duplicates, in
     /// one transaction. Returns how many vectors were stored.
     pub async fn store_embeddings(&self, done: Vec<(PendingText, Vec<f32>)>) -> Result<usize> {
-        let mark = self.store().index_watermark().await?;
+        let scope = WriteScope::places(done.iter().map(|(p, _)| (p.tenant.clone(), p.namespace.clone())));
+        let mark = self.store().index_mark(scope.listed().to_vec()).await?;
         let mut computed: Vec<Computed> = done
             .into_iter()
             .map(|(p, vector)| Computed {
@@ -200,7 +201,7 @@ impl MemoryService {
         }
         rules::near_each_other(&mut computed);
         let now = self.now();
-        self.store().write(move |tx| rules::store(tx, computed, mark, now)).await
+        self.store().write_in(scope, move |tx| rules::store(tx, computed, &mark, now)).await
     }
 
     /// Brings derived indexes up to date with the stored vectors.

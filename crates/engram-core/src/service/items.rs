@@ -158,8 +158,9 @@ impl MemoryService {
         let namespace = Namespace::new(namespace, "namespace")?;
         validate_key(key, "key")?;
         let (tenant, key, now) = (ctx.tenant.clone(), key.to_owned(), self.now());
+        let scope = store::WriteScope::places([(tenant.clone(), namespace.clone())]);
         self.store()
-            .write(move |tx| match live(tx.memory_by_key(&tenant, &namespace, &key)?, now) {
+            .write_in(scope, move |tx| match live(tx.memory_by_key(&tenant, &namespace, &key)?, now) {
                 Some(s) => write::remove(tx, &s),
                 None => Ok(()),
             })

@@ -16,7 +16,7 @@ use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, Source, Tier, Writ
 use crate::rules::liveness::live;
 use crate::rules::merge::DUPLICATE_COSINE;
 use crate::rules::write;
-use crate::store::{Hit, Page};
+use crate::store::{Hit, Page, WriteScope};
 
 /// One page of `GET /v1/memories`.
 #[derive(Debug, Serialize)]
@@ -156,7 +156,13 @@ impl MemoryService {
     ) -> Result<Vec<(WriteStatus, Memory)>> {
         let queued = batch.iter().any(|m| m.embedding.is_none() && !m.text.is_empty());
         let mut prepared: Vec<write::Prepared> = batch.into_iter().map(write::prepare).collect();
-        let mark = self.store().index_watermark().await?;
+        // The batch touches only its namespaces: writes elsewhere go on beside it.
+        let scope = WriteScope::places(prepared.iter().map(|p| (tenant.to_owned(), p.memory.namespace.clone())));
+        let with_vectors = scope
+            .listed()
+            .iter()
+            .filter(|(_, ns)| prepared.iter().any(|p| p.memory.embedding.is_some() && &p.memory.namespace == ns));
+        let mark = self.store().index_mark(with_vectors.cloned().collect()).await?;
         let probes = prepared.iter().enumerate().filter_map(|(i, p)| {
             p.memory.embedding.clone().map(|v| (i, tenant.to_owned(), p.memory.namespace.clone(), v))
         });
@@ -164,7 +170,7 @@ impl MemoryService {
             prepared[i].near = hits;
         }
         let (tenant, now) = (tenant.to_owned(), self.now());
-        let out = self.store().write(move |tx| write::put_batch(tx, &tenant, prepared, mark, now)).await?;
+        let out = self.store().write_in(scope, move |tx| write::put_batch(tx, &tenant, prepared, &mark, now)).await?;
         if queued {
             self.notify_queued();
         }

@@ -21,6 +21,7 @@
 //! thread) and asynchronous on [`Store`].
 
 pub mod common_terms;
+mod places;
 pub mod postgres;
 pub mod sqlite;
 
@@ -33,6 +34,7 @@ use crate::model::session::Turn;
 use crate::model::{Memory, Namespace, Tier};
 use crate::time::Millis;
 
+pub use places::{IndexMark, Place, WriteScope};
 pub use postgres::{check_url as check_postgres_url, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, VectorOptions};
 
@@ -419,12 +421,24 @@ impl Store {
 
     /// Runs `f` in a transaction and commits it durably; an error rolls back
     /// everything `f` did. Indexes reflect the writes when this returns.
+    /// The write may touch anything, so it runs alone.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     {
-        delegate!(self.write(f))
+        self.write_in(WriteScope::All, f).await
+    }
+
+    /// [`Store::write`] for a write that touches only the places of `scope`:
+    /// the backend may run it beside writes to other places (see
+    /// [`WriteScope`]).
+    pub async fn write_in<T, F>(&self, scope: WriteScope, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+    {
+        delegate!(self.write(scope, f))
     }
 
     /// A page of the scope's memories.
@@ -492,10 +506,16 @@ impl Store {
         delegate!(self.save_vectors())
     }
 
-    /// A number that grows with every vector stored: vectors stored after a
-    /// lookup that took it are [`Reads::vectors_since`] it (0 without vectors).
+    /// A number that grows with every vector stored (0 without vectors).
     pub async fn index_watermark(&self) -> Result<i64> {
         delegate!(self.index_watermark())
+    }
+
+    /// Where the vector index stands in each of `places`, taken before a
+    /// near-duplicate lookup there: vectors stored in a place after the
+    /// lookup are [`Reads::vectors_since`] its mark (see [`IndexMark`]).
+    pub async fn index_mark(&self, places: Vec<Place>) -> Result<IndexMark> {
+        delegate!(self.index_mark(places))
     }
 
     /// The right to run the singleton job `job` (one node at a time among

@@ -1,14 +1,26 @@
-//! Group commit on PostgreSQL, as SQLite's writer does it: every write of a
-//! node goes to one writer task, which takes every write waiting (up to
-//! [`MAX_GROUP`]), runs each inside its own SAVEPOINT of one transaction
-//! holding the write lock, commits once, and only then answers. One failing
-//! write is rolled back alone; a failing COMMIT fails the group. Writes are
-//! serialised by the cluster-wide write lock anyway (see `mod.rs`); grouping
-//! them lets many share one lock acquisition and one WAL flush instead of
-//! waiting for each other's.
+//! Group commit on PostgreSQL, as SQLite's writer does it, in several lanes:
+//! every write of a node goes to one of [`LANES`] writer tasks, which takes
+//! every write waiting in its lane (up to [`MAX_GROUP`]), runs each inside
+//! its own SAVEPOINT of one transaction, commits once, and only then
+//! answers. One failing write is rolled back alone; a failing COMMIT fails
+//! the group. Grouping lets many writes share one lock acquisition and one
+//! WAL flush.
+//!
+//! Which writes may run at once is decided by advisory locks, taken at the
+//! start of a group's transaction (so they are held to its commit, on every
+//! node alike):
+//!
+//! - a group whose writes name their places ([`WriteScope::Places`]) takes
+//!   the write lock shared, then each place's lock exclusively, in one
+//!   order (sorted), so groups never wait for each other in a cycle;
+//! - a group with a write that may touch anything ([`WriteScope::All`])
+//!   takes the write lock exclusively: it runs alone.
+//!
+//! Writes are routed to lanes by their first place, so one place's writes
+//! queue in one lane of a node and rarely wait on a lock.
 //!
 //! Also here: [`Conns`], the pool behind its circuit breaker, which the
-//! writer task and the store's reads share.
+//! writer tasks and the store's reads share.
 
 use std::sync::{Arc, Mutex};
 
@@ -20,11 +32,29 @@ use super::conn::PgConn;
 use super::WRITE_LOCK;
 use crate::breaker::Breaker;
 use crate::error::{Error, ErrorCode, Result};
-use crate::store::Tx;
+use crate::store::{Place, Tx, WriteScope};
 
 /// Most writes committed together.
 pub const MAX_GROUP: usize = 256;
-const QUEUE_DEPTH: usize = 4096;
+/// Writer tasks per node (each holds a connection while it commits).
+pub const LANES: usize = 4;
+const QUEUE_DEPTH: usize = 1024;
+/// The first key of a place's advisory lock (the two-`int4` form, apart from
+/// the `bigint` locks): `eng` in ASCII, then 3.
+pub const PLACE_LOCK_CLASS: i32 = 0x656e_6703;
+
+/// The second key of `place`'s advisory lock: a stable hash of the tenant
+/// and namespace, the same on every node (two places sharing one only wait
+/// for each other).
+pub fn place_key(place: &Place) -> i32 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(place.0.as_bytes());
+    h.update([0x1f]);
+    h.update(place.1.joined().as_bytes());
+    let d = h.finalize();
+    i32::from_le_bytes([d[0], d[1], d[2], d[3]])
+}
 
 /// The connection pool behind its breaker: after a few failed connection
 /// attempts in a row, requests fail at once (503, try again) instead of each
@@ -80,34 +110,51 @@ impl<T: Send, F: FnOnce(&mut dyn Tx) -> Result<T> + Send> WriteOp for Op<T, F> {
     }
 }
 
-/// Handle to the writer task.
+/// A write waiting in a lane, with the places it claims.
+struct Pending {
+    scope: WriteScope,
+    op: Box<dyn WriteOp>,
+}
+
+/// Handle to the writer tasks.
 pub struct GroupWriter {
-    tx: Mutex<Option<mpsc::Sender<Box<dyn WriteOp>>>>,
+    lanes: Mutex<Option<Vec<mpsc::Sender<Pending>>>>,
 }
 
 impl GroupWriter {
-    /// Starts the writer task on the runtime of the caller.
+    /// Starts the writer tasks on the runtime of the caller.
     pub fn start(conns: Arc<Conns>) -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(conns, rx));
-        GroupWriter { tx: Mutex::new(Some(tx)) }
+        let lanes = (0..LANES)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+                tokio::spawn(run(conns.clone(), rx));
+                tx
+            })
+            .collect();
+        GroupWriter { lanes: Mutex::new(Some(lanes)) }
     }
 
-    /// Runs `f` in the next group and returns its result once committed.
-    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    /// Runs `f`, which touches only `scope`, in the next group of its lane
+    /// and returns its result once committed.
+    pub async fn write<T, F>(&self, scope: WriteScope, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     {
+        let lane = match scope.listed().first() {
+            Some(place) => place_key(place).unsigned_abs() as usize % LANES,
+            None => 0,
+        };
         let sender = self
-            .tx
+            .lanes
             .lock()
             .map_err(|_| Error::internal("writer lock poisoned"))?
-            .clone()
+            .as_ref()
+            .and_then(|lanes| lanes.get(lane).cloned())
             .ok_or_else(|| Error::unavailable("the store is shutting down"))?;
         let (reply, rx) = oneshot::channel();
         sender
-            .send(Box::new(Op { f: Some(f), out: None, reply }))
+            .send(Pending { scope, op: Box::new(Op { f: Some(f), out: None, reply }) })
             .await
             .map_err(|_| Error::unavailable("the store is shutting down"))?;
         rx.await.map_err(|_| Error::internal("the writer task stopped"))?
@@ -115,13 +162,13 @@ impl GroupWriter {
 
     /// Stops taking writes; the queued ones still run.
     pub fn close(&self) {
-        if let Ok(mut tx) = self.tx.lock() {
-            tx.take();
+        if let Ok(mut lanes) = self.lanes.lock() {
+            lanes.take();
         }
     }
 }
 
-async fn run(conns: Arc<Conns>, mut rx: mpsc::Receiver<Box<dyn WriteOp>>) {
+async fn run(conns: Arc<Conns>, mut rx: mpsc::Receiver<Pending>) {
     while let Some(first) = rx.recv().await {
         let mut group = Vec::with_capacity(8);
         group.push(first);
@@ -134,7 +181,7 @@ async fn run(conns: Arc<Conns>, mut rx: mpsc::Receiver<Box<dyn WriteOp>>) {
         let c = match conns.client().await {
             Ok(c) => c,
             Err(e) => {
-                group.into_iter().for_each(|op| op.finish(Err(e.clone())));
+                group.into_iter().for_each(|p| p.op.finish(Err(e.clone())));
                 continue;
             }
         };
@@ -145,19 +192,60 @@ async fn run(conns: Arc<Conns>, mut rx: mpsc::Receiver<Box<dyn WriteOp>>) {
     }
 }
 
-fn commit_group(mut c: Object, rt: &Handle, group: Vec<Box<dyn WriteOp>>) {
-    let fail_all = |group: Vec<Box<dyn WriteOp>>, e: Error| group.into_iter().for_each(|op| op.finish(Err(e.clone())));
+/// The place locks a group takes (sorted, distinct), or `None` when one of
+/// its writes may touch anything and the group must run alone.
+fn place_locks(group: &[Pending]) -> Option<Vec<i32>> {
+    let mut keys = Vec::new();
+    for p in group {
+        match &p.scope {
+            WriteScope::All => return None,
+            WriteScope::Places(places) => keys.extend(places.iter().map(place_key)),
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    Some(keys)
+}
+
+/// Takes the group's advisory locks (see the module docs).
+fn lock(tx: &tokio_postgres::Transaction<'_>, rt: &Handle, group: &[Pending]) -> Result<()> {
+    match place_locks(group) {
+        None => {
+            rt.block_on(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]))?;
+        }
+        Some(keys) => {
+            // The write lock first, then the places in sorted order: one
+            // statement per place keeps that order (a select list is
+            // evaluated left to right).
+            let mut keys = keys.into_iter();
+            match keys.next() {
+                None => rt.block_on(tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&WRITE_LOCK]))?,
+                Some(first) => rt.block_on(tx.execute(
+                    "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2, $3)",
+                    &[&WRITE_LOCK, &PLACE_LOCK_CLASS, &first],
+                ))?,
+            };
+            for key in keys {
+                rt.block_on(tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&PLACE_LOCK_CLASS, &key]))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn commit_group(mut c: Object, rt: &Handle, group: Vec<Pending>) {
+    let fail_all = |ops: Vec<Box<dyn WriteOp>>, e: Error| ops.into_iter().for_each(|op| op.finish(Err(e.clone())));
     let tx = match rt.block_on(c.transaction()) {
         Ok(tx) => tx,
-        Err(e) => return fail_all(group, e.into()),
+        Err(e) => return fail_all(group.into_iter().map(|p| p.op).collect(), e.into()),
     };
-    if let Err(e) = rt.block_on(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])) {
-        return fail_all(group, e.into());
+    if let Err(e) = lock(&tx, rt, &group) {
+        return fail_all(group.into_iter().map(|p| p.op).collect(), e);
     }
     // A write alone needs no savepoint: its failure rolls the transaction back.
     let alone = group.len() == 1;
     let mut applied = Vec::with_capacity(group.len());
-    for mut op in group {
+    for Pending { mut op, .. } in group {
         if !alone {
             if let Err(e) = rt.block_on(tx.batch_execute("SAVEPOINT op")) {
                 op.finish(Err(e.into()));

@@ -3,11 +3,15 @@
 //! so any number of stateless engram nodes can share one database.
 //!
 //! Reads run in a `REPEATABLE READ READ ONLY` transaction (one snapshot).
-//! Writes run in a transaction that first takes one cluster-wide advisory
-//! lock, so every node's writes apply one at a time, as in SQLite's single
-//! writer: a rule's check and the write it decides are never interleaved with
-//! another writer's (keyed upserts, merges, session appends). A node's
-//! concurrent writes share one such transaction (group commit, `group.rs`). Connections
+//! Writes run in transactions that first take cluster-wide advisory locks:
+//! a write that names the namespaces it touches (`WriteScope::Places`: API
+//! writes, LangGraph puts, stored embeddings) holds only those namespaces'
+//! locks, so writes to different namespaces run at once on every node; any
+//! other write holds the one write lock and runs alone. Either way, a rule's
+//! check and the write it decides are never interleaved with another
+//! writer's (keyed upserts and merges stay inside one namespace; session
+//! appends run alone). A node's concurrent writes share such transactions
+//! (group commit in a few lanes, `group.rs`). Connections
 //! come from a bounded pool (`deadpool-postgres`) with an acquire timeout;
 //! every statement has a time limit (`statement_timeout`).
 
@@ -44,9 +48,16 @@ use crate::time::Millis;
 use conn::PgConn;
 pub use leader::PgLeadership;
 
-/// The advisory lock every write transaction takes first (`engram` in ASCII,
-/// then 2).
-pub(crate) const WRITE_LOCK: i64 = 0x0065_6e67_7261_6d02;
+/// The advisory lock every write transaction takes first, exclusively or
+/// shared (`engram` in ASCII, then 2; see `group.rs`).
+pub const WRITE_LOCK: i64 = 0x0065_6e67_7261_6d02;
+
+/// The advisory lock a write to `place` holds besides [`WRITE_LOCK`], as
+/// `pg_advisory_xact_lock(class, key)` takes it: `(class, key)`. For
+/// operators reading `pg_locks` (`classid`, `objid`), and tests.
+pub fn place_lock(place: &super::Place) -> (i32, i32) {
+    (group::PLACE_LOCK_CLASS, group::place_key(place))
+}
 
 /// Failed connection attempts in a row that open the breaker.
 const BREAKER_THRESHOLD: u32 = 3;
@@ -229,14 +240,15 @@ impl PostgresStore {
         self.read(f).await
     }
 
-    /// Runs `f` in the next group commit (a transaction holding the write
-    /// lock) and returns once it is committed.
-    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    /// Runs `f`, which touches only `scope`, in the next group commit of its
+    /// lane (a transaction holding the locks `scope` needs) and returns once
+    /// it is committed.
+    pub async fn write<T, F>(&self, scope: super::WriteScope, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     {
-        self.writer.write(f).await
+        self.writer.write(scope, f).await
     }
 
     /// Nothing to do: pgvector's index is updated by the writes themselves.
@@ -252,6 +264,15 @@ impl PostgresStore {
     /// The newest vector's `change` number.
     pub async fn index_watermark(&self) -> Result<i64> {
         vectors::newest_change(&self.client().await?).await
+    }
+
+    /// The newest `change` number in each place (writes to different places
+    /// commit in any order, so one number for all would not do).
+    pub async fn index_mark(&self, places: Vec<super::Place>) -> Result<super::IndexMark> {
+        if places.is_empty() {
+            return Ok(super::IndexMark::default());
+        }
+        vectors::newest_changes(&self.client().await?, places).await
     }
 
     pub async fn list(&self, scope: Scope, page: Page) -> Result<Vec<Stored>> {

@@ -25,9 +25,10 @@ use crate::time::Millis;
 const MIGRATION_LOCK: i64 = 0x0065_6e67_7261_6d01;
 
 /// `(version, sql)` in order.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE EXTENSION IF NOT EXISTS vector;
 
 CREATE TABLE memories (
@@ -175,7 +176,17 @@ CREATE INDEX jobs_by_id ON jobs (id);
 CREATE INDEX jobs_due ON jobs (kind, run_after);
 CREATE INDEX jobs_by_subject ON jobs (tenant_id, kind, subject);
 "#,
-)];
+    ),
+    (
+        2,
+        // Writes to different namespaces commit at once: a near-duplicate
+        // check reads the newest `change` of its own namespace.
+        r#"
+CREATE INDEX memory_vectors_by_place_change ON memory_vectors (tenant_id, namespace, change);
+DROP INDEX memory_vectors_by_place;
+"#,
+    ),
+];
 
 /// Brings the database up to the newest schema; safe to run from several
 /// nodes at once.

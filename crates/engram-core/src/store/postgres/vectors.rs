@@ -8,7 +8,7 @@ use super::scope_sql::push_namespace;
 use super::sql::{col, execute, query, query_built, query_opt, SqlBuilder};
 use crate::error::Result;
 use crate::model::Namespace;
-use crate::store::{PendingText, TenantModel};
+use crate::store::{IndexMark, PendingText, Place, TenantModel};
 use crate::time::Millis;
 
 /// The oldest queued memories (FIFO) not leased at `at`, with their texts,
@@ -66,6 +66,25 @@ pub async fn vectors_since<C: GenericClient>(
 pub async fn newest_change<C: GenericClient>(c: &C) -> Result<i64> {
     let rows = query(c, "SELECT COALESCE(MAX(change), 0) FROM memory_vectors", &[]).await?;
     rows.first().map_or(Ok(0), |r| col(r, 0))
+}
+
+/// The newest `change` number in each of `places` (0 where none).
+pub async fn newest_changes<C: GenericClient>(c: &C, places: Vec<Place>) -> Result<IndexMark> {
+    let tenants: Vec<&str> = places.iter().map(|p| p.0.as_str()).collect();
+    let namespaces: Vec<String> = places.iter().map(|p| p.1.joined()).collect();
+    let rows = query(
+        c,
+        "SELECT COALESCE((SELECT MAX(v.change) FROM memory_vectors v \
+                          WHERE v.tenant_id = p.t AND v.namespace = p.n), 0) \
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS p(t, n, i) ORDER BY p.i",
+        &[&tenants, &namespaces],
+    )
+    .await?;
+    let mut mark = IndexMark::default();
+    for (place, row) in places.into_iter().zip(&rows) {
+        mark.places.insert(place, col(row, 0)?);
+    }
+    Ok(mark)
 }
 
 /// Drops a memory's vector and queued embedding.

@@ -180,6 +180,11 @@ impl SqliteStore {
         Ok(self.vector_index().map(|i| i.applied()).unwrap_or(0))
     }
 
+    /// The watermark, for every place: writes run one at a time.
+    pub async fn index_mark(&self, _places: Vec<super::Place>) -> Result<super::IndexMark> {
+        Ok(super::IndexMark::global(self.index_watermark().await?))
+    }
+
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -198,7 +203,8 @@ impl SqliteStore {
 
     /// Runs `f` in the writer's next group commit, then brings the vector
     /// index up to date if `f` changed vectors.
-    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    /// One writer: every write runs alone, whatever its scope.
+    pub async fn write<T, F>(&self, _scope: super::WriteScope, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,

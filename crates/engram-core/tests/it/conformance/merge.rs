@@ -245,7 +245,9 @@ pub async fn a_deleted_memorys_queued_work_never_lands_on_a_newer_one(h: Harness
 pub async fn near_duplicates_are_checked_again_inside_the_transaction(h: Harness) {
     use engram_core::model::{Namespace, NewMemory, Source};
     use engram_core::rules::write::{prepare, put_batch};
+    use engram_core::store::IndexMark;
     let store = h.store();
+    let place = ("t".to_owned(), Namespace::from_stored("n"));
     let mut rng = Rng(41);
     let v = rng.unit(DIMS);
     let new = |text: &str, v: &[f32]| NewMemory {
@@ -264,14 +266,14 @@ pub async fn near_duplicates_are_checked_again_inside_the_transaction(h: Harness
         embedding: Some(v.to_vec()),
     };
     let now = h.now();
-    let put = |m: NewMemory, near: Vec<(i64, f64)>, mark: i64| {
+    let put = |m: NewMemory, near: Vec<(i64, f64)>, mark: IndexMark| {
         let mut p = prepare(m);
         p.near = near;
-        store.write(move |tx| put_batch(tx, "t", vec![p], mark, now))
+        store.write(move |tx| put_batch(tx, "t", vec![p], &mark, now))
     };
     // Y is written; a write found Y near by its vector, but before its
     // transaction Y's vector went (its text changed): W is not folded into Y.
-    let mark = store.index_watermark().await.unwrap();
+    let mark = store.index_mark(vec![place.clone()]).await.unwrap();
     let y = put(new("Yusuf collects stamps", &v), vec![], mark).await.unwrap();
     let y_seq = store
         .read({
@@ -281,14 +283,14 @@ pub async fn near_duplicates_are_checked_again_inside_the_transaction(h: Harness
         .await
         .unwrap();
     store.write(move |tx| tx.drop_vector(y_seq)).await.unwrap();
-    let mark = store.index_watermark().await.unwrap();
+    let mark = store.index_mark(vec![place.clone()]).await.unwrap();
     let w = put(new("Yusuf is a philatelist", &nudged(&v, 0.05)), vec![(y_seq, 0.99)], mark).await.unwrap();
     assert_eq!(w[0].0, WriteStatus::Created, "a stale hit is not a duplicate");
     // A restatement written at once by another writer: its lookup ran before
     // Y2 was stored (the mark), so it saw nothing; the transaction sees Y2.
     let u = rng.unit(DIMS);
-    let mark = store.index_watermark().await.unwrap();
-    put(new("Zara bakes sourdough", &u), vec![], mark).await.unwrap();
+    let mark = store.index_mark(vec![place.clone()]).await.unwrap();
+    put(new("Zara bakes sourdough", &u), vec![], mark.clone()).await.unwrap();
     let z = put(new("Zara makes sourdough bread", &nudged(&u, 0.05)), vec![], mark).await.unwrap();
     assert_eq!(z[0].0, WriteStatus::Merged, "two restatements written at once are one");
 }
