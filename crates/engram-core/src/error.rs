@@ -23,6 +23,8 @@ pub enum ErrorCode {
     Unprocessable,
     EmbeddingMismatch,
     MethodNotAllowed,
+    /// The caller sent more requests than its rate allows; try again later.
+    RateLimited,
     Unavailable,
     StorageFull,
     Timeout,
@@ -44,6 +46,7 @@ impl ErrorCode {
             ErrorCode::Unprocessable => "unprocessable",
             ErrorCode::EmbeddingMismatch => "embedding_mismatch",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::Timeout => "timeout",

@@ -163,7 +163,10 @@ pub async fn run(
         heartbeats: Arc::clone(&jobs.heartbeats),
         requests: Arc::default(),
         loopback: settings.is_loopback(),
-    };
+        max_in_flight: 1,
+        key_limiter: None,
+    }
+    .limited(settings.limits);
     let addr = listener.local_addr().map_err(|e| Error::internal(format!("listener address: {e}")))?;
     tracing::info!(addr = %addr, store = %settings.store.describe(), "engram listening");
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;

@@ -32,10 +32,10 @@ pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
 }
 
 impl FromRequestParts<AppState> for Ctx {
-    type Rejection = ApiError;
+    type Rejection = axum::response::Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ctx = state.service.authenticate(presented_key(&parts.headers)).await?;
+        let ctx = state.admit(&parts.headers).await?;
         if let Some(slot) = parts.extensions.get::<TenantSlot>() {
             let _ = slot.0.set(ctx.tenant.clone());
         }

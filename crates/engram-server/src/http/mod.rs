@@ -1,6 +1,7 @@
 //! The HTTP transport: routes, shared state and the middleware stack. Handlers
 //! only translate between HTTP and `MemoryService`.
 
+mod admission;
 mod error;
 mod extract;
 
@@ -16,7 +17,10 @@ mod store_api;
 use std::sync::Arc;
 use std::time::Duration;
 
+use admission::KeyLimiter;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use engram_core::jobs::Heartbeat;
@@ -33,28 +37,60 @@ pub struct AppState {
     pub requests: Arc<metrics::RequestMetrics>,
     /// The listener is loopback-only (MCP then checks the Host header).
     pub loopback: bool,
+    /// Requests served at once (see `admission`).
+    pub max_in_flight: usize,
+    /// Each API key's token bucket; `None`: keys are not rate-limited.
+    pub key_limiter: Option<Arc<KeyLimiter>>,
+}
+
+impl AppState {
+    /// The state `run` serves with: `limits` applied on the service's clock.
+    pub fn limited(mut self, limits: crate::config::Limits) -> Self {
+        self.max_in_flight = limits.max_in_flight;
+        self.key_limiter =
+            limits.per_key.map(|(rate, burst)| Arc::new(KeyLimiter::new(rate, burst, self.service.clock().clone())));
+        self
+    }
+
+    /// Authenticates the caller of a request and admits it under its key's
+    /// rate; the refusal is the response to send.
+    pub async fn admit(&self, headers: &axum::http::HeaderMap) -> Result<engram_core::TenantCtx, Response> {
+        let ctx =
+            self.service.authenticate(presented_key(headers)).await.map_err(|e| error::ApiError(e).into_response())?;
+        if let Some(limiter) = &self.key_limiter {
+            limiter.admit(&ctx).map_err(admission::throttled)?;
+        }
+        Ok(ctx)
+    }
 }
 
 /// Checks the caller of `/mcp` as every other route does, before rmcp reads
-/// the body: a missing or bad key is a 401 in the usual envelope.
+/// the body: a missing or bad key is a 401 in the usual envelope, a key over
+/// its rate a 429.
 async fn mcp_auth(
     axum::extract::State(st): axum::extract::State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match st.service.authenticate(presented_key(req.headers())).await {
+) -> Response {
+    match st.admit(req.headers()).await {
         Ok(_) => next.run(req).await,
-        Err(e) => error::ApiError(e).into_response(),
+        Err(refused) => refused,
     }
 }
 
 /// Builds the router with every route and the middleware stack.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // Health and metrics stay outside the in-flight limit.
+    let ops = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::metrics))
+        .route("/metrics", get(metrics::metrics));
+    // One limit for all routes: axum applies a layer to each route apart.
+    let shed = tower::ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(admission::shed))
+        .load_shed()
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(state.max_in_flight));
+    let api = Router::new()
         .route("/v1/memories", post(memories::create).get(memories::list))
         .route("/v1/memories/search", post(memories::search))
         .route("/v1/memories/{id}", get(memories::get).patch(memories::patch).delete(memories::delete))
@@ -71,6 +107,8 @@ pub fn router(state: AppState) -> Router {
                 .nest_service("/mcp", crate::mcp::http_service(state.service.clone(), state.loopback))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), mcp_auth)),
         )
+        .layer(shed);
+    ops.merge(api)
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::around))

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admission;
 mod limits;
 mod memories;
 mod openai;

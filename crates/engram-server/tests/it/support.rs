@@ -152,6 +152,8 @@ pub struct Opts {
     pub clock: Option<Arc<ManualClock>>,
     /// How long SQLite waits for another process's lock.
     pub busy_timeout_ms: Option<u64>,
+    /// Use this `[limits]` section instead of the defaults.
+    pub limits: Option<config::LimitsSection>,
 }
 
 /// The local model's directory: `ENGRAM_TEST_MODEL_DIR` or the workspace's `models/`.
@@ -233,6 +235,9 @@ impl TestServer {
         }
         if let Some(d) = opts.distiller.clone() {
             cfg.distiller = d;
+        }
+        if let Some(l) = opts.limits.clone() {
+            cfg.limits = l;
         }
         let mut settings = config::validate(&cfg).expect("valid test config");
         if let Some(c) = &opts.clock {

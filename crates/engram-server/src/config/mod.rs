@@ -1,6 +1,9 @@
 //! Configuration: one typed struct read from a TOML file, then `ENGRAM_*`
 //! environment variables, then command-line flags (later wins); unknown keys are
 //! errors; everything is validated once, at startup, into [`Settings`].
+//! `[limits]` lives in `limits.rs`.
+
+mod limits;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,8 +16,10 @@ use engram_embed::chat::ChatOptions;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
+pub use limits::{Limits, LimitsSection};
+
 /// Sections a config file (and `ENGRAM_<SECTION>_<KEY>`) may name.
-pub const SECTIONS: &[&str] = &["server", "store", "embedder", "distiller", "memory"];
+pub const SECTIONS: &[&str] = &["server", "store", "embedder", "distiller", "memory", "limits"];
 /// Environment variables with the `ENGRAM_` prefix that are not config keys.
 const NON_CONFIG_ENV: &[&str] = &["ENGRAM_LOG", "ENGRAM_CONFIG"];
 
@@ -27,6 +32,7 @@ pub struct Config {
     pub embedder: EmbedderSection,
     pub distiller: DistillerSection,
     pub memory: MemorySection,
+    pub limits: LimitsSection,
 }
 
 /// `[distiller]`: how session turns become memories.
@@ -261,6 +267,7 @@ pub struct Settings {
     pub sweep_interval: Duration,
     pub promotion_interval: Duration,
     pub lifecycle: Lifecycle,
+    pub limits: Limits,
     /// The effective config, for `check-config`.
     pub effective: Config,
 }
@@ -423,6 +430,7 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
     range_i(&mut e, "memory.session_ttl_seconds", m.session_ttl_seconds, 60, 365 * 86_400);
     range_i(&mut e, "memory.promotion_interval_seconds", m.promotion_interval_seconds, 1, 86_400);
     range_i(&mut e, "memory.sweep_interval_seconds", m.sweep_interval_seconds, 1, 86_400);
+    let limits = c.limits.validate(&mut e);
     if !e.is_empty() {
         return Err(ConfigError(e));
     }
@@ -466,6 +474,7 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
             promotion_threshold: m.promotion_threshold,
             recall_relevance_floor: m.recall_relevance_floor,
         },
+        limits,
         effective: c.clone(),
     })
 }
