@@ -157,6 +157,14 @@ pub struct NewKey {
     pub hash: [u8; 32],
 }
 
+/// Whether `secret` has the shape of a key this server makes (`egk_` and 64
+/// lowercase hex digits): anything else is refused without a lookup.
+pub fn well_formed(secret: &str) -> bool {
+    secret
+        .strip_prefix(KEY_PREFIX)
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 /// Hashes a presented key for lookup.
 pub fn hash_key(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
@@ -182,6 +190,10 @@ mod tests {
         let b = generate_key().unwrap();
         assert_ne!(a.secret, b.secret);
         assert!(a.secret.starts_with(KEY_PREFIX) && a.secret.len() == 4 + 64);
+        assert!(well_formed(&a.secret));
+        for bad in ["", "egk_", "egk_00", &a.secret.to_uppercase(), &format!("{}0", a.secret), &a.secret[1..]] {
+            assert!(!well_formed(bad), "{bad:?}");
+        }
         assert_eq!(hash_key(&a.secret), a.hash);
         assert_ne!(a.hash, b.hash);
     }

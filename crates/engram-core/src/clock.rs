@@ -85,3 +85,16 @@ mod tests {
         assert!(SystemClock.now_ms() > 1_700_000_000_000);
     }
 }
+
+/// A [`SharedClock`] as governor's rate limiters read time (nanoseconds), so
+/// token buckets refill on the service's clock (by hand in tests).
+#[derive(Debug, Clone)]
+pub struct GovernorClock(pub SharedClock);
+
+impl governor::clock::Clock for GovernorClock {
+    type Instant = governor::nanos::Nanos;
+
+    fn now(&self) -> Self::Instant {
+        governor::nanos::Nanos::from(u64::try_from(self.0.now_ms()).unwrap_or(0).saturating_mul(1_000_000))
+    }
+}

@@ -4,15 +4,29 @@
 //! path does not touch the database. A created or revoked key is announced
 //! to every node (`StoreEvent::KeysChanged`), which forgets its cache at
 //! once; without the announcement (a lost event connection) a revoked key
-//! still stops working within the cache's lifetime. Unknown keys are cached too, in a bounded cache, so a
-//! flood of bad keys cannot hammer storage.
+//! still stops working within the cache's lifetime.
+//!
+//! A flood of bad keys cannot hammer storage: a key not shaped like ours is
+//! refused without a lookup; an unknown key is cached too (bounded), so
+//! repeating it costs nothing; and lookups that find nothing are budgeted
+//! ([`UNKNOWN_KEYS_PER_SECOND`] a node, governor's GCRA on the service's
+//! clock) — once the budget is spent, for the next second a key not in the
+//! cache is answered 503 (try again shortly) without a lookup, while cached
+//! keys go on working.
 
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use quick_cache::sync::Cache;
 
 use super::MemoryService;
-use crate::auth::{hash_key, Scopes, TenantCtx};
+use crate::auth::{hash_key, well_formed, Scopes, TenantCtx};
+use crate::clock::{GovernorClock, SharedClock};
 use crate::error::{Error, Result};
 use crate::time::Millis;
 
@@ -20,6 +34,9 @@ use crate::time::Millis;
 pub const CACHE_TTL_MS: Millis = 5_000;
 /// Most key lookups cached.
 const CACHE_MAX: usize = 10_000;
+/// Lookups a second (on average) that may find no key, per node; twice as
+/// many at once.
+pub const UNKNOWN_KEYS_PER_SECOND: u32 = 100;
 
 /// Whether callers must present a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +56,24 @@ pub(crate) struct Authenticator {
     /// Key hash → (grant, when it was looked up).
     grants: Cache<[u8; 32], (Grant, Millis)>,
     keys_exist: Mutex<Option<(bool, Millis)>>,
+    /// The budget of lookups that found no key.
+    misses: RateLimiter<NotKeyed, InMemoryState, GovernorClock, NoOpMiddleware<Nanos>>,
+    /// Until when keys not in the cache are refused without a lookup (the
+    /// budget was spent).
+    refuse_uncached_until: AtomicI64,
 }
 
 impl Authenticator {
-    pub fn new(mode: AuthMode) -> Self {
-        Authenticator { mode, grants: Cache::new(CACHE_MAX), keys_exist: Mutex::new(None) }
+    pub fn new(mode: AuthMode, clock: SharedClock) -> Self {
+        let rate = NonZeroU32::new(UNKNOWN_KEYS_PER_SECOND).unwrap_or(NonZeroU32::MIN);
+        let burst = rate.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
+        Authenticator {
+            mode,
+            grants: Cache::new(CACHE_MAX),
+            keys_exist: Mutex::new(None),
+            misses: RateLimiter::direct_with_clock(Quota::per_second(rate).allow_burst(burst), GovernorClock(clock)),
+            refuse_uncached_until: AtomicI64::new(Millis::MIN),
+        }
     }
 
     /// Forgets every cached lookup (a key changed on some node).
@@ -67,13 +97,24 @@ impl MemoryService {
                 "an API key is required: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
             ));
         };
+        if !well_formed(secret) {
+            return Err(Error::unauthenticated("the API key is not valid (not an engram key)"));
+        }
         let hash = hash_key(secret);
         let now = self.now();
         let grant = match auth.grants.get(&hash).filter(|(_, at)| now - at < CACHE_TTL_MS) {
             Some((g, _)) => g,
             None => {
+                if now < auth.refuse_uncached_until.load(Ordering::Relaxed) {
+                    return Err(Error::unavailable(
+                        "too many unknown API keys are being tried; known keys go on working, others try again shortly",
+                    ));
+                }
                 let key = self.store().point(move |r| r.key_by_hash(&hash)).await?;
                 let g: Grant = key.map(|k| (k.id, k.tenant, k.scopes));
+                if g.is_none() && auth.misses.check().is_err() {
+                    auth.refuse_uncached_until.store(now + 1_000, Ordering::Relaxed);
+                }
                 auth.grants.insert(hash, (g.clone(), now));
                 g
             }

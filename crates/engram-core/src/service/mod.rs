@@ -21,7 +21,7 @@ mod transfer;
 
 use std::sync::Arc;
 
-pub use auth::AuthMode;
+pub use auth::{AuthMode, UNKNOWN_KEYS_PER_SECOND};
 pub use embedding::EMBED_BATCH;
 pub use items::{ItemView, PutItem, SearchItems};
 pub use memories::ListPage;
@@ -123,8 +123,8 @@ impl MemoryService {
         let service = MemoryService {
             inner: Arc::new(Inner {
                 store,
+                auth: auth::Authenticator::new(auth_mode, opts.clock.clone()),
                 clock: opts.clock,
-                auth: auth::Authenticator::new(auth_mode),
                 model_checked: quick_cache::sync::Cache::new(MODEL_CHECKED_TENANTS),
                 embedder: opts.embedder,
                 weights: opts.weights,

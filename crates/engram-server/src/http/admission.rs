@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use engram_core::clock::SharedClock;
+use engram_core::clock::{GovernorClock, SharedClock};
 use engram_core::{Error, ErrorCode, TenantCtx};
-use governor::clock::Clock;
+use governor::clock::Clock as _;
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::keyed::HashMapStateStore;
@@ -31,28 +31,16 @@ use governor::{Quota, RateLimiter};
 
 use super::error::ApiError;
 
-/// The service's clock, as governor reads time (nanoseconds).
-#[derive(Clone)]
-struct ServiceClock(SharedClock);
-
-impl Clock for ServiceClock {
-    type Instant = Nanos;
-
-    fn now(&self) -> Nanos {
-        Nanos::from(u64::try_from(self.0.now_ms()).unwrap_or(0).saturating_mul(1_000_000))
-    }
-}
-
 /// A token bucket per API key.
 pub struct KeyLimiter {
-    limiter: RateLimiter<String, HashMapStateStore<String>, ServiceClock, NoOpMiddleware<Nanos>>,
-    clock: ServiceClock,
+    limiter: RateLimiter<String, HashMapStateStore<String>, GovernorClock, NoOpMiddleware<Nanos>>,
+    clock: GovernorClock,
 }
 
 impl KeyLimiter {
     /// Buckets of `burst` requests, refilled at `per_second`.
     pub fn new(per_second: NonZeroU32, burst: NonZeroU32, clock: SharedClock) -> Self {
-        let clock = ServiceClock(clock);
+        let clock = GovernorClock(clock);
         let quota = Quota::per_second(per_second).allow_burst(burst);
         KeyLimiter { limiter: RateLimiter::hashmap_with_clock(quota, clock.clone()), clock }
     }

@@ -72,6 +72,15 @@ impl Held {
         Held(s, &body[10..])
     }
 
+    /// Whether the server has answered it already (it was shed: a probe
+    /// came in first).
+    fn answered(&self) -> bool {
+        self.0.set_nonblocking(true).expect("nonblocking");
+        let answered = matches!(self.0.peek(&mut [0u8; 1]), Ok(n) if n > 0);
+        self.0.set_nonblocking(false).expect("blocking");
+        answered
+    }
+
     fn finish(mut self) -> u16 {
         self.0.write_all(self.1.as_bytes()).expect("write the rest");
         let mut out = String::new();
@@ -84,7 +93,7 @@ impl Held {
 fn requests_over_the_in_flight_limit_are_shed_and_health_still_answers() {
     let limits = LimitsSection { max_in_flight: 1, ..LimitsSection::default() };
     let srv = TestServer::start_with(Opts { limits: Some(limits), ..Default::default() });
-    let held = Held::start(&srv);
+    let mut held = Held::start(&srv);
     // Once the held request is in, the next is refused at once.
     let deadline = Instant::now() + Duration::from_secs(30);
     let shed = loop {
@@ -93,8 +102,10 @@ fn requests_over_the_in_flight_limit_are_shed_and_health_still_answers() {
             break r;
         }
         assert_eq!(r.status, 200, "{}", r.text);
+        if held.answered() {
+            held = Held::start(&srv);
+        }
         assert!(Instant::now() < deadline, "the held request never took its place");
-        std::thread::yield_now();
     };
     assert_eq!(shed.code(), "unavailable");
     assert_eq!(shed.header("retry-after"), Some("1"));
@@ -104,4 +115,38 @@ fn requests_over_the_in_flight_limit_are_shed_and_health_still_answers() {
     }
     assert_eq!(held.finish(), 201, "the held request completes");
     assert_eq!(request(srv.addr, "GET", "/v1/memories?namespace=held", &[], None).status, 200);
+}
+
+#[test]
+fn a_flood_of_unknown_keys_is_cut_off_while_known_keys_go_on() {
+    use engram_core::service::UNKNOWN_KEYS_PER_SECOND;
+    let clock = ManualClock::new(1_767_225_600_000);
+    let srv = TestServer::start_with(Opts {
+        auth_required: true,
+        keys: vec![("t1", "read"), ("t1", "read")],
+        clock: Some(Arc::clone(&clock)),
+        ..Default::default()
+    });
+    let (known, fresh) = (srv.keys[0].clone(), srv.keys[1].clone());
+    assert_eq!(get(&srv, &known).status, 200);
+    // Not shaped like a key: refused without a lookup, and not counted.
+    for bad in ["secret", "egk_", "EGK_00", &known.to_uppercase()] {
+        assert_eq!((get(&srv, bad).status, get(&srv, bad).code()), (401, "unauthenticated".to_string()), "{bad}");
+    }
+    // Well-formed unknown keys: each looked up once, up to the budget (twice
+    // the rate at once); the one that finds it spent closes the door.
+    let budget = 2 * UNKNOWN_KEYS_PER_SECOND as usize;
+    for i in 0..=budget {
+        assert_eq!(get(&srv, &format!("egk_{i:064x}")).status, 401, "unknown key {i}");
+    }
+    let r = get(&srv, &format!("egk_{:064x}", budget + 1));
+    assert_eq!((r.status, r.code()), (503, "unavailable".to_string()), "{}", r.text);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(get(&srv, "egk_0").status, 401, "a malformed key is still refused as such");
+    assert_eq!(get(&srv, &known).status, 200, "a cached key goes on working");
+    assert_eq!(get(&srv, &fresh).status, 503, "an uncached key waits for the door to reopen");
+    // A second later the door is open again, with a second's budget.
+    clock.advance(1_000);
+    assert_eq!(get(&srv, &fresh).status, 200);
+    assert_eq!(get(&srv, &format!("egk_{:064x}", budget + 2)).status, 401);
 }
