@@ -3,9 +3,23 @@
 //! The CLI, `/readyz` and the jobs reach storage only through these.
 
 use super::MemoryService;
-use crate::auth::{generate_key, validate_tenant, KeyInfo, Scopes};
-use crate::error::Result;
+use crate::auth::{generate_key, validate_tenant, KeyInfo, Scope, Scopes, TenantCtx};
+use crate::error::{Error, Result};
 use crate::store::{KeyRow, StoreEvent};
+
+/// Longest key name, in characters.
+pub const MAX_KEY_NAME: usize = 128;
+
+/// Checks a key's name: 1–[`MAX_KEY_NAME`] characters, no control characters.
+fn validate_key_name(name: &str) -> Result<()> {
+    let n = name.chars().count();
+    if n == 0 || n > MAX_KEY_NAME || name.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "name must be 1-{MAX_KEY_NAME} characters without control characters, got {n} characters"
+        )));
+    }
+    Ok(())
+}
 
 impl MemoryService {
     /// Creates an API key for `tenant`; returns it as listed and its secret
@@ -56,6 +70,50 @@ impl MemoryService {
             })
             .await
             .inspect(|_| self.inner.auth.forget())
+    }
+
+    /// `POST /v1/admin/keys`: a new key of the caller's own tenant (an admin
+    /// manages its tenant's keys, never another's). Returns it as listed and
+    /// its secret, shown this once.
+    pub async fn admin_create_key(&self, ctx: &TenantCtx, name: &str, scopes: &[String]) -> Result<(KeyInfo, String)> {
+        ctx.require(Scope::Admin)?;
+        validate_key_name(name)?;
+        if scopes.is_empty() || scopes.len() > 3 {
+            return Err(Error::invalid("scopes must list 1-3 of read, write, admin"));
+        }
+        let scopes = Scopes::parse_list(&scopes.join(","))?;
+        self.create_key(&ctx.tenant, name, scopes).await
+    }
+
+    /// `GET /v1/admin/keys`: the caller's tenant's keys, revoked ones
+    /// included (never secrets or hashes).
+    pub async fn admin_list_keys(&self, ctx: &TenantCtx) -> Result<Vec<KeyInfo>> {
+        ctx.require(Scope::Admin)?;
+        self.list_keys(Some(&ctx.tenant)).await
+    }
+
+    /// `DELETE /v1/admin/keys/{id}`: revokes a key of the caller's tenant;
+    /// `not_found` for an unknown, already revoked or other tenant's key.
+    pub async fn admin_revoke_key(&self, ctx: &TenantCtx, id: &str) -> Result<()> {
+        ctx.require(Scope::Admin)?;
+        let (tenant, id_, now) = (ctx.tenant.clone(), id.to_owned(), self.now());
+        let revoked = self
+            .store()
+            .write(move |tx| {
+                let ours = tx.keys(Some(&tenant))?.iter().any(|k| k.id == id_ && k.revoked_at.is_none());
+                let revoked = ours && tx.revoke_key(&id_, now)?;
+                if revoked {
+                    tx.announce(StoreEvent::KeysChanged)?;
+                }
+                Ok(revoked)
+            })
+            .await?;
+        self.inner.auth.forget();
+        if revoked {
+            Ok(())
+        } else {
+            Err(Error::not_found(format!("no active key {id:?} in this tenant")))
+        }
     }
 
     /// Every tenant with memories.

@@ -1,6 +1,7 @@
 //! The HTTP transport: routes, shared state and the middleware stack. Handlers
 //! only translate between HTTP and `MemoryService`.
 
+mod admin;
 mod admission;
 mod error;
 mod extract;
@@ -101,6 +102,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}/distill", post(sessions::distill))
         .route("/store/items", get(store_api::get_item).put(store_api::put_item).delete(store_api::delete_item))
         .route("/store/items/search", post(store_api::search_items))
+        .route("/v1/admin/keys", post(admin::create).get(admin::list))
+        .route("/v1/admin/keys/{id}", axum::routing::delete(admin::revoke))
         .route("/store/namespaces", post(store_api::list_namespaces))
         .merge(
             Router::new()

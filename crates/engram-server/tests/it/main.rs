@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin;
 mod admission;
 mod limits;
 mod memories;
