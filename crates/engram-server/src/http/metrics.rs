@@ -1,6 +1,8 @@
 //! `GET /metrics`: Prometheus text exposition. Request counts and latency by
 //! route and status (recorded by the middleware), each background job's
-//! heartbeat, and a few lifecycle gauges.
+//! heartbeat, and a few lifecycle gauges. Open in loopback dev mode; once
+//! keys exist, only to a key with the `admin` scope (a Prometheus scrape
+//! sends it as `Authorization: Bearer <key>`).
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -10,6 +12,8 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 
+use super::error::ApiError;
+use super::extract::Ctx;
 use super::AppState;
 
 /// `(method, route, status)` → (count, total seconds).
@@ -36,7 +40,10 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-pub async fn metrics(State(st): State<AppState>) -> Response {
+pub async fn metrics(State(st): State<AppState>, Ctx(ctx): Ctx) -> Response {
+    if let Err(e) = ctx.require(engram_core::auth::Scope::Admin) {
+        return ApiError(e).into_response();
+    }
     let mut out = String::new();
     let _ = writeln!(out, "# HELP engram_http_requests_total Requests answered, by method, route and status.");
     let _ = writeln!(out, "# TYPE engram_http_requests_total counter");

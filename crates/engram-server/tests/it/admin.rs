@@ -79,3 +79,22 @@ fn the_first_key_can_be_made_over_http_in_dev_mode() {
     let keyed = Client { addr: srv.addr, key: Some(secret) };
     assert_eq!(keyed.get("/v1/memories?namespace=a").status, 200);
 }
+
+#[test]
+fn metrics_need_an_admin_key_once_keys_exist() {
+    let srv = TestServer::start_with(Opts {
+        auth_required: true,
+        keys: vec![("t1", "read,write"), ("t1", "admin")],
+        ..Default::default()
+    });
+    let anonymous = srv.client().get("/metrics");
+    assert_eq!((anonymous.status, anonymous.code()), (401, "unauthenticated".to_string()));
+    assert_eq!(
+        srv.client_with_key(0).get("/metrics").status,
+        403,
+        "a tenant's agents do not read the server's metrics"
+    );
+    let m = srv.client_with_key(1).get("/metrics");
+    assert_eq!(m.status, 200);
+    assert!(m.text.contains("engram_http_requests_total"), "{}", m.text);
+}

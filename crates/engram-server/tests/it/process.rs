@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{engram_bin, free_port, Proc};
+use crate::support::{engram_bin, free_port, request, Proc};
 
 #[test]
 fn acknowledged_writes_survive_sigkill() {
@@ -204,5 +204,38 @@ fn a_database_from_a_newer_engram_is_refused_naming_both_versions() {
         let (theirs, ours) = (format!("version {}", newest + 5), format!("version {newest}"));
         assert!(err.contains(&theirs) && err.contains(&ours) && err.contains("upgrade engram"), "{args:?}: {err}");
         assert!(!err.contains("see the server log"), "{err}");
+    }
+}
+
+#[test]
+fn logs_never_carry_keys_or_tokens() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let out = engram(&["keys", "create", "--tenant", "acme", "--scopes", "read,write"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let secret = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let unknown = format!("egk_{}", "ab".repeat(32));
+    let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZ2VudCJ9.c2lnbmF0dXJl";
+    // The most verbose logs the server writes, with the access log on.
+    let mut p = Proc::serve(
+        dir.path(),
+        &[("ENGRAM_SERVER_ACCESS_LOG", "true"), ("ENGRAM_LOG", "debug"), ("ENGRAM_API_KEY", &secret)],
+    );
+    let bearer = format!("Bearer {secret}");
+    let sent: [(&str, &str); 4] =
+        [("authorization", &bearer), ("x-api-key", &secret), ("authorization", &unknown), ("authorization", token)];
+    for (header, value) in sent {
+        request(p.addr, "GET", "/v1/memories?namespace=a", &[(header, value)], None);
+        request(p.addr, "POST", "/v1/memories", &[(header, value)], Some("{not json"));
+        request(p.addr, "POST", "/mcp", &[(header, value)], Some("{}"));
+    }
+    let _ = p.child.kill();
+    let _ = p.child.wait();
+    let mut logs = String::new();
+    p.child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let access = logs.lines().filter(|l| l.contains("engram::access")).count();
+    assert!(access >= 12, "the access log was written ({access} lines):\n{logs}");
+    for needle in [&secret[4..], &unknown[4..], token, "Bearer"] {
+        assert!(!logs.contains(needle), "the logs carry {needle:?}:\n{logs}");
     }
 }
