@@ -11,6 +11,7 @@ pub mod embed;
 pub mod error;
 pub mod filter;
 pub mod jobs;
+pub mod jwt;
 pub mod model;
 pub mod recall;
 pub mod rules;

@@ -6,6 +6,9 @@
 //! once; without the announcement (a lost event connection) a revoked key
 //! still stops working within the cache's lifetime.
 //!
+//! A bearer token (JWT) is verified instead when one is configured and the
+//! credential is shaped like one (`crate::jwt`): no lookup, no cache.
+//!
 //! A flood of bad keys cannot hammer storage: a key not shaped like ours is
 //! refused without a lookup; an unknown key is cached too (bounded), so
 //! repeating it costs nothing; and lookups that find nothing are budgeted
@@ -16,7 +19,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
@@ -28,6 +31,7 @@ use super::MemoryService;
 use crate::auth::{hash_key, well_formed, Scopes, TenantCtx};
 use crate::clock::{GovernorClock, SharedClock};
 use crate::error::{Error, Result};
+use crate::jwt::{looks_like_jwt, JwtVerifier};
 use crate::time::Millis;
 
 /// How long a key lookup (or "no keys exist") is trusted, in milliseconds.
@@ -61,10 +65,12 @@ pub(crate) struct Authenticator {
     /// Until when keys not in the cache are refused without a lookup (the
     /// budget was spent).
     refuse_uncached_until: AtomicI64,
+    /// Bearer tokens accepted beside keys.
+    jwt: Option<Arc<JwtVerifier>>,
 }
 
 impl Authenticator {
-    pub fn new(mode: AuthMode, clock: SharedClock) -> Self {
+    pub fn new(mode: AuthMode, clock: SharedClock, jwt: Option<Arc<JwtVerifier>>) -> Self {
         let rate = NonZeroU32::new(UNKNOWN_KEYS_PER_SECOND).unwrap_or(NonZeroU32::MIN);
         let burst = rate.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
         Authenticator {
@@ -73,6 +79,7 @@ impl Authenticator {
             keys_exist: Mutex::new(None),
             misses: RateLimiter::direct_with_clock(Quota::per_second(rate).allow_burst(burst), GovernorClock(clock)),
             refuse_uncached_until: AtomicI64::new(Millis::MIN),
+            jwt,
         }
     }
 
@@ -97,6 +104,9 @@ impl MemoryService {
                 "an API key is required: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
             ));
         };
+        if let Some(jwt) = auth.jwt.as_ref().filter(|_| looks_like_jwt(secret)) {
+            return jwt.verify(secret);
+        }
         if !well_formed(secret) {
             return Err(Error::unauthenticated("the API key is not valid (not an engram key)"));
         }

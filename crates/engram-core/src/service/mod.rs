@@ -91,6 +91,8 @@ pub struct ServiceOptions {
     pub distiller: Arc<dyn Distiller>,
     /// Default: the system clock. Give the store the same one.
     pub clock: SharedClock,
+    /// Bearer tokens accepted beside API keys; `None`: keys only.
+    pub jwt: Option<Arc<crate::jwt::JwtVerifier>>,
 }
 
 impl Default for ServiceOptions {
@@ -101,6 +103,7 @@ impl Default for ServiceOptions {
             lifecycle: Lifecycle::default(),
             distiller: Arc::new(Extractive),
             clock: crate::clock::system(),
+            jwt: None,
         }
     }
 }
@@ -123,7 +126,7 @@ impl MemoryService {
         let service = MemoryService {
             inner: Arc::new(Inner {
                 store,
-                auth: auth::Authenticator::new(auth_mode, opts.clock.clone()),
+                auth: auth::Authenticator::new(auth_mode, opts.clock.clone(), opts.jwt),
                 clock: opts.clock,
                 model_checked: quick_cache::sync::Cache::new(MODEL_CHECKED_TENANTS),
                 embedder: opts.embedder,
