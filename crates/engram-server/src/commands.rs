@@ -69,8 +69,9 @@ pub fn check_config(flags: &CommonFlags) -> Result<(), Failure> {
 /// Opens the store beside a running server (no lock, no vector index, no
 /// embedder) as a service.
 pub(crate) async fn open_admin_service(settings: &Settings) -> Result<MemoryService, Failure> {
+    let opts = server::service_options(settings, None).map_err(|e| Failure::Runtime(e.to_string()))?;
     let store = server::open_store(settings.store.for_admin()).await.map_err(|e| Failure::Runtime(e.to_string()))?;
-    Ok(MemoryService::with_options(store, AuthMode::Required, server::service_options(settings, None)))
+    Ok(MemoryService::with_options(store, AuthMode::Required, opts))
 }
 
 /// Runs `f` on the store opened by [`open_admin_service`].

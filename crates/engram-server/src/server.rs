@@ -70,12 +70,12 @@ pub async fn open_store(settings: StoreSettings) -> Result<Store, Error> {
 pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
     let store = open_store(settings.store.clone()).await?;
     // Checked before the model loads: a refusal should be quick and clear.
-    if !settings.is_loopback() && !store.read(|r| r.any_active_key()).await? {
+    if !settings.is_loopback() && settings.jwt.is_none() && !store.read(|r| r.any_active_key()).await? {
         store.close().await;
         return Err(Error::invalid(format!(
             "refusing to listen on {} (reachable from other machines) without authentication: \
              create an API key first with `engram keys create --tenant <name> --scopes read,write`, \
-             or listen on 127.0.0.1",
+             configure bearer tokens ([auth] jwt_hs256_secret or jwks_file), or listen on 127.0.0.1",
             settings.listen
         )));
     }
@@ -86,24 +86,39 @@ pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
             return Err(e);
         }
     };
-    let mode = if settings.is_loopback() { AuthMode::DevUntilKeysExist } else { AuthMode::Required };
-    Ok(MemoryService::with_options(store, mode, service_options(settings, embedder)))
+    // Tokens configured means callers are meant to identify themselves.
+    let mode =
+        if settings.is_loopback() && settings.jwt.is_none() { AuthMode::DevUntilKeysExist } else { AuthMode::Required };
+    let opts = match service_options(settings, embedder) {
+        Ok(o) => o,
+        Err(e) => {
+            store.close().await;
+            return Err(e);
+        }
+    };
+    Ok(MemoryService::with_options(store, mode, opts))
 }
 
 /// What the service is built with besides its store: the embedder, the
-/// lifecycle settings, the distiller the settings name, and the store's clock.
-pub fn service_options(settings: &Settings, embedder: Option<Arc<dyn Embedder>>) -> ServiceOptions {
+/// lifecycle settings, the distiller the settings name, the bearer tokens
+/// accepted (fails when the JWKS file cannot be read), and the store's clock.
+pub fn service_options(settings: &Settings, embedder: Option<Arc<dyn Embedder>>) -> Result<ServiceOptions, Error> {
     let clock = settings.store.clock();
+    let jwt = match &settings.jwt {
+        Some(j) => Some(Arc::new(engram_core::jwt::JwtVerifier::new(j.clone(), clock.clone())?)),
+        None => None,
+    };
     let mut opts = ServiceOptions {
         embedder,
         lifecycle: settings.lifecycle.clone(),
         clock: clock.clone(),
+        jwt,
         ..ServiceOptions::default()
     };
     if let Some(chat) = &settings.distiller {
         opts.distiller = Arc::new(engram_embed::ChatDistiller::new(chat.clone(), clock));
     }
-    opts
+    Ok(opts)
 }
 
 /// The background jobs of a running service and their heartbeats.

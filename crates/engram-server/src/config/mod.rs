@@ -1,8 +1,9 @@
 //! Configuration: one typed struct read from a TOML file, then `ENGRAM_*`
 //! environment variables, then command-line flags (later wins); unknown keys are
 //! errors; everything is validated once, at startup, into [`Settings`].
-//! `[limits]` lives in `limits.rs`.
+//! `[limits]` lives in `limits.rs`, `[auth]` in `auth.rs`.
 
+mod auth;
 mod limits;
 
 use std::net::SocketAddr;
@@ -16,10 +17,11 @@ use engram_embed::chat::ChatOptions;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
+pub use auth::AuthSection;
 pub use limits::{Limits, LimitsSection};
 
 /// Sections a config file (and `ENGRAM_<SECTION>_<KEY>`) may name.
-pub const SECTIONS: &[&str] = &["server", "store", "embedder", "distiller", "memory", "limits"];
+pub const SECTIONS: &[&str] = &["server", "store", "embedder", "distiller", "memory", "limits", "auth"];
 /// Environment variables with the `ENGRAM_` prefix that are not config keys.
 const NON_CONFIG_ENV: &[&str] = &["ENGRAM_LOG", "ENGRAM_CONFIG"];
 
@@ -33,6 +35,7 @@ pub struct Config {
     pub distiller: DistillerSection,
     pub memory: MemorySection,
     pub limits: LimitsSection,
+    pub auth: AuthSection,
 }
 
 /// `[distiller]`: how session turns become memories.
@@ -268,6 +271,8 @@ pub struct Settings {
     pub promotion_interval: Duration,
     pub lifecycle: Lifecycle,
     pub limits: Limits,
+    /// Bearer tokens accepted beside API keys; `None`: keys only.
+    pub jwt: Option<engram_core::jwt::JwtOptions>,
     /// The effective config, for `check-config`.
     pub effective: Config,
 }
@@ -431,6 +436,7 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
     range_i(&mut e, "memory.promotion_interval_seconds", m.promotion_interval_seconds, 1, 86_400);
     range_i(&mut e, "memory.sweep_interval_seconds", m.sweep_interval_seconds, 1, 86_400);
     let limits = c.limits.validate(&mut e);
+    let jwt = c.auth.validate(&mut e);
     if !e.is_empty() {
         return Err(ConfigError(e));
     }
@@ -475,6 +481,7 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
             recall_relevance_floor: m.recall_relevance_floor,
         },
         limits,
+        jwt,
         effective: c.clone(),
     })
 }
@@ -586,6 +593,9 @@ impl Settings {
         }
         if !shown.distiller.api_key.is_empty() {
             shown.distiller.api_key = "***".into();
+        }
+        if !shown.auth.jwt_hs256_secret.is_empty() {
+            shown.auth.jwt_hs256_secret = "***".into();
         }
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }

@@ -15,3 +15,4 @@ mod retrieval;
 mod sessions;
 mod store_api;
 mod tenancy;
+mod tokens;

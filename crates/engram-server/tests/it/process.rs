@@ -136,6 +136,25 @@ fn refuses_a_public_listener_without_keys() {
 }
 
 #[test]
+fn a_public_listener_starts_when_bearer_tokens_are_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(engram_bin())
+        .args(["serve", "--listen", &format!("0.0.0.0:{port}"), "--data-dir"])
+        .arg(dir.path())
+        .env("ENGRAM_EMBEDDER_PROVIDER", "none")
+        .env("ENGRAM_AUTH_JWT_HS256_SECRET", "a secret of at least thirty-two bytes")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let p = Proc { child, addr: format!("127.0.0.1:{port}").parse().unwrap() };
+    p.wait_healthy();
+    let r = p.client().get("/v1/memories?namespace=a");
+    assert_eq!((r.status, r.code()), (401, "unauthenticated".to_string()), "callers must bring a token");
+}
+
+#[test]
 fn check_config_prints_the_effective_config_or_the_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(engram_bin())

@@ -154,6 +154,8 @@ pub struct Opts {
     pub busy_timeout_ms: Option<u64>,
     /// Use this `[limits]` section instead of the defaults.
     pub limits: Option<config::LimitsSection>,
+    /// Use this `[auth]` section (bearer tokens) instead of the default (none).
+    pub auth: Option<config::AuthSection>,
 }
 
 /// The local model's directory: `ENGRAM_TEST_MODEL_DIR` or the workspace's `models/`.
@@ -239,6 +241,9 @@ impl TestServer {
         if let Some(l) = opts.limits.clone() {
             cfg.limits = l;
         }
+        if let Some(a) = opts.auth.clone() {
+            cfg.auth = a;
+        }
         let mut settings = config::validate(&cfg).expect("valid test config");
         if let Some(c) = &opts.clock {
             settings.store.set_clock(c.clone());
@@ -256,7 +261,7 @@ impl TestServer {
                     .unwrap_or_else(|e| panic!("{e} (run `make model` first)"));
                 let store = engram_server::server::open_store(settings.store.clone()).await.expect("open store");
                 let mode = if opts.auth_required { AuthMode::Required } else { AuthMode::DevUntilKeysExist };
-                let opts_ = engram_server::server::service_options(&settings, embedder);
+                let opts_ = engram_server::server::service_options(&settings, embedder).expect("service options");
                 let service = MemoryService::with_options(store, mode, opts_);
                 let mut secrets = Vec::new();
                 for (tenant, scopes) in &opts.keys {
