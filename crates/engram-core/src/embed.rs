@@ -38,4 +38,10 @@ pub trait Embedder: Send + Sync {
     }
     /// Embeds a batch; the output has one unit vector per input, in order.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// Why the embedder cannot embed now (e.g. its provider failed
+    /// repeatedly and its circuit breaker is open), if it cannot; for
+    /// readiness.
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
 }

@@ -24,6 +24,12 @@ pub const SWEEP_BATCH: usize = 1000;
 /// How a failing job waits before its next try: 0.5 s doubling to a minute.
 pub const JOB_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
 
+/// Missed beats after which a job counts as stale.
+pub const STALE_AFTER_BEATS: i64 = 3;
+/// A job is never stale sooner than this after its last success, in
+/// milliseconds (a busy step may take a while).
+pub const STALE_AT_LEAST_MS: i64 = 30_000;
+
 /// A job's last successful run, for readiness and metrics.
 #[derive(Debug, Default)]
 pub struct Heartbeat {
@@ -34,6 +40,8 @@ pub struct Heartbeat {
     standby: AtomicBool,
     /// Work items this node's job completed (embeddings, distillations).
     items: AtomicU64,
+    /// How often the job beats when healthy, in milliseconds (0: unknown).
+    every_ms: AtomicI64,
 }
 
 impl Heartbeat {
@@ -44,7 +52,23 @@ impl Heartbeat {
             failures: AtomicI64::new(0),
             standby: AtomicBool::new(false),
             items: AtomicU64::new(0),
+            every_ms: AtomicI64::new(0),
         })
+    }
+    /// Records how often the job beats when healthy (its loop says so).
+    pub fn expect_every(&self, interval: Duration) {
+        self.every_ms.store(interval.as_millis().min(i64::MAX as u128) as i64, Ordering::Relaxed);
+    }
+    /// Whether the last success is too old for a job beating as often as it
+    /// said it would ([`STALE_AFTER_BEATS`] beats, at least [`STALE_AT_LEAST_MS`]):
+    /// the job hangs or keeps failing. A job on standby is never stale.
+    pub fn stale(&self, now: crate::time::Millis) -> bool {
+        let (last, every) = (self.last_ok_ms(), self.every_ms.load(Ordering::Relaxed));
+        !self.standby() && last > 0 && every > 0 && now - last > (STALE_AFTER_BEATS * every).max(STALE_AT_LEAST_MS)
+    }
+    /// How often the job beats when healthy, in milliseconds (0: unknown).
+    pub fn every_ms(&self) -> i64 {
+        self.every_ms.load(Ordering::Relaxed)
     }
     /// Records a successful run at `now`.
     pub fn ok(&self, now: crate::time::Millis) {
@@ -112,6 +136,7 @@ pub async fn run_job<S, SF, W, WF>(
     W: FnMut() -> WF,
     WF: Future<Output = ()>,
 {
+    beat.expect_every(interval);
     loop {
         if *shutdown.borrow() {
             return;

@@ -72,6 +72,11 @@ enum Attempt<T> {
 }
 
 impl ApiClient {
+    /// Whether calls are refused now (the breaker is open).
+    pub fn paused(&self) -> bool {
+        self.breaker.is_open()
+    }
+
     /// A client for `url` with `timeout` per attempt and `max_retries` after
     /// the first, waiting `backoff` between attempts.
     pub fn new(

@@ -114,6 +114,12 @@ impl Embedder for OpenAiEmbedder {
         self.opts.dims
     }
 
+    fn unavailable(&self) -> Option<String> {
+        self.client
+            .paused()
+            .then(|| "the embedding provider failed repeatedly; calls are paused (circuit breaker open)".to_owned())
+    }
+
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());

@@ -39,6 +39,7 @@ pub async fn run_embedding_queue(service: MemoryService, beat: Arc<Heartbeat>, m
     // reembed`; forgotten now and then in case it ran.
     let mut blocked = HashSet::new();
     let mut blocked_since = service.now();
+    beat.expect_every(POLL);
     loop {
         if service.now() - blocked_since >= SAVE_EVERY_MS {
             blocked.clear();

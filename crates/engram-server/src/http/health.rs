@@ -1,5 +1,7 @@
 //! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the
-//! store answers and every background job has a fresh heartbeat).
+//! store answers — its breaker is closed —, the embedder can embed, and
+//! every background job has succeeded within a few of its intervals; the
+//! body says which part is wrong).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,8 +22,10 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
     let mut jobs = serde_json::Map::new();
     for beat in st.heartbeats.iter() {
         let last = beat.last_ok_ms();
-        // A job is healthy once it has run and has not failed three times in a row.
-        let ok = last > 0 && beat.failures() < 3;
+        // A job is healthy once it has run, has not failed three times in a
+        // row, and has succeeded within a few of its intervals (else it hangs).
+        let stale = beat.stale(now);
+        let ok = last > 0 && beat.failures() < 3 && !stale;
         ready &= ok;
         jobs.insert(
             beat.name.to_owned(),
@@ -29,14 +33,27 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
                 "ok": ok,
                 "last_ok_ms_ago": (last > 0).then(|| now - last),
                 "consecutive_failures": beat.failures(),
+                "stale": stale,
+                "every_ms": beat.every_ms(),
                 // A singleton job another node runs now.
                 "standby": beat.standby(),
             }),
         );
     }
+    let embedder = match st.service.embedder() {
+        None => json!({"ok": true, "configured": false}),
+        Some(e) => match e.unavailable() {
+            None => json!({"ok": true, "model": e.model()}),
+            Some(why) => {
+                ready = false;
+                json!({"ok": false, "model": e.model(), "error": why})
+            }
+        },
+    };
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "store": match &store_ok { Ok(()) => json!({"ok": true}), Err(e) => json!({"ok": false, "error": e.public_message()}) },
+        "embedder": embedder,
         "jobs": jobs,
     });
     if ready {

@@ -164,3 +164,41 @@ fn a_database_locked_by_another_process_is_a_503_to_retry() {
     other.execute_batch("ROLLBACK").unwrap();
     c.remember(json!([{"namespace": ["b"], "text": "written after the lock"}]));
 }
+
+/// Polls `/readyz` until it answers `status` (a guard of 30 s); its body.
+fn readyz_until(c: &crate::support::Client, status: u16) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = c.get("/readyz");
+        if r.status == status {
+            return r.json();
+        }
+        assert!(std::time::Instant::now() < deadline, "/readyz never answered {status}: {}", r.text);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_job_that_stops_beating_makes_the_server_not_ready() {
+    let clock = engram_core::clock::ManualClock::new(1_767_225_600_000);
+    let srv = TestServer::start_with(Opts { clock: Some(std::sync::Arc::clone(&clock)), ..Default::default() });
+    let c = srv.client();
+    readyz_until(&c, 200);
+    // Ten minutes pass on the service's clock; the sweeps beat every 60 s
+    // of real time, so they have not run since: as if they hung.
+    clock.advance(600_000);
+    let r = c.get("/readyz");
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    let body = r.json();
+    assert_eq!(body["status"], "not_ready");
+    for job in ["ttl_sweep", "session_cleanup", "promotion"] {
+        assert_eq!(
+            (body["jobs"][job]["ok"].as_bool(), body["jobs"][job]["stale"].as_bool()),
+            (Some(false), Some(true)),
+            "{job}: {body}"
+        );
+        assert_eq!(body["jobs"][job]["every_ms"], 60_000);
+    }
+    assert_eq!(body["store"]["ok"], true, "the store itself is fine");
+}

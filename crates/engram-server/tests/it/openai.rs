@@ -365,3 +365,28 @@ fn a_failing_chat_provider_falls_back_to_the_extractive_distiller() {
     assert_eq!(texts, ["user: My sister Ana teaches chemistry in Braga."], "the extractive distiller's memory");
     assert_eq!(s.seen().iter().filter(|x| x.path == "/v1/chat/completions").count(), 2);
 }
+
+#[test]
+fn readiness_names_an_embedding_provider_whose_breaker_is_open() {
+    let s = StandIn::start();
+    s.then(&vec![Reply::Status(500, None); 50]);
+    let section = EmbedderSection {
+        provider: "openai".into(),
+        base_url: s.base_url(),
+        model: "test-embed".into(),
+        dims: DIMS as i64,
+        max_retries: 0,
+        ..Default::default()
+    };
+    let server = TestServer::start_with(Opts { embedder_section: Some(section), ..Default::default() });
+    let c = server.client();
+    for _ in 0..engram_embed::api::BREAKER_THRESHOLD {
+        let r = c.post("/v1/memories/search", &json!({"query": "apple", "mode": "vector"}));
+        assert_eq!(r.status, 503, "{}", r.text);
+    }
+    let r = c.get("/readyz");
+    assert_eq!(r.status, 503, "{}", r.text);
+    let body = r.json();
+    assert_eq!(body["embedder"]["ok"], false, "{body}");
+    assert!(body["embedder"]["error"].as_str().unwrap().contains("circuit breaker"), "{body}");
+}
