@@ -9,4 +9,5 @@ pub mod http;
 pub mod logging;
 pub mod mcp;
 pub mod server;
+mod tls;
 pub mod transfer;

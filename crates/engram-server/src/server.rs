@@ -183,13 +183,27 @@ pub async fn run(
     }
     .limited(settings.limits);
     let addr = listener.local_addr().map_err(|e| Error::internal(format!("listener address: {e}")))?;
-    tracing::info!(addr = %addr, store = %settings.store.describe(), "engram listening");
-    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    let https = settings.tls.is_some();
+    tracing::info!(addr = %addr, https, store = %settings.store.describe(), "engram listening");
+    if !https && !settings.is_loopback() {
+        tracing::warn!(
+            addr = %addr,
+            "serving plain HTTP on a network address: keys and tokens cross the network in clear text \
+             unless a proxy in front terminates TLS ([server] tls_cert and tls_key serve HTTPS)"
+        );
+    }
+    let served = match settings.tls.clone() {
+        Some(files) => crate::tls::serve(listener, router(state), files, shutdown).await,
+        None => axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| Error::internal(format!("server error: {e}"))),
+    };
     tracing::info!("draining finished; stopping jobs");
     jobs.stop().await;
     service.close().await;
     tracing::info!("engram stopped");
-    served.map_err(|e| Error::internal(format!("server error: {e}")))
+    served
 }
 
 /// Serves MCP over stdio until the client closes stdin (`engram mcp`). The

@@ -136,6 +136,10 @@ pub struct ServerSection {
     pub log_format: String,
     /// Log one line per request.
     pub access_log: bool,
+    /// HTTPS: a PEM certificate chain and its private key (both or neither),
+    /// read again on SIGHUP.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServerSection {
@@ -147,6 +151,8 @@ impl Default for ServerSection {
             request_timeout_seconds: 30.0,
             log_format: "json".into(),
             access_log: true,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -273,6 +279,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Bearer tokens accepted beside API keys; `None`: keys only.
     pub jwt: Option<engram_core::jwt::JwtOptions>,
+    /// HTTPS: `(certificate chain, private key)` PEM files; `None`: plain HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// The effective config, for `check-config`.
     pub effective: Config,
 }
@@ -376,6 +384,21 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
     if !(t.is_finite() && (0.1..=3600.0).contains(&t)) {
         e.push(format!("server.request_timeout_seconds = {t} is out of range: allowed 0.1 to 3600"));
     }
+    let tls = match (&c.server.tls_cert, &c.server.tls_key) {
+        (Some(cert), Some(key)) => {
+            for (name, f) in [("tls_cert", cert), ("tls_key", key)] {
+                if !f.is_file() {
+                    e.push(format!("server.{name} = {:?} is not a readable file", f.display().to_string()));
+                }
+            }
+            Some((cert.clone(), key.clone()))
+        }
+        (None, None) => None,
+        _ => {
+            e.push("server.tls_cert and server.tls_key go together: set both for HTTPS, or neither".into());
+            None
+        }
+    };
     if !matches!(c.server.log_format.as_str(), "json" | "text") {
         e.push(format!("server.log_format = {:?}: allowed \"json\" or \"text\"", c.server.log_format));
     }
@@ -482,6 +505,7 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
         },
         limits,
         jwt,
+        tls,
         effective: c.clone(),
     })
 }

@@ -15,4 +15,5 @@ mod retrieval;
 mod sessions;
 mod store_api;
 mod tenancy;
+mod tls;
 mod tokens;
