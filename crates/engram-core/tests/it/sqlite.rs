@@ -39,3 +39,40 @@ async fn vectors_survive_a_restart_from_the_saved_index_plus_replay() {
     assert!(!all.contains(&"beta".to_string()) && all.len() == 2, "replayed delete: {all:?}");
     assert!(nearest(&svc, &tenant("other"), &va, 10).await.is_empty(), "tenant scoped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_whose_caller_stops_waiting_keeps_its_connection() {
+    use engram_core::store::{SqliteOptions, SqliteStore, Store};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SqliteOptions::new(dir.path().join("engram.db"));
+    opts.readers = 1;
+    let store = Arc::new(Store::Sqlite(SqliteStore::open(opts).unwrap()));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let slow = tokio::spawn({
+        let s = Arc::clone(&store);
+        async move {
+            s.read(move |r| {
+                started_tx.send(()).unwrap();
+                let _ = release_rx.recv();
+                r.any_active_key()
+            })
+            .await
+        }
+    });
+    tokio::task::spawn_blocking(move || started_rx.recv()).await.unwrap().unwrap();
+    // The caller goes away (a client disconnects, a timeout fires) while the
+    // query still runs on its connection, the only one.
+    slow.abort();
+    let _ = slow.await;
+    let next = tokio::spawn({
+        let s = Arc::clone(&store);
+        async move { s.read(|r| r.any_active_key()).await }
+    });
+    release_tx.send(()).unwrap();
+    assert!(next.await.unwrap().is_ok(), "the next read waits for the connection, then gets it");
+    for _ in 0..5 {
+        assert!(store.read(|r| r.any_active_key()).await.is_ok());
+    }
+}

@@ -1,25 +1,60 @@
 //! A pool of read-only connections. WAL lets them read while the writer writes;
 //! queries run on tokio's blocking threads so the async workers never wait on disk.
+//!
+//! Cancel-safe: a connection is held by a [`Lease`] together with its permit,
+//! and the lease lives wherever the query runs (the blocking thread). A caller
+//! that stops waiting — a client gone, a request timed out, the other half of
+//! a joined search failed — leaves the query to finish there, and the
+//! connection goes back to the pool before its permit is released. A query
+//! that panics gives back a fresh connection instead (the old one may be
+//! inside a transaction).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
 
 pub struct Readers {
     conns: Mutex<Vec<Connection>>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     path: PathBuf,
     busy_timeout: std::time::Duration,
+}
+
+/// A pooled connection and the permit that reserved it; dropping it returns
+/// the connection, then the permit.
+struct Lease {
+    pool: Arc<Readers>,
+    conn: Option<Connection>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Lease {
+    fn conn(&self) -> Result<&Connection> {
+        self.conn.as_ref().ok_or_else(|| Error::internal("a reader lease without its connection"))
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let conn = if std::thread::panicking() {
+            super::open_connection(&self.pool.path, true, self.pool.busy_timeout).ok()
+        } else {
+            self.conn.take()
+        };
+        if let (Some(c), Ok(mut conns)) = (conn, self.pool.conns.lock()) {
+            conns.push(c);
+        }
+    }
 }
 
 impl Readers {
     pub fn open(path: PathBuf, size: usize, busy_timeout: std::time::Duration) -> Result<Arc<Self>> {
         let conns = (0..size).map(|_| super::open_connection(&path, true, busy_timeout)).collect::<Result<Vec<_>>>()?;
-        Ok(Arc::new(Readers { conns: Mutex::new(conns), permits: Semaphore::new(size), path, busy_timeout }))
+        Ok(Arc::new(Readers { conns: Mutex::new(conns), permits: Arc::new(Semaphore::new(size)), path, busy_timeout }))
     }
 
     /// Runs a short point query (a primary-key lookup) right here on the async
@@ -30,13 +65,11 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let Ok(_permit) = self.permits.try_acquire() else {
+        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
             return self.read(f).await;
         };
-        let conn = self.take()?;
-        let out = f(&conn);
-        self.give_back(conn)?;
-        out
+        let lease = self.lease(permit)?;
+        f(lease.conn()?)
     }
 
     /// Runs `f` on a pooled connection on a blocking thread.
@@ -45,37 +78,25 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(|_| Error::unavailable("the store is closed"))?;
-        let conn = self.take()?;
+        let permit =
+            Arc::clone(&self.permits).acquire_owned().await.map_err(|_| Error::unavailable("the store is closed"))?;
         let this = Arc::clone(self);
-        let joined = tokio::task::spawn_blocking(move || {
-            let out = f(&conn);
-            (conn, out)
+        tokio::task::spawn_blocking(move || {
+            let lease = this.lease(permit)?;
+            f(lease.conn()?)
         })
-        .await;
-        let (conn, out) = match joined {
-            Ok(pair) => pair,
-            Err(e) => {
-                // The closure panicked and took the connection with it: replace it.
-                self.give_back(super::open_connection(&this.path, true, this.busy_timeout)?)?;
-                return Err(Error::internal(format!("read task failed: {e}")));
-            }
-        };
-        self.give_back(conn)?;
-        out
+        .await
+        .map_err(|e| Error::internal(format!("read task failed: {e}")))?
     }
 
-    /// Takes a connection; the caller holds a permit, so one is free.
-    fn take(&self) -> Result<Connection> {
-        self.conns
+    /// Takes a connection for the holder of `permit` (so one is free).
+    fn lease(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> Result<Lease> {
+        let conn = self
+            .conns
             .lock()
             .map_err(|_| Error::internal("reader pool lock poisoned"))?
             .pop()
-            .ok_or_else(|| Error::internal("reader pool empty despite a permit"))
-    }
-
-    fn give_back(&self, conn: Connection) -> Result<()> {
-        self.conns.lock().map_err(|_| Error::internal("reader pool lock poisoned"))?.push(conn);
-        Ok(())
+            .ok_or_else(|| Error::internal("reader pool empty despite a permit"))?;
+        Ok(Lease { pool: Arc::clone(self), conn: Some(conn), _permit: permit })
     }
 }
