@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV ?= .venv
 DATA_DIR ?= ./data
 
-.PHONY: run build model test test-rust test-compat bench bench-http bench-search bench-postgres bench-quality bench-lifecycle lint clean
+.PHONY: run build model test test-rust test-compat bench bench-http bench-search bench-postgres bench-quality bench-lifecycle bench-admission lint clean
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
 ## run: build the release binary, fetch the model if missing, serve on the embedded store (127.0.0.1:7700)
@@ -51,7 +51,12 @@ test-compat:
 	ENGRAM_TEST_BACKEND=postgres $(VENV)/bin/pytest -q tests/compat
 
 ## bench: HTTP load beside redis-benchmark, search over 100 000 memories beside ChromaDB, PostgreSQL beside LangGraph's PostgresStore, the memory lifecycle (.bench/)
-bench: bench-http bench-search bench-postgres bench-lifecycle
+bench: bench-http bench-search bench-postgres bench-lifecycle bench-admission
+
+## bench-admission: admission overhead per request (criterion) and behaviour at 10x capacity (load shedding, health, RSS)
+bench-admission:
+	cargo bench -q -p engram-server --bench admission
+	./scripts/bench-admission.sh
 
 bench-http:
 	./scripts/bench.sh

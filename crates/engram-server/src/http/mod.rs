@@ -2,7 +2,7 @@
 //! only translate between HTTP and `MemoryService`.
 
 mod admin;
-mod admission;
+pub mod admission;
 mod error;
 mod extract;
 
