@@ -103,14 +103,38 @@ pub fn validate_tenant(t: &str) -> Result<()> {
 pub struct TenantCtx {
     pub tenant: String,
     pub scopes: Scopes,
-    /// The API key id, when a key was used.
+    /// The API key id, when a key was used (`jwt:<subject>` for a token).
     pub key_id: Option<String>,
+    /// The agent the caller says it acts as (HTTP: `x-agent-id`), recorded
+    /// with its writes.
+    pub agent_id: Option<String>,
 }
 
 impl TenantCtx {
     /// Dev mode: tenant `default` with every scope.
     pub fn dev() -> Self {
-        TenantCtx { tenant: DEFAULT_TENANT.to_string(), scopes: Scopes::ALL, key_id: None }
+        TenantCtx { tenant: DEFAULT_TENANT.to_string(), scopes: Scopes::ALL, key_id: None, agent_id: None }
+    }
+
+    /// Who this caller's writes are recorded as made by.
+    pub fn writer(&self) -> crate::model::Writer {
+        let by = self.key_id.as_ref().map(|k| if k.starts_with("jwt:") { k.clone() } else { format!("key:{k}") });
+        crate::model::Writer { by, agent_id: self.agent_id.clone() }
+    }
+
+    /// Sets the agent the caller acts as: 1–128 characters of
+    /// `[A-Za-z0-9_.:@/-]`.
+    pub fn with_agent(mut self, agent_id: &str) -> Result<Self> {
+        let ok = !agent_id.is_empty()
+            && agent_id.len() <= 128
+            && agent_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'@' | b'/' | b'-'));
+        if !ok {
+            return Err(Error::invalid("x-agent-id must be 1-128 characters of A-Z a-z 0-9 _ . : @ / -"));
+        }
+        self.agent_id = Some(agent_id.to_owned());
+        Ok(self)
     }
 
     /// Fails with `forbidden` unless the caller holds `scope`.
@@ -185,6 +209,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn writes_are_recorded_as_the_key_or_the_token_subject() {
+        let mut ctx = TenantCtx::dev();
+        assert_eq!(ctx.writer(), crate::model::Writer::default(), "dev mode names no one");
+        ctx.key_id = Some("0123456789ab".into());
+        let ctx = ctx.with_agent("planner/v2").unwrap();
+        assert_eq!(ctx.writer().by.as_deref(), Some("key:0123456789ab"));
+        assert_eq!(ctx.writer().agent_id.as_deref(), Some("planner/v2"));
+        let token = TenantCtx { key_id: Some("jwt:agent-7".into()), ..TenantCtx::dev() };
+        assert_eq!(token.writer().by.as_deref(), Some("jwt:agent-7"));
+        for bad in ["", "has space", "ü", &"a".repeat(129)] {
+            assert!(TenantCtx::dev().with_agent(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn keys_are_random_and_hash_consistently() {
         let a = generate_key().unwrap();
         let b = generate_key().unwrap();
@@ -205,7 +244,8 @@ mod tests {
         assert_eq!(s.to_list(), "read,write");
         assert!(Scopes::parse_list("read,root").is_err());
         assert!(Scopes::parse_list("").is_err());
-        let ctx = TenantCtx { tenant: "t".into(), scopes: Scopes::parse_list("read").unwrap(), key_id: None };
+        let ctx =
+            TenantCtx { tenant: "t".into(), scopes: Scopes::parse_list("read").unwrap(), key_id: None, agent_id: None };
         assert!(ctx.require(Scope::Read).is_ok());
         assert_eq!(ctx.require(Scope::Write).unwrap_err().code(), crate::error::ErrorCode::Forbidden);
     }

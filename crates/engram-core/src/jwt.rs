@@ -245,7 +245,7 @@ impl JwtVerifier {
             }
         }
         let who = claims.get("sub").and_then(Value::as_str).unwrap_or(tenant);
-        Ok(TenantCtx { tenant: tenant.to_owned(), scopes, key_id: Some(format!("jwt:{who}")) })
+        Ok(TenantCtx { tenant: tenant.to_owned(), scopes, key_id: Some(format!("jwt:{who}")), agent_id: None })
     }
 }
 

@@ -183,7 +183,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             expires_at: None,
-            source: Source::Store,
+            source: Source::store(&Default::default()),
             index: None,
             ttl_ms: None,
         }

@@ -58,16 +58,56 @@ impl Tier {
     }
 }
 
-/// Where a memory came from.
+/// Who made a write: the caller — `key:<key id>` or `jwt:<subject>`, none in
+/// loopback dev mode — and the agent it named (the `x-agent-id` header).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Writer {
+    pub by: Option<String>,
+    pub agent_id: Option<String>,
+}
+
+/// Where a memory came from. A memory written by a caller records who made
+/// its latest write (`by`, `agent_id`; absent when unknown).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
     /// Written through the memories API (or MCP).
-    Api,
+    Api {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_id: Option<String>,
+    },
     /// Written through the LangGraph store API.
-    Store,
+    Store {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_id: Option<String>,
+    },
     /// Distilled from a session's turns `turns[0]..=turns[1]`.
     Session { session_id: String, turns: [i64; 2] },
+}
+
+impl Source {
+    /// Written through the memories API by `w`.
+    pub fn api(w: &Writer) -> Self {
+        Source::Api { by: w.by.clone(), agent_id: w.agent_id.clone() }
+    }
+
+    /// Written through the LangGraph store API by `w`.
+    pub fn store(w: &Writer) -> Self {
+        Source::Store { by: w.by.clone(), agent_id: w.agent_id.clone() }
+    }
+
+    /// Records `w` as the maker of the latest write (a distilled memory keeps
+    /// its session as its source).
+    pub fn written_by(&mut self, w: &Writer) {
+        if let Source::Api { by, agent_id } | Source::Store { by, agent_id } = self {
+            *by = w.by.clone();
+            *agent_id = w.agent_id.clone();
+        }
+    }
 }
 
 /// One long-term memory as stored and returned.
@@ -142,6 +182,8 @@ pub struct MemoryPatch {
     pub pinned: Option<bool>,
     /// `Some(None)` removes the expiry.
     pub ttl_ms: Option<Option<i64>>,
+    /// Who patches (recorded in the memory's source; not a change by itself).
+    pub writer: Writer,
 }
 
 impl MemoryPatch {

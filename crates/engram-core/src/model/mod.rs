@@ -5,5 +5,5 @@ pub mod memory;
 pub mod namespace;
 pub mod session;
 
-pub use memory::{Memory, MemoryPatch, NewMemory, Source, Tier, WriteStatus};
+pub use memory::{Memory, MemoryPatch, NewMemory, Source, Tier, WriteStatus, Writer};
 pub use namespace::Namespace;

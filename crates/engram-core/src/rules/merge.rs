@@ -232,7 +232,7 @@ mod tests {
                 created_at,
                 updated_at: created_at,
                 expires_at: None,
-                source: Source::Api,
+                source: Source::api(&Default::default()),
                 index: None,
                 ttl_ms: None,
             },
@@ -252,7 +252,7 @@ mod tests {
         b.memory.metadata.insert("speakers".into(), json!(["Caroline"]));
         assert_eq!(fingerprint(&a.memory), fingerprint(&b.memory));
         // An API memory's text is taken whole.
-        b.memory.source = Source::Api;
+        b.memory.source = Source::api(&Default::default());
         assert_ne!(fingerprint(&a.memory), fingerprint(&b.memory));
         assert_eq!(fingerprint(&stored(3, "  ", None, 0).memory), None);
     }

@@ -243,6 +243,7 @@ pub fn patch(
     if let Some(ttl) = p.ttl_ms {
         m.ttl_ms = ttl;
     }
+    m.source.written_by(&p.writer);
     // The expiry restarts only when the TTL or pinning changes.
     if p.ttl_ms.is_some() || p.pinned.is_some() {
         m.expires_at = expiry(m.pinned, m.ttl_ms, now);

@@ -130,7 +130,7 @@ impl MemoryService {
             }
         };
         match grant {
-            Some((id, tenant, scopes)) => Ok(TenantCtx { tenant, scopes, key_id: Some(id) }),
+            Some((id, tenant, scopes)) => Ok(TenantCtx { tenant, scopes, key_id: Some(id), agent_id: None }),
             None => Err(Error::unauthenticated("the API key is not valid (unknown or revoked)")),
         }
     }

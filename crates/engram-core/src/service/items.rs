@@ -115,7 +115,7 @@ impl MemoryService {
             salience: crate::model::memory::DEFAULT_SALIENCE,
             pinned: false,
             ttl_ms: req.ttl.map(ttl_minutes_to_ms).transpose()?,
-            source: Source::Store,
+            source: Source::store(&ctx.writer()),
             index,
             embedding: None,
         };

@@ -58,7 +58,7 @@ fn validate_new(m: MemoryInput, field: &str) -> Result<NewMemory> {
         salience,
         pinned: m.pinned.unwrap_or(false),
         ttl_ms,
-        source: Source::Api,
+        source: Source::api(&Default::default()),
         index: None,
         embedding: None,
     })
@@ -93,6 +93,7 @@ fn validate_patch(p: PatchInput) -> Result<MemoryPatch> {
         metadata: p.metadata,
         salience: p.salience,
         pinned: p.pinned,
+        writer: Default::default(),
     };
     if patch.is_empty() {
         return Err(Error::invalid("the patch changes nothing: give at least one field to change"));
@@ -129,7 +130,10 @@ impl MemoryService {
             .enumerate()
             .map(|(i, mut m)| {
                 given.push(m.embedding.take());
-                validate_new(m, &format!("memories[{i}]"))
+                validate_new(m, &format!("memories[{i}]")).map(|mut n| {
+                    n.source = Source::api(&ctx.writer());
+                    n
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let mut seen = std::collections::HashSet::new();
@@ -217,7 +221,7 @@ impl MemoryService {
     ) -> Result<Memory> {
         ctx.require(Scope::Write)?;
         check_id(id)?;
-        let patch = validate_patch(patch)?;
+        let patch = MemoryPatch { writer: ctx.writer(), ..validate_patch(patch)? };
         let requeues = patch.text.is_some();
         let (tenant, id, now) = (ctx.tenant.clone(), id.to_owned(), self.now());
         let m = self.store().write(move |tx| write::patch(tx, &tenant, &id, &patch, if_version, now)).await?;

@@ -1,5 +1,6 @@
 //! Extractors that turn a request into domain inputs with our error envelope:
-//! the caller's [`TenantCtx`] (`Authorization: Bearer` or `x-api-key`), JSON
+//! the caller's [`TenantCtx`] (`Authorization: Bearer` or `x-api-key`; the
+//! agent it acts as from `x-agent-id`), JSON
 //! bodies (size-limited, strict, errors naming the field path) and query strings.
 
 use axum::body::Body;
@@ -35,7 +36,13 @@ impl FromRequestParts<AppState> for Ctx {
     type Rejection = axum::response::Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ctx = state.admit(&parts.headers).await?;
+        let mut ctx = state.admit(&parts.headers).await?;
+        if let Some(agent) = parts.headers.get("x-agent-id") {
+            let agent = agent.to_str().map_err(|_| Error::invalid("x-agent-id must be ASCII"));
+            ctx = agent
+                .and_then(|a| ctx.with_agent(a))
+                .map_err(|e| axum::response::IntoResponse::into_response(ApiError(e)))?;
+        }
         if let Some(slot) = parts.extensions.get::<TenantSlot>() {
             let _ = slot.0.set(ctx.tenant.clone());
         }

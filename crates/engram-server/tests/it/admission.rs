@@ -93,6 +93,12 @@ impl Held {
 fn requests_over_the_in_flight_limit_are_shed_and_health_still_answers() {
     let limits = LimitsSection { max_in_flight: 1, ..LimitsSection::default() };
     let srv = TestServer::start_with(Opts { limits: Some(limits), ..Default::default() });
+    // Ready first (every job has run once), so readiness below is about the limit.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while request(srv.addr, "GET", "/readyz", &[], None).status != 200 {
+        assert!(Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut held = Held::start(&srv);
     // Once the held request is in, the next is refused at once.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -192,3 +192,50 @@ fn a_hundred_tenants_racing_on_the_same_names_never_meet() {
         assert_eq!(c.get("/v1/sessions/s1").json()["turn_count"], ROUNDS, "{me}");
     }
 }
+
+#[test]
+fn every_write_records_who_made_it() {
+    use crate::support::request;
+    let srv = TestServer::start_with(Opts {
+        auth_required: true,
+        keys: vec![("t1", "read,write"), ("t1", "read,write")],
+        ..Default::default()
+    });
+    let (ka, kb) = (srv.keys[0].clone(), srv.keys[1].clone());
+    let (id_a, id_b) = (format!("key:{}", &ka[4..16]), format!("key:{}", &kb[4..16]));
+    let send = |key: &str, agent: Option<&str>, method: &str, path: &str, body: serde_json::Value| {
+        let auth = format!("Bearer {key}");
+        let mut headers = vec![("authorization", auth.as_str())];
+        if let Some(a) = agent {
+            headers.push(("x-agent-id", a));
+        }
+        request(srv.addr, method, path, &headers, Some(&body.to_string()))
+    };
+    let r = send(
+        &ka,
+        Some("planner"),
+        "POST",
+        "/v1/memories",
+        json!({"memories": [{"namespace": ["n"], "text": "the plan"}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let m = &r.json()["results"][0]["memory"];
+    assert_eq!(m["source"], json!({"kind": "api", "by": id_a, "agent_id": "planner"}));
+    let id = m["id"].as_str().unwrap().to_owned();
+    // The latest write is recorded: another key patches it, naming no agent.
+    let r = send(&kb, None, "PATCH", &format!("/v1/memories/{id}"), json!({"text": "the new plan"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["source"], json!({"kind": "api", "by": id_b}));
+    // LangGraph puts too.
+    let r =
+        send(&kb, Some("indexer"), "PUT", "/store/items", json!({"namespace": ["n"], "key": "k", "value": {"a": 1}}));
+    assert!((200..300).contains(&r.status), "{}", r.text);
+    let listed = srv.client_with_key(0).get("/v1/memories?namespace=n").json();
+    let item = listed["memories"].as_array().unwrap().iter().find(|m| m["key"] == "k").unwrap().clone();
+    assert_eq!(item["source"], json!({"kind": "store", "by": id_b, "agent_id": "indexer"}));
+    // A malformed agent id is refused, and nothing is written.
+    let r =
+        send(&ka, Some("not an id!"), "POST", "/v1/memories", json!({"memories": [{"namespace": ["n"], "text": "x"}]}));
+    assert_eq!((r.status, r.code()), (400, "invalid_input".to_string()), "{}", r.text);
+    assert_eq!(srv.client_with_key(0).get("/v1/memories?namespace=n").json()["memories"].as_array().unwrap().len(), 2);
+}

@@ -261,7 +261,7 @@ pub async fn near_duplicates_are_checked_again_inside_the_transaction(h: Harness
         salience: 0.5,
         pinned: false,
         ttl_ms: None,
-        source: Source::Api,
+        source: Source::api(&Default::default()),
         index: None,
         embedding: Some(v.to_vec()),
     };
