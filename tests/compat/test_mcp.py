@@ -23,7 +23,7 @@ def structured(result):
     return result.structured_content
 
 
-async def exercise(session: ClientSession, ns: str):
+async def exercise(session: ClientSession, ns: str, source: dict | None = None):
     init = await session.initialize()
     assert init.server_info.name == "engram"
     tools = await session.list_tools()
@@ -34,6 +34,8 @@ async def exercise(session: ClientSession, ns: str):
     out = structured(await session.call_tool("remember", arguments={
         "namespace": ["users", ns], "text": "Maya is allergic to peanuts", "tier": "semantic"}))
     assert out["status"] == "created"
+    if source is not None:
+        assert out["memory"]["source"] == source, out["memory"]
     memory_id = out["memory"]["id"]
 
     recalled = structured(await session.call_tool("recall", arguments={
@@ -81,11 +83,16 @@ def test_stdio():
 
 
 async def http_session(url: str, ns: str, key: str | None):
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    # Writes record the caller and the agent it names (x-agent-id).
+    headers = {"x-agent-id": "mcp-tester"}
+    source = {"kind": "api", "agent_id": "mcp-tester"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+        source["by"] = f"key:{key[4:16]}"
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as client:
         async with streamable_http_client(url + "/mcp", http_client=client) as (read, write):
             async with ClientSession(read, write) as session:
-                await exercise(session, ns)
+                await exercise(session, ns, source)
 
 
 def test_streamable_http(engram):

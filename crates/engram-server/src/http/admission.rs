@@ -31,10 +31,16 @@ use governor::{Quota, RateLimiter};
 
 use super::error::ApiError;
 
-/// A token bucket per API key.
+/// Checks between two sweeps of buckets that are full again (forgotten:
+/// a full bucket is what a new one would be), so callers seen once — token
+/// subjects come and go — do not pile up.
+const SWEEP_EVERY: u64 = 4096;
+
+/// A token bucket per API key (or token subject).
 pub struct KeyLimiter {
     limiter: RateLimiter<String, HashMapStateStore<String>, GovernorClock, NoOpMiddleware<Nanos>>,
     clock: GovernorClock,
+    checks: std::sync::atomic::AtomicU64,
 }
 
 impl KeyLimiter {
@@ -42,7 +48,7 @@ impl KeyLimiter {
     pub fn new(per_second: NonZeroU32, burst: NonZeroU32, clock: SharedClock) -> Self {
         let clock = GovernorClock(clock);
         let quota = Quota::per_second(per_second).allow_burst(burst);
-        KeyLimiter { limiter: RateLimiter::hashmap_with_clock(quota, clock.clone()), clock }
+        KeyLimiter { limiter: RateLimiter::hashmap_with_clock(quota, clock.clone()), clock, checks: Default::default() }
     }
 
     /// Lets the caller's request in, or says how long to wait. Callers
@@ -51,6 +57,10 @@ impl KeyLimiter {
         let Some(key) = &ctx.key_id else {
             return Ok(());
         };
+        if self.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
         self.limiter.check_key(key).map_err(|until| until.wait_time_from(self.clock.now()))
     }
 }
@@ -73,4 +83,30 @@ pub fn throttled(wait: Duration) -> Response {
 /// The response to a request shed because the server is at its limit.
 pub async fn shed(_: tower::BoxError) -> ApiError {
     ApiError(Error::unavailable("the server is serving as many requests as it may; try again shortly"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engram_core::clock::ManualClock;
+
+    #[test]
+    fn buckets_of_callers_gone_quiet_are_forgotten() {
+        let clock = ManualClock::new(1_767_225_600_000);
+        let n = NonZeroU32::new(10).unwrap();
+        let limiter = KeyLimiter::new(n, n, clock.clone());
+        let caller = |i: u64| TenantCtx { key_id: Some(format!("jwt:subject-{i}")), ..TenantCtx::dev() };
+        for i in 0..SWEEP_EVERY - 1 {
+            limiter.admit(&caller(i)).unwrap();
+        }
+        assert_eq!(limiter.limiter.len(), (SWEEP_EVERY - 1) as usize);
+        // Their buckets refill; the next check sweeps the full ones away.
+        clock.advance(2_000);
+        limiter.admit(&caller(SWEEP_EVERY)).unwrap();
+        assert!(limiter.limiter.len() <= 1, "{} buckets kept", limiter.limiter.len());
+        // A caller over its rate is still refused after a sweep.
+        let busy = caller(0);
+        while limiter.admit(&busy).is_ok() {}
+        assert!(limiter.admit(&busy).is_err());
+    }
 }

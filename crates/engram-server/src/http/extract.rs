@@ -32,17 +32,22 @@ pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers.get("x-api-key").and_then(|v| v.to_str().ok())
 }
 
+/// The caller acting as the agent its `x-agent-id` header names, if any
+/// (a malformed one is `invalid_input`).
+pub fn with_agent_header(ctx: TenantCtx, headers: &axum::http::HeaderMap) -> Result<TenantCtx, Error> {
+    match headers.get("x-agent-id") {
+        None => Ok(ctx),
+        Some(v) => ctx.with_agent(v.to_str().map_err(|_| Error::invalid("x-agent-id must be ASCII"))?),
+    }
+}
+
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = axum::response::Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let mut ctx = state.admit(&parts.headers).await?;
-        if let Some(agent) = parts.headers.get("x-agent-id") {
-            let agent = agent.to_str().map_err(|_| Error::invalid("x-agent-id must be ASCII"));
-            ctx = agent
-                .and_then(|a| ctx.with_agent(a))
-                .map_err(|e| axum::response::IntoResponse::into_response(ApiError(e)))?;
-        }
+        let ctx = state.admit(&parts.headers).await?;
+        let ctx = with_agent_header(ctx, &parts.headers)
+            .map_err(|e| axum::response::IntoResponse::into_response(ApiError(e)))?;
         if let Some(slot) = parts.extensions.get::<TenantSlot>() {
             let _ = slot.0.set(ctx.tenant.clone());
         }

@@ -6,7 +6,7 @@
 //!
 //! Auth is the HTTP API's: over HTTP the request's `Authorization: Bearer` /
 //! `x-api-key` header names the tenant (checked before rmcp sees the request,
-//! and again per tool from the request's headers); over stdio the tenant is
+//! and again per tool from the request's headers, `x-agent-id` included); over stdio the tenant is
 //! fixed at startup from `ENGRAM_API_KEY`, or dev mode when no key exists.
 
 pub mod args;
@@ -66,7 +66,8 @@ impl EngramMcp {
     /// Who is calling: from the HTTP request's headers, else the stdio caller.
     async fn caller(&self, rc: &RequestContext<RoleServer>) -> Result<TenantCtx, Error> {
         if let Some(parts) = rc.extensions.get::<axum::http::request::Parts>() {
-            return self.service.authenticate(crate::http::presented_key(&parts.headers)).await;
+            let ctx = self.service.authenticate(crate::http::presented_key(&parts.headers)).await?;
+            return crate::http::with_agent_header(ctx, &parts.headers);
         }
         self.stdio_caller.clone().ok_or_else(|| Error::internal("an MCP request without a caller"))
     }
