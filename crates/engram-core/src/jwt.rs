@@ -8,7 +8,7 @@
 //!   backend), never by code of ours.
 //! - **Claims:** `exp` is required; `exp` and `nbf` are checked against the
 //!   service's clock with [`CLOCK_SKEW_S`] of leeway; `iss` and `aud` must
-//!   match when configured. The tenant is the `tenant_claim` (default
+//!   be present and match when configured. The tenant is the `tenant_claim` (default
 //!   `tenant`), the scopes the `scopes_claim` (default `scope`: OAuth's
 //!   space-separated string, or an array) — `read`, `write`, `admin`; other
 //!   scope names are ignored.
@@ -99,9 +99,15 @@ fn read_jwks(path: &Path) -> Result<Vec<(Option<String>, Algorithm, DecodingKey)
             jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
             _ => continue,
         };
-        let key = DecodingKey::from_jwk(jwk)
-            .map_err(|e| Error::invalid(format!("a key of the JWKS file {} is not usable: {e}", path.display())))?;
-        keys.push((jwk.common.key_id.clone(), alg, key));
+        match DecodingKey::from_jwk(jwk) {
+            Ok(key) => keys.push((jwk.common.key_id.clone(), alg, key)),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), kid = ?jwk.common.key_id, error = %e, "a JWKS key is not usable; skipped")
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Err(Error::invalid(format!("the JWKS file {} holds no usable RS256 or ES256 key", path.display())));
     }
     Ok(keys)
 }
@@ -157,14 +163,21 @@ impl JwtVerifier {
         // Time is checked below on the service's clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        validation.set_required_spec_claims(&["exp"]);
+        // A configured issuer or audience must be present, not only match
+        // when present (a token for another service often names none).
+        let mut required = vec!["exp"];
         if let Some(iss) = &self.opts.issuer {
             validation.set_issuer(&[iss]);
+            required.push("iss");
         }
         match &self.opts.audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         let claims: Value = match header.alg {
             Algorithm::HS256 => {
                 let key = self.hs256.as_ref().ok_or_else(|| refused("HS256 tokens are not accepted here"))?;

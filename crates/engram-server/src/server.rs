@@ -70,7 +70,7 @@ pub async fn open_store(settings: StoreSettings) -> Result<Store, Error> {
 pub async fn open_service(settings: &Settings) -> Result<MemoryService, Error> {
     let store = open_store(settings.store.clone()).await?;
     // Checked before the model loads: a refusal should be quick and clear.
-    if !settings.is_loopback() && settings.jwt.is_none() && !store.read(|r| r.any_active_key()).await? {
+    if !settings.is_loopback() && settings.jwt.is_none() && !store.read(|r| r.any_key()).await? {
         store.close().await;
         return Err(Error::invalid(format!(
             "refusing to listen on {} (reachable from other machines) without authentication: \
@@ -180,6 +180,7 @@ pub async fn run(
         loopback: settings.is_loopback(),
         max_in_flight: 1,
         key_limiter: None,
+        last_ping: Arc::default(),
     }
     .limited(settings.limits);
     let addr = listener.local_addr().map_err(|e| Error::internal(format!("listener address: {e}")))?;

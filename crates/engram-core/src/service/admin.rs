@@ -108,8 +108,8 @@ impl MemoryService {
                 Ok(revoked)
             })
             .await?;
-        self.inner.auth.forget();
         if revoked {
+            self.inner.auth.forget();
             Ok(())
         } else {
             Err(Error::not_found(format!("no active key {id:?} in this tenant")))

@@ -14,8 +14,8 @@
 //! repeating it costs nothing; and lookups that find nothing are budgeted
 //! ([`UNKNOWN_KEYS_PER_SECOND`] a node, governor's GCRA on the service's
 //! clock) — once the budget is spent, for the next second a key not in the
-//! cache is answered 503 (try again shortly) without a lookup, while cached
-//! keys go on working.
+//! cache is answered 503 (try again shortly) without a lookup, while keys
+//! that worked go on working (on their cached grant, even past its 5 s).
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -92,6 +92,14 @@ impl Authenticator {
     }
 }
 
+/// The caller a grant names, or `unauthenticated`.
+fn grant_ctx(grant: Grant) -> Result<TenantCtx> {
+    match grant {
+        Some((id, tenant, scopes)) => Ok(TenantCtx { tenant, scopes, key_id: Some(id), agent_id: None }),
+        None => Err(Error::unauthenticated("the API key is not valid (unknown or revoked)")),
+    }
+}
+
 impl MemoryService {
     /// Authenticates a request from the key it presented (if any).
     pub async fn authenticate(&self, presented: Option<&str>) -> Result<TenantCtx> {
@@ -112,10 +120,16 @@ impl MemoryService {
         }
         let hash = hash_key(secret);
         let now = self.now();
-        let grant = match auth.grants.get(&hash).filter(|(_, at)| now - at < CACHE_TTL_MS) {
+        let cached = auth.grants.get(&hash);
+        let grant = match cached.clone().filter(|(_, at)| now - at < CACHE_TTL_MS) {
             Some((g, _)) => g,
             None => {
                 if now < auth.refuse_uncached_until.load(Ordering::Relaxed) {
+                    // A key that worked keeps working through a flood, on its
+                    // stale grant (a revocation empties the cache at once).
+                    if let Some((g @ Some(_), _)) = cached {
+                        return grant_ctx(g);
+                    }
                     return Err(Error::unavailable(
                         "too many unknown API keys are being tried; known keys go on working, others try again shortly",
                     ));
@@ -129,10 +143,7 @@ impl MemoryService {
                 g
             }
         };
-        match grant {
-            Some((id, tenant, scopes)) => Ok(TenantCtx { tenant, scopes, key_id: Some(id), agent_id: None }),
-            None => Err(Error::unauthenticated("the API key is not valid (unknown or revoked)")),
-        }
+        grant_ctx(grant)
     }
 
     async fn keys_exist(&self) -> Result<bool> {
@@ -144,7 +155,7 @@ impl MemoryService {
                 }
             }
         }
-        let exist = self.store().read(|r| r.any_active_key()).await?;
+        let exist = self.store().read(|r| r.any_key()).await?;
         if let Ok(mut guard) = self.inner.auth.keys_exist.lock() {
             *guard = Some((exist, now));
         }

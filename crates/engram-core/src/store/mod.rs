@@ -260,8 +260,9 @@ pub trait Reads {
     fn key_by_hash(&mut self, hash: &[u8; 32]) -> Result<Option<KeyRow>>;
     /// Keys (revoked ones too), of one tenant or all.
     fn keys(&mut self, tenant: Option<&str>) -> Result<Vec<KeyRow>>;
-    /// Whether any unrevoked key exists.
-    fn any_active_key(&mut self) -> Result<bool>;
+    /// Whether any key was ever created (revoked ones count: once keys are
+    /// in use, revoking the last one must not reopen dev mode).
+    fn any_key(&mut self) -> Result<bool>;
 
     fn tenant_model(&mut self, tenant: &str) -> Result<Option<TenantModel>>;
     /// Every tenant that has memories.

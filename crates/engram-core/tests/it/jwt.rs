@@ -102,6 +102,8 @@ fn each_bad_token_is_refused_saying_why() {
     refused(&v, &hs256(&with(claims(), "aud", json!("another-service")), SECRET), "another audience");
     refused(&v, &hs256(&with(claims(), "iss", json!("https://evil.example")), SECRET), "another issuer");
     refused(&v, &hs256(&with(claims(), "exp", Value::Null), SECRET), "no exp claim");
+    refused(&v, &hs256(&with(claims(), "aud", Value::Null), SECRET), "no aud claim");
+    refused(&v, &hs256(&with(claims(), "iss", Value::Null), SECRET), "no iss claim");
     refused(&v, &hs256(&with(claims(), "tenant", Value::Null), SECRET), "names no tenant");
     refused(&v, &hs256(&with(claims(), "tenant", json!("no spaces please")), SECRET), "not a valid tenant");
     refused(&v, "not.a.token", "header");

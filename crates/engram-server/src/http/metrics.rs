@@ -27,6 +27,11 @@ pub struct RequestMetrics {
 
 impl RequestMetrics {
     pub fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        // Any string is a method to HTTP: only the standard ones get a label.
+        let method = match method {
+            "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => method,
+            _ => "OTHER",
+        };
         if let Ok(mut m) = self.by_route.lock() {
             let e = m.entry((method.to_owned(), route.to_owned(), status)).or_insert((0, 0.0));
             e.0 += 1;

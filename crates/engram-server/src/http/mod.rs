@@ -42,7 +42,12 @@ pub struct AppState {
     pub max_in_flight: usize,
     /// Each API key's token bucket; `None`: keys are not rate-limited.
     pub key_limiter: Option<Arc<KeyLimiter>>,
+    /// The last store ping `/readyz` made, and when (see `health.rs`).
+    pub last_ping: Arc<tokio::sync::Mutex<Option<LastPing>>>,
 }
+
+/// When the store was last pinged (service clock, ms) and what it answered.
+pub type LastPing = (i64, Result<(), engram_core::Error>);
 
 impl AppState {
     /// The state `run` serves with: `limits` applied on the service's clock.

@@ -78,6 +78,11 @@ fn the_first_key_can_be_made_over_http_in_dev_mode() {
     assert_eq!(dev.get("/v1/memories?namespace=a").status, 401);
     let keyed = Client { addr: srv.addr, key: Some(secret) };
     assert_eq!(keyed.get("/v1/memories?namespace=a").status, 200);
+    // Revoking the only key does not bring dev mode back.
+    let id = keyed.get("/v1/admin/keys").json()["keys"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(keyed.delete(&format!("/v1/admin/keys/{id}"), None).status, 204);
+    assert_eq!(dev.get("/v1/memories?namespace=a").status, 401, "keys stay required");
+    assert_eq!(dev.post("/v1/admin/keys", &json!({"name": "again", "scopes": ["admin"]})).status, 401);
 }
 
 #[test]

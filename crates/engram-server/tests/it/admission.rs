@@ -155,4 +155,14 @@ fn a_flood_of_unknown_keys_is_cut_off_while_known_keys_go_on() {
     clock.advance(1_000);
     assert_eq!(get(&srv, &fresh).status, 200);
     assert_eq!(get(&srv, &format!("egk_{:064x}", budget + 2)).status, 401);
+    // A long flood: grants older than the cache's 5 s still serve the keys
+    // that worked while the door is shut (else a flood locks everyone out).
+    clock.advance(10_000);
+    let mut i = budget + 3;
+    while get(&srv, &format!("egk_{i:064x}")).status != 503 {
+        i += 1;
+        assert!(i < 10 * budget, "the door never closed");
+    }
+    assert_eq!(get(&srv, &known).status, 200, "a key that worked goes on working");
+    assert_eq!(get(&srv, &fresh).status, 200);
 }

@@ -70,8 +70,8 @@ impl Reads for PgConn<'_, '_> {
     fn keys(&mut self, tenant: Option<&str>) -> Result<Vec<KeyRow>> {
         self.rt.block_on(keys::list(self.tx, tenant))
     }
-    fn any_active_key(&mut self) -> Result<bool> {
-        self.rt.block_on(keys::any_active(self.tx))
+    fn any_key(&mut self) -> Result<bool> {
+        self.rt.block_on(keys::any(self.tx))
     }
     fn tenant_model(&mut self, tenant: &str) -> Result<Option<TenantModel>> {
         self.rt.block_on(vectors::tenant_model(self.tx, tenant))

@@ -72,8 +72,8 @@ impl Reads for Conn<'_> {
     fn keys(&mut self, tenant: Option<&str>) -> Result<Vec<KeyRow>> {
         keys::list(self.c, tenant)
     }
-    fn any_active_key(&mut self) -> Result<bool> {
-        keys::any_active(self.c)
+    fn any_key(&mut self) -> Result<bool> {
+        keys::any(self.c)
     }
     fn tenant_model(&mut self, tenant: &str) -> Result<Option<TenantModel>> {
         vectors::tenant_model(self.c, tenant)

@@ -64,6 +64,6 @@ pub fn by_hash(c: &Connection, hash: &[u8; 32]) -> Result<Option<KeyRow>> {
     row.map(with_scopes).transpose()
 }
 
-pub fn any_active(c: &Connection) -> Result<bool> {
-    Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)", [], |r| r.get(0))?)
+pub fn any(c: &Connection) -> Result<bool> {
+    Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM api_keys)", [], |r| r.get(0))?)
 }
