@@ -202,18 +202,15 @@ impl JwtVerifier {
                         }
                     )));
                 }
-                let mut last = refused("no key verifies it");
-                let mut found = None;
+                // The first key that verifies it; else why the last one did not.
+                let mut outcome = Err(refused("no key verifies it"));
                 for key in candidates {
-                    match decode(token, key, &validation) {
-                        Ok(c) => {
-                            found = Some(c);
-                            break;
-                        }
-                        Err(e) => last = e,
+                    outcome = decode(token, key, &validation);
+                    if outcome.is_ok() {
+                        break;
                     }
                 }
-                found.ok_or(last)?
+                outcome?
             }
             other => return Err(refused(format!("algorithm {other:?} is not accepted (HS256, RS256, ES256 are)"))),
         };

@@ -178,11 +178,12 @@ pub async fn run(
         heartbeats: Arc::clone(&jobs.heartbeats),
         requests: Arc::default(),
         loopback: settings.is_loopback(),
-        max_in_flight: 1,
-        key_limiter: None,
+        max_in_flight: settings.limits.max_in_flight,
+        key_limiter: settings.limits.per_key.map(|(rate, burst)| {
+            Arc::new(crate::http::admission::KeyLimiter::new(rate, burst, service.clock().clone()))
+        }),
         last_ping: Arc::default(),
-    }
-    .limited(settings.limits);
+    };
     let addr = listener.local_addr().map_err(|e| Error::internal(format!("listener address: {e}")))?;
     let https = settings.tls.is_some();
     tracing::info!(addr = %addr, https, store = %settings.store.describe(), "engram listening");

@@ -120,14 +120,13 @@ impl MemoryService {
         }
         let hash = hash_key(secret);
         let now = self.now();
-        let cached = auth.grants.get(&hash);
-        let grant = match cached.clone().filter(|(_, at)| now - at < CACHE_TTL_MS) {
-            Some((g, _)) => g,
-            None => {
+        let grant = match auth.grants.get(&hash) {
+            Some((g, at)) if now - at < CACHE_TTL_MS => g,
+            stale => {
                 if now < auth.refuse_uncached_until.load(Ordering::Relaxed) {
                     // A key that worked keeps working through a flood, on its
                     // stale grant (a revocation empties the cache at once).
-                    if let Some((g @ Some(_), _)) = cached {
+                    if let Some((g @ Some(_), _)) = stale {
                         return grant_ctx(g);
                     }
                     return Err(Error::unavailable(

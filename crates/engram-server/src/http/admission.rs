@@ -2,7 +2,8 @@
 //! overloaded server answers quickly instead of queueing without bound.
 //!
 //! - **Load shedding** ([`shed`]): at most `limits.max_in_flight` requests
-//!   are served at once (tower's `ConcurrencyLimit`); one more is refused at
+//!   are served at once (tower's `GlobalConcurrencyLimit`: one semaphore for
+//!   every route); one more is refused at
 //!   once with 503 `unavailable` and `Retry-After: 1` (tower's `LoadShed`).
 //!   The health and metrics routes sit outside the limit, so an overloaded
 //!   server still says how it is.

@@ -50,14 +50,6 @@ pub struct AppState {
 pub type LastPing = (i64, Result<(), engram_core::Error>);
 
 impl AppState {
-    /// The state `run` serves with: `limits` applied on the service's clock.
-    pub fn limited(mut self, limits: crate::config::Limits) -> Self {
-        self.max_in_flight = limits.max_in_flight;
-        self.key_limiter =
-            limits.per_key.map(|(rate, burst)| Arc::new(KeyLimiter::new(rate, burst, self.service.clock().clone())));
-        self
-    }
-
     /// Authenticates the caller of a request and admits it under its key's
     /// rate; the refusal is the response to send.
     pub async fn admit(&self, headers: &axum::http::HeaderMap) -> Result<engram_core::TenantCtx, Response> {
