@@ -3,11 +3,17 @@
 //! An API key is `egk_` + 32 random bytes in hex. Only its SHA-256 is stored
 //! (keys are high-entropy, so a fast hash is the right tool; a slow password
 //! hash would only add latency to every request). A key belongs to one tenant
-//! and carries scopes; every service method checks the scope it needs.
+//! and carries scopes; every service method checks the scope it needs. A key
+//! or token may also be limited to namespace prefixes ([`NamespaceGrant`]):
+//! the service confines every read, search, write and event of such a caller
+//! to them.
+
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::model::Namespace;
 
 /// The tenant used when no keys are configured (dev mode, loopback only).
 pub const DEFAULT_TENANT: &str = "default";
@@ -86,6 +92,90 @@ impl Scopes {
     }
 }
 
+/// Most namespace prefixes one key may be limited to.
+pub const MAX_GRANT_PREFIXES: usize = 32;
+
+/// The namespaces a key or token is limited to: whole-segment prefixes
+/// (`users/alice` covers `users/alice` and `users/alice/prefs`, never
+/// `users/alicia`). A caller without one may touch every namespace of its
+/// tenant. Holds 1–[`MAX_GRANT_PREFIXES`] non-empty prefixes, none under
+/// another, sorted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceGrant(Arc<[Namespace]>);
+
+impl NamespaceGrant {
+    /// A grant of `prefixes` (a prefix under another listed one is dropped).
+    pub fn new(mut prefixes: Vec<Namespace>) -> Result<Self> {
+        if prefixes.is_empty() || prefixes.len() > MAX_GRANT_PREFIXES {
+            return Err(Error::invalid(format!(
+                "namespaces must list 1 to {MAX_GRANT_PREFIXES} namespace prefixes, got {}",
+                prefixes.len()
+            )));
+        }
+        if prefixes.iter().any(Namespace::is_empty) {
+            return Err(Error::invalid("namespaces must not list the empty prefix (omit namespaces for all)"));
+        }
+        prefixes.sort();
+        prefixes.dedup();
+        let all = prefixes.clone();
+        prefixes.retain(|p| !all.iter().any(|q| q != p && p.is_under(q)));
+        Ok(NamespaceGrant(prefixes.into()))
+    }
+
+    /// Parses prefixes written `/`-joined, e.g. `users/alice,shared`.
+    pub fn parse_list(s: &str) -> Result<Self> {
+        let prefixes = s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| Namespace::parse_joined(p, "namespaces"))
+            .collect::<Result<Vec<_>>>()?;
+        Self::new(prefixes)
+    }
+
+    /// Parses prefixes given one per string, `/`-joined.
+    pub fn from_joined<S: AsRef<str>>(list: &[S]) -> Result<Self> {
+        if list.len() > MAX_GRANT_PREFIXES {
+            return Err(Error::invalid(format!("namespaces must list at most {MAX_GRANT_PREFIXES} prefixes")));
+        }
+        let prefixes = list
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Namespace::parse_joined(p.as_ref(), &format!("namespaces[{i}]")))
+            .collect::<Result<Vec<_>>>()?;
+        Self::new(prefixes)
+    }
+
+    /// The prefixes `/`-joined, comma-separated (as stored).
+    pub fn to_list(&self) -> String {
+        self.0.iter().map(Namespace::joined).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn prefixes(&self) -> &[Namespace] {
+        &self.0
+    }
+
+    /// Whether `ns` lies under one of the prefixes.
+    pub fn covers(&self, ns: &Namespace) -> bool {
+        self.0.iter().any(|p| ns.is_under(p))
+    }
+
+    /// Whether everything `other` grants, this grants too (`None`: all).
+    pub fn includes(&self, other: Option<&NamespaceGrant>) -> bool {
+        other.is_some_and(|o| o.0.iter().all(|p| self.covers(p)))
+    }
+
+    /// What of everything under `prefix` this grant lets a caller see: the
+    /// prefixes to search within (one, `prefix` itself, when it lies inside
+    /// the grant); empty when nothing under `prefix` is granted.
+    pub fn within(&self, prefix: &Namespace) -> Vec<Namespace> {
+        if self.covers(prefix) {
+            return vec![prefix.clone()];
+        }
+        self.0.iter().filter(|p| p.is_under(prefix)).cloned().collect()
+    }
+}
+
 /// Validates a tenant id: 1–64 characters of `[A-Za-z0-9_.:@-]`.
 pub fn validate_tenant(t: &str) -> Result<()> {
     let ok = !t.is_empty()
@@ -108,12 +198,20 @@ pub struct TenantCtx {
     /// The agent the caller says it acts as (HTTP: `x-agent-id`), recorded
     /// with its writes.
     pub agent_id: Option<String>,
+    /// The namespaces the caller is limited to; `None`: all of its tenant's.
+    pub namespaces: Option<NamespaceGrant>,
 }
 
 impl TenantCtx {
     /// Dev mode: tenant `default` with every scope.
     pub fn dev() -> Self {
-        TenantCtx { tenant: DEFAULT_TENANT.to_string(), scopes: Scopes::ALL, key_id: None, agent_id: None }
+        TenantCtx {
+            tenant: DEFAULT_TENANT.to_string(),
+            scopes: Scopes::ALL,
+            key_id: None,
+            agent_id: None,
+            namespaces: None,
+        }
     }
 
     /// Who this caller's writes are recorded as made by.
@@ -137,6 +235,41 @@ impl TenantCtx {
         Ok(self)
     }
 
+    /// Whether the caller may touch namespace `ns`.
+    pub fn may_touch(&self, ns: &Namespace) -> bool {
+        self.namespaces.as_ref().is_none_or(|g| g.covers(ns))
+    }
+
+    /// Fails with `forbidden` unless the caller may touch namespace `ns`
+    /// (`field` names the input in the message).
+    pub fn require_namespace(&self, ns: &Namespace, field: &str) -> Result<()> {
+        match &self.namespaces {
+            Some(g) if !g.covers(ns) => Err(Error::forbidden(format!(
+                "{field} {:?} is outside the namespaces this key is limited to ({})",
+                ns.joined(),
+                g.to_list()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Confines a search or listing to the caller's namespaces: its prefix
+    /// narrows to the one granted prefix under it, or it gains the granted
+    /// prefixes under it as `within`. `forbidden` when nothing under the
+    /// prefix is granted.
+    pub fn confine(&self, scope: &mut crate::store::Scope) -> Result<()> {
+        let Some(g) = &self.namespaces else {
+            return Ok(());
+        };
+        let mut within = g.within(&scope.namespace_prefix);
+        match within.len() {
+            0 => return self.require_namespace(&scope.namespace_prefix, "namespace prefix"),
+            1 => scope.namespace_prefix = within.remove(0),
+            _ => scope.within = within,
+        }
+        Ok(())
+    }
+
     /// Fails with `forbidden` unless the caller holds `scope`.
     pub fn require(&self, scope: Scope) -> Result<()> {
         if self.scopes.has(scope) {
@@ -158,6 +291,9 @@ pub struct KeyInfo {
     pub created_at: crate::time::Millis,
     #[serde(serialize_with = "crate::time::serde_rfc3339::serialize_opt")]
     pub revoked_at: Option<crate::time::Millis>,
+    /// The namespace prefixes the key is limited to, `/`-joined; absent: all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<Vec<String>>,
 }
 
 impl From<crate::store::KeyRow> for KeyInfo {
@@ -169,6 +305,7 @@ impl From<crate::store::KeyRow> for KeyInfo {
             scopes: k.scopes.to_list(),
             created_at: k.created_at,
             revoked_at: k.revoked_at,
+            namespaces: k.namespaces.map(|g| g.prefixes().iter().map(Namespace::joined).collect()),
         }
     }
 }
@@ -194,19 +331,24 @@ pub fn hash_key(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// Makes a new random key.
-pub fn generate_key() -> Result<NewKey> {
-    let mut bytes = [0u8; 32];
+fn random_hex<const N: usize>() -> Result<String> {
+    let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| Error::internal(format!("no randomness: {e}")))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let secret = format!("{KEY_PREFIX}{hex}");
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Makes a new random key. Its id (12 hex digits, shown in listings and
+/// provenance) is drawn apart from the secret, so it gives none of it away.
+pub fn generate_key() -> Result<NewKey> {
+    let secret = format!("{KEY_PREFIX}{}", random_hex::<32>()?);
     let hash = hash_key(&secret);
-    Ok(NewKey { id: hex[..12].to_string(), secret, hash })
+    Ok(NewKey { id: random_hex::<6>()?, secret, hash })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     #[test]
     fn writes_are_recorded_as_the_key_or_the_token_subject() {
@@ -234,7 +376,54 @@ mod tests {
             assert!(!well_formed(bad), "{bad:?}");
         }
         assert_eq!(hash_key(&a.secret), a.hash);
+        assert!(a.id.len() == 12 && !a.secret.contains(&a.id), "the id is not a piece of the secret");
         assert_ne!(a.hash, b.hash);
+    }
+
+    fn ns(joined: &str) -> Namespace {
+        Namespace::parse_joined(joined, "namespace").unwrap()
+    }
+
+    #[test]
+    fn a_grant_covers_whole_segments_below_its_prefixes() {
+        let g = NamespaceGrant::parse_list("users/alice, shared,users/alice/prefs,shared").unwrap();
+        assert_eq!(g.to_list(), "shared,users/alice", "sorted, duplicates and covered prefixes dropped");
+        assert!(g.covers(&ns("users/alice")) && g.covers(&ns("users/alice/prefs")) && g.covers(&ns("shared/x")));
+        assert!(!g.covers(&ns("users/alicia")) && !g.covers(&ns("users")) && !g.covers(&ns("sharedx")));
+        assert_eq!(g.within(&ns("users")), vec![ns("users/alice")]);
+        assert_eq!(g.within(&ns("")), vec![ns("shared"), ns("users/alice")]);
+        assert_eq!(g.within(&ns("users/alice/x")), vec![ns("users/alice/x")]);
+        assert!(g.within(&ns("users/bob")).is_empty());
+        assert!(g.includes(Some(&NamespaceGrant::parse_list("users/alice/a,shared").unwrap())));
+        assert!(!g.includes(Some(&NamespaceGrant::parse_list("users").unwrap())));
+        assert!(!g.includes(None), "an unlimited key is more than any grant");
+        for bad in ["", " , ", "a//b", "../x", "a b", &vec!["x"; 33].join(",")] {
+            assert!(NamespaceGrant::parse_list(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_limited_caller_is_confined_to_its_grant() {
+        let ctx = TenantCtx {
+            namespaces: Some(NamespaceGrant::parse_list("users/alice,shared").unwrap()),
+            ..TenantCtx::dev()
+        };
+        assert!(ctx.may_touch(&ns("shared/a")) && !ctx.may_touch(&ns("users/bob")));
+        assert_eq!(ctx.require_namespace(&ns("users/bob"), "namespace").unwrap_err().code(), ErrorCode::Forbidden);
+        let mut everything = crate::store::Scope::tenant("default", 0);
+        ctx.confine(&mut everything).unwrap();
+        assert!(everything.namespace_prefix.is_empty());
+        assert_eq!(everything.within, vec![ns("shared"), ns("users/alice")]);
+        let mut users = crate::store::Scope::tenant("default", 0);
+        users.namespace_prefix = ns("users");
+        ctx.confine(&mut users).unwrap();
+        assert_eq!((users.namespace_prefix, users.within), (ns("users/alice"), vec![]));
+        let mut bob = crate::store::Scope::tenant("default", 0);
+        bob.namespace_prefix = ns("users/bob");
+        assert_eq!(ctx.confine(&mut bob).unwrap_err().code(), ErrorCode::Forbidden);
+        let mut unlimited = crate::store::Scope::tenant("default", 0);
+        TenantCtx::dev().confine(&mut unlimited).unwrap();
+        assert!(unlimited.within.is_empty());
     }
 
     #[test]
@@ -244,9 +433,8 @@ mod tests {
         assert_eq!(s.to_list(), "read,write");
         assert!(Scopes::parse_list("read,root").is_err());
         assert!(Scopes::parse_list("").is_err());
-        let ctx =
-            TenantCtx { tenant: "t".into(), scopes: Scopes::parse_list("read").unwrap(), key_id: None, agent_id: None };
+        let ctx = TenantCtx { tenant: "t".into(), scopes: Scopes::parse_list("read").unwrap(), ..TenantCtx::dev() };
         assert!(ctx.require(Scope::Read).is_ok());
-        assert_eq!(ctx.require(Scope::Write).unwrap_err().code(), crate::error::ErrorCode::Forbidden);
+        assert_eq!(ctx.require(Scope::Write).unwrap_err().code(), ErrorCode::Forbidden);
     }
 }

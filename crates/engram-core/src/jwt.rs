@@ -12,6 +12,10 @@
 //!   `tenant`), the scopes the `scopes_claim` (default `scope`: OAuth's
 //!   space-separated string, or an array) — `read`, `write`, `admin`; other
 //!   scope names are ignored.
+//! - **Namespaces:** an optional `namespaces` claim (an array of `/`-joined
+//!   prefixes, e.g. `["users/alice", "shared"]`) limits the caller to them,
+//!   as a key created with `--namespaces` is limited; a malformed one refuses
+//!   the token.
 //! - **Who:** the caller is `jwt:<sub>` (rate limits and provenance count
 //!   per subject).
 //! - **Rotation:** the JWKS file is checked for changes at most once a
@@ -19,14 +23,14 @@
 //!   changed; a file that no longer parses keeps the keys read before.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-use crate::auth::{validate_tenant, Scopes, TenantCtx};
+use crate::auth::{validate_tenant, NamespaceGrant, Scopes, TenantCtx};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::time::Millis;
@@ -35,6 +39,8 @@ use crate::time::Millis;
 pub const CLOCK_SKEW_S: i64 = 30;
 /// How often the JWKS file is checked for changes, in milliseconds.
 const JWKS_CHECK_MS: Millis = 1_000;
+/// The claim limiting a caller to namespace prefixes.
+pub const NAMESPACES_CLAIM: &str = "namespaces";
 
 /// What tokens are accepted.
 #[derive(Debug, Clone, Default)]
@@ -55,7 +61,7 @@ pub struct JwtOptions {
 
 /// The JWKS file's keys as last read.
 struct Jwks {
-    keys: Vec<(Option<String>, Algorithm, DecodingKey)>,
+    keys: Arc<Vec<(Option<String>, Algorithm, DecodingKey)>>,
     /// `(modified, length)` of the file read.
     stamp: Option<(SystemTime, u64)>,
     checked_at: Millis,
@@ -128,6 +134,7 @@ impl JwtVerifier {
             Some(p) => (read_jwks(p)?, stamp(p)),
             None => (Vec::new(), None),
         };
+        let keys = Arc::new(keys);
         let checked_at = clock.now_ms();
         Ok(JwtVerifier { opts, hs256, jwks: Mutex::new(Jwks { keys, stamp, checked_at }), clock })
     }
@@ -148,7 +155,7 @@ impl JwtVerifier {
         }
         match read_jwks(path) {
             Ok(keys) => {
-                jwks.keys = keys;
+                jwks.keys = Arc::new(keys);
                 jwks.stamp = current;
                 tracing::info!(file = %path.display(), keys = jwks.keys.len(), "JWKS file read again");
             }
@@ -184,10 +191,13 @@ impl JwtVerifier {
                 decode(token, key, &validation)?
             }
             Algorithm::RS256 | Algorithm::ES256 => {
-                let mut jwks = self.jwks.lock().map_err(|_| Error::internal("JWKS lock poisoned"))?;
-                self.refresh(&mut jwks);
-                let candidates: Vec<&DecodingKey> = jwks
-                    .keys
+                // Verified outside the lock: tokens are checked in parallel.
+                let keys = {
+                    let mut jwks = self.jwks.lock().map_err(|_| Error::internal("JWKS lock poisoned"))?;
+                    self.refresh(&mut jwks);
+                    Arc::clone(&jwks.keys)
+                };
+                let candidates: Vec<&DecodingKey> = keys
                     .iter()
                     .filter(|(kid, alg, _)| *alg == header.alg && (header.kid.is_none() || *kid == header.kid))
                     .map(|(_, _, k)| k)
@@ -254,8 +264,27 @@ impl JwtVerifier {
                 _ => {}
             }
         }
+        let namespaces = match claims.get(NAMESPACES_CLAIM) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(a)) => {
+                let list: Option<Vec<&str>> = a.iter().map(Value::as_str).collect();
+                let list =
+                    list.ok_or_else(|| refused(format!("its {NAMESPACES_CLAIM:?} claim is not a list of strings")))?;
+                Some(
+                    NamespaceGrant::from_joined(&list)
+                        .map_err(|e| refused(format!("its {NAMESPACES_CLAIM:?}: {e}")))?,
+                )
+            }
+            Some(_) => return Err(refused(format!("its {NAMESPACES_CLAIM:?} claim is not a list of strings"))),
+        };
         let who = claims.get("sub").and_then(Value::as_str).unwrap_or(tenant);
-        Ok(TenantCtx { tenant: tenant.to_owned(), scopes, key_id: Some(format!("jwt:{who}")), agent_id: None })
+        Ok(TenantCtx {
+            tenant: tenant.to_owned(),
+            scopes,
+            key_id: Some(format!("jwt:{who}")),
+            agent_id: None,
+            namespaces,
+        })
     }
 }
 

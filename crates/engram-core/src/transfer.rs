@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::auth::{validate_tenant, Scopes};
+use crate::auth::{validate_tenant, NamespaceGrant, Scopes};
 use crate::error::{Error, Result};
 use crate::model::memory::{
     validate_key, validate_metadata, validate_object_strings, validate_salience, validate_tags, MAX_TEXT_BYTES,
@@ -216,6 +216,9 @@ pub struct KeyRecord {
     pub created_at: Millis,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<Millis>,
+    /// Comma-separated namespace prefixes the key is limited to; absent: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<String>,
 }
 
 impl From<&KeyRow> for KeyRecord {
@@ -228,6 +231,7 @@ impl From<&KeyRow> for KeyRecord {
             scopes: k.scopes.to_list(),
             created_at: k.created_at,
             revoked_at: k.revoked_at,
+            namespaces: k.namespaces.as_ref().map(NamespaceGrant::to_list),
         }
     }
 }
@@ -253,6 +257,7 @@ impl KeyRecord {
             scopes: Scopes::parse_list(&self.scopes)?,
             created_at: self.created_at,
             revoked_at: self.revoked_at,
+            namespaces: self.namespaces.as_deref().map(NamespaceGrant::parse_list).transpose()?,
         })
     }
 }

@@ -146,6 +146,10 @@ pub enum KeysAction {
         /// A label to recognise the key by.
         #[arg(long, default_value = "")]
         name: String,
+        /// Comma-separated namespace prefixes (`users/alice,shared`) the key
+        /// is limited to; by default it may touch every namespace of its tenant.
+        #[arg(long)]
+        namespaces: Option<String>,
     },
     /// List keys (ids, tenants, scopes — never secrets).
     List {

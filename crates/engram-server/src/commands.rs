@@ -1,7 +1,7 @@
 //! The subcommands: each returns `Ok(())` or an error message; `main` owns the
 //! exit codes.
 
-use engram_core::auth::{validate_tenant, Scopes};
+use engram_core::auth::{validate_tenant, NamespaceGrant, Scopes};
 use engram_core::service::AuthMode;
 use engram_core::MemoryService;
 
@@ -133,12 +133,16 @@ pub fn reembed(flags: &CommonFlags, tenant: Option<&str>) -> Result<(), Failure>
 async fn run_keys(service: &MemoryService, action: &KeysAction) -> Result<(), Failure> {
     let fail = |e: engram_core::Error| Failure::Runtime(e.to_string());
     match action {
-        KeysAction::Create { tenant, scopes, name } => {
-            validate_tenant(tenant).map_err(|e| Failure::Config(e.public_message()))?;
-            let scopes = Scopes::parse_list(scopes).map_err(|e| Failure::Config(e.public_message()))?;
-            let (info, secret) = service.create_key(tenant, name, scopes).await.map_err(fail)?;
+        KeysAction::Create { tenant, scopes, name, namespaces } => {
+            let config = |e: engram_core::Error| Failure::Config(e.public_message());
+            validate_tenant(tenant).map_err(config)?;
+            let scopes = Scopes::parse_list(scopes).map_err(config)?;
+            let grant = namespaces.as_deref().map(NamespaceGrant::parse_list).transpose().map_err(config)?;
+            let limited =
+                grant.as_ref().map(|g| format!(", limited to namespaces {}", g.to_list())).unwrap_or_default();
+            let (info, secret) = service.create_key(tenant, name, scopes, grant).await.map_err(fail)?;
             eprintln!(
-                "created key {} for tenant {} with scopes {}; store the secret now, it is not shown again:",
+                "created key {} for tenant {} with scopes {}{limited}; store the secret now, it is not shown again:",
                 info.id, info.tenant, info.scopes
             );
             println!("{secret}");

@@ -200,7 +200,7 @@ fn import_key(tx: &mut dyn Tx, st: &mut ImportState, mut k: KeyRow, now: Millis)
         }
         Some(here) => match (k.revoked_at, here.revoked_at) {
             (Some(at), None) => {
-                tx.revoke_key(&k.id, at.min(now))?;
+                tx.revoke_key(Some(&k.tenant), &k.id, at.min(now))?;
                 tx.announce(StoreEvent::KeysChanged)?;
                 st.report.imported("key");
             }

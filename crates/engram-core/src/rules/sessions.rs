@@ -16,6 +16,7 @@
 
 use super::liveness::session_live;
 use super::write::{put_batch, Prepared};
+use crate::auth::NamespaceGrant;
 use crate::distill::DistillTurn;
 use crate::error::{Error, Result};
 use crate::model::session::{NewTurn, Session, Turn};
@@ -42,6 +43,14 @@ pub struct AppendTurns {
     pub window: usize,
     /// Turns per distillation (`distill_every`).
     pub distill_every: usize,
+    /// The namespaces the caller is limited to: a session elsewhere is
+    /// refused (`forbidden`), new or not.
+    pub grant: Option<NamespaceGrant>,
+}
+
+/// Whether a caller limited to `grant` may touch session `s`.
+fn granted(grant: Option<&NamespaceGrant>, s: &SessionRow) -> bool {
+    grant.is_none_or(|g| g.covers(&s.namespace))
 }
 
 /// What an append did.
@@ -232,6 +241,12 @@ pub fn append(tx: &mut dyn Tx, a: &AppendTurns) -> Result<Appended> {
     s.turn_count += turns.len() as i64;
     s.updated_at = now;
     s.expires_at = now + a.ttl_ms;
+    if !granted(a.grant.as_ref(), &s) {
+        return Err(Error::forbidden(format!(
+            "session {id} is in namespace {:?}, outside the namespaces this key is limited to; pass a namespace within them",
+            s.namespace.joined()
+        )));
+    }
     tx.put_session(&s)?;
     tx.insert_turns(tenant, id, &turns)?;
     let every = a.distill_every.max(1) as i64;
@@ -273,10 +288,11 @@ pub fn get(r: &mut dyn Reads, tenant: &str, id: &str, window: usize, now: Millis
 }
 
 /// Deletes a live session, its turns and the distillations it queued; false
-/// if there was no live session. A session that has expired (and the sweep
-/// has not reached) ends as expiry ends it: its undistilled turns are queued.
-pub fn delete(tx: &mut dyn Tx, tenant: &str, id: &str, now: Millis) -> Result<bool> {
-    let Some(s) = tx.session(tenant, id)? else {
+/// if there was no live session (or none `grant` covers). A session that has
+/// expired (and the sweep has not reached) ends as expiry ends it: its
+/// undistilled turns are queued.
+pub fn delete(tx: &mut dyn Tx, tenant: &str, id: &str, grant: Option<&NamespaceGrant>, now: Millis) -> Result<bool> {
+    let Some(s) = tx.session(tenant, id)?.filter(|s| granted(grant, s)) else {
         return Ok(false);
     };
     if !session_live(&s, now) {
@@ -291,10 +307,16 @@ pub fn delete(tx: &mut dyn Tx, tenant: &str, id: &str, now: Millis) -> Result<bo
 
 /// Queues every turn of a live session not yet handed to distillation; the
 /// job id, or `None` when there was nothing to distill.
-pub fn queue_rest(tx: &mut dyn Tx, tenant: &str, id: &str, now: Millis) -> Result<Option<i64>> {
+pub fn queue_rest(
+    tx: &mut dyn Tx,
+    tenant: &str,
+    id: &str,
+    grant: Option<&NamespaceGrant>,
+    now: Millis,
+) -> Result<Option<i64>> {
     let mut s = tx
         .session(tenant, id)?
-        .filter(|s| session_live(s, now))
+        .filter(|s| session_live(s, now) && granted(grant, s))
         .ok_or_else(|| Error::not_found(format!("no session with id {id}")))?;
     if s.turn_count == s.distilled_through {
         return Ok(None);

@@ -3,7 +3,7 @@
 //! The CLI, `/readyz` and the jobs reach storage only through these.
 
 use super::MemoryService;
-use crate::auth::{generate_key, validate_tenant, KeyInfo, Scope, Scopes, TenantCtx};
+use crate::auth::{generate_key, validate_tenant, KeyInfo, NamespaceGrant, Scope, Scopes, TenantCtx};
 use crate::error::{Error, Result};
 use crate::store::{KeyRow, StoreEvent};
 
@@ -21,10 +21,22 @@ fn validate_key_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether admin `ctx` manages key `k`: its tenant's, and within its
+/// namespaces when it is limited to some.
+fn manages(ctx: &TenantCtx, k: &KeyRow) -> bool {
+    k.tenant == ctx.tenant && ctx.namespaces.as_ref().is_none_or(|mine| mine.includes(k.namespaces.as_ref()))
+}
+
 impl MemoryService {
-    /// Creates an API key for `tenant`; returns it as listed and its secret
-    /// (shown once: only its hash is stored).
-    pub async fn create_key(&self, tenant: &str, name: &str, scopes: Scopes) -> Result<(KeyInfo, String)> {
+    /// Creates an API key for `tenant`, limited to `namespaces` when given;
+    /// returns it as listed and its secret (shown once: only its hash is stored).
+    pub async fn create_key(
+        &self,
+        tenant: &str,
+        name: &str,
+        scopes: Scopes,
+        namespaces: Option<NamespaceGrant>,
+    ) -> Result<(KeyInfo, String)> {
         validate_tenant(tenant)?;
         let key = generate_key()?;
         let row = KeyRow {
@@ -35,6 +47,7 @@ impl MemoryService {
             scopes,
             created_at: self.now(),
             revoked_at: None,
+            namespaces,
         };
         let stored = row.clone();
         self.store()
@@ -62,7 +75,7 @@ impl MemoryService {
         let (id, now) = (id.to_owned(), self.now());
         self.store()
             .write(move |tx| {
-                let revoked = tx.revoke_key(&id, now)?;
+                let revoked = tx.revoke_key(None, &id, now)?;
                 if revoked {
                     tx.announce(StoreEvent::KeysChanged)?;
                 }
@@ -73,35 +86,62 @@ impl MemoryService {
     }
 
     /// `POST /v1/admin/keys`: a new key of the caller's own tenant (an admin
-    /// manages its tenant's keys, never another's). Returns it as listed and
-    /// its secret, shown this once.
-    pub async fn admin_create_key(&self, ctx: &TenantCtx, name: &str, scopes: &[String]) -> Result<(KeyInfo, String)> {
+    /// manages its tenant's keys, never another's), limited to `namespaces`
+    /// when given. An admin limited to namespaces makes keys within its own
+    /// (by default, its own): a key never grants more than its maker holds.
+    /// Returns the key as listed and its secret, shown this once.
+    pub async fn admin_create_key(
+        &self,
+        ctx: &TenantCtx,
+        name: &str,
+        scopes: &[String],
+        namespaces: Option<&[String]>,
+    ) -> Result<(KeyInfo, String)> {
         ctx.require(Scope::Admin)?;
         validate_key_name(name)?;
         if scopes.is_empty() || scopes.len() > 3 {
             return Err(Error::invalid("scopes must list 1-3 of read, write, admin"));
         }
         let scopes = Scopes::parse_list(&scopes.join(","))?;
-        self.create_key(&ctx.tenant, name, scopes).await
+        let grant = match namespaces {
+            Some(list) => Some(NamespaceGrant::from_joined(list)?),
+            None => ctx.namespaces.clone(),
+        };
+        if let Some(mine) = &ctx.namespaces {
+            if !mine.includes(grant.as_ref()) {
+                return Err(Error::forbidden(format!(
+                    "a key limited to namespaces ({}) can only make keys within them",
+                    mine.to_list()
+                )));
+            }
+        }
+        self.create_key(&ctx.tenant, name, scopes, grant).await
     }
 
     /// `GET /v1/admin/keys`: the caller's tenant's keys, revoked ones
-    /// included (never secrets or hashes).
+    /// included (never secrets or hashes); to an admin limited to
+    /// namespaces, the keys within its own.
     pub async fn admin_list_keys(&self, ctx: &TenantCtx) -> Result<Vec<KeyInfo>> {
         ctx.require(Scope::Admin)?;
-        self.list_keys(Some(&ctx.tenant)).await
+        let tenant = ctx.tenant.clone();
+        let rows = self.store().read(move |r| r.keys(Some(&tenant))).await?;
+        Ok(rows.into_iter().filter(|k| manages(ctx, k)).map(KeyInfo::from).collect())
     }
 
-    /// `DELETE /v1/admin/keys/{id}`: revokes a key of the caller's tenant;
-    /// `not_found` for an unknown, already revoked or other tenant's key.
+    /// `DELETE /v1/admin/keys/{id}`: revokes a key of the caller's tenant
+    /// (within its namespaces, for a limited admin); `not_found` for an
+    /// unknown, already revoked or other tenant's key.
     pub async fn admin_revoke_key(&self, ctx: &TenantCtx, id: &str) -> Result<()> {
         ctx.require(Scope::Admin)?;
-        let (tenant, id_, now) = (ctx.tenant.clone(), id.to_owned(), self.now());
+        let (tenant, id_, now, caller) = (ctx.tenant.clone(), id.to_owned(), self.now(), ctx.clone());
         let revoked = self
             .store()
             .write(move |tx| {
-                let ours = tx.keys(Some(&tenant))?.iter().any(|k| k.id == id_ && k.revoked_at.is_none());
-                let revoked = ours && tx.revoke_key(&id_, now)?;
+                let ours = tx
+                    .keys(Some(&tenant))?
+                    .iter()
+                    .any(|k| k.id == id_ && k.revoked_at.is_none() && manages(&caller, k));
+                let revoked = ours && tx.revoke_key(Some(&tenant), &id_, now)?;
                 if revoked {
                     tx.announce(StoreEvent::KeysChanged)?;
                 }

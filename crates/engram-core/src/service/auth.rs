@@ -28,7 +28,7 @@ use governor::{Quota, RateLimiter};
 use quick_cache::sync::Cache;
 
 use super::MemoryService;
-use crate::auth::{hash_key, well_formed, Scopes, TenantCtx};
+use crate::auth::{hash_key, well_formed, TenantCtx};
 use crate::clock::{GovernorClock, SharedClock};
 use crate::error::{Error, Result};
 use crate::jwt::{looks_like_jwt, JwtVerifier};
@@ -52,8 +52,8 @@ pub enum AuthMode {
     Required,
 }
 
-/// What a key grants: `(key id, tenant, scopes)`, or nothing for an unknown key.
-type Grant = Option<(String, String, Scopes)>;
+/// The caller a key authenticates as, or nothing for an unknown key.
+type Grant = Option<TenantCtx>;
 
 pub(crate) struct Authenticator {
     mode: AuthMode,
@@ -95,7 +95,7 @@ impl Authenticator {
 /// The caller a grant names, or `unauthenticated`.
 fn grant_ctx(grant: Grant) -> Result<TenantCtx> {
     match grant {
-        Some((id, tenant, scopes)) => Ok(TenantCtx { tenant, scopes, key_id: Some(id), agent_id: None }),
+        Some(ctx) => Ok(ctx),
         None => Err(Error::unauthenticated("the API key is not valid (unknown or revoked)")),
     }
 }
@@ -134,7 +134,13 @@ impl MemoryService {
                     ));
                 }
                 let key = self.store().point(move |r| r.key_by_hash(&hash)).await?;
-                let g: Grant = key.map(|k| (k.id, k.tenant, k.scopes));
+                let g: Grant = key.map(|k| TenantCtx {
+                    tenant: k.tenant,
+                    scopes: k.scopes,
+                    key_id: Some(k.id),
+                    agent_id: None,
+                    namespaces: k.namespaces,
+                });
                 if g.is_none() && auth.misses.check().is_err() {
                     auth.refuse_uncached_until.store(now + 1_000, Ordering::Relaxed);
                 }

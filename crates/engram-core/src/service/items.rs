@@ -93,6 +93,7 @@ impl MemoryService {
     pub async fn put_item(&self, ctx: &TenantCtx, req: PutItem) -> Result<ItemView> {
         ctx.require(Scope::Write)?;
         let namespace = Namespace::new(req.namespace, "namespace")?;
+        ctx.require_namespace(&namespace, "namespace")?;
         validate_key(&req.key, "key")?;
         let index = req.index.filter(|i| !i.is_null());
         if let Some(i) = &index {
@@ -138,6 +139,7 @@ impl MemoryService {
     ) -> Result<Option<ItemView>> {
         ctx.require(Scope::Read)?;
         let namespace = Namespace::new(namespace, "namespace")?;
+        ctx.require_namespace(&namespace, "namespace")?;
         validate_key(key, "key")?;
         let now = self.now();
         let (tenant, k) = (ctx.tenant.clone(), key.to_owned());
@@ -156,6 +158,7 @@ impl MemoryService {
     pub async fn delete_item(&self, ctx: &TenantCtx, namespace: Vec<String>, key: &str) -> Result<()> {
         ctx.require(Scope::Write)?;
         let namespace = Namespace::new(namespace, "namespace")?;
+        ctx.require_namespace(&namespace, "namespace")?;
         validate_key(key, "key")?;
         let (tenant, key, now) = (ctx.tenant.clone(), key.to_owned(), self.now());
         let scope = store::WriteScope::places([(tenant.clone(), namespace.clone())]);
@@ -181,6 +184,7 @@ impl MemoryService {
         scope.namespace_prefix = Namespace::prefix(req.namespace_prefix, "namespace_prefix")?;
         scope.keyed_only = true;
         scope.filter = filter;
+        ctx.confine(&mut scope)?;
         let page = Paging { limit: check_limit(req.limit, 10, "limit")?, offset: check_offset(req.offset, "offset")? };
         // A query with nothing to search finds nothing (as in the memories API).
         if req.query.as_deref().is_some_and(|q| !has_searchable_words(q)) {
@@ -217,6 +221,7 @@ impl MemoryService {
         let mut scope = store::Scope::tenant(&ctx.tenant, self.now());
         scope.namespace_prefix = Namespace::prefix(prefix.unwrap_or_default(), "prefix")?;
         scope.keyed_only = true;
+        ctx.confine(&mut scope)?;
         let mut out: Vec<Namespace> = Vec::new();
         for ns in self.store().namespaces(scope).await? {
             if !ns.segments().ends_with(suffix.segments()) {

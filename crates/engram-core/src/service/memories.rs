@@ -130,10 +130,9 @@ impl MemoryService {
             .enumerate()
             .map(|(i, mut m)| {
                 given.push(m.embedding.take());
-                validate_new(m, &format!("memories[{i}]")).map(|mut n| {
-                    n.source = Source::api(&ctx.writer());
-                    n
-                })
+                let n = validate_new(m, &format!("memories[{i}]"))?;
+                ctx.require_namespace(&n.namespace, &format!("memories[{i}].namespace"))?;
+                Ok(NewMemory { source: Source::api(&ctx.writer()), ..n })
             })
             .collect::<Result<Vec<_>>>()?;
         let mut seen = std::collections::HashSet::new();
@@ -208,7 +207,25 @@ impl MemoryService {
         check_id(id)?;
         let (tenant, key, now) = (ctx.tenant.clone(), id.to_owned(), self.now());
         let found = self.store().point(move |r| write::resolve(r, &tenant, &key)).await?;
-        live(found, now).map(|s| s.memory).ok_or_else(|| Error::not_found(format!("no memory with id {id}")))
+        live(found, now)
+            .map(|s| s.memory)
+            .filter(|m| ctx.may_touch(&m.namespace))
+            .ok_or_else(|| Error::not_found(format!("no memory with id {id}")))
+    }
+
+    /// For a caller limited to namespaces: `not_found` when memory `id`
+    /// lies outside them (as if it did not exist). A memory's namespace
+    /// never changes (merges stay within one), so checking before the write
+    /// is as good as checking in it.
+    async fn check_id_granted(&self, ctx: &TenantCtx, id: &str) -> Result<()> {
+        if ctx.namespaces.is_none() {
+            return Ok(());
+        }
+        let (tenant, key) = (ctx.tenant.clone(), id.to_owned());
+        match self.store().point(move |r| write::resolve(r, &tenant, &key)).await? {
+            Some(s) if !ctx.may_touch(&s.memory.namespace) => Err(Error::not_found(format!("no memory with id {id}"))),
+            _ => Ok(()),
+        }
     }
 
     /// Applies a patch; `if_version` (from `If-Match`) guards against lost updates.
@@ -222,6 +239,7 @@ impl MemoryService {
         ctx.require(Scope::Write)?;
         check_id(id)?;
         let patch = MemoryPatch { writer: ctx.writer(), ..validate_patch(patch)? };
+        self.check_id_granted(ctx, id).await?;
         let requeues = patch.text.is_some();
         let (tenant, id, now) = (ctx.tenant.clone(), id.to_owned(), self.now());
         let m = self.store().write(move |tx| write::patch(tx, &tenant, &id, &patch, if_version, now)).await?;
@@ -234,6 +252,7 @@ impl MemoryService {
     pub async fn delete_memory(&self, ctx: &TenantCtx, id: &str) -> Result<()> {
         ctx.require(Scope::Write)?;
         check_id(id)?;
+        self.check_id_granted(ctx, id).await?;
         let (tenant, key, now) = (ctx.tenant.clone(), id.to_owned(), self.now());
         if self.store().write(move |tx| write::delete(tx, &tenant, &key, now)).await? {
             Ok(())
@@ -254,6 +273,7 @@ impl MemoryService {
         let mut scope = crate::store::Scope::tenant(&ctx.tenant, self.now());
         scope.namespace_prefix = Namespace::parse_joined(q.namespace.as_deref().unwrap_or(""), "namespace")?;
         scope.tiers = q.tier.as_deref().map(|t| Tier::parse(t, "tier")).transpose()?.into_iter().collect();
+        ctx.confine(&mut scope)?;
         let mut memories: Vec<Memory> = self
             .store()
             .list(scope, Page::ById { after: after_id, limit: limit + 1 })

@@ -75,7 +75,7 @@ impl MemoryService {
 
         // Working memory: the session's window (an ended or unknown session has none).
         let session = match &req.session_id {
-            Some(id) => self.session_window(&ctx.tenant, id).await?,
+            Some(id) => self.session_window(&ctx.tenant, id).await?.filter(|s| ctx.may_touch(&s.namespace)),
             None => None,
         };
         let mut items = match &session {

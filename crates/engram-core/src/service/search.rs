@@ -81,14 +81,19 @@ impl MemoryService {
         scope.filter = q.filter.as_ref().map(|f| filter::parse(f, Dialect::Memories)).transpose()?;
         scope.namespace_prefix = Namespace::prefix(q.namespace_prefix.unwrap_or_default(), "namespace_prefix")?;
         scope.tiers = tiers;
+        ctx.confine(&mut scope)?;
         let page = Paging { limit: check_limit(q.limit, 10, "limit")?, offset: check_offset(q.offset, "offset")? };
         let min_score = super::check_min_score(q.min_score)?;
         if q.min_score.is_some() && q.query.is_none() && q.query_embedding.is_none() {
             return Err(Error::invalid("min_score needs a query: a listing without one has no scores"));
         }
         let pending = if self.embedder().is_some() {
-            let (tenant, prefix) = (ctx.tenant.clone(), scope.namespace_prefix.clone());
-            self.store().read(move |r| r.pending_count(&tenant, &prefix)).await?
+            let tenant = ctx.tenant.clone();
+            let prefixes =
+                if scope.within.is_empty() { vec![scope.namespace_prefix.clone()] } else { scope.within.clone() };
+            self.store()
+                .read(move |r| prefixes.iter().map(|p| r.pending_count(&tenant, p)).sum::<Result<u64>>())
+                .await?
         } else {
             0
         };

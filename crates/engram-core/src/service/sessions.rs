@@ -114,6 +114,7 @@ impl MemoryService {
             ttl_ms: life.session_ttl_ms,
             window: life.wm_max_turns,
             distill_every: life.distill_every,
+            grant: ctx.namespaces.clone(),
         };
         let a = self.store().write(move |tx| rules::append(tx, &append)).await?;
         let distilled = match a.queued_job {
@@ -150,6 +151,7 @@ impl MemoryService {
         validate_session_id(session_id)?;
         self.session_window(&ctx.tenant, session_id)
             .await?
+            .filter(|s| ctx.may_touch(&s.namespace))
             .ok_or_else(|| Error::not_found(format!("no session with id {session_id}")))
     }
 
@@ -158,8 +160,8 @@ impl MemoryService {
     pub async fn delete_session(&self, ctx: &TenantCtx, session_id: &str) -> Result<()> {
         ctx.require(Scope::Write)?;
         validate_session_id(session_id)?;
-        let (tenant, id, now) = (ctx.tenant.clone(), session_id.to_owned(), self.now());
-        if self.store().write(move |tx| rules::delete(tx, &tenant, &id, now)).await? {
+        let (tenant, id, now, grant) = (ctx.tenant.clone(), session_id.to_owned(), self.now(), ctx.namespaces.clone());
+        if self.store().write(move |tx| rules::delete(tx, &tenant, &id, grant.as_ref(), now)).await? {
             Ok(())
         } else {
             Err(Error::not_found(format!("no session with id {session_id}")))
@@ -170,11 +172,12 @@ impl MemoryService {
     pub async fn distill_session(&self, ctx: &TenantCtx, session_id: &str) -> Result<Distilled> {
         ctx.require(Scope::Write)?;
         validate_session_id(session_id)?;
-        let (tenant, id, now) = (ctx.tenant.clone(), session_id.to_owned(), self.now());
-        let distilled = match self.store().write(move |tx| rules::queue_rest(tx, &tenant, &id, now)).await? {
-            Some(job) => self.run_distill_job_by_id(job).await?,
-            None => Vec::new(),
-        };
+        let (tenant, id, now, grant) = (ctx.tenant.clone(), session_id.to_owned(), self.now(), ctx.namespaces.clone());
+        let distilled =
+            match self.store().write(move |tx| rules::queue_rest(tx, &tenant, &id, grant.as_ref(), now)).await? {
+                Some(job) => self.run_distill_job_by_id(job).await?,
+                None => Vec::new(),
+            };
         Ok(Distilled { session_id: session_id.to_owned(), distilled })
     }
 

@@ -59,6 +59,9 @@ pub struct Scope {
     pub tenant: String,
     /// Whole-segment prefix; empty means every namespace.
     pub namespace_prefix: Namespace,
+    /// When not empty, only namespaces under one of these non-empty
+    /// prefixes as well (a limited caller's grant: see `TenantCtx::confine`).
+    pub within: Vec<Namespace>,
     /// Empty means every tier.
     pub tiers: Vec<Tier>,
     /// Only memories with a key (the LangGraph store's view).
@@ -74,6 +77,7 @@ impl Scope {
         Scope {
             tenant: tenant.to_owned(),
             namespace_prefix: Namespace::default(),
+            within: Vec::new(),
             tiers: Vec::new(),
             keyed_only: false,
             filter: None,
@@ -88,6 +92,7 @@ impl Scope {
         s.tenant == self.tenant
             && crate::rules::liveness::memory_live(m, self.live_at)
             && m.namespace.is_under(&self.namespace_prefix)
+            && (self.within.is_empty() || self.within.iter().any(|p| m.namespace.is_under(p)))
             && (self.tiers.is_empty() || self.tiers.contains(&m.tier))
             && (!self.keyed_only || m.key.is_some())
             && self.filter.as_ref().is_none_or(|f| crate::filter::eval::matches(f, m))
@@ -184,6 +189,8 @@ pub struct KeyRow {
     pub scopes: Scopes,
     pub created_at: Millis,
     pub revoked_at: Option<Millis>,
+    /// The namespaces the key is limited to (`None`: all).
+    pub namespaces: Option<crate::auth::NamespaceGrant>,
 }
 
 /// Events a slow listener may fall behind by before it must resync.
@@ -354,8 +361,8 @@ pub trait Tx: Reads {
     fn lease_job(&mut self, id: i64, until: Millis) -> Result<()>;
 
     fn insert_key(&mut self, key: &KeyRow) -> Result<()>;
-    /// Revokes an unrevoked key; false if none.
-    fn revoke_key(&mut self, id: &str, at: Millis) -> Result<bool>;
+    /// Revokes an unrevoked key (of `tenant`, when given); false if none.
+    fn revoke_key(&mut self, tenant: Option<&str>, id: &str, at: Millis) -> Result<bool>;
 
     /// Records a tenant's model unless one is recorded; returns the record.
     fn record_tenant_model(&mut self, tenant: &str, model: &TenantModel, at: Millis) -> Result<TenantModel>;

@@ -73,6 +73,21 @@ fn a_good_token_names_its_tenant_scopes_and_subject() {
     assert!(ctx.scopes.read && ctx.scopes.write && !ctx.scopes.admin, "unknown scope names are ignored");
     let arr = with(claims(), "scope", json!(["admin"]));
     assert!(v.verify(&hs256(&arr, SECRET)).unwrap().scopes.admin, "scopes may be an array");
+    assert!(ctx.namespaces.is_none(), "no namespaces claim: every namespace");
+}
+
+#[test]
+fn a_namespaces_claim_limits_the_caller() {
+    let v = JwtVerifier::new(opts(None), ManualClock::new(T0)).unwrap();
+    let limited = with(claims(), "namespaces", json!(["users/alice", "shared"]));
+    let ctx = v.verify(&hs256(&limited, SECRET)).unwrap();
+    assert_eq!(ctx.namespaces.map(|g| g.to_list()).as_deref(), Some("shared,users/alice"));
+    for bad in [json!("users/alice"), json!([]), json!(["../etc"]), json!([7]), json!(["a b"])] {
+        let token = hs256(&with(claims(), "namespaces", bad.clone()), SECRET);
+        let err = v.verify(&token).unwrap_err();
+        assert_eq!(err.code(), engram_core::ErrorCode::Unauthenticated, "{bad}");
+        assert!(err.public_message().contains("namespaces"), "{bad}: {err}");
+    }
 }
 
 #[test]

@@ -20,6 +20,10 @@ pub struct CreateKey {
     pub name: String,
     /// Any of `read`, `write`, `admin`.
     pub scopes: Vec<String>,
+    /// Namespace prefixes (`/`-joined) the key is limited to; absent: the
+    /// caller's own limit, or none.
+    #[serde(default)]
+    pub namespaces: Option<Vec<String>>,
 }
 
 pub async fn create(
@@ -27,7 +31,7 @@ pub async fn create(
     Ctx(ctx): Ctx,
     JsonBody(req): JsonBody<CreateKey>,
 ) -> ApiResult<Response> {
-    let (key, secret) = st.service.admin_create_key(&ctx, &req.name, &req.scopes).await?;
+    let (key, secret) = st.service.admin_create_key(&ctx, &req.name, &req.scopes, req.namespaces.as_deref()).await?;
     let body = serde_json::json!({ "key": key, "secret": secret });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

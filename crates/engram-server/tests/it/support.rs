@@ -266,7 +266,7 @@ impl TestServer {
                 let mut secrets = Vec::new();
                 for (tenant, scopes) in &opts.keys {
                     let (_, secret) =
-                        service.create_key(tenant, "test", Scopes::parse_list(scopes).unwrap()).await.unwrap();
+                        service.create_key(tenant, "test", Scopes::parse_list(scopes).unwrap(), None).await.unwrap();
                     secrets.push(secret);
                 }
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

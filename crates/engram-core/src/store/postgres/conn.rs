@@ -186,8 +186,8 @@ impl Tx for PgConn<'_, '_> {
     fn insert_key(&mut self, key: &KeyRow) -> Result<()> {
         self.rt.block_on(keys::insert(self.tx, key))
     }
-    fn revoke_key(&mut self, id: &str, at: Millis) -> Result<bool> {
-        self.rt.block_on(keys::revoke(self.tx, id, at))
+    fn revoke_key(&mut self, tenant: Option<&str>, id: &str, at: Millis) -> Result<bool> {
+        self.rt.block_on(keys::revoke(self.tx, tenant, id, at))
     }
     fn record_tenant_model(&mut self, tenant: &str, model: &TenantModel, at: Millis) -> Result<TenantModel> {
         self.rt.block_on(vectors::record_tenant_model(self.tx, tenant, model, at))

@@ -186,6 +186,11 @@ CREATE INDEX memory_vectors_by_place_change ON memory_vectors (tenant_id, namesp
 DROP INDEX memory_vectors_by_place;
 "#,
     ),
+    (
+        3,
+        // A key may be limited to namespace prefixes (comma-separated; NULL: all).
+        "ALTER TABLE api_keys ADD COLUMN namespaces text;",
+    ),
 ];
 
 /// Brings the database up to the newest schema; safe to run from several

@@ -1,5 +1,5 @@
 //! Compiles a [`Scope`] to SQL conditions over `memories m`: tenant,
-//! liveness, namespace prefix, tiers, keyed-only and the filter. What a scope
+//! liveness, namespace prefix and grant, tiers, keyed-only and the filter. What a scope
 //! means is defined by [`Scope::admits`]; this is its PostgreSQL translation.
 
 use super::filter_sql;
@@ -21,6 +21,29 @@ pub(super) fn push_namespace(b: &mut SqlBuilder, column: &str, prefix: &Namespac
     }
 }
 
+/// Appends `AND <namespace under one of the prefixes>` when `within` is not
+/// empty (every prefix in it is non-empty: see `Scope::within`).
+pub(super) fn push_within(b: &mut SqlBuilder, column: &str, within: &[Namespace]) {
+    let bounds: Vec<_> = within.iter().filter_map(Namespace::prefix_bounds).collect();
+    if bounds.is_empty() || bounds.len() < within.len() {
+        return;
+    }
+    b.sql(" AND (");
+    for (i, (exact, lo, hi)) in bounds.into_iter().enumerate() {
+        if i > 0 {
+            b.sql(" OR ");
+        }
+        b.sql(&format!("{column} = "))
+            .param(exact)
+            .sql(&format!(" OR ({column} >= "))
+            .param(lo)
+            .sql(&format!(" AND {column} < "))
+            .param(hi)
+            .sql(")");
+    }
+    b.sql(")");
+}
+
 /// Appends the scope's conditions (starting with a space, no leading `AND`).
 pub(super) fn push_scope(b: &mut SqlBuilder, s: &Scope) {
     b.sql(" m.tenant_id = ")
@@ -29,6 +52,7 @@ pub(super) fn push_scope(b: &mut SqlBuilder, s: &Scope) {
         .param(s.live_at)
         .sql(")");
     push_namespace(b, "m.namespace", &s.namespace_prefix);
+    push_within(b, "m.namespace", &s.within);
     if !s.tiers.is_empty() {
         let tiers: Vec<String> = s.tiers.iter().map(|t| t.as_str().to_owned()).collect();
         b.sql(" AND m.tier = ANY(").param(tiers).sql(")");

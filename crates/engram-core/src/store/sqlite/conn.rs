@@ -194,8 +194,8 @@ impl Tx for Conn<'_> {
     fn insert_key(&mut self, key: &KeyRow) -> Result<()> {
         keys::insert(self.c, key)
     }
-    fn revoke_key(&mut self, id: &str, at: Millis) -> Result<bool> {
-        keys::revoke(self.c, id, at)
+    fn revoke_key(&mut self, tenant: Option<&str>, id: &str, at: Millis) -> Result<bool> {
+        keys::revoke(self.c, tenant, id, at)
     }
     fn record_tenant_model(&mut self, tenant: &str, model: &TenantModel, at: Millis) -> Result<TenantModel> {
         vectors::record_tenant_model(self.c, tenant, model, at)

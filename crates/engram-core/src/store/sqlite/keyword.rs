@@ -43,9 +43,10 @@ pub struct KeywordSearch {
 fn scope_key(q: &Scope) -> String {
     let tiers: Vec<&str> = q.tiers.iter().map(|t| t.as_str()).collect();
     format!(
-        "{}\0{}\0{}\0{}\0{}",
+        "{}\0{}\0{}\0{}\0{}\0{}",
         q.tenant,
         q.namespace_prefix.joined(),
+        q.within.iter().map(|p| p.joined()).collect::<Vec<_>>().join(","),
         tiers.join(","),
         q.keyed_only,
         q.filter.is_some()

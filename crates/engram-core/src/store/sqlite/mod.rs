@@ -289,7 +289,7 @@ impl SqliteStore {
         let Some(v) = &self.vectors else {
             return Err(Error::unprocessable("vector search needs an embedder; this server has none configured"));
         };
-        let needs_set = q.filter.is_some() || q.keyed_only;
+        let needs_set = q.filter.is_some() || q.keyed_only || !q.within.is_empty();
         let allowed = if needs_set {
             let q2 = q.clone();
             self.readers.read(move |c| search_sql::scope_seqs(c, &q2, FILTER_SET_CAP)).await?

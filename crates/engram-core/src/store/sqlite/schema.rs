@@ -360,6 +360,13 @@ CREATE INDEX jobs_by_subject ON jobs (tenant_id, kind, subject);
 ALTER TABLE embed_queue ADD COLUMN leased_until INTEGER NOT NULL DEFAULT 0;
 "#,
     ),
+    (
+        11,
+        r#"
+-- A key may be limited to namespace prefixes (comma-separated; NULL: all).
+ALTER TABLE api_keys ADD COLUMN namespaces TEXT;
+"#,
+    ),
 ];
 
 /// Step 8's data: the n-grams of memories written in scripts without spaces

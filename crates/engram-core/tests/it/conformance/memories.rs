@@ -224,7 +224,7 @@ pub async fn key_changes_take_effect_at_once(h: Harness) {
     use engram_core::auth::Scopes;
     let svc = h.service();
     assert_eq!(svc.authenticate(None).await.unwrap().tenant, "default", "dev mode while no key exists");
-    let (info, secret) = svc.create_key("acme", "ci", Scopes::parse_list("read,write").unwrap()).await.unwrap();
+    let (info, secret) = svc.create_key("acme", "ci", Scopes::parse_list("read,write").unwrap(), None).await.unwrap();
     assert_eq!(svc.authenticate(None).await.unwrap_err().code(), ErrorCode::Unauthenticated, "dev mode ends at once");
     assert_eq!(svc.authenticate(Some(&secret)).await.unwrap().tenant, "acme");
     h.advance(4_000);

@@ -6,11 +6,12 @@
 //! and tenant isolation (`memories.rs`), filters, checked differentially
 //! against the reference evaluator (`filters.rs`), keyword, vector and hybrid
 //! search (`search.rs`), TTL and liveness (`ttl.rs`), merging on every path
-//! (`merge.rs`), sessions and distillation (`sessions.rs`), salience and
+//! (`merge.rs`), keys limited to namespaces (`grants.rs`), sessions and distillation (`sessions.rs`), salience and
 //! promotion (`salience.rs`), recall (`recall.rs`), export and import
 //! (`transfer.rs`).
 
 pub mod filters;
+pub mod grants;
 pub mod memories;
 pub mod merge;
 pub mod recall;
@@ -52,6 +53,8 @@ conformance! {
     memories::key_changes_take_effect_at_once,
     memories::model_changes_are_noticed_within_the_cache_lifetime,
     memories::nul_characters_are_refused_everywhere,
+    grants::a_limited_caller_reaches_only_its_namespaces,
+    grants::vector_search_of_a_limited_caller_stays_in_its_namespaces,
     filters::filters_agree_with_the_reference_evaluator,
     filters::object_valued_fields_are_not_their_members,
     filters::hostile_filters_never_break_the_query,

@@ -4,7 +4,7 @@
 //! changes nothing; a damaged, cut or altered export is refused with the
 //! line it failed on.
 
-use engram_core::auth::Scopes;
+use engram_core::auth::{NamespaceGrant, Scopes};
 use engram_core::service::inputs::{AddTurns, CreateMemories, SearchInput};
 use engram_core::service::PutItem;
 use engram_core::transfer::{Digest, Record};
@@ -84,8 +84,10 @@ async fn fill(svc: &MemoryService) -> Vec<f32> {
         "at": format!("2026-01-0{i}T09:00:00+05:30"),
     })).collect::<Vec<_>>()}));
     svc.add_turns(&ctx, "s1", turns).await.unwrap();
-    svc.create_key("default", "ci", Scopes::ALL).await.unwrap();
-    let (revoked, _) = svc.create_key("other", "old", Scopes::parse_list("read").unwrap()).await.unwrap();
+    svc.create_key("default", "ci", Scopes::ALL, None).await.unwrap();
+    let limited = Some(NamespaceGrant::parse_list("users/alice,shared").unwrap());
+    svc.create_key("default", "alice", Scopes::parse_list("read").unwrap(), limited).await.unwrap();
+    let (revoked, _) = svc.create_key("other", "old", Scopes::parse_list("read").unwrap(), None).await.unwrap();
     assert!(svc.revoke_key(&revoked.id).await.unwrap());
     tea
 }
@@ -133,7 +135,7 @@ pub async fn a_restore_gives_the_same_answers_on_either_backend(h: Harness) {
     let counts = digest.counts();
     assert_eq!(
         (counts["memory"], counts["merge"], counts["session"], counts["key"], counts["tenant_model"]),
-        (8, 1, 1, 2, 2),
+        (8, 1, 1, 3, 2),
         "{counts:?}"
     );
     assert_eq!(counts["job"], 1, "the queued distillation: {counts:?}");
@@ -298,9 +300,9 @@ pub async fn hostile_records_cannot_cross_tenants_or_break_invariants(h: Harness
     let target = fresh();
     let report =
         import_with(&target, &all, ImportOptions { all_tenants: true, ..ImportOptions::default() }).await.unwrap();
-    assert_eq!((report.keys_left_out, report.imported.get("key")), (2, None), "{report:?}");
+    assert_eq!((report.keys_left_out, report.imported.get("key")), (3, None), "{report:?}");
     assert!(target.list_keys(None).await.unwrap().is_empty());
-    let (mine_key, _) = target.create_key("default", "mine", Scopes::ALL).await.unwrap();
+    let (mine_key, _) = target.create_key("default", "mine", Scopes::ALL, None).await.unwrap();
     let stolen = resealed(&edit(&all, "key", 1, |k| {
         k["id"] = json!(mine_key.id);
         k["revoked_at"] = json!(1);
