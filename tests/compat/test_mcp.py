@@ -3,6 +3,7 @@ over stdio (`engram mcp`) and over streamable HTTP (`POST /mcp`), with the
 HTTP API's auth rules: initialize, list tools, remember, then recall finds it."""
 
 import asyncio
+import json
 import os
 import subprocess
 import tempfile
@@ -82,13 +83,19 @@ def test_stdio():
         asyncio.run(run())
 
 
-async def http_session(url: str, ns: str, key: str | None):
-    # Writes record the caller and the agent it names (x-agent-id).
+def client_headers(key: str | None) -> dict:
     headers = {"x-agent-id": "mcp-tester"}
-    source = {"kind": "api", "agent_id": "mcp-tester"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
-        source["by"] = f"key:{key[4:16]}"
+    return headers
+
+
+async def http_session(url: str, ns: str, key: str | None, key_id: str | None = None):
+    # Writes record the caller and the agent it names (x-agent-id).
+    headers = client_headers(key)
+    source = {"kind": "api", "agent_id": "mcp-tester"}
+    if key_id:
+        source["by"] = f"key:{key_id}"
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as client:
         async with streamable_http_client(url + "/mcp", http_client=client) as (read, write):
             async with ClientSession(read, write) as session:
@@ -104,14 +111,59 @@ def test_http_and_stdio_follow_the_api_key_rules():
         server = Engram(d)
         try:
             key = server.cli("keys", "create", "--tenant", "acme", "--scopes", "read,write")
+            [listed] = [json.loads(line) for line in server.cli("keys", "list").splitlines()]
             # Without a key: 401 in the API's envelope, before any MCP message is read.
             r = httpx2.post(server.url + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
                             headers={"Accept": "application/json, text/event-stream"})
             assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
-            asyncio.run(http_session(server.url, "keyed", key))
+            asyncio.run(http_session(server.url, "keyed", key, listed["id"]))
         finally:
             server.stop()
         # stdio on a store with keys needs ENGRAM_API_KEY too.
         denied = subprocess.run([ENGRAM_BIN, "mcp", "--data-dir", d], input="", capture_output=True, text=True,
                                 env=dict(os.environ, ENGRAM_EMBEDDER_PROVIDER="none", **server.store_env), timeout=60)
         assert denied.returncode == 1 and "key" in denied.stderr.lower(), denied.stderr
+
+
+async def limited_session(url: str, key: str, outside_id: str):
+    async with httpx2.AsyncClient(headers=client_headers(key), timeout=httpx2.Timeout(30, read=60)) as client:
+        async with streamable_http_client(url + "/mcp", http_client=client) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                mine = structured(await session.call_tool("remember", arguments={
+                    "namespace": ["users", "alice"], "text": "Alice keeps bees"}))["memory"]["id"]
+                refused = await session.call_tool("remember", arguments={"namespace": ["users", "bob"], "text": "x"})
+                assert refused.is_error and "forbidden" in refused.content[0].text
+                for tool, args in [("get_memory", {"id": outside_id}), ("forget", {"id": outside_id}),
+                                   ("update_memory", {"id": outside_id, "patch": {"pinned": True}}),
+                                   ("get_session", {"session_id": "chat-bob"})]:
+                    r = await session.call_tool(tool, arguments=args)
+                    assert r.is_error and "not_found" in r.content[0].text, (tool, r.content)
+                r = await session.call_tool("add_turns", arguments={
+                    "session_id": "chat-bob", "turns": [{"role": "user", "content": "hi"}]})
+                assert r.is_error and "forbidden" in r.content[0].text, r.content
+                hits = structured(await session.call_tool("search_memories", arguments={"query": "bees", "mode": "keyword"}))
+                assert [h["memory"]["id"] for h in hits["results"]] == [mine]
+                recalled = structured(await session.call_tool("recall", arguments={"query": "who keeps bees?"}))
+                assert {r["id"] for r in recalled["results"]} == {mine}, recalled
+
+
+def test_a_key_limited_to_namespaces_reaches_nothing_else_through_mcp():
+    with tempfile.TemporaryDirectory() as d:
+        server = Engram(d)
+        try:
+            admin = server.cli("keys", "create", "--tenant", "acme", "--scopes", "read,write")
+            limited = server.cli("keys", "create", "--tenant", "acme", "--scopes", "read,write",
+                                 "--namespaces", "users/alice,shared")
+            listed = [json.loads(line) for line in server.cli("keys", "list").splitlines()]
+            assert sorted(k.get("namespaces") is not None for k in listed) == [False, True], listed
+            h = {"Authorization": f"Bearer {admin}"}
+            bob = httpx2.post(server.url + "/v1/memories", headers=h, json={"memories": [
+                {"namespace": ["users", "bob"], "text": "Bob keeps bees too"}]})
+            assert bob.status_code == 201, bob.text
+            turns = httpx2.post(server.url + "/v1/sessions/chat-bob/turns", headers=h, json={
+                "namespace": ["users", "bob"], "turns": [{"role": "user", "content": "I keep bees"}]})
+            assert turns.status_code == 200, turns.text
+            asyncio.run(limited_session(server.url, limited, bob.json()["results"][0]["memory"]["id"]))
+        finally:
+            server.stop()

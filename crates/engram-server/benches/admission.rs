@@ -19,7 +19,7 @@ fn admission(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::Sqlite(SqliteStore::open(SqliteOptions::new(dir.path().join("engram.db"))).unwrap());
     let service = MemoryService::new(store, AuthMode::Required);
-    let (_, secret) = rt.block_on(service.create_key("bench", "bench", Scopes::ALL)).unwrap();
+    let (_, secret) = rt.block_on(service.create_key("bench", "bench", Scopes::ALL, None)).unwrap();
     // The bucket never runs dry here: the cost of a check, not of a refusal.
     let limiter = KeyLimiter::new(NonZeroU32::MAX, NonZeroU32::MAX, service.clock().clone());
     let breaker = Breaker::new(3, Duration::from_millis(500), service.clock().clone());
