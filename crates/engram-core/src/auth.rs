@@ -200,6 +200,9 @@ pub struct TenantCtx {
     pub agent_id: Option<String>,
     /// The namespaces the caller is limited to; `None`: all of its tenant's.
     pub namespaces: Option<NamespaceGrant>,
+    /// The request being served (HTTP: `x-request-id`), recorded with its
+    /// changes in the journal.
+    pub request_id: Option<String>,
 }
 
 impl TenantCtx {
@@ -211,6 +214,7 @@ impl TenantCtx {
             key_id: None,
             agent_id: None,
             namespaces: None,
+            request_id: None,
         }
     }
 
@@ -218,6 +222,12 @@ impl TenantCtx {
     pub fn writer(&self) -> crate::model::Writer {
         let by = self.key_id.as_ref().map(|k| if k.starts_with("jwt:") { k.clone() } else { format!("key:{k}") });
         crate::model::Writer { by, agent_id: self.agent_id.clone() }
+    }
+
+    /// Who this caller's changes are journaled as made by (see `crate::audit`).
+    pub fn actor(&self) -> crate::audit::Actor {
+        let w = self.writer();
+        crate::audit::Actor { by: w.by, agent_id: w.agent_id, request_id: self.request_id.clone() }
     }
 
     /// Sets the agent the caller acts as: 1–128 characters of

@@ -284,6 +284,7 @@ impl JwtVerifier {
             key_id: Some(format!("jwt:{who}")),
             agent_id: None,
             namespaces,
+            request_id: None,
         })
     }
 }

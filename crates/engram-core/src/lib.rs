@@ -2,6 +2,7 @@
 //! background jobs and [`MemoryService`], the one entry point every transport
 //! (HTTP, MCP, CLI) calls. Nothing here knows about HTTP.
 
+pub mod audit;
 pub mod auth;
 pub mod backoff;
 pub mod breaker;

@@ -126,6 +126,34 @@ pub enum Command {
         #[command(flatten)]
         flags: CommonFlags,
     },
+    /// The audit log: the hash-chained journal of every change.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+        #[command(flatten)]
+        flags: CommonFlags,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Check every chain entry by entry and against its recorded head; print
+    /// the heads (JSON lines) to keep elsewhere; exit 1 naming each entry
+    /// altered, removed, reordered or cut off.
+    Verify {
+        /// Only this tenant's chains.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Write the journal as JSON lines, in chain order.
+    Export {
+        /// Only this tenant's chains.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Write here instead of to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

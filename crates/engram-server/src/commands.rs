@@ -2,10 +2,12 @@
 //! exit codes.
 
 use engram_core::auth::{validate_tenant, NamespaceGrant, Scopes};
-use engram_core::service::AuthMode;
+use std::io::Write;
+
+use engram_core::service::{AuthMode, JOURNAL_PAGE};
 use engram_core::MemoryService;
 
-use crate::cli::{CommonFlags, KeysAction, ModelAction};
+use crate::cli::{AuditAction, CommonFlags, KeysAction, ModelAction};
 use crate::config::{self, EmbedderSettings, Settings};
 use crate::logging;
 use crate::server;
@@ -160,4 +162,68 @@ async fn run_keys(service: &MemoryService, action: &KeysAction) -> Result<(), Fa
         }
     }
     Ok(())
+}
+
+pub fn audit(flags: &CommonFlags, action: &AuditAction) -> Result<(), Failure> {
+    let settings = settings(flags)?;
+    let tenant = match action {
+        AuditAction::Verify { tenant } | AuditAction::Export { tenant, .. } => tenant.clone(),
+    };
+    if let Some(t) = &tenant {
+        validate_tenant(t).map_err(|e| Failure::Config(e.public_message()))?;
+    }
+    with_admin_service(&settings, |service| async move {
+        let fail = |e: engram_core::Error| Failure::Runtime(e.to_string());
+        match action {
+            AuditAction::Verify { .. } => {
+                let report = service.verify_journal(tenant.as_deref()).await.map_err(fail)?;
+                for head in &report.heads {
+                    println!("{}", json_line(head)?);
+                }
+                for f in &report.faults {
+                    eprintln!("tenant {:?}, chain {:?}, entry {}: {}", f.tenant, f.namespace, f.seq, f.problem);
+                }
+                let summary = format!("{} entries in {} chains", report.rows_checked, report.heads.len());
+                if report.faults.is_empty() {
+                    eprintln!("{summary}: intact");
+                    Ok(())
+                } else {
+                    Err(Failure::Runtime(format!("{summary}: {} problems found", report.faults.len())))
+                }
+            }
+            AuditAction::Export { out, .. } => {
+                let mut sink: Box<dyn Write> = match out {
+                    Some(path) => Box::new(std::io::BufWriter::new(
+                        std::fs::File::create(path)
+                            .map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", path.display())))?,
+                    )),
+                    None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+                };
+                let write_err = |e: std::io::Error| Failure::Runtime(format!("cannot write the export: {e}"));
+                let (mut after, mut n) = (None, 0u64);
+                loop {
+                    let rows =
+                        service.journal_page(tenant.as_deref(), after.clone(), JOURNAL_PAGE).await.map_err(fail)?;
+                    for row in &rows {
+                        writeln!(sink, "{}", json_line(row)?).map_err(write_err)?;
+                    }
+                    n += rows.len() as u64;
+                    match rows.last() {
+                        Some(last) if rows.len() == JOURNAL_PAGE => {
+                            after = Some((last.tenant.clone(), last.namespace.clone(), last.seq))
+                        }
+                        _ => break,
+                    }
+                }
+                sink.flush().map_err(write_err)?;
+                eprintln!("exported {n} journal entries");
+                Ok(())
+            }
+        }
+    })
+}
+
+/// One JSON line.
+fn json_line<T: serde::Serialize>(v: &T) -> Result<String, Failure> {
+    serde_json::to_string(v).map_err(|e| Failure::Runtime(format!("cannot encode: {e}")))
 }

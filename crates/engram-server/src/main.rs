@@ -19,6 +19,7 @@ fn main() {
         Command::Mcp(flags) => commands::mcp(flags),
         Command::CheckConfig(flags) => commands::check_config(flags),
         Command::Keys { action, flags } => commands::keys(flags, action),
+        Command::Audit { action, flags } => commands::audit(flags, action),
         Command::Model { action, flags } => commands::model(flags, action),
         Command::Reembed { tenant, flags } => commands::reembed(flags, tenant.as_deref()),
         Command::Export { tenant, out, flags } => transfer::export(flags, tenant.as_deref(), out.as_deref()),

@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 
 use super::liveness::memory_live;
+use crate::audit::{self, Change, ChangeKind};
 use crate::error::Result;
 use crate::model::session::Turn;
 use crate::store::{JobRow, KeyRow, SessionRow, StoreEvent, Stored, TenantModel, Tx};
@@ -248,6 +249,7 @@ fn import_memory(
             s.seq = here.seq;
             tx.update_memory(&s)?;
             tx.drop_vector(s.seq)?;
+            audit::record(tx, &tenant, &s.memory.namespace.joined(), Change::memory(ChangeKind::Updated, &s.memory));
         }
         None => {
             if tx.merged_into(&tenant, &id)?.is_some() {
@@ -264,11 +266,11 @@ fn import_memory(
                         ));
                         return Ok(());
                     }
-                    tx.delete_memory(holder.seq)?;
-                    tx.forget_merges_into(&tenant, &holder.memory.id)?;
+                    super::write::remove(tx, &holder, ChangeKind::Expired)?;
                 }
             }
             s.seq = tx.insert_memory(&s)?;
+            audit::record(tx, &tenant, &s.memory.namespace.joined(), Change::memory(ChangeKind::Created, &s.memory));
         }
     }
     st.report.imported("memory");

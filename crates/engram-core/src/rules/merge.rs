@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::liveness::live;
+use crate::audit::{self, Change, ChangeKind};
 use crate::error::Result;
 use crate::model::memory::{MAX_METADATA_ENTRIES, MAX_TAGS};
 use crate::model::{Memory, Namespace, Source, Tier};
@@ -130,6 +131,10 @@ pub fn fold(tx: &mut dyn Tx, survivor: &Stored, absorbed: &Stored, now: Millis) 
     tx.update_memory(&out)?;
     tx.delete_memory(absorbed.seq)?;
     tx.record_merge(&absorbed.tenant, &absorbed.memory.id, &out.memory.id, now)?;
+    let place = out.memory.namespace.joined();
+    let merged = Change { into: Some(out.memory.id.clone()), ..Change::memory(ChangeKind::Merged, &absorbed.memory) };
+    audit::record(tx, &out.tenant, &place, merged);
+    audit::record(tx, &out.tenant, &place, Change::memory(ChangeKind::Updated, &out.memory));
     Ok(out)
 }
 

@@ -5,6 +5,7 @@
 
 use super::liveness::live;
 use super::merge;
+use crate::audit::{self, Change, ChangeKind};
 use crate::error::Result;
 use crate::model::Tier;
 use crate::store::{Hit, Reads, Stored, Tx};
@@ -56,6 +57,8 @@ pub fn promote(tx: &mut dyn Tx, cands: Vec<(Candidate, Vec<Hit>)>, threshold: f6
             settled.memory.version += 1;
             settled.memory.updated_at = now.max(settled.memory.updated_at);
             tx.update_memory(&settled)?;
+            let place = settled.memory.namespace.joined();
+            audit::record(tx, &settled.tenant, &place, Change::memory(ChangeKind::Updated, &settled.memory));
         }
         if merged {
             out.merged += 1;

@@ -16,6 +16,7 @@
 
 use super::liveness::session_live;
 use super::write::{put_batch, Prepared};
+use crate::audit::{self, Change, ChangeKind};
 use crate::auth::NamespaceGrant;
 use crate::distill::DistillTurn;
 use crate::error::{Error, Result};
@@ -302,6 +303,7 @@ pub fn delete(tx: &mut dyn Tx, tenant: &str, id: &str, grant: Option<&NamespaceG
     end(tx, &s, false, now)?;
     // Jobs an earlier session of this id left when it ended are kept.
     tx.delete_jobs_of(tenant, DISTILL, &subject(&s))?;
+    audit::record(tx, tenant, &s.namespace.joined(), Change::new(ChangeKind::SessionDeleted, id));
     Ok(true)
 }
 

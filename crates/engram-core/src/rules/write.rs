@@ -8,6 +8,7 @@
 
 use super::liveness::{expiry, live};
 use super::merge::{self, DUPLICATE_COSINE};
+use crate::audit::{self, Change, ChangeKind};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{Memory, MemoryPatch, NewMemory, WriteStatus};
 use crate::store::{Hit, IndexMark, Reads, Stored, Tx};
@@ -100,8 +101,7 @@ pub fn put_batch(
                     }
                     stale => {
                         if let Some(old) = stale {
-                            tx.delete_memory(old.seq)?;
-                            tx.forget_merges_into(tenant, &old.memory.id)?;
+                            remove(tx, &old, ChangeKind::Expired)?;
                         }
                         (WriteStatus::Created, insert(tx, tenant, &p.memory, p.text_hash, now)?)
                     }
@@ -112,12 +112,19 @@ pub fn put_batch(
                     let incoming = new_record(tenant, &p.memory, p.text_hash, now);
                     let survivor = merge::folded(&existing, &incoming, now);
                     tx.update_memory(&survivor)?;
+                    let change = Change {
+                        into: Some(survivor.memory.id.clone()),
+                        ..Change::new(ChangeKind::Merged, &incoming.memory.id)
+                    };
+                    audit::record(tx, tenant, &survivor.memory.namespace.joined(), change);
                     out.push((WriteStatus::Merged, survivor.memory));
                     continue;
                 }
                 None => (WriteStatus::Created, insert(tx, tenant, &p.memory, p.text_hash, now)?),
             },
         };
+        let kind = if status == WriteStatus::Updated { ChangeKind::Updated } else { ChangeKind::Created };
+        audit::record(tx, tenant, &s.memory.namespace.joined(), Change::memory(kind, &s.memory));
         if let Some(v) = &p.memory.embedding {
             written.push((s.seq, v.clone()));
         }
@@ -255,6 +262,7 @@ pub fn patch(
         s.text_hash = merge::fingerprint(&s.memory);
     }
     tx.update_memory(&s)?;
+    audit::record(tx, tenant, &s.memory.namespace.joined(), Change::memory(ChangeKind::Updated, &s.memory));
     if !text_changed {
         return Ok(s.memory);
     }
@@ -268,14 +276,17 @@ pub fn delete(tx: &mut dyn Tx, tenant: &str, id: &str, now: Millis) -> Result<bo
     let Some(s) = live(resolve(tx, tenant, id)?, now) else {
         return Ok(false);
     };
-    remove(tx, &s)?;
+    remove(tx, &s, ChangeKind::Deleted)?;
     Ok(true)
 }
 
-/// Deletes a memory and the aliases that lead to it.
-pub fn remove(tx: &mut dyn Tx, s: &Stored) -> Result<()> {
+/// Deletes a memory and the aliases that lead to it, journaled as `kind`
+/// (deleted, expired, erased).
+pub fn remove(tx: &mut dyn Tx, s: &Stored, kind: ChangeKind) -> Result<()> {
     tx.delete_memory(s.seq)?;
-    tx.forget_merges_into(&s.tenant, &s.memory.id)
+    tx.forget_merges_into(&s.tenant, &s.memory.id)?;
+    audit::record(tx, &s.tenant, &s.memory.namespace.joined(), Change::memory(kind, &s.memory));
+    Ok(())
 }
 
 /// Restarts the TTL of the live memories `ids` that have one (and are not pinned).
@@ -297,7 +308,7 @@ pub fn sweep_expired(tx: &mut dyn Tx, now: Millis, batch: usize) -> Result<usize
     let seqs = tx.expired_memories(now, batch)?;
     for &seq in &seqs {
         if let Some(s) = tx.memory_by_seq(seq)? {
-            remove(tx, &s)?;
+            remove(tx, &s, ChangeKind::Expired)?;
         }
     }
     Ok(seqs.len())

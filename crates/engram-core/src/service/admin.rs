@@ -3,9 +3,10 @@
 //! The CLI, `/readyz` and the jobs reach storage only through these.
 
 use super::MemoryService;
+use crate::audit::{self, Actor, Change, ChangeKind};
 use crate::auth::{generate_key, validate_tenant, KeyInfo, NamespaceGrant, Scope, Scopes, TenantCtx};
 use crate::error::{Error, Result};
-use crate::store::{KeyRow, StoreEvent};
+use crate::store::{KeyRow, StoreEvent, Tx};
 
 /// Longest key name, in characters.
 pub const MAX_KEY_NAME: usize = 128;
@@ -21,6 +22,16 @@ fn validate_key_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Journals a key's creation or revocation in its tenant's chain (never its
+/// secret or hash).
+fn record_key(tx: &mut dyn Tx, kind: ChangeKind, k: &KeyRow) {
+    let mut detail = serde_json::json!({ "name": k.name, "scopes": k.scopes.to_list() });
+    if let Some(g) = &k.namespaces {
+        detail["namespaces"] = g.to_list().into();
+    }
+    audit::record(tx, &k.tenant, "", Change { detail: Some(detail), ..Change::new(kind, &k.id) });
+}
+
 /// Whether admin `ctx` manages key `k`: its tenant's, and within its
 /// namespaces when it is limited to some.
 fn manages(ctx: &TenantCtx, k: &KeyRow) -> bool {
@@ -32,6 +43,17 @@ impl MemoryService {
     /// returns it as listed and its secret (shown once: only its hash is stored).
     pub async fn create_key(
         &self,
+        tenant: &str,
+        name: &str,
+        scopes: Scopes,
+        namespaces: Option<NamespaceGrant>,
+    ) -> Result<(KeyInfo, String)> {
+        self.make_key(&Actor::cli(), tenant, name, scopes, namespaces).await
+    }
+
+    async fn make_key(
+        &self,
+        actor: &Actor,
         tenant: &str,
         name: &str,
         scopes: Scopes,
@@ -51,8 +73,9 @@ impl MemoryService {
         };
         let stored = row.clone();
         self.store()
-            .write(move |tx| {
+            .write(actor, move |tx| {
                 tx.insert_key(&stored)?;
+                record_key(tx, ChangeKind::KeyCreated, &stored);
                 tx.announce(StoreEvent::KeysChanged)
             })
             .await?;
@@ -74,9 +97,11 @@ impl MemoryService {
     pub async fn revoke_key(&self, id: &str) -> Result<bool> {
         let (id, now) = (id.to_owned(), self.now());
         self.store()
-            .write(move |tx| {
+            .write(&Actor::cli(), move |tx| {
+                let key = tx.keys(None)?.into_iter().find(|k| k.id == id && k.revoked_at.is_none());
                 let revoked = tx.revoke_key(None, &id, now)?;
-                if revoked {
+                if let Some(k) = key.filter(|_| revoked) {
+                    record_key(tx, ChangeKind::KeyRevoked, &k);
                     tx.announce(StoreEvent::KeysChanged)?;
                 }
                 Ok(revoked)
@@ -115,7 +140,7 @@ impl MemoryService {
                 )));
             }
         }
-        self.create_key(&ctx.tenant, name, scopes, grant).await
+        self.make_key(&ctx.actor(), &ctx.tenant, name, scopes, grant).await
     }
 
     /// `GET /v1/admin/keys`: the caller's tenant's keys, revoked ones
@@ -136,13 +161,17 @@ impl MemoryService {
         let (tenant, id_, now, caller) = (ctx.tenant.clone(), id.to_owned(), self.now(), ctx.clone());
         let revoked = self
             .store()
-            .write(move |tx| {
+            .write(&ctx.actor(), move |tx| {
                 let ours = tx
                     .keys(Some(&tenant))?
-                    .iter()
-                    .any(|k| k.id == id_ && k.revoked_at.is_none() && manages(&caller, k));
-                let revoked = ours && tx.revoke_key(Some(&tenant), &id_, now)?;
+                    .into_iter()
+                    .find(|k| k.id == id_ && k.revoked_at.is_none() && manages(&caller, k));
+                let Some(key) = ours else {
+                    return Ok(false);
+                };
+                let revoked = tx.revoke_key(Some(&tenant), &id_, now)?;
                 if revoked {
+                    record_key(tx, ChangeKind::KeyRevoked, &key);
                     tx.announce(StoreEvent::KeysChanged)?;
                 }
                 Ok(revoked)
@@ -168,7 +197,7 @@ impl MemoryService {
         let t = tenant.to_owned();
         let n = self
             .store()
-            .write(move |tx| {
+            .write(&Actor::cli(), move |tx| {
                 tx.forget_tenant_model(&t)?;
                 let n = tx.requeue_tenant(&t)?;
                 tx.announce(StoreEvent::TenantModelChanged { tenant: t.clone() })?;

@@ -140,6 +140,7 @@ impl MemoryService {
                     key_id: Some(k.id),
                     agent_id: None,
                     namespaces: k.namespaces,
+                    request_id: None,
                 });
                 if g.is_none() && auth.misses.check().is_err() {
                     auth.refuse_uncached_until.store(now + 1_000, Ordering::Relaxed);

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::MemoryService;
+use crate::audit::Actor;
 use crate::embed::{EmbedError, Embedder};
 use crate::error::{Error, Result};
 use crate::model::NewMemory;
@@ -107,7 +108,10 @@ impl MemoryService {
             ))),
             None => {
                 let (t, model) = (tenant.to_owned(), want.clone());
-                let recorded = self.store().write(move |tx| tx.record_tenant_model(&t, &model, now)).await?;
+                let recorded = self
+                    .store()
+                    .write(&Actor::job("embedding"), move |tx| tx.record_tenant_model(&t, &model, now))
+                    .await?;
                 // Another writer may have recorded another model first.
                 if recorded == want {
                     self.inner.model_checked.insert(tenant.to_owned(), now);
@@ -173,7 +177,7 @@ impl MemoryService {
     /// caller: see `rules::embedding::claim`).
     pub async fn claim_embeddings(&self, limit: usize, exclude: Vec<String>) -> Result<Vec<PendingText>> {
         let now = self.now();
-        self.store().write(move |tx| rules::claim(tx, now, limit, &exclude)).await
+        self.store().write(&Actor::job("embedding"), move |tx| rules::claim(tx, now, limit, &exclude)).await
     }
 
     /// Stores the embeddings computed for queued memories (those still
@@ -201,7 +205,7 @@ impl MemoryService {
         }
         rules::near_each_other(&mut computed);
         let now = self.now();
-        self.store().write_in(scope, move |tx| rules::store(tx, computed, &mark, now)).await
+        self.store().write_in(&Actor::job("embedding"), scope, move |tx| rules::store(tx, computed, &mark, now)).await
     }
 
     /// Brings derived indexes up to date with the stored vectors.

@@ -123,7 +123,7 @@ impl MemoryService {
         // LangGraph's stores make a put searchable by meaning before it returns.
         let mut batch = vec![memory];
         self.attach_vectors(&ctx.tenant, &mut batch, vec![None], true).await?;
-        let mut out = self.write_memories(&ctx.tenant, batch).await?;
+        let mut out = self.write_memories(&ctx.actor(), &ctx.tenant, batch).await?;
         let (_, m) = out.pop().ok_or_else(|| Error::internal("put returned nothing"))?;
         Ok(ItemView::from_memory(m, None))
     }
@@ -148,7 +148,7 @@ impl MemoryService {
             return Ok(None);
         };
         if refresh_ttl.unwrap_or(true) && m.ttl_ms.is_some() && !m.pinned {
-            self.refresh_ttl(&ctx.tenant, vec![m.id.clone()]).await?;
+            self.refresh_ttl(ctx, vec![m.id.clone()]).await?;
             m.expires_at = m.ttl_ms.map(|t| now + t);
         }
         Ok(Some(ItemView::from_memory(m, None)))
@@ -163,8 +163,8 @@ impl MemoryService {
         let (tenant, key, now) = (ctx.tenant.clone(), key.to_owned(), self.now());
         let scope = store::WriteScope::places([(tenant.clone(), namespace.clone())]);
         self.store()
-            .write_in(scope, move |tx| match live(tx.memory_by_key(&tenant, &namespace, &key)?, now) {
-                Some(s) => write::remove(tx, &s),
+            .write_in(&ctx.actor(), scope, move |tx| match live(tx.memory_by_key(&tenant, &namespace, &key)?, now) {
+                Some(s) => write::remove(tx, &s, crate::audit::ChangeKind::Deleted),
                 None => Ok(()),
             })
             .await
@@ -194,7 +194,7 @@ impl MemoryService {
         if req.refresh_ttl.unwrap_or(true) {
             let ids: Vec<String> =
                 hits.iter().filter(|h| h.0.ttl_ms.is_some() && !h.0.pinned).map(|h| h.0.id.clone()).collect();
-            self.refresh_ttl(&ctx.tenant, ids).await?;
+            self.refresh_ttl(ctx, ids).await?;
         }
         Ok(hits.into_iter().map(|(m, score, _)| ItemView::from_memory(m, Some(score))).collect())
     }
@@ -239,11 +239,11 @@ impl MemoryService {
     }
 
     /// Restarts the TTL of the tenant's live memories `ids` that have one.
-    async fn refresh_ttl(&self, tenant: &str, ids: Vec<String>) -> Result<()> {
+    async fn refresh_ttl(&self, ctx: &TenantCtx, ids: Vec<String>) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        let (tenant, now) = (tenant.to_owned(), self.now());
-        self.store().write(move |tx| write::refresh_ttl(tx, &tenant, &ids, now)).await
+        let (tenant, now) = (ctx.tenant.clone(), self.now());
+        self.store().write(&ctx.actor(), move |tx| write::refresh_ttl(tx, &tenant, &ids, now)).await
     }
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::inputs::{CreateMemories, ListInput, MemoryInput, PatchInput};
 use super::{check_limit, MemoryService, MAX_BATCH};
+use crate::audit::Actor;
 use crate::auth::{Scope, TenantCtx};
 use crate::error::{Error, Result};
 use crate::model::memory::{
@@ -146,7 +147,7 @@ impl MemoryService {
             }
         }
         self.attach_vectors(&ctx.tenant, &mut batch, given, wait_indexed).await?;
-        self.write_memories(&ctx.tenant, batch).await
+        self.write_memories(&ctx.actor(), &ctx.tenant, batch).await
     }
 
     /// Writes validated memories by the write rules: their fingerprints are
@@ -154,6 +155,7 @@ impl MemoryService {
     /// before the transaction. Wakes the embedding queue when texts wait.
     pub(crate) async fn write_memories(
         &self,
+        actor: &Actor,
         tenant: &str,
         batch: Vec<NewMemory>,
     ) -> Result<Vec<(WriteStatus, Memory)>> {
@@ -173,7 +175,8 @@ impl MemoryService {
             prepared[i].near = hits;
         }
         let (tenant, now) = (tenant.to_owned(), self.now());
-        let out = self.store().write_in(scope, move |tx| write::put_batch(tx, &tenant, prepared, &mark, now)).await?;
+        let out =
+            self.store().write_in(actor, scope, move |tx| write::put_batch(tx, &tenant, prepared, &mark, now)).await?;
         if queued {
             self.notify_queued();
         }
@@ -242,7 +245,8 @@ impl MemoryService {
         self.check_id_granted(ctx, id).await?;
         let requeues = patch.text.is_some();
         let (tenant, id, now) = (ctx.tenant.clone(), id.to_owned(), self.now());
-        let m = self.store().write(move |tx| write::patch(tx, &tenant, &id, &patch, if_version, now)).await?;
+        let m =
+            self.store().write(&ctx.actor(), move |tx| write::patch(tx, &tenant, &id, &patch, if_version, now)).await?;
         if requeues {
             self.notify_queued();
         }
@@ -254,7 +258,7 @@ impl MemoryService {
         check_id(id)?;
         self.check_id_granted(ctx, id).await?;
         let (tenant, key, now) = (ctx.tenant.clone(), id.to_owned(), self.now());
-        if self.store().write(move |tx| write::delete(tx, &tenant, &key, now)).await? {
+        if self.store().write(&ctx.actor(), move |tx| write::delete(tx, &tenant, &key, now)).await? {
             Ok(())
         } else {
             Err(Error::not_found(format!("no memory with id {id}")))
@@ -293,6 +297,6 @@ impl MemoryService {
     /// Deletes up to `batch` memories expired by now; returns how many.
     pub async fn sweep_expired(&self, batch: usize) -> Result<usize> {
         let now = self.now();
-        self.store().write(move |tx| write::sweep_expired(tx, now, batch)).await
+        self.store().write(&Actor::job("ttl_sweep"), move |tx| write::sweep_expired(tx, now, batch)).await
     }
 }

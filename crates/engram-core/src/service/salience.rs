@@ -10,6 +10,7 @@
 use serde::Serialize;
 
 use super::MemoryService;
+use crate::audit::Actor;
 use crate::auth::{Scope, TenantCtx};
 use crate::error::{Error, Result};
 use crate::rules::merge::DUPLICATE_COSINE;
@@ -66,7 +67,7 @@ impl MemoryService {
             return Ok(0);
         }
         let (cites, now) = (taken.clone(), self.now());
-        match self.store().write(move |tx| rules::apply_citations(tx, &cites, now)).await {
+        match self.store().write(&Actor::job("salience"), move |tx| rules::apply_citations(tx, &cites, now)).await {
             Ok(n) => Ok(n),
             Err(e) => {
                 // Put them back for the next attempt.
@@ -85,7 +86,7 @@ impl MemoryService {
     /// to date for a day; returns how many.
     pub async fn decay_salience(&self) -> Result<usize> {
         let now = self.now();
-        self.store().write(move |tx| rules::decay(tx, now, DECAY_BATCH)).await
+        self.store().write(&Actor::job("salience"), move |tx| rules::decay(tx, now, DECAY_BATCH)).await
     }
 
     /// Promotes up to [`PROMOTION_BATCH`] episodic memories whose salience
@@ -108,6 +109,6 @@ impl MemoryService {
             };
             with_hits.push((c, hits));
         }
-        self.store().write(move |tx| promotion::promote(tx, with_hits, threshold, now)).await
+        self.store().write(&Actor::job("promotion"), move |tx| promotion::promote(tx, with_hits, threshold, now)).await
     }
 }

@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::inputs::AddTurns;
 use super::MemoryService;
+use crate::audit::Actor;
 use crate::auth::{Scope, TenantCtx};
 use crate::distill::{DistillRequest, DistilledMemory, Distiller, Extractive};
 use crate::error::{Error, Result};
@@ -116,7 +117,7 @@ impl MemoryService {
             distill_every: life.distill_every,
             grant: ctx.namespaces.clone(),
         };
-        let a = self.store().write(move |tx| rules::append(tx, &append)).await?;
+        let a = self.store().write(&ctx.actor(), move |tx| rules::append(tx, &append)).await?;
         let distilled = match a.queued_job {
             Some(job) if self.inner.distiller.inline() => {
                 match self.run_distill_job_by_id(job).await {
@@ -161,7 +162,7 @@ impl MemoryService {
         ctx.require(Scope::Write)?;
         validate_session_id(session_id)?;
         let (tenant, id, now, grant) = (ctx.tenant.clone(), session_id.to_owned(), self.now(), ctx.namespaces.clone());
-        if self.store().write(move |tx| rules::delete(tx, &tenant, &id, grant.as_ref(), now)).await? {
+        if self.store().write(&ctx.actor(), move |tx| rules::delete(tx, &tenant, &id, grant.as_ref(), now)).await? {
             Ok(())
         } else {
             Err(Error::not_found(format!("no session with id {session_id}")))
@@ -173,11 +174,14 @@ impl MemoryService {
         ctx.require(Scope::Write)?;
         validate_session_id(session_id)?;
         let (tenant, id, now, grant) = (ctx.tenant.clone(), session_id.to_owned(), self.now(), ctx.namespaces.clone());
-        let distilled =
-            match self.store().write(move |tx| rules::queue_rest(tx, &tenant, &id, grant.as_ref(), now)).await? {
-                Some(job) => self.run_distill_job_by_id(job).await?,
-                None => Vec::new(),
-            };
+        let distilled = match self
+            .store()
+            .write(&ctx.actor(), move |tx| rules::queue_rest(tx, &tenant, &id, grant.as_ref(), now))
+            .await?
+        {
+            Some(job) => self.run_distill_job_by_id(job).await?,
+            None => Vec::new(),
+        };
         Ok(Distilled { session_id: session_id.to_owned(), distilled })
     }
 
@@ -201,7 +205,7 @@ impl MemoryService {
     /// turns are queued first); returns how many.
     pub async fn sweep_sessions(&self, batch: usize) -> Result<usize> {
         let now = self.now();
-        let n = self.store().write(move |tx| rules::sweep(tx, now, batch)).await?;
+        let n = self.store().write(&Actor::job("session_cleanup"), move |tx| rules::sweep(tx, now, batch)).await?;
         if n > 0 {
             self.wake_distiller();
         }
@@ -218,13 +222,13 @@ impl MemoryService {
     /// see `rules::sessions::claim_jobs`).
     pub async fn claim_distillations(&self, max: usize) -> Result<Vec<DistillJob>> {
         let now = self.now();
-        self.store().write(move |tx| rules::claim_jobs(tx, now, max)).await
+        self.store().write(&Actor::job("distillation"), move |tx| rules::claim_jobs(tx, now, max)).await
     }
 
     /// Records a failed attempt of a job; it runs again after `delay_ms`.
     pub async fn retry_distillation(&self, id: i64, error: String, delay_ms: i64) -> Result<()> {
         let run_after = self.now() + delay_ms;
-        self.store().write(move |tx| tx.retry_job(id, &error, run_after)).await
+        self.store().write(&Actor::job("distillation"), move |tx| tx.retry_job(id, &error, run_after)).await
     }
 
     /// Runs a queued job by id (nothing if it is done, or another worker
@@ -232,7 +236,7 @@ impl MemoryService {
     async fn run_distill_job_by_id(&self, id: i64) -> Result<Vec<String>> {
         let _one = self.inner.distilling.lock().await;
         let now = self.now();
-        match self.store().write(move |tx| rules::claim_job(tx, id, now)).await? {
+        match self.store().write(&Actor::job("distillation"), move |tx| rules::claim_job(tx, id, now)).await? {
             Some(job) => self.distill_locked(job).await,
             None => Ok(Vec::new()),
         }
@@ -263,7 +267,10 @@ impl MemoryService {
         let batch: Vec<_> = out.memories.into_iter().filter_map(|m| to_new_memory(&job, m)).map(prepare).collect();
         let embeds = !batch.is_empty();
         let now = self.now();
-        let written = self.store().write(move |tx| rules::finish(tx, &job, out.summary, batch, now)).await?;
+        let written = self
+            .store()
+            .write(&Actor::job("distillation"), move |tx| rules::finish(tx, &job, out.summary, batch, now))
+            .await?;
         let ids: Vec<String> = written.unwrap_or_default().into_iter().map(|(_, m)| m.id).collect();
         if embeds && !ids.is_empty() {
             self.notify_queued();

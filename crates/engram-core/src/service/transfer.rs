@@ -9,6 +9,7 @@
 //! counts and checksums says whether anything changed meanwhile).
 
 use super::MemoryService;
+use crate::audit::Actor;
 use crate::auth::validate_tenant;
 use crate::error::{Error, Result};
 use crate::rules::import::{self, ImportReport, ImportState, Prepared};
@@ -295,7 +296,7 @@ impl Import {
         let state = self
             .service
             .store()
-            .write(move |tx| {
+            .write(&Actor { by: Some("import".into()), ..Actor::default() }, move |tx| {
                 import::apply(tx, &mut state, batch, now)?;
                 Ok(state)
             })

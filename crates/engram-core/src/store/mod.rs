@@ -27,6 +27,7 @@ pub mod sqlite;
 
 use std::collections::HashMap;
 
+use crate::audit::Actor;
 use crate::auth::Scopes;
 use crate::error::Result;
 use crate::filter::Filter;
@@ -272,6 +273,17 @@ pub trait Reads {
     fn any_key(&mut self) -> Result<bool>;
 
     fn tenant_model(&mut self, tenant: &str) -> Result<Option<TenantModel>>;
+
+    /// Up to `limit` change-journal rows (of `tenant`, or all) after
+    /// `(tenant, namespace, seq)`, in chain order.
+    fn change_rows(
+        &mut self,
+        tenant: Option<&str>,
+        after: Option<&(String, String, i64)>,
+        limit: usize,
+    ) -> Result<Vec<crate::audit::ChangeRow>>;
+    /// Every change chain's recorded head (of `tenant`, or all), in chain order.
+    fn change_heads(&mut self, tenant: Option<&str>) -> Result<Vec<crate::audit::ChainHead>>;
     /// Every tenant that has memories.
     fn tenants(&mut self) -> Result<Vec<String>>;
 
@@ -371,6 +383,14 @@ pub trait Tx: Reads {
     /// Announces `event` to every node once this transaction commits (never
     /// if it rolls back).
     fn announce(&mut self, event: StoreEvent) -> Result<()>;
+
+    /// The changes noted in this transaction and not yet appended (see
+    /// `crate::audit`): kept by the backend, decided on by the domain.
+    fn journal(&mut self) -> &mut Vec<crate::audit::Journaled>;
+    /// A change chain's head: its last `seq` and hash; `None` when empty.
+    fn change_head(&mut self, tenant: &str, namespace: &str) -> Result<Option<crate::audit::Head>>;
+    /// Appends a row to its chain and makes it the chain's head.
+    fn append_change(&mut self, row: &crate::audit::ChangeRow) -> Result<()>;
 }
 
 /// The right to run a singleton job (sweeps, decay, promotion): held by one
@@ -428,24 +448,37 @@ impl Store {
     }
 
     /// Runs `f` in a transaction and commits it durably; an error rolls back
-    /// everything `f` did. Indexes reflect the writes when this returns.
+    /// everything `f` did. The changes `f` records are appended to the change
+    /// journal as made by `actor`, in the same transaction
+    /// (`crate::audit::flush`). Indexes reflect the writes when this returns.
     /// The write may touch anything, so it runs alone.
-    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    pub async fn write<T, F>(&self, actor: &Actor, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     {
-        self.write_in(WriteScope::All, f).await
+        self.write_in(actor, WriteScope::All, f).await
     }
 
     /// [`Store::write`] for a write that touches only the places of `scope`:
     /// the backend may run it beside writes to other places (see
     /// [`WriteScope`]).
-    pub async fn write_in<T, F>(&self, scope: WriteScope, f: F) -> Result<T>
+    pub async fn write_in<T, F>(&self, actor: &Actor, scope: WriteScope, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     {
+        let clock = match self {
+            Store::Sqlite(s) => s.clock().clone(),
+            Store::Postgres(s) => s.clock().clone(),
+        };
+        let actor = actor.clone();
+        let f = move |tx: &mut dyn Tx| {
+            tx.journal().clear();
+            let out = f(tx)?;
+            crate::audit::flush(tx, &actor, clock.now_ms())?;
+            Ok(out)
+        };
         delegate!(self.write(scope, f))
     }
 

@@ -33,21 +33,25 @@ pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
 }
 
 /// The caller acting as the agent its `x-agent-id` header names, if any
-/// (a malformed one is `invalid_input`).
-pub fn with_agent_header(ctx: TenantCtx, headers: &axum::http::HeaderMap) -> Result<TenantCtx, Error> {
-    match headers.get("x-agent-id") {
+/// (a malformed one is `invalid_input`), in the request of its id.
+pub fn with_request(mut ctx: TenantCtx, parts: &Parts) -> Result<TenantCtx, Error> {
+    ctx.request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+    match parts.headers.get("x-agent-id") {
         None => Ok(ctx),
         Some(v) => ctx.with_agent(v.to_str().map_err(|_| Error::invalid("x-agent-id must be ASCII"))?),
     }
 }
+
+/// The request's id (`x-request-id`), set by the middleware for the journal.
+#[derive(Clone)]
+pub struct RequestId(pub String);
 
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = axum::response::Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let ctx = state.admit(&parts.headers).await?;
-        let ctx = with_agent_header(ctx, &parts.headers)
-            .map_err(|e| axum::response::IntoResponse::into_response(ApiError(e)))?;
+        let ctx = with_request(ctx, parts).map_err(|e| axum::response::IntoResponse::into_response(ApiError(e)))?;
         if let Some(slot) = parts.extensions.get::<TenantSlot>() {
             let _ = slot.0.set(ctx.tenant.clone());
         }

@@ -42,6 +42,7 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
     let slot = TenantSlot::default();
     req.extensions_mut().insert(slot.clone());
+    req.extensions_mut().insert(super::extract::RequestId(id.clone()));
 
     let declared = req
         .headers()

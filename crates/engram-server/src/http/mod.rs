@@ -6,7 +6,7 @@ pub mod admission;
 mod error;
 mod extract;
 
-pub use extract::{presented_key, with_agent_header};
+pub use extract::{presented_key, with_request};
 mod health;
 mod memories;
 mod metrics;

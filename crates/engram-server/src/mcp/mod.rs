@@ -67,7 +67,7 @@ impl EngramMcp {
     async fn caller(&self, rc: &RequestContext<RoleServer>) -> Result<TenantCtx, Error> {
         if let Some(parts) = rc.extensions.get::<axum::http::request::Parts>() {
             let ctx = self.service.authenticate(crate::http::presented_key(&parts.headers)).await?;
-            return crate::http::with_agent_header(ctx, &parts.headers);
+            return crate::http::with_request(ctx, parts);
         }
         self.stdio_caller.clone().ok_or_else(|| Error::internal("an MCP request without a caller"))
     }

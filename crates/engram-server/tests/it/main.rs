@@ -5,6 +5,7 @@ mod support;
 
 mod admin;
 mod admission;
+mod audit;
 mod grants;
 mod limits;
 mod memories;

@@ -331,6 +331,17 @@ impl TestServer {
         }
     }
 
+    /// Runs the real `engram` binary on this server's store (its data
+    /// directory, or its PostgreSQL database), without a model.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = std::process::Command::new(engram_bin());
+        cmd.args(args).arg("--data-dir").arg(self.dir.path()).env("ENGRAM_EMBEDDER_PROVIDER", "none");
+        if let Some(url) = &self.postgres_url {
+            cmd.env("ENGRAM_STORE_URL", url);
+        }
+        cmd.stdin(std::process::Stdio::null()).output().expect("run engram")
+    }
+
     /// Stops the server gracefully and waits for it.
     pub fn stop(&mut self) {
         if let Some(s) = self.stop.take() {

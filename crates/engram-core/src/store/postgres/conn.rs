@@ -5,7 +5,7 @@
 use deadpool_postgres::Transaction;
 use tokio::runtime::Handle;
 
-use super::{jobs, keys, memories, scans, sessions, vectors};
+use super::{changes, jobs, keys, memories, scans, sessions, vectors};
 use crate::error::Result;
 use crate::model::session::Turn;
 use crate::model::{Namespace, Tier};
@@ -16,11 +16,12 @@ use crate::time::Millis;
 pub struct PgConn<'a, 'c> {
     tx: &'a Transaction<'c>,
     rt: &'a Handle,
+    journal: Vec<crate::audit::Journaled>,
 }
 
 impl<'a, 'c> PgConn<'a, 'c> {
     pub fn new(tx: &'a Transaction<'c>, rt: &'a Handle) -> Self {
-        PgConn { tx, rt }
+        PgConn { tx, rt, journal: Vec::new() }
     }
 }
 
@@ -72,6 +73,17 @@ impl Reads for PgConn<'_, '_> {
     }
     fn any_key(&mut self) -> Result<bool> {
         self.rt.block_on(keys::any(self.tx))
+    }
+    fn change_rows(
+        &mut self,
+        tenant: Option<&str>,
+        after: Option<&(String, String, i64)>,
+        limit: usize,
+    ) -> Result<Vec<crate::audit::ChangeRow>> {
+        self.rt.block_on(changes::page(self.tx, tenant, after, limit))
+    }
+    fn change_heads(&mut self, tenant: Option<&str>) -> Result<Vec<crate::audit::ChainHead>> {
+        self.rt.block_on(changes::heads(self.tx, tenant))
     }
     fn tenant_model(&mut self, tenant: &str) -> Result<Option<TenantModel>> {
         self.rt.block_on(vectors::tenant_model(self.tx, tenant))
@@ -197,5 +209,14 @@ impl Tx for PgConn<'_, '_> {
     }
     fn announce(&mut self, event: StoreEvent) -> Result<()> {
         self.rt.block_on(super::events::notify(self.tx, &event))
+    }
+    fn journal(&mut self) -> &mut Vec<crate::audit::Journaled> {
+        &mut self.journal
+    }
+    fn change_head(&mut self, tenant: &str, namespace: &str) -> Result<Option<crate::audit::Head>> {
+        self.rt.block_on(changes::head(self.tx, tenant, namespace))
+    }
+    fn append_change(&mut self, row: &crate::audit::ChangeRow) -> Result<()> {
+        self.rt.block_on(changes::append(self.tx, row))
     }
 }

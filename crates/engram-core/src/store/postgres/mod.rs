@@ -15,6 +15,7 @@
 //! come from a bounded pool (`deadpool-postgres`) with an acquire timeout;
 //! every statement has a time limit (`statement_timeout`).
 
+mod changes;
 mod conn;
 mod errors;
 mod events;
@@ -155,6 +156,7 @@ pub struct PostgresStore {
     /// Events heard from every node (see `events.rs`).
     events: tokio::sync::broadcast::Sender<super::StoreEvent>,
     listener: tokio::task::JoinHandle<()>,
+    clock: SharedClock,
 }
 
 impl PostgresStore {
@@ -203,10 +205,16 @@ impl PostgresStore {
             conns,
             cfg: std::sync::Arc::new(cfg),
             vectors: opts.dims.is_some(),
-            keyword: keyword::KeywordSearch::new(opts.clock),
+            keyword: keyword::KeywordSearch::new(opts.clock.clone()),
             events,
             listener,
+            clock: opts.clock,
         })
+    }
+
+    /// The service's clock (the change journal stamps writes with it).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// A pooled connection, unless the database is known to be unreachable.

@@ -188,8 +188,35 @@ DROP INDEX memory_vectors_by_place;
     ),
     (
         3,
-        // A key may be limited to namespace prefixes (comma-separated; NULL: all).
-        "ALTER TABLE api_keys ADD COLUMN namespaces text;",
+        r#"
+-- A key may be limited to namespace prefixes (comma-separated; NULL: all).
+ALTER TABLE api_keys ADD COLUMN namespaces text;
+
+-- The change journal (crate::audit): one hash chain per (tenant, namespace).
+-- The changes are text, not jsonb: they are hashed as stored.
+CREATE TABLE changes (
+    tenant_id   text NOT NULL,
+    namespace   text COLLATE "C" NOT NULL,
+    seq         bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    at          bigint NOT NULL,
+    by_who      text,
+    agent_id    text,
+    request_id  text,
+    changes     text NOT NULL,
+    prev_hash   bytea NOT NULL,
+    hash        bytea NOT NULL,
+    PRIMARY KEY (tenant_id, namespace, seq)
+);
+CREATE INDEX changes_by_id ON changes (id);
+CREATE TABLE change_heads (
+    tenant_id   text NOT NULL,
+    namespace   text COLLATE "C" NOT NULL,
+    seq         bigint NOT NULL,
+    hash        bytea NOT NULL,
+    PRIMARY KEY (tenant_id, namespace)
+);
+"#,
     ),
 ];
 

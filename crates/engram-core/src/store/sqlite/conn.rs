@@ -4,7 +4,7 @@
 
 use rusqlite::Connection;
 
-use super::{jobs, keys, memories, scans, sessions, vectors};
+use super::{changes, jobs, keys, memories, scans, sessions, vectors};
 use crate::error::Result;
 use crate::model::session::Turn;
 use crate::model::{Namespace, Tier};
@@ -18,11 +18,12 @@ pub struct Conn<'a> {
     pub(super) vectors_touched: bool,
     /// Events to deliver once the write commits.
     pub(super) events: Vec<StoreEvent>,
+    journal: Vec<crate::audit::Journaled>,
 }
 
 impl<'a> Conn<'a> {
     pub fn new(c: &'a Connection) -> Self {
-        Conn { c, vectors_touched: false, events: Vec::new() }
+        Conn { c, vectors_touched: false, events: Vec::new(), journal: Vec::new() }
     }
 }
 
@@ -74,6 +75,17 @@ impl Reads for Conn<'_> {
     }
     fn any_key(&mut self) -> Result<bool> {
         keys::any(self.c)
+    }
+    fn change_rows(
+        &mut self,
+        tenant: Option<&str>,
+        after: Option<&(String, String, i64)>,
+        limit: usize,
+    ) -> Result<Vec<crate::audit::ChangeRow>> {
+        changes::page(self.c, tenant, after, limit)
+    }
+    fn change_heads(&mut self, tenant: Option<&str>) -> Result<Vec<crate::audit::ChainHead>> {
+        changes::heads(self.c, tenant)
     }
     fn tenant_model(&mut self, tenant: &str) -> Result<Option<TenantModel>> {
         vectors::tenant_model(self.c, tenant)
@@ -206,5 +218,14 @@ impl Tx for Conn<'_> {
     fn announce(&mut self, event: StoreEvent) -> Result<()> {
         self.events.push(event);
         Ok(())
+    }
+    fn journal(&mut self) -> &mut Vec<crate::audit::Journaled> {
+        &mut self.journal
+    }
+    fn change_head(&mut self, tenant: &str, namespace: &str) -> Result<Option<crate::audit::Head>> {
+        changes::head(self.c, tenant, namespace)
+    }
+    fn append_change(&mut self, row: &crate::audit::ChangeRow) -> Result<()> {
+        changes::append(self.c, row)
     }
 }

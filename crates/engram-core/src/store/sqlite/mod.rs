@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one file, WAL, a group-committing writer thread
 //! and a pool of readers. See `schema.rs` for the tables.
 
+mod changes;
 mod conn;
 mod errors;
 mod filter_sql;
@@ -108,6 +109,7 @@ pub struct SqliteStore {
     readers: Arc<readers::Readers>,
     vectors: Option<Vectors>,
     keyword: Arc<keyword::KeywordSearch>,
+    clock: SharedClock,
     _lock: Option<lock::DbLock>,
 }
 
@@ -160,9 +162,14 @@ impl SqliteStore {
         };
         let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1), opts.busy_timeout)?;
         let writer = Arc::new(writer::Writer::start(conn)?);
-        let keyword = Arc::new(keyword::KeywordSearch::new(opts.clock));
+        let keyword = Arc::new(keyword::KeywordSearch::new(opts.clock.clone()));
         let (events, _) = tokio::sync::broadcast::channel(super::EVENT_BUFFER);
-        Ok(SqliteStore { events, writer, readers, vectors, keyword, _lock: lock })
+        Ok(SqliteStore { events, writer, readers, vectors, keyword, clock: opts.clock, _lock: lock })
+    }
+
+    /// The service's clock (the change journal stamps writes with it).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// The vector index, if this store keeps one.

@@ -365,6 +365,29 @@ ALTER TABLE embed_queue ADD COLUMN leased_until INTEGER NOT NULL DEFAULT 0;
         r#"
 -- A key may be limited to namespace prefixes (comma-separated; NULL: all).
 ALTER TABLE api_keys ADD COLUMN namespaces TEXT;
+
+-- The change journal (crate::audit): one hash chain per (tenant, namespace).
+CREATE TABLE changes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id   TEXT NOT NULL,
+    namespace   TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    by_who      TEXT,
+    agent_id    TEXT,
+    request_id  TEXT,
+    changes     TEXT NOT NULL,
+    prev_hash   BLOB NOT NULL,
+    hash        BLOB NOT NULL
+);
+CREATE UNIQUE INDEX changes_by_chain ON changes (tenant_id, namespace, seq);
+CREATE TABLE change_heads (
+    tenant_id   TEXT NOT NULL,
+    namespace   TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    hash        BLOB NOT NULL,
+    PRIMARY KEY (tenant_id, namespace)
+) WITHOUT ROWID;
 "#,
     ),
 ];

@@ -265,11 +265,11 @@ pub async fn near_duplicates_are_checked_again_inside_the_transaction(h: Harness
         index: None,
         embedding: Some(v.to_vec()),
     };
-    let now = h.now();
+    let (now, actor) = (h.now(), engram_core::audit::Actor::default());
     let put = |m: NewMemory, near: Vec<(i64, f64)>, mark: IndexMark| {
         let mut p = prepare(m);
         p.near = near;
-        store.write(move |tx| put_batch(tx, "t", vec![p], &mark, now))
+        store.write(&actor, move |tx| put_batch(tx, "t", vec![p], &mark, now))
     };
     // Y is written; a write found Y near by its vector, but before its
     // transaction Y's vector went (its text changed): W is not folded into Y.
@@ -282,7 +282,7 @@ pub async fn near_duplicates_are_checked_again_inside_the_transaction(h: Harness
         })
         .await
         .unwrap();
-    store.write(move |tx| tx.drop_vector(y_seq)).await.unwrap();
+    store.write(&actor, move |tx| tx.drop_vector(y_seq)).await.unwrap();
     let mark = store.index_mark(vec![place.clone()]).await.unwrap();
     let w = put(new("Yusuf is a philatelist", &nudged(&v, 0.05)), vec![(y_seq, 0.99)], mark).await.unwrap();
     assert_eq!(w[0].0, WriteStatus::Created, "a stale hit is not a duplicate");
