@@ -197,6 +197,8 @@ pub struct TestServer {
     pub postgres_url: Option<String>,
     /// Secrets of the keys created from [`Opts::keys`], in order.
     pub keys: Vec<String>,
+    /// The ids of [`TestServer::keys`], in the same order.
+    pub key_ids: Vec<String>,
     /// The server's service, for driving its jobs' steps directly.
     pub service: MemoryService,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -265,9 +267,9 @@ impl TestServer {
                 let service = MemoryService::with_options(store, mode, opts_);
                 let mut secrets = Vec::new();
                 for (tenant, scopes) in &opts.keys {
-                    let (_, secret) =
+                    let (info, secret) =
                         service.create_key(tenant, "test", Scopes::parse_list(scopes).unwrap(), None).await.unwrap();
-                    secrets.push(secret);
+                    secrets.push((info.id, secret));
                 }
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 ready_tx.send((listener.local_addr().unwrap(), secrets, service.clone())).unwrap();
@@ -278,8 +280,9 @@ impl TestServer {
                 .expect("server run");
             });
         });
-        let (addr, keys, service) = ready_rx.recv_timeout(Duration::from_secs(60)).expect("server started");
-        TestServer { addr, dir, postgres_url, keys, service, stop: Some(stop), thread: Some(thread) }
+        let (addr, made, service) = ready_rx.recv_timeout(Duration::from_secs(60)).expect("server started");
+        let (key_ids, keys) = made.into_iter().unzip();
+        TestServer { addr, dir, postgres_url, keys, key_ids, service, stop: Some(stop), thread: Some(thread) }
     }
 
     /// A client in dev mode (no key).

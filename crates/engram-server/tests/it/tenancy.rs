@@ -202,7 +202,7 @@ fn every_write_records_who_made_it() {
         ..Default::default()
     });
     let (ka, kb) = (srv.keys[0].clone(), srv.keys[1].clone());
-    let (id_a, id_b) = (format!("key:{}", &ka[4..16]), format!("key:{}", &kb[4..16]));
+    let (id_a, id_b) = (format!("key:{}", srv.key_ids[0]), format!("key:{}", srv.key_ids[1]));
     let send = |key: &str, agent: Option<&str>, method: &str, path: &str, body: serde_json::Value| {
         let auth = format!("Bearer {key}");
         let mut headers = vec![("authorization", auth.as_str())];
