@@ -9,6 +9,7 @@
 //! these; the background jobs (in `crate::jobs`) call them through the service.
 
 pub mod embedding;
+pub mod erase;
 pub mod import;
 pub mod liveness;
 pub mod merge;

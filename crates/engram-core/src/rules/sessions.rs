@@ -126,6 +126,13 @@ pub fn check_job(j: &JobRow) -> Result<()> {
     Ok(())
 }
 
+/// The session id and namespace a distillation's payload names (`None`
+/// when it does not decode).
+pub fn job_namespace(j: &JobRow) -> Option<(String, Namespace)> {
+    let p: Payload = serde_json::from_str(&j.payload).ok()?;
+    Some((p.session_id, Namespace::from_stored(&p.namespace)))
+}
+
 /// The id of the session a job belongs to (from its subject).
 pub fn job_session(j: &JobRow) -> Option<&str> {
     j.subject.rsplit_once('@').map(|(id, _)| id)

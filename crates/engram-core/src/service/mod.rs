@@ -9,6 +9,7 @@
 mod admin;
 mod auth;
 mod embedding;
+mod erase;
 pub mod inputs;
 mod items;
 mod journal;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 pub use auth::{AuthMode, UNKNOWN_KEYS_PER_SECOND};
 pub use embedding::EMBED_BATCH;
+pub use erase::{EraseInput, EraseReceipt};
 pub use items::{ItemView, PutItem, SearchItems};
 pub use journal::{JournalReport, JOURNAL_PAGE};
 pub use memories::ListPage;

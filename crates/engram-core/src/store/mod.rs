@@ -482,6 +482,12 @@ impl Store {
         delegate!(self.write(scope, f))
     }
 
+    /// Makes erased data unrecoverable from the store's files, as far as the
+    /// backend can (run after an erasure).
+    pub async fn scrub(&self) -> Result<()> {
+        delegate!(self.scrub())
+    }
+
     /// A page of the scope's memories.
     pub async fn list(&self, scope: Scope, page: Page) -> Result<Vec<Stored>> {
         delegate!(self.list(scope, page))

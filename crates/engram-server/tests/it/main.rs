@@ -6,6 +6,7 @@ mod support;
 mod admin;
 mod admission;
 mod audit;
+mod erase;
 mod grants;
 mod limits;
 mod memories;

@@ -212,6 +212,20 @@ impl PostgresStore {
         })
     }
 
+    /// After an erasure: rewrites the tables that can hold text (and their
+    /// indexes) with `VACUUM FULL`, so no dead copy of an erased row stays in
+    /// their files — a plain VACUUM frees the space but leaves the bytes.
+    /// It locks each table while it is rewritten (see docs/decisions.md).
+    pub async fn scrub(&self) -> Result<()> {
+        let c = self.client().await?;
+        // A rewrite of a large table may outlast the statement timeout.
+        c.batch_execute("SET statement_timeout = 0").await?;
+        let out = c.batch_execute("VACUUM FULL memories, sessions, session_turns, jobs").await;
+        c.batch_execute("RESET statement_timeout").await?;
+        out?;
+        Ok(())
+    }
+
     /// The service's clock (the change journal stamps writes with it).
     pub fn clock(&self) -> &SharedClock {
         &self.clock

@@ -110,6 +110,8 @@ pub struct SqliteStore {
     vectors: Option<Vectors>,
     keyword: Arc<keyword::KeywordSearch>,
     clock: SharedClock,
+    path: std::path::PathBuf,
+    busy_timeout: std::time::Duration,
     _lock: Option<lock::DbLock>,
 }
 
@@ -128,7 +130,10 @@ pub(crate) fn open_connection(path: &Path, read_only: bool, busy_timeout: std::t
     conn.execute_batch(if read_only {
         "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -4000;"
     } else {
-        "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;"
+        // Deleted content is overwritten with zeros, so an erased text does
+        // not linger in free pages (see `scrub`).
+        "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000; \
+         PRAGMA secure_delete = ON;"
     })?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -164,7 +169,36 @@ impl SqliteStore {
         let writer = Arc::new(writer::Writer::start(conn)?);
         let keyword = Arc::new(keyword::KeywordSearch::new(opts.clock.clone()));
         let (events, _) = tokio::sync::broadcast::channel(super::EVENT_BUFFER);
-        Ok(SqliteStore { events, writer, readers, vectors, keyword, clock: opts.clock, _lock: lock })
+        Ok(SqliteStore {
+            events,
+            writer,
+            readers,
+            vectors,
+            keyword,
+            clock: opts.clock,
+            path: opts.path,
+            busy_timeout: opts.busy_timeout,
+            _lock: lock,
+        })
+    }
+
+    /// After an erasure: copies the WAL into the database and truncates it,
+    /// so no old copy of an erased page remains in the WAL file (deleted
+    /// content is zeroed as it is deleted: `secure_delete`, and FTS5's
+    /// `secure-delete`).
+    pub async fn scrub(&self) -> Result<()> {
+        let (path, timeout) = (self.path.clone(), self.busy_timeout);
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let c = open_connection(&path, false, timeout)?;
+            let (busy, _, _): (i64, i64, i64) =
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            if busy != 0 {
+                return Err(Error::unavailable("the WAL could not be checkpointed (readers held it); try again"));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::internal(format!("scrub panicked: {e}")))?
     }
 
     /// The service's clock (the change journal stamps writes with it).

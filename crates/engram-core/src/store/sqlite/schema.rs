@@ -366,6 +366,10 @@ ALTER TABLE embed_queue ADD COLUMN leased_until INTEGER NOT NULL DEFAULT 0;
 -- A key may be limited to namespace prefixes (comma-separated; NULL: all).
 ALTER TABLE api_keys ADD COLUMN namespaces TEXT;
 
+-- Deleting from the keyword index removes a text's words from the index at
+-- once, not only marks them deleted (an erased text must not linger).
+INSERT INTO memories_fts (memories_fts, rank) VALUES ('secure-delete', 1);
+
 -- The change journal (crate::audit): one hash chain per (tenant, namespace).
 CREATE TABLE changes (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
