@@ -284,6 +284,17 @@ pub trait Reads {
     ) -> Result<Vec<crate::audit::ChangeRow>>;
     /// Every change chain's recorded head (of `tenant`, or all), in chain order.
     fn change_heads(&mut self, tenant: Option<&str>) -> Result<Vec<crate::audit::ChainHead>>;
+    /// Up to `limit` of the tenant's change rows after position `after`, in
+    /// commit order, each with its position; never a row that could still
+    /// be followed by one committed earlier in that order.
+    fn changes_since(
+        &mut self,
+        tenant: &str,
+        after: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<((i64, i64), crate::audit::ChangeRow)>>;
+    /// The position after which every change still to come will lie.
+    fn changes_tail(&mut self) -> Result<(i64, i64)>;
     /// Every tenant that has memories.
     fn tenants(&mut self) -> Result<Vec<String>>;
 
@@ -479,7 +490,17 @@ impl Store {
             crate::audit::flush(tx, &actor, clock.now_ms())?;
             Ok(out)
         };
-        delegate!(self.write(scope, f))
+        let out = delegate!(self.write(scope, f))?;
+        self.changed().notify_waiters();
+        Ok(out)
+    }
+
+    /// Woken after every write this process commits (change events wait on it).
+    pub fn changed(&self) -> &std::sync::Arc<tokio::sync::Notify> {
+        match self {
+            Store::Sqlite(s) => s.changed(),
+            Store::Postgres(s) => s.changed(),
+        }
     }
 
     /// Makes erased data unrecoverable from the store's files, as far as the

@@ -5,6 +5,7 @@ mod admin;
 pub mod admission;
 mod erase;
 mod error;
+mod events;
 mod extract;
 
 pub use extract::{presented_key, with_request};
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/memories/{id}/cite", post(memories::cite))
         .route("/v1/recall", post(recall::recall))
         .route("/v1/erase", post(erase::erase))
+        .route("/v1/events", get(events::events))
         .route("/v1/sessions/{id}", get(sessions::get).delete(sessions::delete))
         .route("/v1/sessions/{id}/turns", post(sessions::add_turns))
         .route("/v1/sessions/{id}/distill", post(sessions::distill))

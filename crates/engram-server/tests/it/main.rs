@@ -7,6 +7,7 @@ mod admin;
 mod admission;
 mod audit;
 mod erase;
+mod events;
 mod grants;
 mod limits;
 mod memories;

@@ -92,3 +92,30 @@ pub async fn heads<C: GenericClient>(c: &C, tenant: Option<&str>) -> Result<Vec<
         .map(|r| Ok(ChainHead { tenant: col(r, 0)?, namespace: col(r, 1)?, seq: col(r, 2)?, hash: hash32(r, 3)? }))
         .collect()
 }
+
+/// Up to `limit` of the tenant's rows after `after` in `(txid, id)` order,
+/// each with its position — only rows of transactions that ended before
+/// every one still running began, so none can later appear behind them.
+pub async fn since<C: GenericClient>(
+    c: &C,
+    tenant: &str,
+    after: (i64, i64),
+    limit: usize,
+) -> Result<Vec<((i64, i64), ChangeRow)>> {
+    let sql = "SELECT tenant_id, namespace, seq, at, by_who, agent_id, request_id, changes, prev_hash, hash, \
+               txid::text::bigint, id FROM changes \
+               WHERE tenant_id = $1 AND (txid, id) > ($2::bigint::text::xid8, $3) \
+               AND txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid, id LIMIT $4";
+    query(c, sql, &[&tenant, &after.0, &after.1, &(limit as i64)])
+        .await?
+        .iter()
+        .map(|r| Ok(((col(r, 10)?, col(r, 11)?), to_row(r)?)))
+        .collect()
+}
+
+/// The position every row still to come lies after.
+pub async fn tail<C: GenericClient>(c: &C) -> Result<(i64, i64)> {
+    let rows = query(c, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1", &[]).await?;
+    let xmin: i64 = rows.first().map_or(Ok(0), |r| col(r, 0))?;
+    Ok((xmin, i64::MAX))
+}

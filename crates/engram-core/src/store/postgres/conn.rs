@@ -85,6 +85,17 @@ impl Reads for PgConn<'_, '_> {
     fn change_heads(&mut self, tenant: Option<&str>) -> Result<Vec<crate::audit::ChainHead>> {
         self.rt.block_on(changes::heads(self.tx, tenant))
     }
+    fn changes_since(
+        &mut self,
+        tenant: &str,
+        after: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<((i64, i64), crate::audit::ChangeRow)>> {
+        self.rt.block_on(changes::since(self.tx, tenant, after, limit))
+    }
+    fn changes_tail(&mut self) -> Result<(i64, i64)> {
+        self.rt.block_on(changes::tail(self.tx))
+    }
     fn tenant_model(&mut self, tenant: &str) -> Result<Option<TenantModel>> {
         self.rt.block_on(vectors::tenant_model(self.tx, tenant))
     }

@@ -157,6 +157,7 @@ pub struct PostgresStore {
     events: tokio::sync::broadcast::Sender<super::StoreEvent>,
     listener: tokio::task::JoinHandle<()>,
     clock: SharedClock,
+    changed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl PostgresStore {
@@ -209,6 +210,7 @@ impl PostgresStore {
             events,
             listener,
             clock: opts.clock,
+            changed: Default::default(),
         })
     }
 
@@ -224,6 +226,12 @@ impl PostgresStore {
         c.batch_execute("RESET statement_timeout").await?;
         out?;
         Ok(())
+    }
+
+    /// Woken after every committed write of this node (other nodes' writes
+    /// are found by polling: see `service::events`).
+    pub fn changed(&self) -> &std::sync::Arc<tokio::sync::Notify> {
+        &self.changed
     }
 
     /// The service's clock (the change journal stamps writes with it).

@@ -199,6 +199,10 @@ CREATE TABLE changes (
     namespace   text COLLATE "C" NOT NULL,
     seq         bigint NOT NULL,
     id          bigint GENERATED ALWAYS AS IDENTITY,
+    -- Change events read rows in (txid, id) order, and only rows of
+    -- transactions older than every one still running: no row can then
+    -- appear behind a reader that has passed it.
+    txid        xid8 NOT NULL DEFAULT pg_current_xact_id(),
     at          bigint NOT NULL,
     by_who      text,
     agent_id    text,
@@ -208,7 +212,7 @@ CREATE TABLE changes (
     hash        bytea NOT NULL,
     PRIMARY KEY (tenant_id, namespace, seq)
 );
-CREATE INDEX changes_by_id ON changes (id);
+CREATE INDEX changes_by_tenant ON changes (tenant_id, txid, id);
 CREATE TABLE change_heads (
     tenant_id   text NOT NULL,
     namespace   text COLLATE "C" NOT NULL,

@@ -97,3 +97,21 @@ pub fn heads(c: &Connection, tenant: Option<&str>) -> Result<Vec<ChainHead>> {
         .map_err(|e| Error::internal(format!("change heads: {e}")))?;
     Ok(rows)
 }
+
+/// Up to `limit` of the tenant's rows after `after` in commit order (one
+/// writer: id order), each with its position `(0, id)`.
+pub fn since(c: &Connection, tenant: &str, after: (i64, i64), limit: usize) -> Result<Vec<((i64, i64), ChangeRow)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT tenant_id, namespace, seq, at, by_who, agent_id, request_id, changes, prev_hash, hash, id FROM changes \
+         WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?",
+    )?;
+    let rows = stmt
+        .query_map(params![tenant, after.1, limit as i64], |r| Ok(((0, r.get::<_, i64>(10)?), to_row(r)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// The position of the newest row (of any tenant).
+pub fn tail(c: &Connection) -> Result<(i64, i64)> {
+    Ok((0, c.query_row("SELECT COALESCE(MAX(id), 0) FROM changes", [], |r| r.get(0))?))
+}

@@ -87,6 +87,17 @@ impl Reads for Conn<'_> {
     fn change_heads(&mut self, tenant: Option<&str>) -> Result<Vec<crate::audit::ChainHead>> {
         changes::heads(self.c, tenant)
     }
+    fn changes_since(
+        &mut self,
+        tenant: &str,
+        after: (i64, i64),
+        limit: usize,
+    ) -> Result<Vec<((i64, i64), crate::audit::ChangeRow)>> {
+        changes::since(self.c, tenant, after, limit)
+    }
+    fn changes_tail(&mut self) -> Result<(i64, i64)> {
+        changes::tail(self.c)
+    }
     fn tenant_model(&mut self, tenant: &str) -> Result<Option<TenantModel>> {
         vectors::tenant_model(self.c, tenant)
     }

@@ -110,6 +110,7 @@ pub struct SqliteStore {
     vectors: Option<Vectors>,
     keyword: Arc<keyword::KeywordSearch>,
     clock: SharedClock,
+    changed: Arc<tokio::sync::Notify>,
     path: std::path::PathBuf,
     busy_timeout: std::time::Duration,
     _lock: Option<lock::DbLock>,
@@ -176,6 +177,7 @@ impl SqliteStore {
             vectors,
             keyword,
             clock: opts.clock,
+            changed: Arc::default(),
             path: opts.path,
             busy_timeout: opts.busy_timeout,
             _lock: lock,
@@ -199,6 +201,11 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| Error::internal(format!("scrub panicked: {e}")))?
+    }
+
+    /// Woken after every committed write of this process.
+    pub fn changed(&self) -> &Arc<tokio::sync::Notify> {
+        &self.changed
     }
 
     /// The service's clock (the change journal stamps writes with it).

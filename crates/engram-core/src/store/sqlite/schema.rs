@@ -385,6 +385,8 @@ CREATE TABLE changes (
     hash        BLOB NOT NULL
 );
 CREATE UNIQUE INDEX changes_by_chain ON changes (tenant_id, namespace, seq);
+-- Change events: a tenant's rows in commit order (one writer: id order).
+CREATE INDEX changes_by_tenant ON changes (tenant_id, id);
 CREATE TABLE change_heads (
     tenant_id   TEXT NOT NULL,
     namespace   TEXT NOT NULL,

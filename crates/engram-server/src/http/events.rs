@@ -1,0 +1,85 @@
+//! `GET /v1/events`: the caller's tenant's changes, as a WebSocket (one
+//! JSON text message per event) or, for a plain GET asking for
+//! `text/event-stream`, as server-sent events. The caller is authenticated
+//! and the filter checked before the upgrade, so a refused caller gets the
+//! API's error envelope, never a socket. `?namespace_prefix=a/b` filters;
+//! `?after=<event id>` resumes after an event.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use engram_core::service::EventFeed;
+use engram_core::Error;
+use serde::Deserialize;
+
+use super::error::ApiResult;
+use super::extract::Ctx;
+use super::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    #[serde(default)]
+    pub namespace_prefix: Option<String>,
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+pub async fn events(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let feed = st.service.subscribe(&ctx, q.namespace_prefix.as_deref().unwrap_or(""), q.after.as_deref()).await?;
+    if let Ok(ws) = ws {
+        return Ok(ws.on_upgrade(move |socket| pump(socket, feed)));
+    }
+    let wants_sse = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if !wants_sse {
+        return Err(
+            Error::invalid("GET /v1/events is a WebSocket: send an upgrade, or Accept: text/event-stream").into()
+        );
+    }
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let item = match feed.next().await {
+            Ok(e) => SseEvent::default().id(e.id.clone()).event(e.kind).json_data(&e),
+            Err(e) => Ok(SseEvent::default().event("error").data(e.public_message())),
+        };
+        Some((item, feed))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// Sends events until the client goes away (or the store fails: a close
+/// frame says why).
+async fn pump(mut socket: WebSocket, mut feed: EventFeed) {
+    loop {
+        tokio::select! {
+            event = feed.next() => {
+                let msg = match event.and_then(|e| serde_json::to_string(&e).map_err(|e| Error::internal(e.to_string()))) {
+                    Ok(text) => Message::Text(text.into()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change events stopped");
+                        let frame = axum::extract::ws::CloseFrame { code: 1011, reason: e.public_message().into() };
+                        let _ = socket.send(Message::Close(Some(frame))).await;
+                        return;
+                    }
+                };
+                if socket.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
