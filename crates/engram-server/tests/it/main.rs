@@ -7,7 +7,7 @@ mod admin;
 mod admission;
 mod audit;
 mod erase;
-mod events;
+pub mod events;
 mod grants;
 mod limits;
 mod memories;

@@ -168,3 +168,31 @@ fn turns_appended_through_both_nodes_keep_a_gap_free_order() {
         assert_eq!(mine, (0..40).map(|i| format!("{who} says {i}")).collect::<Vec<_>>(), "each writer's order");
     }
 }
+
+#[test]
+fn a_change_written_through_one_node_reaches_a_subscriber_on_the_other() {
+    use crate::events::{next_event, subscribe};
+    let (url, dir) = (fresh_postgres_database(), tempfile::tempdir().unwrap());
+    let cli = |args: &[&str]| {
+        let out = Command::new(engram_bin()).args(args).env("ENGRAM_STORE_URL", &url).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let acme = cli(&["keys", "create", "--tenant", "acme", "--scopes", "read,write"]);
+    let other = cli(&["keys", "create", "--tenant", "other", "--scopes", "read,write"]);
+    let (a, b) = (node(&url, dir.path(), &[]), node(&url, dir.path(), &[]));
+    let mut on_b = subscribe(b.addr, &acme, "");
+    let mut other_on_b = subscribe(b.addr, &other, "");
+    let write = |key: &str, text: &str| {
+        let c = crate::support::Client { addr: a.addr, key: Some(key.to_owned()) };
+        c.remember(json!([{"namespace": ["shared"], "text": text}]))[0].clone()
+    };
+    let started = Instant::now();
+    let id = write(&acme, "written through node A");
+    let e = next_event(&mut on_b);
+    assert_eq!((e["type"].as_str(), e["memory_id"].as_str()), (Some("created"), Some(id.as_str())), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    let theirs = write(&other, "the other tenant's");
+    let e = next_event(&mut other_on_b);
+    assert_eq!(e["memory_id"].as_str(), Some(theirs.as_str()), "acme's change never reaches another tenant: {e}");
+}
