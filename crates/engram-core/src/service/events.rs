@@ -4,7 +4,8 @@
 //! and by the caller's namespaces, resumable from any event id.
 //!
 //! An [`EventFeed`] reads the journal after its position: at once when this
-//! process commits a write (`Store::changed`), and every [`POLL`] for writes
+//! process commits a change of its tenant (`Store::changed`), and every
+//! [`POLL`] for writes
 //! of other nodes sharing a PostgreSQL database. The journal is the source
 //! of truth, so a feed never misses a change or sees one twice, across
 //! reconnects and nodes; the event id is its position.
@@ -92,6 +93,8 @@ pub struct EventFeed {
     /// The last change delivered (or passed over).
     cursor: EventId,
     ready: VecDeque<Event>,
+    /// Woken when this process commits a change of the tenant.
+    signal: std::sync::Arc<tokio::sync::Notify>,
 }
 
 fn streamed(kind: ChangeKind) -> Option<&'static str> {
@@ -126,6 +129,7 @@ impl MemoryService {
             within: scope.within,
             cursor,
             ready: VecDeque::new(),
+            signal: self.store().changed().watch(&ctx.tenant),
         })
     }
 }
@@ -138,8 +142,8 @@ impl EventFeed {
                 return Ok(e);
             }
             // Listen before looking, so a write between the two is not missed.
-            let changed = std::sync::Arc::clone(self.service.store().changed());
-            let woken = changed.notified();
+            let signal = std::sync::Arc::clone(&self.signal);
+            let woken = signal.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
             if self.fill().await? {

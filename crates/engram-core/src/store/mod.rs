@@ -423,6 +423,41 @@ impl Leadership {
     }
 }
 
+/// One wake-up per tenant with listeners: a committed write wakes the
+/// listeners of the tenants it changed, and no others.
+#[derive(Default)]
+pub struct ChangeSignals(std::sync::Mutex<HashMap<String, std::sync::Weak<tokio::sync::Notify>>>);
+
+impl ChangeSignals {
+    /// The signal of `tenant`'s changes (shared by its listeners; dropped
+    /// with the last of them).
+    pub fn watch(&self, tenant: &str) -> std::sync::Arc<tokio::sync::Notify> {
+        let Ok(mut map) = self.0.lock() else {
+            return std::sync::Arc::default();
+        };
+        if let Some(n) = map.get(tenant).and_then(std::sync::Weak::upgrade) {
+            return n;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let n = std::sync::Arc::new(tokio::sync::Notify::new());
+        map.insert(tenant.to_owned(), std::sync::Arc::downgrade(&n));
+        n
+    }
+
+    /// Wakes the listeners of `tenants`.
+    pub fn signal(&self, tenants: &[String]) {
+        if tenants.is_empty() {
+            return;
+        }
+        let Ok(map) = self.0.lock() else { return };
+        for t in tenants {
+            if let Some(n) = map.get(t).and_then(std::sync::Weak::upgrade) {
+                n.notify_waiters();
+            }
+        }
+    }
+}
+
 /// The storage backend.
 pub enum Store {
     Sqlite(SqliteStore),
@@ -484,19 +519,27 @@ impl Store {
             Store::Postgres(s) => s.clock().clone(),
         };
         let actor = actor.clone();
+        let touched = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let tenants = std::sync::Arc::clone(&touched);
         let f = move |tx: &mut dyn Tx| {
             tx.journal().clear();
             let out = f(tx)?;
+            if let Ok(mut t) = tenants.lock() {
+                t.extend(tx.journal().iter().map(|j| j.0.clone()));
+            }
             crate::audit::flush(tx, &actor, clock.now_ms())?;
             Ok(out)
         };
         let out = delegate!(self.write(scope, f))?;
-        self.changed().notify_waiters();
+        if let Ok(t) = touched.lock() {
+            self.changed().signal(&t);
+        }
         Ok(out)
     }
 
-    /// Woken after every write this process commits (change events wait on it).
-    pub fn changed(&self) -> &std::sync::Arc<tokio::sync::Notify> {
+    /// Signals of the tenants whose changes this process commits (change
+    /// events wait on them).
+    pub fn changed(&self) -> &ChangeSignals {
         match self {
             Store::Sqlite(s) => s.changed(),
             Store::Postgres(s) => s.changed(),

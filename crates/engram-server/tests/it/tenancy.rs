@@ -130,6 +130,8 @@ fn foreign<'a>(text: &'a str, me: &str) -> Option<&'a str> {
 
 #[test]
 fn a_hundred_tenants_racing_on_the_same_names_never_meet() {
+    // Writers, readers, searchers, recallers and change subscribers of 100
+    // tenants, all on the same namespace, item keys and session id.
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     const TENANTS: usize = 100;
@@ -143,10 +145,21 @@ fn a_hundred_tenants_racing_on_the_same_names_never_meet() {
         ..Default::default()
     });
     let answered = AtomicUsize::new(0);
+    let received = AtomicUsize::new(0);
     let leaks = Mutex::new(Vec::new());
+    // Each tenant's subscriber to its items' changes, streamed while all race.
+    let events = Mutex::new(vec![Vec::new(); TENANTS]);
     std::thread::scope(|s| {
         for (t, me) in names.iter().enumerate() {
-            let (srv, answered, leaks) = (&srv, &answered, &leaks);
+            let (srv, answered, received, leaks, events) = (&srv, &answered, &received, &leaks, &events);
+            let mut sub = crate::events::subscribe(srv.addr, &srv.keys[t], "?namespace_prefix=shared");
+            s.spawn(move || {
+                for _ in 0..ROUNDS {
+                    let e = crate::events::next_event(&mut sub);
+                    received.fetch_add(1, Ordering::Relaxed);
+                    events.lock().unwrap()[t].push(e);
+                }
+            });
             s.spawn(move || {
                 let c = srv.client_with_key(t);
                 for i in 0..ROUNDS {
@@ -180,8 +193,11 @@ fn a_hundred_tenants_racing_on_the_same_names_never_meet() {
         }
     });
     assert_eq!(answered.load(Ordering::Relaxed), TENANTS * ROUNDS * PER_ROUND, "the load was generated");
+    assert_eq!(received.load(Ordering::Relaxed), TENANTS * ROUNDS, "every subscriber heard every put");
     assert_eq!(leaks.lock().unwrap().as_slice(), &[] as &[String]);
-    // No write lost or doubled: each tenant holds exactly its own items and turns.
+    // No write lost or doubled: each tenant holds exactly its own items and
+    // turns, and its subscriber heard of exactly its own items, once each.
+    let events = events.into_inner().unwrap();
     for (t, me) in names.iter().enumerate() {
         let c = srv.client_with_key(t);
         let listed = c.get("/v1/memories?namespace=shared&limit=100").json();
@@ -190,6 +206,14 @@ fn a_hundred_tenants_racing_on_the_same_names_never_meet() {
         keys.sort();
         assert_eq!(keys, (0..ROUNDS).map(|i| format!("k{i}")).collect::<Vec<_>>(), "{me}");
         assert_eq!(c.get("/v1/sessions/s1").json()["turn_count"], ROUNDS, "{me}");
+        let mut ids: Vec<&str> =
+            listed["memories"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        let mut heard: Vec<&str> = events[t].iter().map(|e| e["memory_id"].as_str().unwrap()).collect();
+        let mut heard_keys: Vec<&str> = events[t].iter().map(|e| e["key"].as_str().unwrap()).collect();
+        assert!(events[t].iter().all(|e| e["type"] == "created"), "{me}: {:?}", events[t]);
+        (ids.sort(), heard.sort(), heard_keys.sort());
+        assert_eq!(heard, ids, "{me} heard of exactly its own items (no other tenant's, none twice)");
+        assert_eq!(heard_keys, keys.iter().map(String::as_str).collect::<Vec<_>>(), "{me}");
     }
 }
 

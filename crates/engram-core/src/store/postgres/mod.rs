@@ -157,7 +157,7 @@ pub struct PostgresStore {
     events: tokio::sync::broadcast::Sender<super::StoreEvent>,
     listener: tokio::task::JoinHandle<()>,
     clock: SharedClock,
-    changed: std::sync::Arc<tokio::sync::Notify>,
+    changed: super::ChangeSignals,
 }
 
 impl PostgresStore {
@@ -230,7 +230,7 @@ impl PostgresStore {
 
     /// Woken after every committed write of this node (other nodes' writes
     /// are found by polling: see `service::events`).
-    pub fn changed(&self) -> &std::sync::Arc<tokio::sync::Notify> {
+    pub fn changed(&self) -> &super::ChangeSignals {
         &self.changed
     }
 

@@ -110,7 +110,7 @@ pub struct SqliteStore {
     vectors: Option<Vectors>,
     keyword: Arc<keyword::KeywordSearch>,
     clock: SharedClock,
-    changed: Arc<tokio::sync::Notify>,
+    changed: super::ChangeSignals,
     path: std::path::PathBuf,
     busy_timeout: std::time::Duration,
     _lock: Option<lock::DbLock>,
@@ -177,7 +177,7 @@ impl SqliteStore {
             vectors,
             keyword,
             clock: opts.clock,
-            changed: Arc::default(),
+            changed: super::ChangeSignals::default(),
             path: opts.path,
             busy_timeout: opts.busy_timeout,
             _lock: lock,
@@ -204,7 +204,7 @@ impl SqliteStore {
     }
 
     /// Woken after every committed write of this process.
-    pub fn changed(&self) -> &Arc<tokio::sync::Notify> {
+    pub fn changed(&self) -> &super::ChangeSignals {
         &self.changed
     }
 
