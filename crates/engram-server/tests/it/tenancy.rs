@@ -211,7 +211,9 @@ fn a_hundred_tenants_racing_on_the_same_names_never_meet() {
         let mut heard: Vec<&str> = events[t].iter().map(|e| e["memory_id"].as_str().unwrap()).collect();
         let mut heard_keys: Vec<&str> = events[t].iter().map(|e| e["key"].as_str().unwrap()).collect();
         assert!(events[t].iter().all(|e| e["type"] == "created"), "{me}: {:?}", events[t]);
-        (ids.sort(), heard.sort(), heard_keys.sort());
+        ids.sort();
+        heard.sort();
+        heard_keys.sort();
         assert_eq!(heard, ids, "{me} heard of exactly its own items (no other tenant's, none twice)");
         assert_eq!(heard_keys, keys.iter().map(String::as_str).collect::<Vec<_>>(), "{me}");
     }
