@@ -121,8 +121,12 @@ impl MemoryService {
         let hash = hash_key(secret);
         let now = self.now();
         let grant = match auth.grants.get(&hash) {
-            Some((g, at)) if now - at < CACHE_TTL_MS => g,
+            Some((g, at)) if now - at < CACHE_TTL_MS => {
+                self.inner.metrics.auth_cache_hits.inc();
+                g
+            }
             stale => {
+                self.inner.metrics.auth_cache_misses.inc();
                 if now < auth.refuse_uncached_until.load(Ordering::Relaxed) {
                     // A key that worked keeps working through a flood, on its
                     // stale grant (a revocation empties the cache at once).

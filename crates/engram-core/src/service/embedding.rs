@@ -76,10 +76,16 @@ impl MemoryService {
     /// Embeds texts on a blocking thread.
     pub async fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
         let e = self.require_embedder("embedding")?;
-        tokio::task::spawn_blocking(move || embed_sorted(e.as_ref(), &texts))
+        let (started, n) = (std::time::Instant::now(), texts.len() as u64);
+        let out = tokio::task::spawn_blocking(move || embed_sorted(e.as_ref(), &texts))
             .await
             .map_err(|e| Error::internal(format!("embedding panicked: {e}")))?
-            .map_err(Error::from)
+            .map_err(Error::from);
+        crate::metrics::observe(&self.inner.metrics.embed, started.elapsed());
+        if out.is_ok() {
+            self.inner.metrics.embedded_texts.inc_by(n);
+        }
+        out
     }
 
     /// The model this server embeds with.

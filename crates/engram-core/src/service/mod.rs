@@ -84,6 +84,7 @@ struct Inner {
     intents: crate::recall::IntentCache,
     /// Citations not yet written: `(tenant, id)` → times cited.
     cites: std::sync::Mutex<std::collections::HashMap<(String, String), u32>>,
+    metrics: crate::metrics::ServiceMetrics,
 }
 
 /// What a service is built with besides its store and auth mode.
@@ -131,6 +132,7 @@ impl MemoryService {
         let events = store.events();
         let service = MemoryService {
             inner: Arc::new(Inner {
+                metrics: Default::default(),
                 store,
                 auth: auth::Authenticator::new(auth_mode, opts.clock.clone(), opts.jwt),
                 clock: opts.clock,
@@ -198,6 +200,21 @@ impl MemoryService {
     }
 
     /// The current time by the service's clock.
+    /// What the service measures (exported by the server's `/metrics`).
+    pub fn metrics(&self) -> &crate::metrics::ServiceMetrics {
+        &self.inner.metrics
+    }
+
+    /// How long store calls take, and whether the store refuses them.
+    pub fn store_health(&self) -> (&crate::metrics::StoreTimings, bool) {
+        (self.store().timings(), self.store().breaker_open())
+    }
+
+    /// Work waiting across tenants: `(memories to embed, queued jobs)`.
+    pub async fn queue_depths(&self) -> Result<(u64, u64)> {
+        self.store().read(|r| r.queue_depths()).await
+    }
+
     pub fn now(&self) -> Millis {
         self.inner.clock.now_ms()
     }

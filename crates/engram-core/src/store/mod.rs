@@ -295,6 +295,8 @@ pub trait Reads {
     ) -> Result<Vec<((i64, i64), crate::audit::ChangeRow)>>;
     /// The position after which every change still to come will lie.
     fn changes_tail(&mut self) -> Result<(i64, i64)>;
+    /// Work waiting across tenants: `(memories queued for embedding, jobs)`.
+    fn queue_depths(&mut self) -> Result<(u64, u64)>;
     /// Every tenant that has memories.
     fn tenants(&mut self) -> Result<Vec<String>>;
 
@@ -480,7 +482,10 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut dyn Reads) -> Result<T> + Send + 'static,
     {
-        delegate!(self.read(f))
+        let started = std::time::Instant::now();
+        let out = delegate!(self.read(f));
+        self.timings().record("read", started.elapsed());
+        out
     }
 
     /// Like [`Store::read`] for a lookup by primary key (microseconds): the
@@ -490,7 +495,10 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut dyn Reads) -> Result<T> + Send + 'static,
     {
-        delegate!(self.point(f))
+        let started = std::time::Instant::now();
+        let out = delegate!(self.point(f));
+        self.timings().record("point", started.elapsed());
+        out
     }
 
     /// Runs `f` in a transaction and commits it durably; an error rolls back
@@ -530,11 +538,30 @@ impl Store {
             crate::audit::flush(tx, &actor, clock.now_ms())?;
             Ok(out)
         };
-        let out = delegate!(self.write(scope, f))?;
+        let started = std::time::Instant::now();
+        let out = delegate!(self.write(scope, f));
+        self.timings().record("write", started.elapsed());
+        let out = out?;
         if let Ok(t) = touched.lock() {
             self.changed().signal(&t);
         }
         Ok(out)
+    }
+
+    /// How long store calls take (exported by the server's `/metrics`).
+    pub fn timings(&self) -> &crate::metrics::StoreTimings {
+        match self {
+            Store::Sqlite(s) => s.timings(),
+            Store::Postgres(s) => s.timings(),
+        }
+    }
+
+    /// Whether the store is refusing calls (its breaker is open).
+    pub fn breaker_open(&self) -> bool {
+        match self {
+            Store::Sqlite(_) => false,
+            Store::Postgres(s) => s.breaker_open(),
+        }
     }
 
     /// Signals of the tenants whose changes this process commits (change

@@ -1,109 +1,157 @@
-//! `GET /metrics`: Prometheus text exposition. Request counts and latency by
-//! route and status (recorded by the middleware), each background job's
-//! heartbeat, and a few lifecycle gauges. Open in loopback dev mode; once
-//! keys exist, only to a key with the `admin` scope (a Prometheus scrape
-//! sends it as `Authorization: Bearer <key>`).
+//! `GET /metrics`: the Prometheus text format (0.0.4), encoded by
+//! `prometheus-client`. Requests by route (count and latency histogram,
+//! recorded by the middleware), store and embedder latencies, the auth and
+//! intent caches' hits, queue depths, breaker states and each background
+//! job's heartbeat. Open in loopback dev mode; once keys exist, only to a key
+//! with the `admin` scope (a Prometheus scrape sends it as `Authorization:
+//! Bearer <key>`).
 
-use std::collections::HashMap;
-use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use engram_core::metrics::{histograms, Histograms};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use super::error::ApiError;
 use super::extract::Ctx;
 use super::AppState;
 
-/// `(method, route, status)` → (count, total seconds).
-type Counters = HashMap<(String, String, u16), (u64, f64)>;
+/// A request's labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    method: &'static str,
+    route: String,
+    status: String,
+}
 
-/// Request counters by method, route and status.
-#[derive(Default)]
+/// Requests by method, route and status: how many, and how long they took.
 pub struct RequestMetrics {
-    by_route: Mutex<Counters>,
+    count: Family<RouteLabels, Counter>,
+    seconds: Histograms<RouteLabels>,
+}
+
+impl Default for RequestMetrics {
+    fn default() -> Self {
+        RequestMetrics { count: Family::default(), seconds: histograms() }
+    }
 }
 
 impl RequestMetrics {
     pub fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
         // Any string is a method to HTTP: only the standard ones get a label.
         let method = match method {
-            "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => method,
+            "GET" => "GET",
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "PATCH" => "PATCH",
+            "DELETE" => "DELETE",
+            "HEAD" => "HEAD",
+            "OPTIONS" => "OPTIONS",
             _ => "OTHER",
         };
-        if let Ok(mut m) = self.by_route.lock() {
-            let e = m.entry((method.to_owned(), route.to_owned(), status)).or_insert((0, 0.0));
-            e.0 += 1;
-            e.1 += seconds;
-        }
+        let labels = RouteLabels { method, route: route.to_owned(), status: status.to_string() };
+        self.count.get_or_create(&labels).inc();
+        self.seconds.get_or_create(&labels).observe(seconds);
     }
 }
 
-/// Escapes a label value (`\`, `"`, newline).
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Named {
+    name: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabel {
+    job: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    cache: &'static str,
+    result: &'static str,
+}
+
+fn gauge(v: i64) -> Gauge {
+    let g = Gauge::default();
+    g.set(v);
+    g
 }
 
 pub async fn metrics(State(st): State<AppState>, Ctx(ctx): Ctx) -> Response {
     if let Err(e) = ctx.require(engram_core::auth::Scope::Admin) {
         return ApiError(e).into_response();
     }
-    let mut out = String::new();
-    let _ = writeln!(out, "# HELP engram_http_requests_total Requests answered, by method, route and status.");
-    let _ = writeln!(out, "# TYPE engram_http_requests_total counter");
-    let mut sums = String::new();
-    let _ = writeln!(
-        sums,
-        "# HELP engram_http_request_duration_seconds_sum Time spent answering, by method, route and status."
+    let mut r = Registry::default();
+    r.register("engram_http_requests", "Requests answered, by method, route and status", st.requests.count.clone());
+    r.register(
+        "engram_http_request_duration_seconds",
+        "Time to answer, by method, route and status",
+        st.requests.seconds.clone(),
     );
-    let _ = writeln!(sums, "# TYPE engram_http_request_duration_seconds_sum counter");
-    if let Ok(m) = st.requests.by_route.lock() {
-        let mut rows: Vec<_> = m.iter().collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        for ((method, route, status), (count, secs)) in rows {
-            let labels = format!("method=\"{}\",route=\"{}\",status=\"{status}\"", label(method), label(route));
-            let _ = writeln!(out, "engram_http_requests_total{{{labels}}} {count}");
-            let _ = writeln!(sums, "engram_http_request_duration_seconds_sum{{{labels}}} {secs:.6}");
-        }
-    }
-    out.push_str(&sums);
-    let _ = writeln!(
-        out,
-        "# HELP engram_job_last_success_timestamp_seconds When each background job last succeeded (0 = never)."
-    );
-    let _ = writeln!(out, "# TYPE engram_job_last_success_timestamp_seconds gauge");
-    for b in st.heartbeats.iter() {
-        let _ = writeln!(
-            out,
-            "engram_job_last_success_timestamp_seconds{{job=\"{}\"}} {:.3}",
-            b.name,
-            b.last_ok_ms() as f64 / 1000.0
-        );
-    }
-    let _ =
-        writeln!(out, "# HELP engram_job_consecutive_failures Failures of each background job since its last success.");
-    let _ = writeln!(out, "# TYPE engram_job_consecutive_failures gauge");
-    for b in st.heartbeats.iter() {
-        let _ = writeln!(out, "engram_job_consecutive_failures{{job=\"{}\"}} {}", b.name, b.failures());
-    }
-    let _ = writeln!(out, "# HELP engram_job_items_total Work items each job completed on this node.");
-    let _ = writeln!(out, "# TYPE engram_job_items_total counter");
-    for b in st.heartbeats.iter() {
-        let _ = writeln!(out, "engram_job_items_total{{job=\"{}\"}} {}", b.name, b.items());
-    }
+    let (timings, store_breaker_open) = st.service.store_health();
+    r.register("engram_store_duration_seconds", "Store calls by kind (read, point, write)", timings.0.clone());
+    let m = st.service.metrics();
+    r.register("engram_embed_duration_seconds", "One call of the embedder (a batch of texts)", m.embed.clone());
+    r.register("engram_embedded_texts", "Texts embedded", m.embedded_texts.clone());
+
+    let caches: Family<CacheLabels, Counter> = Family::default();
     let (hits, misses, entries) = st.service.intent_cache_stats();
-    let _ = writeln!(out, "# HELP engram_recall_intent_cache_hits_total Recall intents answered from the cache.");
-    let _ = writeln!(out, "# TYPE engram_recall_intent_cache_hits_total counter");
-    let _ = writeln!(out, "engram_recall_intent_cache_hits_total {hits}");
-    let _ = writeln!(out, "# HELP engram_recall_intent_cache_misses_total Recall intents classified anew.");
-    let _ = writeln!(out, "# TYPE engram_recall_intent_cache_misses_total counter");
-    let _ = writeln!(out, "engram_recall_intent_cache_misses_total {misses}");
-    let _ = writeln!(out, "# HELP engram_recall_intent_cache_entries Queries in the intent cache.");
-    let _ = writeln!(out, "# TYPE engram_recall_intent_cache_entries gauge");
-    let _ = writeln!(out, "engram_recall_intent_cache_entries {entries}");
-    let _ = writeln!(out, "# HELP engram_citations_pending Memories with citations not yet written.");
-    let _ = writeln!(out, "# TYPE engram_citations_pending gauge");
-    let _ = writeln!(out, "engram_citations_pending {}", st.service.pending_citations());
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+    for (cache, result, v) in [
+        ("auth", "hit", m.auth_cache_hits.get()),
+        ("auth", "miss", m.auth_cache_misses.get()),
+        ("recall_intent", "hit", hits),
+        ("recall_intent", "miss", misses),
+    ] {
+        caches.get_or_create(&CacheLabels { cache, result }).inc_by(v);
+    }
+    r.register("engram_cache_lookups", "Cache lookups by cache and result (hit ratio = hit / all)", caches);
+    r.register("engram_recall_intent_cache_entries", "Queries in the intent cache", gauge(entries as i64));
+
+    let breakers: Family<Named, Gauge> = Family::default();
+    let embedder_open = st.service.embedder().is_some_and(|e| e.unavailable().is_some());
+    breakers.get_or_create(&Named { name: "store" }).set(i64::from(store_breaker_open));
+    breakers.get_or_create(&Named { name: "embedder" }).set(i64::from(embedder_open));
+    r.register("engram_breaker_open", "1 while a circuit breaker refuses calls", breakers);
+
+    let queues: Family<Named, Gauge> = Family::default();
+    if let Ok((embed, jobs)) = st.service.queue_depths().await {
+        queues.get_or_create(&Named { name: "embedding" }).set(embed as i64);
+        queues.get_or_create(&Named { name: "jobs" }).set(jobs as i64);
+    }
+    queues.get_or_create(&Named { name: "citations" }).set(st.service.pending_citations() as i64);
+    r.register("engram_queue_depth", "Work waiting: memories to embed, queued jobs, citations to write", queues);
+
+    let last_ok: Family<JobLabel, Gauge<f64, AtomicU64>> = Family::default();
+    let failures: Family<JobLabel, Gauge> = Family::default();
+    let items: Family<JobLabel, Counter> = Family::default();
+    for b in st.heartbeats.iter() {
+        let job = JobLabel { job: b.name };
+        last_ok.get_or_create(&job).set(b.last_ok_ms() as f64 / 1000.0);
+        failures.get_or_create(&job).set(i64::from(b.failures()));
+        items.get_or_create(&job).inc_by(b.items());
+    }
+    r.register(
+        "engram_job_last_success_timestamp_seconds",
+        "When each background job last succeeded (0 = never)",
+        last_ok,
+    );
+    r.register("engram_job_consecutive_failures", "Failures of each background job since its last success", failures);
+    r.register("engram_job_items", "Work items each job completed on this node", items);
+    r.register(
+        "engram_citations_pending",
+        "Memories with citations not yet written",
+        gauge(st.service.pending_citations() as i64),
+    );
+
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut out, &r) {
+        return ApiError(engram_core::Error::internal(format!("metrics do not encode: {e}"))).into_response();
+    }
+    ([(CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)], out).into_response()
 }

@@ -144,7 +144,20 @@ fn health_and_readiness() {
         "{}",
         m.text
     );
-    assert!(m.text.contains("engram_recall_intent_cache_hits_total 0"));
+    for needle in [
+        "engram_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",status=\"200\",le=\"",
+        "engram_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\",status=\"200\"} 1",
+        "engram_store_duration_seconds_count{op=\"",
+        "engram_cache_lookups_total{cache=\"recall_intent\",result=\"hit\"} 0",
+        "engram_cache_lookups_total{cache=\"auth\",result=\"miss\"}",
+        "engram_breaker_open{name=\"store\"} 0",
+        "engram_breaker_open{name=\"embedder\"} 0",
+        "engram_queue_depth{name=\"embedding\"} ",
+        "engram_queue_depth{name=\"jobs\"} ",
+        "# TYPE engram_http_request_duration_seconds histogram",
+    ] {
+        assert!(m.text.contains(needle), "{needle} in {}", m.text);
+    }
 }
 
 #[test]

@@ -96,6 +96,13 @@ impl Reads for PgConn<'_, '_> {
     fn changes_tail(&mut self) -> Result<(i64, i64)> {
         self.rt.block_on(changes::tail(self.tx))
     }
+    fn queue_depths(&mut self) -> Result<(u64, u64)> {
+        let q = "SELECT (SELECT count(*) FROM embed_queue), (SELECT count(*) FROM jobs)";
+        let rows = self.rt.block_on(super::sql::query(self.tx, q, &[]))?;
+        let r = rows.first().ok_or_else(|| crate::error::Error::internal("no row from a count"))?;
+        let (a, b): (i64, i64) = (super::sql::col(r, 0)?, super::sql::col(r, 1)?);
+        Ok((a as u64, b as u64))
+    }
     fn tenant_model(&mut self, tenant: &str) -> Result<Option<TenantModel>> {
         self.rt.block_on(vectors::tenant_model(self.tx, tenant))
     }

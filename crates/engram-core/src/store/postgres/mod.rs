@@ -158,6 +158,7 @@ pub struct PostgresStore {
     listener: tokio::task::JoinHandle<()>,
     clock: SharedClock,
     changed: super::ChangeSignals,
+    timings: crate::metrics::StoreTimings,
 }
 
 impl PostgresStore {
@@ -211,6 +212,7 @@ impl PostgresStore {
             listener,
             clock: opts.clock,
             changed: Default::default(),
+            timings: Default::default(),
         })
     }
 
@@ -226,6 +228,15 @@ impl PostgresStore {
         c.batch_execute("RESET statement_timeout").await?;
         out?;
         Ok(())
+    }
+
+    pub fn timings(&self) -> &crate::metrics::StoreTimings {
+        &self.timings
+    }
+
+    /// Whether the breaker in front of the database is open (calls fail fast).
+    pub fn breaker_open(&self) -> bool {
+        self.conns.breaker.is_open()
     }
 
     /// Woken after every committed write of this node (other nodes' writes

@@ -98,6 +98,10 @@ impl Reads for Conn<'_> {
     fn changes_tail(&mut self) -> Result<(i64, i64)> {
         changes::tail(self.c)
     }
+    fn queue_depths(&mut self) -> Result<(u64, u64)> {
+        let q = "SELECT (SELECT COUNT(*) FROM embed_queue), (SELECT COUNT(*) FROM jobs)";
+        Ok(self.c.query_row(q, [], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?)
+    }
     fn tenant_model(&mut self, tenant: &str) -> Result<Option<TenantModel>> {
         vectors::tenant_model(self.c, tenant)
     }

@@ -111,6 +111,7 @@ pub struct SqliteStore {
     keyword: Arc<keyword::KeywordSearch>,
     clock: SharedClock,
     changed: super::ChangeSignals,
+    timings: crate::metrics::StoreTimings,
     path: std::path::PathBuf,
     busy_timeout: std::time::Duration,
     _lock: Option<lock::DbLock>,
@@ -178,6 +179,7 @@ impl SqliteStore {
             keyword,
             clock: opts.clock,
             changed: super::ChangeSignals::default(),
+            timings: Default::default(),
             path: opts.path,
             busy_timeout: opts.busy_timeout,
             _lock: lock,
@@ -201,6 +203,10 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| Error::internal(format!("scrub panicked: {e}")))?
+    }
+
+    pub fn timings(&self) -> &crate::metrics::StoreTimings {
+        &self.timings
     }
 
     /// Woken after every committed write of this process.
