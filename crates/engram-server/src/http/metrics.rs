@@ -133,7 +133,7 @@ pub async fn metrics(State(st): State<AppState>, Ctx(ctx): Ctx) -> Response {
     for b in st.heartbeats.iter() {
         let job = JobLabel { job: b.name };
         last_ok.get_or_create(&job).set(b.last_ok_ms() as f64 / 1000.0);
-        failures.get_or_create(&job).set(i64::from(b.failures()));
+        failures.get_or_create(&job).set(b.failures());
         items.get_or_create(&job).inc_by(b.items());
     }
     r.register(
