@@ -141,7 +141,7 @@ async def limited_session(url: str, key: str, outside_id: str):
                     assert r.is_error and "not_found" in r.content[0].text, (tool, r.content)
                 r = await session.call_tool("add_turns", arguments={
                     "session_id": "chat-bob", "turns": [{"role": "user", "content": "hi"}]})
-                assert r.is_error and "forbidden" in r.content[0].text, r.content
+                assert r.is_error and "not_found" in r.content[0].text and "bob" not in r.content[0].text, r.content
                 hits = structured(await session.call_tool("search_memories", arguments={"query": "bees", "mode": "keyword"}))
                 assert [h["memory"]["id"] for h in hits["results"]] == [mine]
                 recalled = structured(await session.call_tool("recall", arguments={"query": "who keeps bees?"}))

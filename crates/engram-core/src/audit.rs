@@ -75,6 +75,9 @@ pub enum ChangeKind {
     SessionDeleted,
     KeyCreated,
     KeyRevoked,
+    /// A kind this build does not know (written by a newer one).
+    #[serde(other)]
+    Unknown,
 }
 
 impl ChangeKind {
@@ -89,6 +92,7 @@ impl ChangeKind {
             ChangeKind::SessionDeleted => "session_deleted",
             ChangeKind::KeyCreated => "key_created",
             ChangeKind::KeyRevoked => "key_revoked",
+            ChangeKind::Unknown => "unknown",
         }
     }
 }
@@ -243,20 +247,33 @@ pub struct ChainHead {
 }
 
 /// Checks chains row by row (rows in chain order: by tenant, namespace,
-/// seq), then against their recorded heads; feed it pages with
-/// [`Verifier::rows`] and finish with [`Verifier::heads`].
+/// seq) against the heads recorded before the rows were read: rows appended
+/// since are left out, so a live store verifies as well as a still one.
+/// Feed it pages with [`Verifier::rows`] and finish with [`Verifier::finish`].
 #[derive(Debug, Default)]
 pub struct Verifier {
+    /// The heads read first, by chain.
+    heads: std::collections::HashMap<(String, String), ChainHead>,
     current: Option<ChainHead>,
-    /// Chains seen, with their last row.
-    pub seen: Vec<ChainHead>,
-    pub faults: Vec<Fault>,
-    pub rows_checked: u64,
+    /// Chains seen, with the last row checked.
+    seen: Vec<ChainHead>,
+    faults: Vec<Fault>,
+    rows_checked: u64,
 }
 
 impl Verifier {
+    /// A verifier of the chains whose heads are `heads` (read before any row).
+    pub fn new(heads: Vec<ChainHead>) -> Self {
+        let heads = heads.into_iter().map(|h| ((h.tenant.clone(), h.namespace.clone()), h)).collect();
+        Verifier { heads, ..Verifier::default() }
+    }
+
     pub fn rows(&mut self, rows: &[ChangeRow]) {
         for row in rows {
+            let head = self.heads.get(&(row.tenant.clone(), row.namespace.clone()));
+            if head.is_some_and(|h| row.seq > h.seq) {
+                continue; // appended after the heads were read
+            }
             self.rows_checked += 1;
             let same_chain =
                 self.current.as_ref().is_some_and(|c| c.tenant == row.tenant && c.namespace == row.namespace);
@@ -298,12 +315,18 @@ impl Verifier {
         }
     }
 
-    /// Compares the chains seen with the recorded heads; returns the heads.
-    pub fn heads(mut self, recorded: Vec<ChainHead>) -> (Vec<ChainHead>, Vec<Fault>, u64) {
+    /// Compares the chains seen with the heads read first; a chain seen
+    /// without one must have a head in `heads_now` (read after the rows: it
+    /// began meanwhile). Returns the heads, the faults and the rows checked.
+    pub fn finish(mut self, heads_now: &[ChainHead]) -> (Vec<ChainHead>, Vec<Fault>, u64) {
         self.end_chain();
-        for head in &recorded {
-            let seen = self.seen.iter().find(|c| c.tenant == head.tenant && c.namespace == head.namespace);
-            let problem = match seen {
+        let seen: std::collections::HashMap<(String, String), &ChainHead> =
+            self.seen.iter().map(|c| ((c.tenant.clone(), c.namespace.clone()), c)).collect();
+        let mut faults = std::mem::take(&mut self.faults);
+        let mut heads: Vec<ChainHead> = self.heads.values().cloned().collect();
+        heads.sort_by(|a, b| (&a.tenant, &a.namespace).cmp(&(&b.tenant, &b.namespace)));
+        for head in &heads {
+            let problem = match seen.get(&(head.tenant.clone(), head.namespace.clone())) {
                 None => Some(format!("the chain is empty, but its head says {} entries", head.seq)),
                 Some(c) if c.seq != head.seq || c.hash != head.hash => Some(format!(
                     "the chain ends at entry {}, but its head says entry {} (entries cut off the end)",
@@ -312,7 +335,7 @@ impl Verifier {
                 Some(_) => None,
             };
             if let Some(problem) = problem {
-                self.faults.push(Fault {
+                faults.push(Fault {
                     tenant: head.tenant.clone(),
                     namespace: head.namespace.clone(),
                     seq: head.seq,
@@ -320,9 +343,12 @@ impl Verifier {
                 });
             }
         }
+        let now: std::collections::HashSet<(&str, &str)> =
+            heads_now.iter().map(|h| (h.tenant.as_str(), h.namespace.as_str())).collect();
         for c in &self.seen {
-            if !recorded.iter().any(|h| h.tenant == c.tenant && h.namespace == c.namespace) {
-                self.faults.push(Fault {
+            let key = (c.tenant.clone(), c.namespace.clone());
+            if !self.heads.contains_key(&key) && !now.contains(&(c.tenant.as_str(), c.namespace.as_str())) {
+                faults.push(Fault {
                     tenant: c.tenant.clone(),
                     namespace: c.namespace.clone(),
                     seq: c.seq,
@@ -330,7 +356,7 @@ impl Verifier {
                 });
             }
         }
-        (recorded, self.faults, self.rows_checked)
+        (heads, faults, self.rows_checked)
     }
 }
 
@@ -391,9 +417,9 @@ mod tests {
     }
 
     fn check(rows: &[ChangeRow], heads: Vec<ChainHead>) -> Vec<Fault> {
-        let mut v = Verifier::default();
+        let mut v = Verifier::new(heads.clone());
         v.rows(rows);
-        v.heads(heads).1
+        v.finish(&heads).1
     }
 
     fn head_of(rows: &[ChangeRow]) -> Vec<ChainHead> {
@@ -432,6 +458,16 @@ mod tests {
         let cut = &good[..4];
         let f = check(cut, head_of(&good));
         assert!(f.len() == 1 && f[0].problem.contains("cut off"), "{f:?}");
+
+        // Rows appended after the heads were read are left out, not faults.
+        assert_eq!(check(&good, head_of(&good[..3])), vec![]);
+        // A chain whose head was deleted is found, unless it began meanwhile.
+        let mut v = Verifier::new(vec![]);
+        v.rows(&good);
+        assert!(v.finish(&[]).1[0].problem.contains("no recorded head"));
+        let mut v = Verifier::new(vec![]);
+        v.rows(&good);
+        assert_eq!(v.finish(&head_of(&good)).1, vec![]);
     }
 
     #[test]

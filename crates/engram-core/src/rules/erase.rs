@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use super::sessions::{job_namespace, DISTILL};
+use super::sessions::{job_namespace, job_session, DISTILL};
 use super::write::remove;
 use crate::audit::{self, Change, ChangeKind};
 use crate::auth::NamespaceGrant;
@@ -141,14 +141,14 @@ pub fn jobs_page(
     let page = tx.jobs_after(Some(tenant), after, ERASE_PAGE)?;
     let mut out = Erased::default();
     for j in page.iter().filter(|j| j.kind == DISTILL) {
-        let Some((session_id, namespace)) = job_namespace(j) else {
-            continue;
+        let hit = match (job_namespace(j), target) {
+            (Some((_, ns)), Target::Prefix(p)) => ns.is_under(p) && granted(grant, &ns),
+            (Some((session_id, ns)), Target::Session(id)) => &session_id == id && granted(grant, &ns),
+            // A payload that does not decode still names its session in its subject.
+            (None, Target::Session(id)) => grant.is_none() && job_session(j) == Some(id.as_str()),
+            (None, Target::Prefix(_)) => false,
         };
-        let hit = match target {
-            Target::Prefix(p) => namespace.is_under(p),
-            Target::Session(id) => &session_id == id,
-        };
-        if hit && granted(grant, &namespace) && tx.delete_job(j.id)? {
+        if hit && tx.delete_job(j.id)? {
             out.jobs += 1;
         }
     }

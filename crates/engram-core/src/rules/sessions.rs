@@ -209,6 +209,10 @@ pub fn append(tx: &mut dyn Tx, a: &AppendTurns) -> Result<Appended> {
         row = None;
     }
     let mut s = match row {
+        // Another's session is not there for this caller (as get and delete say).
+        Some(r) if !granted(a.grant.as_ref(), &r) => {
+            return Err(Error::not_found(format!("no session with id {id} in the namespaces this key may touch")));
+        }
         Some(r) => {
             if let Some(ns) = a.namespace.as_ref().filter(|ns| **ns != r.namespace) {
                 return Err(Error::conflict(format!(
@@ -251,7 +255,7 @@ pub fn append(tx: &mut dyn Tx, a: &AppendTurns) -> Result<Appended> {
     s.expires_at = now + a.ttl_ms;
     if !granted(a.grant.as_ref(), &s) {
         return Err(Error::forbidden(format!(
-            "session {id} is in namespace {:?}, outside the namespaces this key is limited to; pass a namespace within them",
+            "a new session {id} would be in namespace {:?}, outside the namespaces this key is limited to; pass a namespace within them",
             s.namespace.joined()
         )));
     }

@@ -116,7 +116,9 @@ pub fn put_batch(
                         into: Some(survivor.memory.id.clone()),
                         ..Change::new(ChangeKind::Merged, &incoming.memory.id)
                     };
-                    audit::record(tx, tenant, &survivor.memory.namespace.joined(), change);
+                    let place = survivor.memory.namespace.joined();
+                    audit::record(tx, tenant, &place, change);
+                    audit::record(tx, tenant, &place, Change::memory(ChangeKind::Updated, &survivor.memory));
                     out.push((WriteStatus::Merged, survivor.memory));
                     continue;
                 }

@@ -50,6 +50,9 @@ pub struct EraseReceipt {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     pub audit: Option<AuditEntry>,
+    /// Whether the store's files were scrubbed after it (false: nothing was
+    /// erased, or the scrub failed and the next erasure tries again; logged).
+    pub scrubbed: bool,
 }
 
 impl MemoryService {
@@ -119,7 +122,18 @@ impl MemoryService {
                 Ok(seq)
             })
             .await?;
-        self.store().scrub().await?;
+        let anything = erased != Erased::default();
+        let scrubbed = anything && {
+            // One rewrite at a time in this process.
+            let _one = self.inner.scrubbing.lock().await;
+            match self.store().scrub().await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "scrubbing after an erasure failed; the next erasure tries again");
+                    false
+                }
+            }
+        };
         let t = tenant.clone();
         let entry = self
             .store()
@@ -139,6 +153,7 @@ impl MemoryService {
             erased_at: self.now(),
             request_id: actor.request_id,
             audit: entry,
+            scrubbed,
         })
     }
 }

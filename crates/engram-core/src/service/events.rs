@@ -22,8 +22,11 @@ use crate::error::{Error, Result};
 use crate::model::Namespace;
 use crate::time::Millis;
 
-/// How often a feed looks for other nodes' changes.
+/// How often a feed looks for other nodes' changes (PostgreSQL).
 pub const POLL: Duration = Duration::from_millis(500);
+/// How often a feed checks that its caller's credential still holds (a
+/// revoked key or an expired token ends the stream).
+pub const RECHECK: Duration = Duration::from_secs(5);
 /// Journal rows read at a time.
 const PAGE: usize = 200;
 
@@ -95,6 +98,12 @@ pub struct EventFeed {
     ready: VecDeque<Event>,
     /// Woken when this process commits a change of the tenant.
     signal: std::sync::Arc<tokio::sync::Notify>,
+    /// The credential the caller subscribed with, and when it last held.
+    credential: Option<String>,
+    /// When (service clock) the credential last held.
+    checked: Millis,
+    /// Other processes write to the store too: look for their changes.
+    poll: bool,
 }
 
 fn streamed(kind: ChangeKind) -> Option<&'static str> {
@@ -105,15 +114,22 @@ fn streamed(kind: ChangeKind) -> Option<&'static str> {
         | ChangeKind::Deleted
         | ChangeKind::Expired
         | ChangeKind::Erased => Some(kind.as_str()),
-        ChangeKind::SessionDeleted | ChangeKind::KeyCreated | ChangeKind::KeyRevoked => None,
+        ChangeKind::SessionDeleted | ChangeKind::KeyCreated | ChangeKind::KeyRevoked | ChangeKind::Unknown => None,
     }
 }
 
 impl MemoryService {
     /// Subscribes the caller (`read` scope) to its tenant's changes under
     /// `namespace_prefix` (`/`-joined; empty: all), after event `after`
-    /// (else from now on).
-    pub async fn subscribe(&self, ctx: &TenantCtx, namespace_prefix: &str, after: Option<&str>) -> Result<EventFeed> {
+    /// (else from now on). `credential` is what the caller authenticated
+    /// with: checked again every [`RECHECK`], so a revoked key's stream ends.
+    pub async fn subscribe(
+        &self,
+        ctx: &TenantCtx,
+        credential: Option<&str>,
+        namespace_prefix: &str,
+        after: Option<&str>,
+    ) -> Result<EventFeed> {
         ctx.require(Scope::Read)?;
         let mut scope = crate::store::Scope::tenant(&ctx.tenant, 0);
         scope.namespace_prefix = Namespace::parse_joined(namespace_prefix, "namespace_prefix")?;
@@ -130,6 +146,9 @@ impl MemoryService {
             cursor,
             ready: VecDeque::new(),
             signal: self.store().changed().watch(&ctx.tenant),
+            credential: credential.map(str::to_owned),
+            checked: self.now(),
+            poll: self.store().shared(),
         })
     }
 }
@@ -146,14 +165,30 @@ impl EventFeed {
             let woken = signal.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
+            self.recheck().await?;
             if self.fill().await? {
                 continue;
             }
+            let wait = if self.poll { POLL } else { RECHECK };
             tokio::select! {
                 _ = woken => {}
-                _ = tokio::time::sleep(POLL) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// Ends the feed once its caller's credential no longer holds.
+    async fn recheck(&mut self) -> Result<()> {
+        let now = self.service.now();
+        if now - self.checked < RECHECK.as_millis() as Millis {
+            return Ok(());
+        }
+        let ctx = self.service.authenticate(self.credential.as_deref()).await?;
+        if ctx.tenant != self.tenant {
+            return Err(Error::unauthenticated("the credential no longer names this tenant"));
+        }
+        self.checked = now;
+        Ok(())
     }
 
     /// Reads the journal after the cursor; whether it read anything new.
@@ -164,7 +199,16 @@ impl EventFeed {
         let rows = self.service.store().read(move |r| r.changes_since(&tenant, after, PAGE)).await?;
         let mut moved = false;
         for (pos, row) in rows {
-            let changes = row.parsed()?;
+            let changes = match row.parsed() {
+                Ok(c) => c,
+                Err(e) => {
+                    // Passed over, not stuck on: the audit log keeps it.
+                    tracing::warn!(error = %e, "a journal row does not parse; its events are skipped");
+                    self.cursor = EventId { pos, idx: u32::MAX };
+                    moved = true;
+                    continue;
+                }
+            };
             for (i, change) in changes.into_iter().enumerate() {
                 let id = EventId { pos, idx: i as u32 };
                 if id <= self.cursor {

@@ -37,9 +37,11 @@ impl MemoryService {
     }
 
     /// Checks every chain (of `tenant`, or all) row by row and against its
-    /// recorded head.
+    /// recorded head (see `audit::Verifier`).
     pub async fn verify_journal(&self, tenant: Option<&str>) -> Result<JournalReport> {
-        let mut v = Verifier::default();
+        let heads = |t: Option<String>| self.store().read(move |r| r.change_heads(t.as_deref()));
+        // Heads first: rows appended while this reads are left out.
+        let mut v = Verifier::new(heads(tenant.map(str::to_owned)).await?);
         let mut after = None;
         loop {
             let rows = self.journal_page(tenant, after.clone(), JOURNAL_PAGE).await?;
@@ -51,9 +53,8 @@ impl MemoryService {
                 _ => break,
             }
         }
-        let t = tenant.map(str::to_owned);
-        let recorded = self.store().read(move |r| r.change_heads(t.as_deref())).await?;
-        let (heads, faults, rows_checked) = v.heads(recorded);
+        let now = heads(tenant.map(str::to_owned)).await?;
+        let (heads, faults, rows_checked) = v.finish(&now);
         Ok(JournalReport { rows_checked, heads, faults })
     }
 }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 pub use auth::{AuthMode, UNKNOWN_KEYS_PER_SECOND};
 pub use embedding::EMBED_BATCH;
 pub use erase::{EraseInput, EraseReceipt};
-pub use events::{Event, EventFeed, EventId, POLL as EVENTS_POLL};
+pub use events::{Event, EventFeed, EventId, POLL as EVENTS_POLL, RECHECK as EVENTS_RECHECK};
 pub use items::{ItemView, PutItem, SearchItems};
 pub use journal::{JournalReport, JOURNAL_PAGE};
 pub use memories::ListPage;
@@ -85,6 +85,8 @@ struct Inner {
     /// Citations not yet written: `(tenant, id)` → times cited.
     cites: std::sync::Mutex<std::collections::HashMap<(String, String), u32>>,
     metrics: crate::metrics::ServiceMetrics,
+    /// One scrub after an erasure at a time (see `erase.rs`).
+    scrubbing: tokio::sync::Mutex<()>,
 }
 
 /// What a service is built with besides its store and auth mode.
@@ -133,6 +135,7 @@ impl MemoryService {
         let service = MemoryService {
             inner: Arc::new(Inner {
                 metrics: Default::default(),
+                scrubbing: Default::default(),
                 store,
                 auth: auth::Authenticator::new(auth_mode, opts.clock.clone(), opts.jwt),
                 clock: opts.clock,

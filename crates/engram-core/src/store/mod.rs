@@ -556,6 +556,12 @@ impl Store {
         }
     }
 
+    /// Whether other processes may write to this store (PostgreSQL: several
+    /// nodes), so their changes must be looked for.
+    pub fn shared(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
     /// Whether the store is refusing calls (its breaker is open).
     pub fn breaker_open(&self) -> bool {
         match self {

@@ -34,7 +34,11 @@ pub async fn events(
     Query(q): Query<EventsQuery>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    let feed = st.service.subscribe(&ctx, q.namespace_prefix.as_deref().unwrap_or(""), q.after.as_deref()).await?;
+    // An EventSource reconnecting by itself says where it was in Last-Event-ID.
+    let last_seen = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let after = q.after.as_deref().or(last_seen);
+    let prefix = q.namespace_prefix.as_deref().unwrap_or("");
+    let feed = st.service.subscribe(&ctx, super::presented_key(&headers), prefix, after).await?;
     if let Ok(ws) = ws {
         return Ok(ws.on_upgrade(move |socket| pump(socket, feed)));
     }
@@ -47,39 +51,45 @@ pub async fn events(
             Error::invalid("GET /v1/events is a WebSocket: send an upgrade, or Accept: text/event-stream").into()
         );
     }
-    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
-        let item = match feed.next().await {
-            Ok(e) => SseEvent::default().id(e.id.clone()).event(e.kind).json_data(&e),
-            Err(e) => Ok(SseEvent::default().event("error").data(e.public_message())),
-        };
-        Some((item, feed))
+    // After an error the stream ends (with an `error` event saying why).
+    let stream = futures_util::stream::unfold(Some(feed), |feed| async move {
+        let mut feed = feed?;
+        match feed.next().await {
+            Ok(e) => Some((SseEvent::default().id(e.id.clone()).event(e.kind).json_data(&e), Some(feed))),
+            Err(e) => Some((Ok(SseEvent::default().event("error").data(e.public_message())), None)),
+        }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 
-/// Sends events until the client goes away (or the store fails: a close
-/// frame says why).
+/// Sends events until the client goes away (or the feed ends: a close
+/// frame says why). The feed's wait is kept across the client's frames, so
+/// sending frames does not make it read the store more often.
 async fn pump(mut socket: WebSocket, mut feed: EventFeed) {
     loop {
-        tokio::select! {
-            event = feed.next() => {
-                let msg = match event.and_then(|e| serde_json::to_string(&e).map_err(|e| Error::internal(e.to_string()))) {
-                    Ok(text) => Message::Text(text.into()),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "change events stopped");
-                        let frame = axum::extract::ws::CloseFrame { code: 1011, reason: e.public_message().into() };
-                        let _ = socket.send(Message::Close(Some(frame))).await;
-                        return;
-                    }
-                };
-                if socket.send(msg).await.is_err() {
-                    return;
+        let next = feed.next();
+        tokio::pin!(next);
+        let event = loop {
+            tokio::select! {
+                event = &mut next => break event,
+                incoming = socket.recv() => match incoming {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(_)) => {}
                 }
             }
-            incoming = socket.recv() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
+        };
+        let msg = match event.and_then(|e| serde_json::to_string(&e).map_err(|e| Error::internal(e.to_string()))) {
+            Ok(text) => Message::Text(text.into()),
+            Err(e) => {
+                tracing::info!(error = %e, "change events ended");
+                let code = if e.code() == engram_core::ErrorCode::Unauthenticated { 1008 } else { 1011 };
+                let frame = axum::extract::ws::CloseFrame { code, reason: e.public_message().into() };
+                let _ = socket.send(Message::Close(Some(frame))).await;
+                return;
             }
+        };
+        if socket.send(msg).await.is_err() {
+            return;
         }
     }
 }

@@ -87,6 +87,11 @@ pub async fn metrics(State(st): State<AppState>, Ctx(ctx): Ctx) -> Response {
     if let Err(e) = ctx.require(engram_core::auth::Scope::Admin) {
         return ApiError(e).into_response();
     }
+    // Server-wide figures: not for an admin limited to some namespaces.
+    if ctx.namespaces.is_some() {
+        return ApiError(engram_core::Error::forbidden("/metrics needs an admin key not limited to namespaces"))
+            .into_response();
+    }
     let mut r = Registry::default();
     r.register("engram_http_requests", "Requests answered, by method, route and status", st.requests.count.clone());
     r.register(

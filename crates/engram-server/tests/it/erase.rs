@@ -113,6 +113,7 @@ fn erasing_a_prefix_removes_everything_under_it_with_a_receipt_and_no_trace() {
     assert!(erased["turns"].as_u64().unwrap() >= 1, "{receipt}");
     let (seq, hash) = (receipt["audit"]["seq"].as_i64().unwrap(), receipt["audit"]["hash"].as_str().unwrap());
     assert_eq!(hash.len(), 64);
+    assert_eq!(receipt["scrubbed"], true, "{receipt}");
 
     // Gone from every read; what was not under the prefix stays.
     assert!(texts(&admin, GONE).is_empty());

@@ -69,17 +69,18 @@ fn a_subscriber_gets_its_tenants_changes_in_order_and_resumes_after_a_reconnect(
     assert_eq!(t1.delete(&format!("/v1/memories/{tea}"), None).status, 204);
     let other = write(&t2, &["a"], "t2's own memory");
 
-    let seen = kinds(&mut sub1, 5);
+    let seen = kinds(&mut sub1, 6);
     assert_eq!(seen[0], ("created".into(), fig.clone()));
     assert_eq!(seen[1], ("updated".into(), fig.clone()));
     assert_eq!(seen[2].0, "merged", "{seen:?}");
-    assert_eq!(seen[3], ("created".into(), tea.clone()));
-    assert_eq!(seen[4], ("deleted".into(), tea.clone()));
+    assert_eq!(seen[3], ("updated".into(), fig.clone()), "the survivor of the merge");
+    assert_eq!(seen[4], ("created".into(), tea.clone()));
+    assert_eq!(seen[5], ("deleted".into(), tea.clone()));
     // The other tenant's subscriber saw none of that: its first event is its own.
     assert_eq!(kinds(&mut sub2, 1), [("created".to_string(), other)]);
     // The prefix filter: namespace b's changes are not sent to it.
-    let a_only = kinds(&mut only_a, 3);
-    assert_eq!(a_only.iter().map(|k| k.0.as_str()).collect::<Vec<_>>(), ["created", "updated", "merged"]);
+    let a_only = kinds(&mut only_a, 4);
+    assert_eq!(a_only.iter().map(|k| k.0.as_str()).collect::<Vec<_>>(), ["created", "updated", "merged", "updated"]);
     let marker = write(&t1, &["a"], "a marker after b's changes");
     assert_eq!(kinds(&mut only_a, 1), [("created".to_string(), marker.clone())]);
     assert_eq!(kinds(&mut sub1, 1), [("created".to_string(), marker.clone())]);
@@ -161,4 +162,31 @@ fn subscribing_is_refused_before_the_upgrade_and_a_limited_key_sees_only_its_nam
     let first: Value = serde_json::from_str(data.trim_start_matches("data:").trim()).unwrap();
     assert_eq!(first["type"], "created", "{first}");
     assert_eq!(admin.get("/v1/events").status, 400, "neither an upgrade nor an event stream");
+}
+
+#[test]
+fn a_stream_ends_once_its_key_is_revoked() {
+    use engram_core::clock::ManualClock;
+    let clock = ManualClock::new(1_800_000_000_000);
+    let srv = TestServer::start_with(Opts {
+        auth_required: true,
+        keys: vec![("t1", "read,write,admin")],
+        clock: Some(std::sync::Arc::clone(&clock)),
+        ..Default::default()
+    });
+    let admin = srv.client_with_key(0);
+    let made = admin.post("/v1/admin/keys", &json!({"name": "watcher", "scopes": ["read"]}));
+    let (id, secret) =
+        (made.json()["key"]["id"].as_str().unwrap().to_owned(), made.json()["secret"].as_str().unwrap().to_owned());
+    let mut sub = subscribe(srv.addr, &secret, "");
+    let first = write(&admin, &["n"], "heard while the key holds");
+    assert_eq!(kinds(&mut sub, 1), [("created".to_string(), first)]);
+    assert_eq!(admin.delete(&format!("/v1/admin/keys/{id}"), None).status, 204);
+    // The stream checks its key every few seconds of the service's clock.
+    clock.advance(engram_core::service::EVENTS_RECHECK.as_millis() as i64 + 1);
+    write(&admin, &["n"], "said after the revocation");
+    match sub.read().expect("a close frame") {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1008, "{frame:?}"),
+        other => panic!("the change after the revocation was sent: {other:?}"),
+    }
 }

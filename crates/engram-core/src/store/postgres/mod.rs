@@ -221,12 +221,11 @@ impl PostgresStore {
     /// their files — a plain VACUUM frees the space but leaves the bytes.
     /// It locks each table while it is rewritten (see docs/decisions.md).
     pub async fn scrub(&self) -> Result<()> {
-        let c = self.client().await?;
-        // A rewrite of a large table may outlast the statement timeout.
+        // A connection of its own, never returned to the pool: a rewrite of a
+        // large table may outlast the statement timeout, which it lifts.
+        let c = Object::take(self.client().await?);
         c.batch_execute("SET statement_timeout = 0").await?;
-        let out = c.batch_execute("VACUUM FULL memories, sessions, session_turns, jobs").await;
-        c.batch_execute("RESET statement_timeout").await?;
-        out?;
+        c.batch_execute("VACUUM FULL memories, memory_vectors, sessions, session_turns, jobs").await?;
         Ok(())
     }
 

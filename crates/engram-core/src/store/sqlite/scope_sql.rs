@@ -25,8 +25,13 @@ pub(super) fn push_namespace(b: &mut SqlBuilder, column: &str, prefix: &Namespac
 /// Appends `AND <namespace under one of the prefixes>` when `within` is not
 /// empty (every prefix in it is non-empty: see `Scope::within`).
 pub(super) fn push_within(b: &mut SqlBuilder, column: &str, within: &[Namespace]) {
+    if within.is_empty() {
+        return;
+    }
     let bounds: Vec<_> = within.iter().filter_map(Namespace::prefix_bounds).collect();
-    if bounds.is_empty() || bounds.len() < within.len() {
+    if bounds.len() < within.len() {
+        // Not a grant (its prefixes are never empty): admit nothing.
+        b.sql(" AND 0 = 1");
         return;
     }
     b.sql(" AND (");
