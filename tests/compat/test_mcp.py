@@ -73,12 +73,14 @@ def test_stdio():
     with tempfile.TemporaryDirectory() as d:
         params = StdioServerParameters(
             command=ENGRAM_BIN, args=["mcp", "--data-dir", d],
-            env={"ENGRAM_EMBEDDER_MODEL_DIR": os.path.abspath(MODEL_DIR), "ENGRAM_LOG": "warn", **_store_env()})
+            env={"ENGRAM_EMBEDDER_MODEL_DIR": os.path.abspath(MODEL_DIR), "ENGRAM_LOG": "warn",
+                 "ENGRAM_AGENT_ID": "desktop-assistant", **_store_env()})
 
         async def run():
             async with stdio_client(params) as (read, write):
                 async with ClientSession(read, write) as session:
-                    await exercise(session, "stdio")
+                    # Writes over stdio name the agent of ENGRAM_AGENT_ID (dev mode: no key).
+                    await exercise(session, "stdio", {"kind": "api", "agent_id": "desktop-assistant"})
 
         asyncio.run(run())
 
@@ -141,7 +143,7 @@ async def limited_session(url: str, key: str, outside_id: str):
                     assert r.is_error and "not_found" in r.content[0].text, (tool, r.content)
                 r = await session.call_tool("add_turns", arguments={
                     "session_id": "chat-bob", "turns": [{"role": "user", "content": "hi"}]})
-                assert r.is_error and "not_found" in r.content[0].text and "bob" not in r.content[0].text, r.content
+                assert r.is_error and "not_found" in r.content[0].text and "users" not in r.content[0].text, r.content
                 hits = structured(await session.call_tool("search_memories", arguments={"query": "bees", "mode": "keyword"}))
                 assert [h["memory"]["id"] for h in hits["results"]] == [mine]
                 recalled = structured(await session.call_tool("recall", arguments={"query": "who keeps bees?"}))

@@ -56,9 +56,10 @@ pub fn mcp(flags: &CommonFlags) -> Result<(), Failure> {
     let settings = settings(flags)?;
     logging::init(settings.json_logs);
     let api_key = std::env::var("ENGRAM_API_KEY").ok().filter(|k| !k.is_empty());
+    let agent_id = std::env::var("ENGRAM_AGENT_ID").ok().filter(|a| !a.is_empty());
     runtime()?.block_on(async {
         let service = server::open_service(&settings).await.map_err(|e| Failure::Runtime(e.to_string()))?;
-        server::run_mcp_stdio(service, &settings, api_key).await.map_err(|e| Failure::Runtime(e.to_string()))
+        server::run_mcp_stdio(service, &settings, api_key, agent_id).await.map_err(|e| Failure::Runtime(e.to_string()))
     })
 }
 

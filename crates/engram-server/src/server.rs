@@ -209,9 +209,18 @@ pub async fn run(
 }
 
 /// Serves MCP over stdio until the client closes stdin (`engram mcp`). The
-/// caller is the tenant of `ENGRAM_API_KEY`, or dev mode's while no key exists.
-pub async fn run_mcp_stdio(service: MemoryService, settings: &Settings, api_key: Option<String>) -> Result<(), Error> {
-    let caller = service.authenticate(api_key.as_deref()).await;
+/// caller is the tenant of `ENGRAM_API_KEY`, or dev mode's while no key exists;
+/// its writes name `ENGRAM_AGENT_ID` as their agent.
+pub async fn run_mcp_stdio(
+    service: MemoryService,
+    settings: &Settings,
+    api_key: Option<String>,
+    agent_id: Option<String>,
+) -> Result<(), Error> {
+    let caller = service.authenticate(api_key.as_deref()).await.and_then(|c| match &agent_id {
+        Some(a) => c.with_agent(a).map_err(|e| Error::invalid(format!("ENGRAM_AGENT_ID: {}", e.public_message()))),
+        None => Ok(c),
+    });
     let caller = match caller {
         Ok(c) => c,
         Err(e) => {
