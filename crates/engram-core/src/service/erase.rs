@@ -7,11 +7,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::MemoryService;
-use crate::auth::TenantCtx;
+use crate::auth::{NamespaceGrant, TenantCtx};
 use crate::error::{Error, Result};
 use crate::model::session::validate_session_id;
 use crate::model::Namespace;
 use crate::rules::erase::{self, Erased, Target};
+use crate::store::Tx;
 use crate::time::Millis;
 
 /// `POST /v1/erase`: exactly one of the two.
@@ -55,7 +56,31 @@ pub struct EraseReceipt {
     pub scrubbed: bool,
 }
 
+/// One page of an erasure (see `rules::erase`): what it erased and where
+/// the next page starts.
+type PageFn<C> = fn(&mut dyn Tx, &str, &Target, Option<&NamespaceGrant>, C) -> Result<(Erased, Option<C>)>;
+
 impl MemoryService {
+    /// Runs `page` from `after` until it finds nothing more, one write each.
+    async fn erase_pages<C: Clone + Send + 'static>(
+        &self,
+        ctx: &TenantCtx,
+        target: &Target,
+        mut after: C,
+        page: PageFn<C>,
+    ) -> Result<Erased> {
+        let mut erased = Erased::default();
+        loop {
+            let (t, tg, g, a) = (ctx.tenant.clone(), target.clone(), ctx.namespaces.clone(), after.clone());
+            let (n, next) = self.store().write(&ctx.actor(), move |tx| page(tx, &t, &tg, g.as_ref(), a)).await?;
+            erased.add(n);
+            match next {
+                Some(n) => after = n,
+                None => return Ok(erased),
+            }
+        }
+    }
+
     /// Erases a namespace prefix or a session of the caller's tenant.
     pub async fn erase(&self, ctx: &TenantCtx, input: EraseInput) -> Result<EraseReceipt> {
         if !(ctx.scopes.write || ctx.scopes.admin) {
@@ -73,46 +98,18 @@ impl MemoryService {
             }
             _ => return Err(Error::invalid("give exactly one of namespace_prefix and session_id")),
         };
-        let actor = ctx.actor();
-        let tenant = ctx.tenant.clone();
-        let grant = ctx.namespaces.clone();
-        let mut erased = Erased::default();
-
+        let (actor, tenant) = (ctx.actor(), ctx.tenant.clone());
         // Sessions first (their turns queue no more work), then queued work,
         // then memories.
-        let mut after = None;
-        loop {
-            let (t, g, tg) = (tenant.clone(), grant.clone(), target.clone());
-            let (n, next) =
-                self.store().write(&actor, move |tx| erase::sessions_page(tx, &t, &tg, g.as_ref(), after)).await?;
-            erased.add(n);
-            match next {
-                Some(n) => after = Some(n),
-                None => break,
-            }
-        }
-        let mut after = 0;
-        loop {
-            let (t, g, tg) = (tenant.clone(), grant.clone(), target.clone());
-            let (n, next) =
-                self.store().write(&actor, move |tx| erase::jobs_page(tx, &t, &tg, g.as_ref(), after)).await?;
-            erased.add(n);
-            match next {
-                Some(n) => after = n,
-                None => break,
-            }
-        }
-        let mut after = 0;
-        loop {
-            let (t, g, tg) = (tenant.clone(), grant.clone(), target.clone());
-            let (n, next) =
-                self.store().write(&actor, move |tx| erase::memories_page(tx, &t, &tg, g.as_ref(), after)).await?;
-            erased.add(n);
-            match next {
-                Some(n) => after = n,
-                None => break,
-            }
-        }
+        let mut erased = Erased::default();
+        erased.add(
+            self.erase_pages(ctx, &target, None, |tx, t, tg, g, a: Option<(String, String)>| {
+                erase::sessions_page(tx, t, tg, g, a).map(|(n, next)| (n, next.map(Some)))
+            })
+            .await?,
+        );
+        erased.add(self.erase_pages(ctx, &target, 0, erase::jobs_page).await?);
+        erased.add(self.erase_pages(ctx, &target, 0, erase::memories_page).await?);
         let (t, tg) = (tenant.clone(), target.clone());
         let seq = self
             .store()
