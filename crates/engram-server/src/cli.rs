@@ -47,8 +47,9 @@ pub enum Command {
     Serve(#[command(flatten)] CommonFlags),
     /// Serve MCP (Model Context Protocol) over stdin/stdout, for desktop and
     /// coding agents. The caller is the tenant of ENGRAM_API_KEY (dev mode while
-    /// no key exists). Runs on its own data directory: MCP clients of a running
-    /// server use its `POST /mcp` instead.
+    /// no key exists); its writes name ENGRAM_AGENT_ID as their agent. Runs on
+    /// its own data directory: MCP clients of a running server use its
+    /// `POST /mcp` instead.
     Mcp(#[command(flatten)] CommonFlags),
     /// Print the effective configuration (secrets hidden), or what is wrong with it.
     CheckConfig(#[command(flatten)] CommonFlags),

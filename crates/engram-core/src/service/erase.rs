@@ -94,6 +94,15 @@ impl MemoryService {
             }
             (None, Some(id)) => {
                 validate_session_id(&id)?;
+                if ctx.namespaces.is_some() {
+                    // Another's session is not there for this caller (as elsewhere).
+                    let (t, i) = (ctx.tenant.clone(), id.clone());
+                    if let Some(s) = self.store().point(move |r| r.session(&t, &i)).await? {
+                        if !ctx.may_touch(&s.namespace) {
+                            return Err(Error::not_found(format!("no session with id {id}")));
+                        }
+                    }
+                }
                 Target::Session(id)
             }
             _ => return Err(Error::invalid("give exactly one of namespace_prefix and session_id")),

@@ -6,7 +6,7 @@
 //! `?after=<event id>` resumes after an event.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use engram_core::Error;
 use serde::Deserialize;
 
 use super::error::ApiResult;
-use super::extract::Ctx;
+use super::extract::{Ctx, QueryArgs};
 use super::AppState;
 
 #[derive(Deserialize)]
@@ -31,7 +31,7 @@ pub async fn events(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Query(q): Query<EventsQuery>,
+    QueryArgs(q): QueryArgs<EventsQuery>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     // An EventSource reconnecting by itself says where it was in Last-Event-ID.
@@ -55,7 +55,9 @@ pub async fn events(
     let stream = futures_util::stream::unfold(Some(feed), |feed| async move {
         let mut feed = feed?;
         match feed.next().await {
-            Ok(e) => Some((SseEvent::default().id(e.id.clone()).event(e.kind).json_data(&e), Some(feed))),
+            // Unnamed ("message") events: `EventSource.onmessage` gets them all;
+            // the change's kind is the JSON's `type`.
+            Ok(e) => Some((SseEvent::default().id(e.id.clone()).json_data(&e), Some(feed))),
             Err(e) => Some((Ok(SseEvent::default().event("error").data(e.public_message())), None)),
         }
     });

@@ -94,6 +94,8 @@ fn erasing_a_prefix_removes_everything_under_it_with_a_receipt_and_no_trace() {
     let bob = Client { addr: srv.addr, key: Some(made.json()["secret"].as_str().unwrap().to_owned()) };
     let r = bob.post("/v1/erase", &json!({"namespace_prefix": ["users"]}));
     assert_eq!((r.status, r.code()), (403, "forbidden".to_string()), "{}", r.text);
+    let r = bob.post("/v1/erase", &json!({"session_id": "chat-a"}));
+    assert_eq!((r.status, r.code()), (404, "not_found".to_string()), "alice's session is not bob's: {}", r.text);
 
     let r = crate::support::request(
         srv.addr,
