@@ -103,6 +103,9 @@ impl Error {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Error::User { code: ErrorCode::Unavailable, message: message.into() }
     }
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        Error::User { code: ErrorCode::RateLimited, message: message.into() }
+    }
     pub fn storage_full(message: impl Into<String>) -> Self {
         Error::User { code: ErrorCode::StorageFull, message: message.into() }
     }

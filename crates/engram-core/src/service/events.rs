@@ -29,6 +29,42 @@ pub const POLL: Duration = Duration::from_millis(500);
 pub const RECHECK: Duration = Duration::from_secs(5);
 /// Journal rows read at a time.
 const PAGE: usize = 200;
+/// Change streams one caller (key, token subject, or dev mode's tenant) may
+/// hold open at once on one node; one more is `rate_limited` (429).
+pub const MAX_STREAMS_PER_CALLER: usize = 16;
+
+/// A caller's place among its open streams, given back when the feed drops.
+struct StreamSlot {
+    service: MemoryService,
+    caller: String,
+}
+
+impl StreamSlot {
+    fn take(service: &MemoryService, caller: String) -> Result<Self> {
+        let mut open = service.inner.streams.lock().map_err(|_| Error::internal("stream count poisoned"))?;
+        let n = open.entry(caller.clone()).or_insert(0);
+        if *n >= MAX_STREAMS_PER_CALLER {
+            return Err(Error::rate_limited(format!(
+                "this key already holds {MAX_STREAMS_PER_CALLER} change streams open on this node; close one first"
+            )));
+        }
+        *n += 1;
+        Ok(StreamSlot { service: service.clone(), caller })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.service.inner.streams.lock() {
+            if let Some(n) = open.get_mut(&self.caller) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    open.remove(&self.caller);
+                }
+            }
+        }
+    }
+}
 
 /// A position in the stream: the journal row's position and the change's
 /// index in it. Written `a.b.c`; opaque to callers.
@@ -104,6 +140,7 @@ pub struct EventFeed {
     checked: Millis,
     /// Other processes write to the store too: look for their changes.
     poll: bool,
+    _slot: StreamSlot,
 }
 
 fn streamed(kind: ChangeKind) -> Option<&'static str> {
@@ -134,6 +171,8 @@ impl MemoryService {
         let mut scope = crate::store::Scope::tenant(&ctx.tenant, 0);
         scope.namespace_prefix = Namespace::parse_joined(namespace_prefix, "namespace_prefix")?;
         ctx.confine(&mut scope)?;
+        let caller = ctx.key_id.clone().unwrap_or_else(|| format!("tenant:{}", ctx.tenant));
+        let slot = StreamSlot::take(self, caller)?;
         let cursor = match after {
             Some(id) => EventId::parse(id)?,
             None => EventId { pos: self.store().read(|r| r.changes_tail()).await?, idx: u32::MAX },
@@ -149,6 +188,7 @@ impl MemoryService {
             credential: credential.map(str::to_owned),
             checked: self.now(),
             poll: self.store().shared(),
+            _slot: slot,
         })
     }
 }

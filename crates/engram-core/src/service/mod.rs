@@ -27,7 +27,7 @@ use std::sync::Arc;
 pub use auth::{AuthMode, UNKNOWN_KEYS_PER_SECOND};
 pub use embedding::EMBED_BATCH;
 pub use erase::{EraseInput, EraseReceipt};
-pub use events::{Event, EventFeed, EventId, POLL as EVENTS_POLL, RECHECK as EVENTS_RECHECK};
+pub use events::{Event, EventFeed, EventId, MAX_STREAMS_PER_CALLER, POLL as EVENTS_POLL, RECHECK as EVENTS_RECHECK};
 pub use items::{ItemView, PutItem, SearchItems};
 pub use journal::{JournalReport, JOURNAL_PAGE};
 pub use memories::ListPage;
@@ -87,6 +87,8 @@ struct Inner {
     metrics: crate::metrics::ServiceMetrics,
     /// One scrub after an erasure at a time (see `erase.rs`).
     scrubbing: tokio::sync::Mutex<()>,
+    /// Open change streams by caller (see `events.rs`).
+    streams: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 /// What a service is built with besides its store and auth mode.
@@ -136,6 +138,7 @@ impl MemoryService {
             inner: Arc::new(Inner {
                 metrics: Default::default(),
                 scrubbing: Default::default(),
+                streams: Default::default(),
                 store,
                 auth: auth::Authenticator::new(auth_mode, opts.clock.clone(), opts.jwt),
                 clock: opts.clock,

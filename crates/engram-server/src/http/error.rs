@@ -57,7 +57,7 @@ impl IntoResponse for ApiError {
             detail: matches!(self.0, Error::Internal { .. }).then(|| self.0.to_string()),
         };
         let mut resp = status_of(code).into_response();
-        if matches!(code, ErrorCode::Unavailable) {
+        if matches!(code, ErrorCode::Unavailable | ErrorCode::RateLimited) {
             resp.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
         }
         resp.extensions_mut().insert(pending);

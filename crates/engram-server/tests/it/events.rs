@@ -137,7 +137,20 @@ fn subscribing_is_refused_before_the_upgrade_and_a_limited_key_sees_only_its_nam
     let r = request(srv.addr, "GET", "/v1/events?namespace_prefix=users/bob", &limited, None);
     assert_eq!((r.status, r.code()), (403, "forbidden".to_string()), "{}", r.text);
 
+    // A key holds a bounded number of streams open; a closed one frees its place.
+    let mut held: Vec<Socket> = (0..engram_core::service::MAX_STREAMS_PER_CALLER)
+        .map(|_| subscribe(srv.addr, &alice, "?namespace_prefix=users/alice"))
+        .collect();
+    let r = request(srv.addr, "GET", "/v1/events", &limited, None);
+    assert_eq!((r.status, r.code()), (429, "rate_limited".to_string()), "{}", r.text);
+    assert!(r.header("retry-after").is_some());
+    // Closed: the server drops the feed (its place) before the connection.
+    let mut first = held.remove(0);
+    first.close(None).unwrap();
+    while first.read().is_ok() {}
+    drop(first);
     let mut sub = subscribe(srv.addr, &alice, "");
+    drop(held);
     write(&admin, &["users", "bob"], "bob's secret");
     let mine = write(&admin, &["users", "alice", "notes"], "alice's note");
     assert_eq!(kinds(&mut sub, 1), [("created".to_string(), mine)], "bob's change is not sent to alice's key");
