@@ -79,6 +79,11 @@ impl Erased {
     }
 }
 
+/// Where the page after a full `page` starts (`None` after a short one: done).
+fn next_after<T, C>(page: &[T], key: impl Fn(&T) -> C) -> Option<C> {
+    (page.len() == ERASE_PAGE).then(|| page.last().map(key)).flatten()
+}
+
 fn granted(grant: Option<&NamespaceGrant>, ns: &Namespace) -> bool {
     grant.is_none_or(|g| g.covers(ns))
 }
@@ -102,8 +107,7 @@ pub fn memories_page(
             out.memories += 1;
         }
     }
-    let next = (page.len() == ERASE_PAGE).then(|| page.last().map(|s| s.seq)).flatten();
-    Ok((out, next))
+    Ok((out, next_after(&page, |s| s.seq)))
 }
 
 /// Erases the tenant's matching sessions (turns and queued work with them)
@@ -125,8 +129,7 @@ pub fn sessions_page(
             Change { detail: Some(serde_json::json!({ "session": true })), ..Change::new(ChangeKind::Erased, &s.id) };
         audit::record(tx, tenant, &s.namespace.joined(), change);
     }
-    let next = (page.len() == ERASE_PAGE).then(|| page.last().map(|s| (s.tenant.clone(), s.id.clone()))).flatten();
-    Ok((out, next))
+    Ok((out, next_after(&page, |s| (s.tenant.clone(), s.id.clone()))))
 }
 
 /// Erases the tenant's matching queued distillations among the next page
@@ -152,8 +155,7 @@ pub fn jobs_page(
             out.jobs += 1;
         }
     }
-    let next = (page.len() == ERASE_PAGE).then(|| page.last().map(|j| j.id)).flatten();
-    Ok((out, next))
+    Ok((out, next_after(&page, |j| j.id)))
 }
 
 /// Journals the whole erasure in the tenant's chain.

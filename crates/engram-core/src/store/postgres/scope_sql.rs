@@ -7,17 +7,24 @@ use super::sql::SqlBuilder;
 use crate::model::Namespace;
 use crate::store::Scope;
 
+/// Appends `({column} = exact OR ({column} >= lo AND {column} < hi))`: the
+/// namespaces under one prefix (its `Namespace::prefix_bounds`).
+fn push_under(b: &mut SqlBuilder, column: &str, (exact, lo, hi): (String, String, String)) {
+    b.sql(&format!("({column} = "))
+        .param(exact)
+        .sql(&format!(" OR ({column} >= "))
+        .param(lo)
+        .sql(&format!(" AND {column} < "))
+        .param(hi)
+        .sql("))");
+}
+
 /// Appends `AND <namespace under prefix>` when the prefix is not empty (the
 /// column collates as "C", so the bounds are code-point ranges).
 pub(super) fn push_namespace(b: &mut SqlBuilder, column: &str, prefix: &Namespace) {
-    if let Some((exact, lo, hi)) = prefix.prefix_bounds() {
-        b.sql(&format!(" AND ({column} = "))
-            .param(exact)
-            .sql(&format!(" OR ({column} >= "))
-            .param(lo)
-            .sql(&format!(" AND {column} < "))
-            .param(hi)
-            .sql("))");
+    if let Some(bounds) = prefix.prefix_bounds() {
+        b.sql(" AND ");
+        push_under(b, column, bounds);
     }
 }
 
@@ -34,17 +41,11 @@ pub(super) fn push_within(b: &mut SqlBuilder, column: &str, within: &[Namespace]
         return;
     }
     b.sql(" AND (");
-    for (i, (exact, lo, hi)) in bounds.into_iter().enumerate() {
+    for (i, bounds) in bounds.into_iter().enumerate() {
         if i > 0 {
             b.sql(" OR ");
         }
-        b.sql(&format!("{column} = "))
-            .param(exact)
-            .sql(&format!(" OR ({column} >= "))
-            .param(lo)
-            .sql(&format!(" AND {column} < "))
-            .param(hi)
-            .sql(")");
+        push_under(b, column, bounds);
     }
     b.sql(")");
 }
