@@ -292,14 +292,17 @@ impl TenantCtx {
 
 /// An API key as listed (never the secret).
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeyInfo {
     pub id: String,
     pub tenant: String,
     pub name: String,
     pub scopes: String,
     #[serde(serialize_with = "crate::time::serde_rfc3339::serialize")]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Rfc3339"))]
     pub created_at: crate::time::Millis,
     #[serde(serialize_with = "crate::time::serde_rfc3339::serialize_opt")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Rfc3339>"))]
     pub revoked_at: Option<crate::time::Millis>,
     /// The namespace prefixes the key is limited to, `/`-joined; absent: all.
     #[serde(skip_serializing_if = "Option::is_none")]

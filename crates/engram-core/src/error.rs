@@ -23,6 +23,9 @@ pub enum ErrorCode {
     Unprocessable,
     EmbeddingMismatch,
     MethodNotAllowed,
+    /// The client does not accept what the route answers with (MCP needs
+    /// `Accept: application/json, text/event-stream`).
+    NotAcceptable,
     /// The caller sent more requests than its rate allows; try again later.
     RateLimited,
     Unavailable,
@@ -32,6 +35,27 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code (the OpenAPI document lists them).
+    pub const ALL: [ErrorCode; 17] = [
+        ErrorCode::InvalidInput,
+        ErrorCode::InvalidFilter,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::VersionMismatch,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::Unprocessable,
+        ErrorCode::EmbeddingMismatch,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::NotAcceptable,
+        ErrorCode::RateLimited,
+        ErrorCode::Unavailable,
+        ErrorCode::StorageFull,
+        ErrorCode::Timeout,
+        ErrorCode::Internal,
+    ];
+
     /// The snake_case code sent to clients.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,6 +70,7 @@ impl ErrorCode {
             ErrorCode::Unprocessable => "unprocessable",
             ErrorCode::EmbeddingMismatch => "embedding_mismatch",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::NotAcceptable => "not_acceptable",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::StorageFull => "storage_full",

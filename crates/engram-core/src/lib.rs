@@ -17,6 +17,8 @@ pub mod metrics;
 pub mod model;
 pub mod recall;
 pub mod rules;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod service;
 pub mod store;
 pub mod text;

@@ -25,6 +25,7 @@ pub const DEFAULT_SALIENCE: f64 = 0.5;
 
 /// Which long-term tier a memory lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     Episodic,
@@ -69,6 +70,7 @@ pub struct Writer {
 /// Where a memory came from. A memory written by a caller records who made
 /// its latest write (`by`, `agent_id`; absent when unknown).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
     /// Written through the memories API (or MCP).
@@ -112,6 +114,7 @@ impl Source {
 
 /// One long-term memory as stored and returned.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Memory {
     pub id: String,
     pub namespace: Namespace,
@@ -127,10 +130,13 @@ pub struct Memory {
     pub pinned: bool,
     pub version: i64,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Rfc3339"))]
     pub created_at: Millis,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Rfc3339"))]
     pub updated_at: Millis,
     #[serde(serialize_with = "serde_rfc3339::serialize_opt")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Rfc3339>"))]
     pub expires_at: Option<Millis>,
     pub source: Source,
     /// How the searchable text was derived from `data` (LangGraph items):
@@ -163,6 +169,7 @@ pub struct NewMemory {
 
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WriteStatus {
     Created,

@@ -67,6 +67,7 @@ impl NewTurn {
 
 /// A stored turn.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Turn {
     /// Position in the session, from 1; gap-free and in append order.
     pub index: i64,
@@ -79,6 +80,7 @@ pub struct Turn {
 
 /// A session as `GET /v1/sessions/{id}` returns it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Session {
     pub session_id: String,
     pub namespace: Namespace,
@@ -90,11 +92,14 @@ pub struct Session {
     /// Turns handed to distillation so far (the rest wait for `distill_every`).
     pub distilled_turns: i64,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Rfc3339"))]
     pub created_at: Millis,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Rfc3339"))]
     pub updated_at: Millis,
     /// When the session expires if no turn is added before.
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Rfc3339"))]
     pub expires_at: Millis,
 }
 

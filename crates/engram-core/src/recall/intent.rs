@@ -10,6 +10,7 @@ use serde::Serialize;
 
 /// What a query is after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Intent {
     /// The current conversation: "what did I just say?".

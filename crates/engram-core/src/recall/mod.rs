@@ -15,6 +15,7 @@ use crate::text::content_words;
 
 /// Which memory a result came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecallTier {
     /// A turn of the current session.
@@ -35,6 +36,7 @@ impl RecallTier {
 
 /// One recalled item.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RecallItem {
     pub tier: RecallTier,
     /// The memory's id (working-memory turns have none).

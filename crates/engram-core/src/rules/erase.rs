@@ -58,6 +58,7 @@ impl Target {
 
 /// Counts by kind of what an erasure removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Erased {
     /// Memories without a key.
     pub memories: u64,

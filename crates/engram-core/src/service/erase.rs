@@ -30,6 +30,7 @@ pub struct EraseInput {
 
 /// Where the erasure is recorded in the audit log.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuditEntry {
     /// The tenant's chain (the empty namespace).
     pub namespace: String,
@@ -40,6 +41,7 @@ pub struct AuditEntry {
 
 /// What an erasure removed, and where it is recorded.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EraseReceipt {
     pub tenant: String,
     /// The target, as asked.
@@ -47,6 +49,7 @@ pub struct EraseReceipt {
     /// Counts by kind.
     pub erased: Erased,
     #[serde(serialize_with = "crate::time::serde_rfc3339::serialize")]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Rfc3339"))]
     pub erased_at: Millis,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,

@@ -99,6 +99,7 @@ impl std::fmt::Display for EventId {
 
 /// One change, as streamed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Event {
     /// Resume after this event with `?after=<id>`.
     pub id: String,
@@ -115,6 +116,7 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub into: Option<String>,
     #[serde(serialize_with = "crate::time::serde_rfc3339::serialize")]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Rfc3339"))]
     pub at: Millis,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,

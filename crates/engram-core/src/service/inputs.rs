@@ -50,6 +50,7 @@ pub struct MemoryInput {
 
 /// `POST /v1/memories`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateMemories {
     pub memories: Vec<MemoryInput>,
@@ -127,6 +128,7 @@ pub struct SearchInput {
 
 /// `GET /v1/memories` query parameters.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ListInput {
     #[serde(default)]

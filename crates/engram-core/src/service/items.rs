@@ -20,13 +20,16 @@ use crate::time::{serde_rfc3339, Millis};
 
 /// An item as the LangGraph store API returns it.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ItemView {
     pub namespace: Namespace,
     pub key: String,
     pub value: Map<String, Value>,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Rfc3339"))]
     pub created_at: Millis,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Rfc3339"))]
     pub updated_at: Millis,
     /// Present on search results; `null` when there was no query.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,6 +51,7 @@ impl ItemView {
 
 /// `PUT /store/items`.
 #[derive(Debug, Clone, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PutItem {
     pub namespace: Vec<String>,
@@ -62,6 +66,7 @@ pub struct PutItem {
 
 /// `POST /store/items/search`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SearchItems {
     #[serde(default)]

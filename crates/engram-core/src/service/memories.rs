@@ -21,6 +21,7 @@ use crate::store::{Hit, Page, WriteScope};
 
 /// One page of `GET /v1/memories`.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ListPage {
     pub memories: Vec<Memory>,
     /// Pass as `cursor` to get the next page; absent on the last page.

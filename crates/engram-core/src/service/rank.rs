@@ -79,6 +79,7 @@ pub struct Signals {
 
 /// The parts of a score.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Explain {
     /// Cosine similarity to the query (absent: no vector yet).
     pub vector: Option<f64>,

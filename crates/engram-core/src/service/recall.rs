@@ -31,6 +31,7 @@ pub const MAX_TOKEN_BUDGET: i64 = 100_000;
 
 /// The answer to a recall.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RecallOutput {
     pub intent: Intent,
     pub results: Vec<RecallItem>,

@@ -27,6 +27,7 @@ pub const PROMOTION_BATCH: usize = 500;
 
 /// The answer to a citation.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Cited {
     pub id: String,
     /// Citations of this memory waiting to be written (including this one).

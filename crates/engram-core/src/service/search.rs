@@ -23,6 +23,7 @@ pub const CONTEXT_GAP_MS: Millis = 3_600_000;
 
 /// One search result.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SearchHit {
     pub memory: Memory,
     pub score: Option<f64>,
@@ -32,6 +33,7 @@ pub struct SearchHit {
 
 /// The answer to a search.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SearchOutput {
     pub results: Vec<SearchHit>,
     /// The mode that ran: `hybrid` falls back to `keyword` without an embedder.

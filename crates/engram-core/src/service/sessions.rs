@@ -60,6 +60,7 @@ impl Default for Lifecycle {
 
 /// The answer to an append.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Appended {
     pub session_id: String,
     pub namespace: Namespace,
@@ -69,11 +70,13 @@ pub struct Appended {
     /// Turns waiting for the next distillation (or for the worker).
     pub pending_turns: i64,
     #[serde(serialize_with = "serde_rfc3339::serialize")]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Rfc3339"))]
     pub expires_at: Millis,
 }
 
 /// The answer to `POST /v1/sessions/{id}/distill`.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Distilled {
     pub session_id: String,
     pub distilled: Vec<String>,

@@ -3,17 +3,19 @@
 //! shell on any of them. Thin adapters to `MemoryService`.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::NoContent;
 use axum::Json;
-use serde::Deserialize;
+use engram_core::auth::KeyInfo;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::error::ApiResult;
-use super::extract::{Ctx, JsonBody, NoBody};
+use super::extract::{Ctx, IdPath, JsonBody, NoBody};
+use super::openapi::Created;
 use super::AppState;
 
 /// `POST /v1/admin/keys`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// What the key is for (shown in listings).
@@ -30,23 +32,35 @@ pub async fn create(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     JsonBody(req): JsonBody<CreateKey>,
-) -> ApiResult<Response> {
+) -> ApiResult<Created<NewKey>> {
     let (key, secret) = st.service.admin_create_key(&ctx, &req.name, &req.scopes, req.namespaces.as_deref()).await?;
-    let body = serde_json::json!({ "key": key, "secret": secret });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok(Created(NewKey { key, secret }))
 }
 
-pub async fn list(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Response> {
-    let keys = st.service.admin_list_keys(&ctx).await?;
-    Ok(Json(serde_json::json!({ "keys": keys })).into_response())
+/// A key just created, with its secret (shown this once).
+#[derive(Serialize, JsonSchema)]
+pub struct NewKey {
+    pub key: KeyInfo,
+    /// The secret to send as `Authorization: Bearer <secret>`; not stored.
+    pub secret: String,
+}
+
+/// The tenant's keys (revoked ones too), never their secrets.
+#[derive(Serialize, JsonSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyInfo>,
+}
+
+pub async fn list(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<KeyList>> {
+    Ok(Json(KeyList { keys: st.service.admin_list_keys(&ctx).await? }))
 }
 
 pub async fn revoke(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     _: NoBody,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<NoContent> {
     st.service.admin_revoke_key(&ctx, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

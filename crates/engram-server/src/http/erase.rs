@@ -2,9 +2,8 @@
 //! with the receipt.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
-use engram_core::service::EraseInput;
+use engram_core::service::{EraseInput, EraseReceipt};
 
 use super::error::ApiResult;
 use super::extract::{Ctx, JsonBody};
@@ -14,6 +13,6 @@ pub async fn erase(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     JsonBody(req): JsonBody<EraseInput>,
-) -> ApiResult<Response> {
-    Ok(Json(st.service.erase(&ctx, req).await?).into_response())
+) -> ApiResult<Json<EraseReceipt>> {
+    Ok(Json(st.service.erase(&ctx, req).await?))
 }

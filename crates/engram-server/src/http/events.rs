@@ -18,13 +18,40 @@ use super::error::ApiResult;
 use super::extract::{Ctx, QueryArgs};
 use super::AppState;
 
-#[derive(Deserialize)]
+/// `GET /v1/events` query parameters.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
+    /// Only changes under this namespace prefix (`/`-joined).
     #[serde(default)]
     pub namespace_prefix: Option<String>,
+    /// Resume after this event id (or send `Last-Event-ID`).
     #[serde(default)]
     pub after: Option<String>,
+}
+
+/// Documents the server-sent events answer (the WebSocket's 101 comes from
+/// the upgrade extractor): each event's data is one change.
+pub fn docs(mut t: aide::transform::TransformOperation<'_>) -> aide::transform::TransformOperation<'_> {
+    let op = t.inner_mut();
+    aide::generate::in_context(|ctx| {
+        let schema = ctx.schema.subschema_for::<engram_core::service::Event>();
+        let media = aide::openapi::MediaType {
+            schema: Some(aide::openapi::SchemaObject { json_schema: schema, example: None, external_docs: None }),
+            ..Default::default()
+        };
+        let response = aide::openapi::Response {
+            description: "Server-sent events (with `Accept: text/event-stream`): each event's `id` resumes the \
+                          stream, its data one change as JSON. A WebSocket gets the same JSON, one text message \
+                          per change."
+                .into(),
+            content: indexmap::IndexMap::from_iter([("text/event-stream".to_owned(), media)]),
+            ..Default::default()
+        };
+        let responses = op.responses.get_or_insert_with(Default::default);
+        responses.responses.insert(aide::openapi::StatusCode::Code(200), aide::openapi::ReferenceOr::Item(response));
+    });
+    t.description("The tenant's changes, as a WebSocket or server-sent events; a plain GET without either is a 400.")
 }
 
 pub async fn events(

@@ -103,6 +103,13 @@ async fn read_body(req: Request<Body>, limit: usize) -> Result<axum::body::Bytes
     })
 }
 
+/// The `{id}` of a route's path (a memory's, session's or key's id).
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct IdPath {
+    /// The memory's, session's or key's id.
+    pub id: String,
+}
+
 /// A strict JSON body.
 pub struct JsonBody<T>(pub T);
 

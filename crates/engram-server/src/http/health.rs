@@ -3,16 +3,73 @@
 //! every background job has succeeded within a few of its intervals; the
 //! body says which part is wrong).
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use super::AppState;
 
-pub async fn healthz() -> Response {
-    Json(json!({ "status": "ok" })).into_response()
+/// The answer to `/healthz`.
+#[derive(Serialize, JsonSchema)]
+pub struct Alive {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+pub async fn healthz() -> Json<Alive> {
+    Json(Alive { status: "ok" })
+}
+
+/// The answer to `/readyz` (200 when `status` is `ready`, else 503).
+#[derive(Serialize, JsonSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    pub store: Part,
+    pub embedder: EmbedderPart,
+    /// Each background job by name.
+    pub jobs: BTreeMap<String, JobPart>,
+}
+
+/// Whether the store answers.
+#[derive(Serialize, JsonSchema)]
+pub struct Part {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Whether the embedder can embed.
+#[derive(Serialize, JsonSchema)]
+pub struct EmbedderPart {
+    pub ok: bool,
+    /// False when no embedder is configured (keyword search only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configured: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One background job's heartbeat.
+#[derive(Serialize, JsonSchema)]
+pub struct JobPart {
+    pub ok: bool,
+    /// Milliseconds since it last succeeded (absent: never yet).
+    pub last_ok_ms_ago: Option<i64>,
+    pub consecutive_failures: i64,
+    /// It has not succeeded within a few of its intervals (it hangs).
+    pub stale: bool,
+    /// Its interval, in milliseconds.
+    pub every_ms: i64,
+    /// A singleton job another node runs now.
+    pub standby: bool,
 }
 
 /// How long a store ping answers for `/readyz`, in milliseconds: a flood of
@@ -37,7 +94,7 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
     let store_ok = store_ping(&st).await;
     let now = st.service.now();
     let mut ready = store_ok.is_ok();
-    let mut jobs = serde_json::Map::new();
+    let mut jobs = BTreeMap::new();
     for beat in st.heartbeats.iter() {
         let last = beat.last_ok_ms();
         // A job is healthy once it has run, has not failed three times in a
@@ -45,35 +102,26 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
         let stale = beat.stale(now);
         let ok = last > 0 && beat.failures() < 3 && !stale;
         ready &= ok;
-        jobs.insert(
-            beat.name.to_owned(),
-            json!({
-                "ok": ok,
-                "last_ok_ms_ago": (last > 0).then(|| now - last),
-                "consecutive_failures": beat.failures(),
-                "stale": stale,
-                "every_ms": beat.every_ms(),
-                // A singleton job another node runs now.
-                "standby": beat.standby(),
-            }),
-        );
+        let part = JobPart {
+            ok,
+            last_ok_ms_ago: (last > 0).then(|| now - last),
+            consecutive_failures: beat.failures(),
+            stale,
+            every_ms: beat.every_ms(),
+            standby: beat.standby(),
+        };
+        jobs.insert(beat.name.to_owned(), part);
     }
     let embedder = match st.service.embedder() {
-        None => json!({"ok": true, "configured": false}),
-        Some(e) => match e.unavailable() {
-            None => json!({"ok": true, "model": e.model()}),
-            Some(why) => {
-                ready = false;
-                json!({"ok": false, "model": e.model(), "error": why})
-            }
-        },
+        None => EmbedderPart { ok: true, configured: Some(false), model: None, error: None },
+        Some(e) => {
+            let error = e.unavailable();
+            ready &= error.is_none();
+            EmbedderPart { ok: error.is_none(), configured: None, model: Some(e.model().to_owned()), error }
+        }
     };
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "store": match &store_ok { Ok(()) => json!({"ok": true}), Err(e) => json!({"ok": false, "error": e.public_message()}) },
-        "embedder": embedder,
-        "jobs": jobs,
-    });
+    let store = Part { ok: store_ok.is_ok(), error: store_ok.err().map(|e| e.public_message()) };
+    let body = Readiness { status: if ready { "ready" } else { "not_ready" }, store, embedder, jobs };
     if ready {
         Json(body).into_response()
     } else {
@@ -81,4 +129,12 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
         r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
         r
     }
+}
+
+/// Documents `/readyz`: the same body at 200 (ready) and 503 (not).
+pub fn docs(t: aide::transform::TransformOperation<'_>) -> aide::transform::TransformOperation<'_> {
+    t.tag("operations")
+        .summary("Readiness: store, embedder and background jobs")
+        .response_with::<200, Json<Readiness>, _>(|r| r.description("Ready."))
+        .response_with::<503, Json<Readiness>, _>(|r| r.description("Not ready; the body says which part is wrong."))
 }

@@ -1,23 +1,32 @@
 //! `/v1/memories` routes: thin adapters from HTTP to `MemoryService`.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::NoContent;
 use axum::Json;
+use engram_core::model::{Memory, WriteStatus};
 use engram_core::service::inputs::{CreateMemories, ListInput, PatchInput, SearchInput};
+use engram_core::service::{Cited, ListPage, SearchOutput};
 use engram_core::Error;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use super::error::ApiResult;
-use super::extract::{Ctx, JsonBody, NoBody, QueryArgs};
+use super::extract::{Ctx, IdPath, JsonBody, NoBody, QueryArgs};
+use super::openapi::{Accepted, Created, Versioned};
 use super::AppState;
 
-fn with_etag(version: i64, body: impl IntoResponse) -> Response {
-    let mut resp = body.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        resp.headers_mut().insert(axum::http::header::ETAG, v);
-    }
-    resp
+/// The answer to `POST /v1/memories`: one result per memory, in order.
+#[derive(Serialize, JsonSchema)]
+pub struct WriteResults {
+    pub results: Vec<WriteResult>,
+}
+
+/// What a write did to one memory, and the memory as stored.
+#[derive(Serialize, JsonSchema)]
+pub struct WriteResult {
+    pub status: WriteStatus,
+    pub memory: Memory,
 }
 
 /// Reads `If-Match: "3"` (or `3`, `W/"3"`); `*` means any version.
@@ -39,56 +48,64 @@ pub async fn create(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     JsonBody(req): JsonBody<CreateMemories>,
-) -> ApiResult<Response> {
+) -> ApiResult<Created<WriteResults>> {
     let results = st.service.create_memories(&ctx, req).await?;
-    let body: Vec<_> =
-        results.into_iter().map(|(status, memory)| json!({"status": status, "memory": memory})).collect();
-    Ok((StatusCode::CREATED, Json(json!({ "results": body }))).into_response())
+    let results = results.into_iter().map(|(status, memory)| WriteResult { status, memory }).collect();
+    Ok(Created(WriteResults { results }))
 }
 
-pub async fn get(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn get(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(IdPath { id }): Path<IdPath>,
+) -> ApiResult<Versioned<Memory>> {
     let m = st.service.get_memory(&ctx, &id).await?;
-    Ok(with_etag(m.version, Json(m)))
+    Ok(Versioned(m.version, m))
 }
 
 pub async fn patch(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     headers: HeaderMap,
     JsonBody(req): JsonBody<PatchInput>,
-) -> ApiResult<Response> {
+) -> ApiResult<Versioned<Memory>> {
     let version = if_match(&headers)?;
     let m = st.service.update_memory(&ctx, &id, req, version).await?;
-    Ok(with_etag(m.version, Json(m)))
+    Ok(Versioned(m.version, m))
 }
 
 pub async fn delete(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     _: NoBody,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<NoContent> {
     st.service.delete_memory(&ctx, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 pub async fn list(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     QueryArgs(q): QueryArgs<ListInput>,
-) -> ApiResult<Response> {
-    Ok(Json(st.service.list_memories(&ctx, q).await?).into_response())
+) -> ApiResult<Json<ListPage>> {
+    Ok(Json(st.service.list_memories(&ctx, q).await?))
 }
 
 pub async fn search(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     JsonBody(req): JsonBody<SearchInput>,
-) -> ApiResult<Response> {
-    Ok(Json(st.service.search(&ctx, req).await?).into_response())
+) -> ApiResult<Json<SearchOutput>> {
+    Ok(Json(st.service.search(&ctx, req).await?))
 }
 
-pub async fn cite(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>, _: NoBody) -> ApiResult<Response> {
-    Ok((StatusCode::ACCEPTED, Json(st.service.cite(&ctx, &id).await?)).into_response())
+pub async fn cite(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(IdPath { id }): Path<IdPath>,
+    _: NoBody,
+) -> ApiResult<Accepted<Cited>> {
+    Ok(Accepted(st.service.cite(&ctx, &id).await?))
 }

@@ -160,3 +160,11 @@ pub async fn metrics(State(st): State<AppState>, Ctx(ctx): Ctx) -> Response {
     }
     ([(CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)], out).into_response()
 }
+
+/// Documents `/metrics`: Prometheus text, for an admin key not limited to
+/// namespaces.
+pub fn docs(t: aide::transform::TransformOperation<'_>) -> aide::transform::TransformOperation<'_> {
+    t.tag("operations")
+        .summary("Prometheus metrics (admin scope)")
+        .response_with::<200, String, _>(|r| r.description("Prometheus text exposition format."))
+}

@@ -10,9 +10,11 @@ mod extract;
 
 pub use extract::{presented_key, with_request};
 mod health;
+mod mcp;
 mod memories;
 mod metrics;
 mod middleware;
+mod openapi;
 mod recall;
 mod sessions;
 mod store_api;
@@ -21,11 +23,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use admission::KeyLimiter;
+use aide::axum::routing::{delete_with, get_with, post_with};
+use aide::axum::ApiRouter;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use engram_core::jobs::Heartbeat;
 use engram_core::MemoryService;
 
@@ -64,57 +67,76 @@ impl AppState {
     }
 }
 
-/// Checks the caller of `/mcp` as every other route does, before rmcp reads
-/// the body: a missing or bad key is a 401 in the usual envelope, a key over
-/// its rate a 429.
-async fn mcp_auth(
-    axum::extract::State(st): axum::extract::State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    match st.admit(req.headers()).await {
-        Ok(_) => next.run(req).await,
-        Err(refused) => refused,
-    }
+/// The documentation of `POST /mcp` (a service, not a handler aide can read).
+fn mcp_docs() -> aide::axum::routing::ApiMethodDocs {
+    let mut op = aide::openapi::Operation::default();
+    let _ = mcp::docs(aide::transform::TransformOperation::new(&mut op));
+    aide::axum::routing::ApiMethodDocs::new("post", op)
 }
 
-/// Builds the router with every route and the middleware stack.
+/// Builds the router with every route and the middleware stack, and the
+/// OpenAPI document from the same calls (see `openapi`).
 pub fn router(state: AppState) -> Router {
-    // Health and metrics stay outside the in-flight limit.
-    let ops = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::metrics));
+    use openapi::errors;
+    // Errors particular to routes (beside those of their extractors).
+    const ID: &[u16] = &[404];
+    const WRITE: &[u16] = &[422, 507];
+    const WRITE_ID: &[u16] = &[404, 507];
+    // Health, metrics and the documents stay outside the in-flight limit.
+    let ops = ApiRouter::new()
+        .api_route("/healthz", get_with(health::healthz, |o| o.tag("operations").summary("Liveness")))
+        .api_route("/readyz", get_with(health::readyz, health::docs))
+        .api_route("/metrics", get_with(metrics::metrics, metrics::docs))
+        .api_route("/openapi.json", get_with(openapi::document, |o| o.tag("operations").summary("This document")))
+        .api_route("/docs", get_with(openapi::docs, |o| o.tag("operations").summary("The API reference page")));
     // One limit for all routes: axum applies a layer to each route apart.
     let shed = tower::ServiceBuilder::new()
         .layer(HandleErrorLayer::new(admission::shed))
         .load_shed()
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(state.max_in_flight));
-    let api = Router::new()
-        .route("/v1/memories", post(memories::create).get(memories::list))
-        .route("/v1/memories/search", post(memories::search))
-        .route("/v1/memories/{id}", get(memories::get).patch(memories::patch).delete(memories::delete))
-        .route("/v1/memories/{id}/cite", post(memories::cite))
-        .route("/v1/recall", post(recall::recall))
-        .route("/v1/erase", post(erase::erase))
-        .route("/v1/events", get(events::events))
-        .route("/v1/sessions/{id}", get(sessions::get).delete(sessions::delete))
-        .route("/v1/sessions/{id}/turns", post(sessions::add_turns))
-        .route("/v1/sessions/{id}/distill", post(sessions::distill))
-        .route("/store/items", get(store_api::get_item).put(store_api::put_item).delete(store_api::delete_item))
-        .route("/store/items/search", post(store_api::search_items))
-        .route("/v1/admin/keys", post(admin::create).get(admin::list))
-        .route("/v1/admin/keys/{id}", axum::routing::delete(admin::revoke))
-        .route("/store/namespaces", post(store_api::list_namespaces))
+    let api = ApiRouter::new()
+        .api_route("/v1/memories", post_with(memories::create, errors(WRITE)).get_with(memories::list, |o| o))
+        .api_route("/v1/memories/search", post_with(memories::search, errors(&[422])))
+        .api_route(
+            "/v1/memories/{id}",
+            get_with(memories::get, errors(ID))
+                .patch_with(memories::patch, errors(&[404, 412, 422, 507]))
+                .delete_with(memories::delete, errors(WRITE_ID)),
+        )
+        .api_route("/v1/memories/{id}/cite", post_with(memories::cite, errors(&[404, 507])))
+        .api_route("/v1/recall", post_with(recall::recall, errors(&[422])))
+        .api_route("/v1/erase", post_with(erase::erase, errors(WRITE_ID)))
+        .api_route("/v1/events", get_with(events::events, events::docs))
+        .api_route(
+            "/v1/sessions/{id}",
+            get_with(sessions::get, errors(ID)).delete_with(sessions::delete, errors(&[404, 507])),
+        )
+        .api_route("/v1/sessions/{id}/turns", post_with(sessions::add_turns, errors(&[409, 422, 507])))
+        .api_route("/v1/sessions/{id}/distill", post_with(sessions::distill, errors(&[404, 422, 507])))
+        .api_route(
+            "/store/items",
+            get_with(store_api::get_item, |o| o)
+                .put_with(store_api::put_item, errors(WRITE))
+                .delete_with(store_api::delete_item, errors(&[507])),
+        )
+        .api_route("/store/items/search", post_with(store_api::search_items, errors(&[422])))
+        .api_route("/store/namespaces", post_with(store_api::list_namespaces, |o| o))
+        .api_route("/v1/admin/keys", post_with(admin::create, errors(&[507])).get_with(admin::list, |o| o))
+        .api_route("/v1/admin/keys/{id}", delete_with(admin::revoke, errors(&[404, 507])))
         .merge(
-            Router::new()
+            ApiRouter::new()
                 .nest_service("/mcp", crate::mcp::http_service(state.service.clone(), state.loopback))
-                .layer(axum::middleware::from_fn_with_state(state.clone(), mcp_auth)),
+                .layer(axum::middleware::from_fn_with_state(state.clone(), mcp::gate))
+                .api_route_docs("/mcp", mcp_docs()),
         )
         .layer(shed);
-    ops.merge(api)
+    let mut api_doc = aide::openapi::OpenApi::default();
+    let router = ops.merge(api).finish_api_with(&mut api_doc, openapi::describe);
+    let document = openapi::Document::new(&api_doc);
+    router
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(Extension(document))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::around))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

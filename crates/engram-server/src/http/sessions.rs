@@ -1,43 +1,48 @@
 //! `/v1/sessions` routes (working memory): thin adapters to `MemoryService`.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::NoContent;
 use axum::Json;
+use engram_core::model::session::Session;
 use engram_core::service::inputs::AddTurns;
+use engram_core::service::{Distilled, TurnsAdded};
 
 use super::error::ApiResult;
-use super::extract::{Ctx, JsonBody, NoBody};
+use super::extract::{Ctx, IdPath, JsonBody, NoBody};
 use super::AppState;
 
 pub async fn add_turns(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     JsonBody(req): JsonBody<AddTurns>,
-) -> ApiResult<Response> {
-    Ok(Json(st.service.add_turns(&ctx, &id, req).await?).into_response())
+) -> ApiResult<Json<TurnsAdded>> {
+    Ok(Json(st.service.add_turns(&ctx, &id, req).await?))
 }
 
-pub async fn get(State(st): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(st.service.get_session(&ctx, &id).await?).into_response())
+pub async fn get(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(IdPath { id }): Path<IdPath>,
+) -> ApiResult<Json<Session>> {
+    Ok(Json(st.service.get_session(&ctx, &id).await?))
 }
 
 pub async fn delete(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     _: NoBody,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<NoContent> {
     st.service.delete_session(&ctx, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 pub async fn distill(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     _: NoBody,
-) -> ApiResult<Response> {
-    Ok(Json(st.service.distill_session(&ctx, &id).await?).into_response())
+) -> ApiResult<Json<Distilled>> {
+    Ok(Json(st.service.distill_session(&ctx, &id).await?))
 }

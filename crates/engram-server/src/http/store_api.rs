@@ -4,26 +4,30 @@
 //! are joined by `.`.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::NoContent;
 use axum::Json;
-use engram_core::service::{PutItem, SearchItems};
-use serde::Deserialize;
-use serde_json::json;
+use engram_core::model::Namespace;
+use engram_core::service::{ItemView, PutItem, SearchItems};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::error::ApiResult;
 use super::extract::{Ctx, JsonBody, QueryArgs};
 use super::AppState;
 
-#[derive(Deserialize)]
+/// `GET /store/items` query parameters.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetItemQuery {
+    /// The namespace's segments joined by `.` (LangGraph's form).
     namespace: Option<String>,
     key: String,
+    /// Whether reading restarts the item's TTL (default true).
     refresh_ttl: Option<bool>,
 }
 
-#[derive(Deserialize)]
+/// `DELETE /store/items`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteItemBody {
     #[serde(default)]
@@ -31,14 +35,28 @@ pub struct DeleteItemBody {
     key: String,
 }
 
-#[derive(Deserialize, Default)]
+/// `POST /store/namespaces`.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListNamespacesBody {
     prefix: Option<Vec<String>>,
     suffix: Option<Vec<String>>,
+    /// 1 to 8: namespaces are cut to this many segments.
     max_depth: Option<i64>,
     limit: Option<i64>,
     offset: Option<i64>,
+}
+
+/// The answer to `POST /store/items/search`.
+#[derive(Serialize, JsonSchema)]
+pub struct ItemsFound {
+    pub items: Vec<ItemView>,
+}
+
+/// The answer to `POST /store/namespaces`.
+#[derive(Serialize, JsonSchema)]
+pub struct NamespaceList {
+    pub namespaces: Vec<Namespace>,
 }
 
 fn split_dotted(ns: Option<&str>) -> Vec<String> {
@@ -52,44 +70,42 @@ pub async fn put_item(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     JsonBody(req): JsonBody<PutItem>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<NoContent> {
     st.service.put_item(&ctx, req).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 pub async fn get_item(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     QueryArgs(q): QueryArgs<GetItemQuery>,
-) -> ApiResult<Response> {
-    let item = st.service.get_item(&ctx, split_dotted(q.namespace.as_deref()), &q.key, q.refresh_ttl).await?;
-    Ok(Json(item).into_response())
+) -> ApiResult<Json<Option<ItemView>>> {
+    Ok(Json(st.service.get_item(&ctx, split_dotted(q.namespace.as_deref()), &q.key, q.refresh_ttl).await?))
 }
 
 pub async fn delete_item(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     JsonBody(req): JsonBody<DeleteItemBody>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<NoContent> {
     st.service.delete_item(&ctx, req.namespace, &req.key).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 pub async fn search_items(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     JsonBody(req): JsonBody<SearchItems>,
-) -> ApiResult<Response> {
-    let items = st.service.search_items(&ctx, req).await?;
-    Ok(Json(json!({ "items": items })).into_response())
+) -> ApiResult<Json<ItemsFound>> {
+    Ok(Json(ItemsFound { items: st.service.search_items(&ctx, req).await? }))
 }
 
 pub async fn list_namespaces(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     JsonBody(req): JsonBody<ListNamespacesBody>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<NamespaceList>> {
     let namespaces =
         st.service.list_namespaces(&ctx, req.prefix, req.suffix, req.max_depth, req.limit, req.offset).await?;
-    Ok(Json(json!({ "namespaces": namespaces })).into_response())
+    Ok(Json(NamespaceList { namespaces }))
 }

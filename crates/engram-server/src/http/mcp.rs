@@ -1,0 +1,113 @@
+//! `POST /mcp` (MCP's streamable HTTP, served by rmcp) as one more route of
+//! this API: the caller is admitted as on every route before rmcp reads the
+//! body, the body is held to the server's limit, rmcp's plain-text refusals
+//! become the error envelope, and the route is in the OpenAPI document.
+
+use std::borrow::Cow;
+
+use aide::transform::TransformOperation;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engram_core::{Error, ErrorCode};
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+
+use super::error::ApiError;
+use super::AppState;
+
+/// Longest refusal text of rmcp's carried into the envelope's message.
+const MAX_REFUSAL: usize = 4096;
+
+/// Admits the caller (401 / 429 in the envelope), limits the body, and
+/// wraps rmcp's refusals in the envelope.
+pub async fn gate(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    if let Err(refused) = st.admit(req.headers()).await {
+        return refused;
+    }
+    // rmcp reads the whole body: a chunked one is cut at the server's limit.
+    let limit = st.max_body_bytes;
+    let req = req.map(|b| Body::new(http_body_util::Limited::new(b, limit)));
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let text = match axum::body::to_bytes(resp.into_body(), MAX_REFUSAL).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    ApiError(refusal(status, text, limit)).into_response()
+}
+
+/// The error for one of rmcp's refusals (by its status; its text kept).
+fn refusal(status: StatusCode, text: String, limit: usize) -> Error {
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::NOT_ACCEPTABLE => ErrorCode::NotAcceptable,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        s if s.is_server_error() => return Error::internal(format!("MCP answered {s}: {text}")),
+        // 400, 415 (a body that is not a JSON-RPC message), 422 ...
+        _ => ErrorCode::InvalidInput,
+    };
+    let message = if text.contains("length limit exceeded") {
+        format!("the request body exceeds the limit of {limit} bytes")
+    } else if text.is_empty() {
+        format!("MCP refused the request ({status})")
+    } else {
+        text
+    };
+    let code = if message.starts_with("the request body exceeds") { ErrorCode::PayloadTooLarge } else { code };
+    Error::User { code, message }
+}
+
+/// A JSON-RPC 2.0 message (MCP's request, notification or response).
+pub struct JsonRpcMessage;
+
+impl JsonSchema for JsonRpcMessage {
+    fn schema_name() -> Cow<'static, str> {
+        "JsonRpcMessage".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A JSON-RPC 2.0 message: MCP's initialize, tools/list, tools/call and the rest (see the MCP specification, streamable HTTP transport).",
+            "type": "object",
+            "properties": {
+                "jsonrpc": { "const": "2.0" },
+                "id": { "type": ["string", "integer"] },
+                "method": { "type": "string" },
+                "params": { "type": "object" },
+                "result": {},
+                "error": { "type": "object" }
+            },
+            "required": ["jsonrpc"]
+        })
+    }
+}
+
+/// Documents `POST /mcp` (rmcp serves it; nothing here is inferred).
+pub fn docs(t: TransformOperation<'_>) -> TransformOperation<'_> {
+    t.tag("mcp")
+        .summary("MCP (streamable HTTP, stateless, JSON answers)")
+        .description(
+            "The Model Context Protocol's tools (remember, recall, search_memories, get_memory, update_memory, \
+             forget, add_turns, get_session) over HTTP. Send `Accept: application/json, text/event-stream`; \
+             the same keys and tenant rules as every route.",
+        )
+        .input::<super::extract::Ctx>()
+        .input::<super::extract::JsonBody<JsonRpcMessage>>()
+        .response_with::<200, Json<JsonRpcMessage>, _>(|r| r.description("The JSON-RPC response."))
+        .response_with::<202, (), _>(|r| r.description("A notification or response, accepted."))
+        .with(super::openapi::errors(&[400, 401, 403, 406, 413, 429, 503, 504]))
+}
