@@ -22,9 +22,11 @@ use crate::time::Millis;
 pub struct EraseInput {
     /// Everything under this namespace prefix (1–8 segments).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::NamespaceIn>"))]
     pub namespace_prefix: Option<Vec<String>>,
     /// This session: its turns, queued work and the memories distilled from it.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::SessionId>"))]
     pub session_id: Option<String>,
 }
 

@@ -17,19 +17,24 @@ fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Opti
 #[serde(deny_unknown_fields)]
 pub struct MemoryInput {
     /// Namespace segments, e.g. ["users", "alice"].
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::NamespaceIn"))]
     pub namespace: Vec<String>,
     /// What to remember (at most 32 KiB).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 32768)))]
     pub text: String,
     /// A key unique in the namespace: writing it again updates the memory.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 512)))]
     pub key: Option<String>,
     /// "episodic" (default: events) or "semantic" (stable facts and preferences).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::TierName>"))]
     pub tier: Option<String>,
     /// Any JSON object kept with the memory.
     #[serde(default)]
     pub data: Option<Map<String, Value>>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(max = 64)))]
     pub tags: Option<Vec<String>>,
     /// Flat metadata: scalars or arrays of scalars.
     #[serde(default)]
@@ -42,6 +47,7 @@ pub struct MemoryInput {
     pub pinned: Option<bool>,
     /// 0 to 1 (default 0.5); citing the memory raises it.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub salience: Option<f64>,
     /// The caller's own vector for `text` (dimension must match the tenant's model).
     #[serde(default)]
@@ -53,9 +59,11 @@ pub struct MemoryInput {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateMemories {
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 1000)))]
     pub memories: Vec<MemoryInput>,
     /// `"indexed"`: return once the memories are findable by meaning.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Wait>"))]
     pub wait: Option<String>,
 }
 
@@ -66,18 +74,22 @@ pub struct CreateMemories {
 pub struct PatchInput {
     /// New text (re-embedded).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 32768)))]
     pub text: Option<String>,
     /// "episodic" or "semantic".
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::TierName>"))]
     pub tier: Option<String>,
     /// New data; null removes it.
     #[serde(default, deserialize_with = "nullable")]
     pub data: Option<Option<Map<String, Value>>>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(max = 64)))]
     pub tags: Option<Vec<String>>,
     #[serde(default)]
     pub metadata: Option<Map<String, Value>>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub salience: Option<f64>,
     #[serde(default)]
     pub pinned: Option<bool>,
@@ -92,23 +104,30 @@ pub struct PatchInput {
 pub struct SearchInput {
     /// Words or a question; without it, the filter's matches, newest first.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(max = 10000)))]
     pub query: Option<String>,
     /// Only memories under this namespace.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::PrefixIn>"))]
     pub namespace_prefix: Option<Vec<String>>,
     /// Any of "episodic", "semantic".
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<crate::schema::TierName>>"))]
     pub tiers: Option<Vec<String>>,
     /// MongoDB-style filter, e.g. {"metadata.topic": "food", "tags": {"$in": ["x"]}}.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Filter>"))]
     pub filter: Option<Value>,
     /// "hybrid" (default), "vector" or "keyword".
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::SearchMode>"))]
     pub mode: Option<String>,
     /// Most results (default 10, at most 1000).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1000)))]
     pub limit: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0, max = 100000)))]
     pub offset: Option<i64>,
     /// Give each score's parts.
     #[serde(default)]
@@ -120,6 +139,7 @@ pub struct SearchInput {
     /// How much a memory's neighbours (written just before and after it in
     /// its namespace) lend it of their relevance, 0–1 (default 0.5; 0 = off).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub context_weight: Option<f64>,
     /// Drop results scoring below this (needs a query).
     #[serde(default)]
@@ -134,8 +154,10 @@ pub struct ListInput {
     #[serde(default)]
     pub namespace: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::TierName>"))]
     pub tier: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1000)))]
     pub limit: Option<i64>,
     #[serde(default)]
     pub cursor: Option<String>,
@@ -147,7 +169,9 @@ pub struct ListInput {
 #[serde(deny_unknown_fields)]
 pub struct TurnInput {
     /// `user`, `assistant`, `system`, `tool`, or a speaker's name.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub role: String,
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 32768)))]
     pub content: String,
     /// When it was said (RFC 3339); default now.
     #[serde(default)]
@@ -165,7 +189,9 @@ pub struct AddTurns {
     /// Where the session's distilled memories go (fixed by the first append;
     /// default `["sessions", <id>]`).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::NamespaceIn>"))]
     pub namespace: Option<Vec<String>>,
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 1000)))]
     pub turns: Vec<TurnInput>,
 }
 
@@ -174,19 +200,24 @@ pub struct AddTurns {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecallInput {
+    #[cfg_attr(feature = "schema", schemars(length(max = 10000)))]
     pub query: String,
     /// The conversation in progress: its window is the working tier, and its
     /// namespace the default scope.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::SessionId>"))]
     pub session_id: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::PrefixIn>"))]
     pub namespace_prefix: Option<Vec<String>>,
     /// Most results (default 10, at most 100).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100)))]
     pub limit: Option<i64>,
     /// Most tokens of `context` (default 1000, at most 100 000), counted with
     /// the embedding model's tokenizer.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100000)))]
     pub token_budget: Option<i64>,
     /// The caller's own vector for `query` (as in search): used instead of
     /// embedding the query on the server.
@@ -199,5 +230,6 @@ pub struct RecallInput {
     /// to the query (cosine, 0–1; default the server's
     /// `recall_relevance_floor`; 0 turns it off).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub relevance_floor: Option<f64>,
 }

@@ -54,7 +54,9 @@ impl ItemView {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PutItem {
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::NamespaceIn"))]
     pub namespace: Vec<String>,
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 512)))]
     pub key: String,
     pub value: Map<String, Value>,
     #[serde(default)]
@@ -70,14 +72,19 @@ pub struct PutItem {
 #[serde(deny_unknown_fields)]
 pub struct SearchItems {
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::PrefixIn"))]
     pub namespace_prefix: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Filter>"))]
     pub filter: Option<Value>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1000)))]
     pub limit: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0, max = 100000)))]
     pub offset: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(length(max = 10000)))]
     pub query: Option<String>,
     #[serde(default)]
     pub refresh_ttl: Option<bool>,

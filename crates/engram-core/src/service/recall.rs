@@ -19,7 +19,7 @@ use super::{check_query, MemoryService};
 use crate::auth::{Scope, TenantCtx};
 use crate::error::{Error, Result};
 use crate::model::session::{validate_session_id, Session};
-use crate::model::Tier;
+use crate::model::{Namespace, Tier};
 use crate::recall::{drop_near_identical, pack, Intent, RecallItem, RecallTier};
 use crate::text::{content_words, has_searchable_words};
 use crate::time::format_rfc3339;
@@ -69,6 +69,10 @@ impl MemoryService {
         let weights = intent.weights();
         if let Some(id) = &req.session_id {
             validate_session_id(id)?;
+        }
+        // Checked here too: a query with nothing to search returns before the search would.
+        if let Some(p) = &req.namespace_prefix {
+            Namespace::prefix(p.clone(), "namespace_prefix")?;
         }
         if !has_searchable_words(&req.query) && req.query_embedding.is_none() {
             return Ok(RecallOutput::nothing(intent));

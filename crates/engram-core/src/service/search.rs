@@ -43,6 +43,7 @@ pub struct SearchOutput {
     /// The query had nothing to search (no word besides stopwords,
     /// punctuation or emoji), so nothing matched.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "schema", schemars(default))]
     pub nothing_searchable: bool,
 }
 

@@ -19,12 +19,15 @@ use super::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// What the key is for (shown in listings).
+    #[schemars(length(min = 1, max = 128))]
     pub name: String,
     /// Any of `read`, `write`, `admin`.
+    #[schemars(with = "Vec<engram_core::schema::ScopeName>", length(min = 1, max = 3))]
     pub scopes: Vec<String>,
     /// Namespace prefixes (`/`-joined) the key is limited to; absent: the
     /// caller's own limit, or none.
     #[serde(default)]
+    #[schemars(length(min = 1, max = 32))]
     pub namespaces: Option<Vec<String>>,
 }
 

@@ -64,6 +64,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if bytes.is_empty() {
         return Err(Error::invalid("the request body is empty; send a JSON object"));
     }
+    // Every body is an object: serde would also read a struct from an array.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::invalid("the request body must be a JSON object ({...})"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -103,10 +107,18 @@ async fn read_body(req: Request<Body>, limit: usize) -> Result<axum::body::Bytes
     })
 }
 
-/// The `{id}` of a route's path (a memory's, session's or key's id).
+/// The `{id}` of a memory's or key's route.
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 pub struct IdPath {
-    /// The memory's, session's or key's id.
+    /// The memory's or key's id.
+    pub id: String,
+}
+
+/// The `{id}` of a session's route.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct SessionPath {
+    /// The session's id.
+    #[schemars(with = "engram_core::schema::SessionId")]
     pub id: String,
 }
 

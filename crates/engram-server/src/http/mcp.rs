@@ -40,11 +40,16 @@ pub async fn gate(State(st): State<AppState>, req: Request, next: Next) -> Respo
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return resp;
     }
+    let allow = resp.headers().get(axum::http::header::ALLOW).cloned();
     let text = match axum::body::to_bytes(resp.into_body(), MAX_REFUSAL).await {
         Ok(b) => String::from_utf8_lossy(&b).trim().to_owned(),
         Err(_) => String::new(),
     };
-    ApiError(refusal(status, text, limit)).into_response()
+    let mut out = ApiError(refusal(status, text, limit)).into_response();
+    if let Some(allow) = allow {
+        out.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    out
 }
 
 /// The error for one of rmcp's refusals (by its status; its text kept).

@@ -70,11 +70,13 @@ pub async fn around(State(state): State<AppState>, mut req: Request, next: Next)
             tracing::error!(request_id = %id, route = %route, error = %detail, "internal error");
         }
         let status = resp.status();
-        let retry = resp.headers().get("retry-after").cloned();
+        // The headers that belong to the error (not to its old body).
+        let kept: Vec<_> = [axum::http::header::RETRY_AFTER, axum::http::header::ALLOW]
+            .into_iter()
+            .filter_map(|name| resp.headers().get(&name).cloned().map(|v| (name, v)))
+            .collect();
         resp = render(status, &pending, &id);
-        if let Some(r) = retry {
-            resp.headers_mut().insert("retry-after", r);
-        }
+        resp.headers_mut().extend(kept);
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);

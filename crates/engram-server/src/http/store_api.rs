@@ -21,6 +21,7 @@ use super::AppState;
 pub struct GetItemQuery {
     /// The namespace's segments joined by `.` (LangGraph's form).
     namespace: Option<String>,
+    #[schemars(length(min = 1, max = 512))]
     key: String,
     /// Whether reading restarts the item's TTL (default true).
     refresh_ttl: Option<bool>,
@@ -32,6 +33,7 @@ pub struct GetItemQuery {
 pub struct DeleteItemBody {
     #[serde(default)]
     namespace: Vec<String>,
+    #[schemars(length(min = 1, max = 512))]
     key: String,
 }
 
@@ -39,11 +41,16 @@ pub struct DeleteItemBody {
 #[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListNamespacesBody {
+    #[schemars(with = "Option<engram_core::schema::PrefixIn>")]
     prefix: Option<Vec<String>>,
+    #[schemars(with = "Option<engram_core::schema::PrefixIn>")]
     suffix: Option<Vec<String>>,
     /// 1 to 8: namespaces are cut to this many segments.
+    #[schemars(range(min = 1, max = 8))]
     max_depth: Option<i64>,
+    #[schemars(range(min = 1, max = 1000))]
     limit: Option<i64>,
+    #[schemars(range(min = 0, max = 100000))]
     offset: Option<i64>,
 }
 
