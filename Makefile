@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV ?= .venv
 DATA_DIR ?= ./data
 
-.PHONY: run build model test test-rust test-compat bench bench-http bench-search bench-postgres bench-quality bench-lifecycle bench-admission lint clean
+.PHONY: run build model test test-rust test-compat fuzz bench bench-http bench-search bench-postgres bench-quality bench-lifecycle bench-admission lint clean
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
 ## run: build the release binary, fetch the model if missing, serve on the embedded store (127.0.0.1:7700)
@@ -49,6 +49,18 @@ test-compat:
 	@$(WITH_PG) && export ENGRAM_BIN=$(CURDIR)/target/debug/engram && \
 	$(VENV)/bin/pytest -q tests/compat && \
 	ENGRAM_TEST_BACKEND=postgres $(VENV)/bin/pytest -q tests/compat
+
+## fuzz: generated input for FUZZ_SECONDS (default 600) each, at once: filters against the reference evaluator and hostile filters (SQLite), bodies to every route; then schemathesis over the whole OpenAPI document as long
+FUZZ_SECONDS ?= 600
+FUZZ_TESTS := test(=conformance::sqlite::filters_agree_with_the_reference_evaluator) | test(=conformance::sqlite::hostile_filters_never_break_the_query) | test(=fuzz::generated_bodies_never_break_a_route)
+fuzz: model
+	$(CARGO) build -p engram-server
+	./scripts/venv.sh tests/compat/requirements.txt $(VENV)
+	ENGRAM_TEST_MODEL_DIR=$(CURDIR)/$(MODEL_DIR) ENGRAM_FUZZ_SECONDS=$(FUZZ_SECONDS) \
+		$(CARGO) nextest run --workspace --no-fail-fast --test-threads 3 -E '$(FUZZ_TESTS)'
+	ENGRAM_BIN=$(CURDIR)/target/debug/engram ENGRAM_SCHEMATHESIS_EXAMPLES=100000 \
+		ENGRAM_SCHEMATHESIS_SEED=$$RANDOM$$RANDOM ENGRAM_SCHEMATHESIS_MAX_TIME=$(FUZZ_SECONDS) \
+		$(VENV)/bin/pytest -q tests/compat/test_openapi.py -k schemathesis
 
 ## bench: HTTP load beside redis-benchmark, search over 100 000 memories beside ChromaDB, PostgreSQL beside LangGraph's PostgresStore, the memory lifecycle (.bench/)
 bench: bench-http bench-search bench-postgres bench-lifecycle bench-admission

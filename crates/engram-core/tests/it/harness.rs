@@ -188,3 +188,10 @@ pub fn nudged(v: &[f32], by: f32) -> Vec<f32> {
     normalise(&mut w).expect("non-zero");
     w
 }
+
+/// How long a generated-input test runs under `make fuzz`
+/// (`ENGRAM_FUZZ_SECONDS`); `None`: its fixed number of cases.
+pub fn fuzz_budget() -> Option<std::time::Duration> {
+    let s = std::env::var("ENGRAM_FUZZ_SECONDS").ok()?;
+    Some(std::time::Duration::from_secs(s.parse().expect("ENGRAM_FUZZ_SECONDS is a number of seconds")))
+}

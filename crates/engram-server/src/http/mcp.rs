@@ -54,6 +54,11 @@ pub async fn gate(State(st): State<AppState>, req: Request, next: Next) -> Respo
 
 /// The error for one of rmcp's refusals (by its status; its text kept).
 fn refusal(status: StatusCode, text: String, limit: usize) -> Error {
+    // A body cut at the limit (`Limited`'s error, which rmcp answers with 500).
+    if text.contains("length limit exceeded") {
+        let message = format!("the request body exceeds the limit of {limit} bytes");
+        return Error::User { code: ErrorCode::PayloadTooLarge, message };
+    }
     let code = match status {
         StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
         StatusCode::NOT_ACCEPTABLE => ErrorCode::NotAcceptable,
@@ -65,14 +70,7 @@ fn refusal(status: StatusCode, text: String, limit: usize) -> Error {
         // 400, 415 (a body that is not a JSON-RPC message), 422 ...
         _ => ErrorCode::InvalidInput,
     };
-    let message = if text.contains("length limit exceeded") {
-        format!("the request body exceeds the limit of {limit} bytes")
-    } else if text.is_empty() {
-        format!("MCP refused the request ({status})")
-    } else {
-        text
-    };
-    let code = if message.starts_with("the request body exceeds") { ErrorCode::PayloadTooLarge } else { code };
+    let message = if text.is_empty() { format!("MCP refused the request ({status})") } else { text };
     Error::User { code, message }
 }
 

@@ -59,6 +59,43 @@ fn oversized_bodies_are_rejected_early_from_content_length() {
     );
     let r = raw(srv.addr, chunked.as_bytes());
     assert_eq!(r.status, 413, "{}", r.text);
+
+    // The same for MCP, which reads its own bodies.
+    let chunked = chunked.replace("POST /v1/memories", "POST /mcp").replace("Host: x", "Host: 127.0.0.1").replace(
+        "Content-Type: application/json\r\n",
+        "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n",
+    );
+    let r = raw(srv.addr, chunked.as_bytes());
+    assert_eq!((r.status, r.code()), (413, "payload_too_large".to_string()), "{}", r.text);
+}
+
+/// Found by schemathesis: what a route refuses, it refuses in the envelope,
+/// with the headers that belong to the refusal.
+#[test]
+fn refusals_found_by_generated_requests() {
+    let srv = TestServer::start();
+    // serde reads a struct from an array too; every body must be an object.
+    for (path, body) in
+        [("/v1/memories/search", "[null, null]"), ("/v1/recall", "[\"q\"]"), ("/store/items/search", " []")]
+    {
+        let r = request(srv.addr, "POST", path, &[], Some(body));
+        assert_eq!((r.status, r.code()), (400, "invalid_input".to_string()), "{path} {body}: {}", r.text);
+    }
+    // A query with nothing to search still has its other fields checked.
+    let nine = serde_json::json!({"query": "", "namespace_prefix": vec!["a"; 9]}).to_string();
+    let r = request(srv.addr, "POST", "/v1/recall", &[], Some(&nine));
+    assert_eq!((r.status, r.code()), (400, "invalid_input".to_string()), "{}", r.text);
+    // MCP's refusals: in the envelope, a 405 with its Allow header.
+    let r = request(srv.addr, "TRACE", "/mcp", &[], None);
+    assert_eq!((r.status, r.code()), (405, "method_not_allowed".to_string()), "{}", r.text);
+    assert_eq!(r.header("allow"), Some("POST"));
+    let r = request(srv.addr, "POST", "/mcp", &[], Some("{}"));
+    assert_eq!((r.status, r.code()), (406, "not_acceptable".to_string()), "{}", r.text);
+    let r = request(srv.addr, "POST", "/mcp", &[("accept", "application/json, text/event-stream")], Some("[1]"));
+    assert_eq!((r.status, r.code()), (400, "invalid_input".to_string()), "{}", r.text);
+    // Our own 405s carry Allow too.
+    let r = request(srv.addr, "DELETE", "/v1/recall", &[], None);
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")), "{}", r.text);
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod admission;
 mod audit;
 mod erase;
 pub mod events;
+mod fuzz;
 mod grants;
 mod limits;
 mod memories;

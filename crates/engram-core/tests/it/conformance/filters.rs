@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};
 
-use crate::harness::{from_json, tenant, Harness};
+use crate::harness::{from_json, fuzz_budget, tenant, Harness};
 
 /// Generated cases (each one writes a fresh tenant's documents and runs
 /// [`FILTERS_PER_CASE`] filters against them).
@@ -170,49 +170,56 @@ async fn write_docs(h: &Harness, svc: &MemoryService, ctx: &TenantCtx, docs: &[D
 pub async fn filters_agree_with_the_reference_evaluator(h: Harness) {
     let svc = h.service();
     let handle = tokio::runtime::Handle::current();
-    let mut runner = TestRunner::new(Config { cases: CASES, failure_persistence: None, ..Config::default() });
+    // `make fuzz`: batch after batch (fresh random seeds) until the budget is spent.
+    let (budget, started) = (fuzz_budget(), std::time::Instant::now());
     let case = AtomicUsize::new(0);
     let (compared, matched) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let strategy = (prop::collection::vec(doc(), 1..14), prop::collection::vec(filter_json(), FILTERS_PER_CASE));
-    let result = runner.run(&strategy, |(docs, filters)| {
-        let n = case.fetch_add(1, Ordering::Relaxed);
-        let ctx = tenant(&format!("case{n}"));
-        let stored = tokio::task::block_in_place(|| handle.block_on(write_docs(&h, &svc, &ctx, &docs)));
-        // The documents with a TTL expire now; the rest stay.
-        h.advance(1_500);
-        for f in &filters {
-            let Ok(parsed) = filter::parse(f, Dialect::Memories) else {
-                continue;
-            };
-            let scope = Scope { filter: Some(parsed), ..Scope::tenant(&ctx.tenant, h.now()) };
-            let mut want: Vec<&str> = stored
-                .iter()
-                .filter(|m| {
-                    scope.admits(&Stored {
-                        seq: 0,
-                        tenant: ctx.tenant.clone(),
-                        memory: (*m).clone(),
-                        text_hash: None,
-                        salience_at: 0,
-                        cite_count: 0,
+    loop {
+        let mut runner = TestRunner::new(Config { cases: CASES, failure_persistence: None, ..Config::default() });
+        let result = runner.run(&strategy, |(docs, filters)| {
+            let n = case.fetch_add(1, Ordering::Relaxed);
+            let ctx = tenant(&format!("case{n}"));
+            let stored = tokio::task::block_in_place(|| handle.block_on(write_docs(&h, &svc, &ctx, &docs)));
+            // The documents with a TTL expire now; the rest stay.
+            h.advance(1_500);
+            for f in &filters {
+                let Ok(parsed) = filter::parse(f, Dialect::Memories) else {
+                    continue;
+                };
+                let scope = Scope { filter: Some(parsed), ..Scope::tenant(&ctx.tenant, h.now()) };
+                let mut want: Vec<&str> = stored
+                    .iter()
+                    .filter(|m| {
+                        scope.admits(&Stored {
+                            seq: 0,
+                            tenant: ctx.tenant.clone(),
+                            memory: (*m).clone(),
+                            text_hash: None,
+                            salience_at: 0,
+                            cite_count: 0,
+                        })
                     })
-                })
-                .map(|m| m.id.as_str())
-                .collect();
-            let input = SearchInput { filter: Some(f.clone()), limit: Some(1000), ..SearchInput::default() };
-            let out = tokio::task::block_in_place(|| handle.block_on(svc.search(&ctx, input)))
-                .map_err(|e| TestCaseError::fail(format!("{f}: {e}")))?;
-            let mut got: Vec<&str> = out.results.iter().map(|r| r.memory.id.as_str()).collect();
-            want.sort();
-            got.sort();
-            prop_assert_eq!(&got, &want, "filter {} over documents {:?}", f, docs);
-            compared.fetch_add(1, Ordering::Relaxed);
-            matched.fetch_add(want.len(), Ordering::Relaxed);
+                    .map(|m| m.id.as_str())
+                    .collect();
+                let input = SearchInput { filter: Some(f.clone()), limit: Some(1000), ..SearchInput::default() };
+                let out = tokio::task::block_in_place(|| handle.block_on(svc.search(&ctx, input)))
+                    .map_err(|e| TestCaseError::fail(format!("{f}: {e}")))?;
+                let mut got: Vec<&str> = out.results.iter().map(|r| r.memory.id.as_str()).collect();
+                want.sort();
+                got.sort();
+                prop_assert_eq!(&got, &want, "filter {} over documents {:?}", f, docs);
+                compared.fetch_add(1, Ordering::Relaxed);
+                matched.fetch_add(want.len(), Ordering::Relaxed);
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{e}\nkeep the minimal filter in tests/fixtures/filter-regressions.jsonl");
         }
-        Ok(())
-    });
-    if let Err(e) = result {
-        panic!("{e}");
+        if budget.is_none_or(|b| started.elapsed() >= b) {
+            break;
+        }
     }
     let (compared, matched) = (compared.into_inner(), matched.into_inner());
     assert!(compared >= 2000, "thousands of filters compared: {compared}");
@@ -255,6 +262,51 @@ pub async fn object_valued_fields_are_not_their_members(h: Harness) {
     // The LangGraph dialect reads bare names as value paths: the same answer.
     let items: engram_core::service::SearchItems = from_json(json!({"filter": {"owner": "core"}}));
     assert!(svc.search_items(&ctx, items).await.unwrap().is_empty(), "neither is a keyed item");
+}
+
+/// Filters that once broke (or nearly broke) a backend, each with whether it
+/// is valid (`tests/fixtures/filter-regressions.jsonl`): a valid one must
+/// select exactly what the reference evaluator selects from `written`.
+async fn replay_regressions(h: &Harness, svc: &MemoryService, ctx: &TenantCtx, written: &[Memory]) {
+    let mut n = 0;
+    for line in include_str!("../../fixtures/filter-regressions.jsonl").lines() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let case: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let f = case["filter"].clone();
+        let input = SearchInput { filter: Some(f.clone()), limit: Some(1000), ..SearchInput::default() };
+        match (svc.search(ctx, input).await, case["valid"].as_bool()) {
+            (Ok(out), Some(true)) => {
+                let scope = Scope {
+                    filter: Some(filter::parse(&f, Dialect::Memories).unwrap()),
+                    ..Scope::tenant(&ctx.tenant, h.now())
+                };
+                let mut want: Vec<&str> = written
+                    .iter()
+                    .filter(|m| {
+                        scope.admits(&Stored {
+                            seq: 0,
+                            tenant: ctx.tenant.clone(),
+                            memory: (*m).clone(),
+                            text_hash: None,
+                            salience_at: 0,
+                            cite_count: 0,
+                        })
+                    })
+                    .map(|m| m.id.as_str())
+                    .collect();
+                let mut got: Vec<&str> = out.results.iter().map(|r| r.memory.id.as_str()).collect();
+                want.sort();
+                got.sort();
+                assert_eq!(got, want, "regression {line}");
+            }
+            (Err(e), Some(false)) => assert_eq!(e.code(), ErrorCode::InvalidFilter, "regression {line}"),
+            (answer, _) => panic!("regression {line}: {answer:?}"),
+        }
+        n += 1;
+    }
+    assert!(n >= 5, "the regressions file was read ({n} filters)");
 }
 
 /// xorshift64*: deterministic generation of hostile input.
@@ -347,11 +399,27 @@ pub async fn hostile_filters_never_break_the_query(h: Harness) {
         {"namespace": ["f"], "text": "two", "metadata": {"n": -2, "kind": null}, "key": "a", "tier": "semantic"},
         {"namespace": ["f"], "text": "three", "data": {"a": [1, "a"]}}
     ]}));
-    svc.create_memories(&ctx, req).await.unwrap();
+    let written: Vec<Memory> = svc.create_memories(&ctx, req).await.unwrap().into_iter().map(|(_, m)| m).collect();
+    replay_regressions(&h, &svc, &ctx, &written).await;
+    // A fixed seed; under `make fuzz`, fresh ones (printed) until the budget is spent.
+    let (budget, started) = (fuzz_budget(), std::time::Instant::now());
     let mut rng = Xs(0x9E37_79B9_7F4A_7C15);
-    let (mut ok, mut refused) = (0, 0);
-    for _ in 0..3000 {
+    let (mut ok, mut refused, mut sent) = (0, 0, 0u64);
+    while sent < 3000 || budget.is_some_and(|b| started.elapsed() < b) {
+        if budget.is_some() && sent % 100_000 == 0 {
+            let seed =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+            eprintln!("hostile filters: seed {seed:#x} after {sent}");
+            rng = Xs(seed);
+        }
+        sent += 1;
         let f = hostile(&mut rng, 0);
+        // The parser alone, in both dialects: a filter or `invalid_filter`, never a panic.
+        for dialect in [Dialect::Memories, Dialect::Items] {
+            if let Err(e) = filter::parse(&f, dialect) {
+                assert_eq!(e.code(), ErrorCode::InvalidFilter, "filter {f} gave {e:?}");
+            }
+        }
         match svc.search(&ctx, SearchInput { filter: Some(f.clone()), limit: Some(10), ..Default::default() }).await {
             Ok(out) => {
                 assert!(out.results.len() <= 3);
@@ -364,5 +432,8 @@ pub async fn hostile_filters_never_break_the_query(h: Harness) {
         }
     }
     assert!(ok > 100 && refused > 100, "the generator covers both outcomes: ok={ok} refused={refused}");
+    if budget.is_some() {
+        eprintln!("hostile filters: {sent} in {:.0?} ({ok} ran, {refused} refused)", started.elapsed());
+    }
     assert_eq!(svc.search(&ctx, SearchInput::default()).await.unwrap().results.len(), 3, "the table is intact");
 }
