@@ -57,7 +57,7 @@ fuzz: model
 	$(CARGO) build -p engram-server
 	./scripts/venv.sh tests/compat/requirements.txt $(VENV)
 	ENGRAM_TEST_MODEL_DIR=$(CURDIR)/$(MODEL_DIR) ENGRAM_FUZZ_SECONDS=$(FUZZ_SECONDS) \
-		$(CARGO) nextest run --workspace --no-fail-fast --test-threads 3 -E '$(FUZZ_TESTS)'
+		$(CARGO) nextest run --workspace --no-fail-fast --test-threads 3 --success-output final -E '$(FUZZ_TESTS)'
 	ENGRAM_BIN=$(CURDIR)/target/debug/engram ENGRAM_SCHEMATHESIS_EXAMPLES=100000 \
 		ENGRAM_SCHEMATHESIS_SEED=$$RANDOM$$RANDOM ENGRAM_SCHEMATHESIS_MAX_TIME=$(FUZZ_SECONDS) \
 		$(VENV)/bin/pytest -q tests/compat/test_openapi.py -k schemathesis

@@ -9,75 +9,51 @@
 
 use std::fmt;
 
-/// Stable error codes; the string form is part of the public API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    InvalidInput,
-    InvalidFilter,
-    Unauthenticated,
-    Forbidden,
-    NotFound,
-    Conflict,
-    VersionMismatch,
-    PayloadTooLarge,
-    Unprocessable,
-    EmbeddingMismatch,
-    MethodNotAllowed,
-    /// The client does not accept what the route answers with (MCP needs
-    /// `Accept: application/json, text/event-stream`).
-    NotAcceptable,
-    /// The caller sent more requests than its rate allows; try again later.
-    RateLimited,
-    Unavailable,
-    StorageFull,
-    Timeout,
-    Internal,
+/// Declares [`ErrorCode`], its string forms and [`ErrorCode::ALL`] from one
+/// list, so a new code cannot be left out of any of them.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident => $code:literal,)+) => {
+        /// Stable error codes; the string form is part of the public API.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code (the OpenAPI document lists them).
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)+];
+
+            /// The snake_case code sent to clients.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)+
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// Every code (the OpenAPI document lists them).
-    pub const ALL: [ErrorCode; 17] = [
-        ErrorCode::InvalidInput,
-        ErrorCode::InvalidFilter,
-        ErrorCode::Unauthenticated,
-        ErrorCode::Forbidden,
-        ErrorCode::NotFound,
-        ErrorCode::Conflict,
-        ErrorCode::VersionMismatch,
-        ErrorCode::PayloadTooLarge,
-        ErrorCode::Unprocessable,
-        ErrorCode::EmbeddingMismatch,
-        ErrorCode::MethodNotAllowed,
-        ErrorCode::NotAcceptable,
-        ErrorCode::RateLimited,
-        ErrorCode::Unavailable,
-        ErrorCode::StorageFull,
-        ErrorCode::Timeout,
-        ErrorCode::Internal,
-    ];
-
-    /// The snake_case code sent to clients.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidInput => "invalid_input",
-            ErrorCode::InvalidFilter => "invalid_filter",
-            ErrorCode::Unauthenticated => "unauthenticated",
-            ErrorCode::Forbidden => "forbidden",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::Conflict => "conflict",
-            ErrorCode::VersionMismatch => "version_mismatch",
-            ErrorCode::PayloadTooLarge => "payload_too_large",
-            ErrorCode::Unprocessable => "unprocessable",
-            ErrorCode::EmbeddingMismatch => "embedding_mismatch",
-            ErrorCode::MethodNotAllowed => "method_not_allowed",
-            ErrorCode::NotAcceptable => "not_acceptable",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::Unavailable => "unavailable",
-            ErrorCode::StorageFull => "storage_full",
-            ErrorCode::Timeout => "timeout",
-            ErrorCode::Internal => "internal",
-        }
-    }
+error_codes! {
+    InvalidInput => "invalid_input",
+    InvalidFilter => "invalid_filter",
+    Unauthenticated => "unauthenticated",
+    Forbidden => "forbidden",
+    NotFound => "not_found",
+    Conflict => "conflict",
+    VersionMismatch => "version_mismatch",
+    PayloadTooLarge => "payload_too_large",
+    Unprocessable => "unprocessable",
+    EmbeddingMismatch => "embedding_mismatch",
+    MethodNotAllowed => "method_not_allowed",
+    /// The client does not accept what the route answers with (MCP needs
+    /// `Accept: application/json, text/event-stream`).
+    NotAcceptable => "not_acceptable",
+    /// The caller sent more requests than its rate allows; try again later.
+    RateLimited => "rate_limited",
+    Unavailable => "unavailable",
+    StorageFull => "storage_full",
+    Timeout => "timeout",
+    Internal => "internal",
 }
 
 impl fmt::Display for ErrorCode {

@@ -127,6 +127,10 @@ impl MemoryService {
         if scopes.is_empty() || scopes.len() > 3 {
             return Err(Error::invalid("scopes must list 1-3 of read, write, admin"));
         }
+        // Each item exactly one scope (no lists, blanks or padding inside one).
+        if let Some(bad) = scopes.iter().find(|s| !matches!(s.as_str(), "read" | "write" | "admin")) {
+            return Err(Error::invalid(format!("unknown scope {bad:?}; scopes are read, write, admin")));
+        }
         let scopes = Scopes::parse_list(&scopes.join(","))?;
         let grant = match namespaces {
             Some(list) => Some(NamespaceGrant::from_joined(list)?),

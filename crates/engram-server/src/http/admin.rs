@@ -2,7 +2,7 @@
 //! HTTP (create, list, revoke), so a deployment of several nodes needs no
 //! shell on any of them. Thin adapters to `MemoryService`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::NoContent;
 use axum::Json;
 use engram_core::auth::KeyInfo;
@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiResult;
-use super::extract::{Ctx, IdPath, JsonBody, NoBody};
+use super::extract::{Ctx, IdPath, JsonBody, NoBody, PathArgs};
 use super::openapi::Created;
 use super::AppState;
 
@@ -61,7 +61,7 @@ pub async fn list(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<K
 pub async fn revoke(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
-    Path(IdPath { id }): Path<IdPath>,
+    PathArgs(IdPath { id }): PathArgs<IdPath>,
     _: NoBody,
 ) -> ApiResult<NoContent> {
     st.service.admin_revoke_key(&ctx, &id).await?;

@@ -51,6 +51,12 @@ pub fn docs(mut t: aide::transform::TransformOperation<'_>) -> aide::transform::
         let responses = op.responses.get_or_insert_with(Default::default);
         responses.responses.insert(aide::openapi::StatusCode::Code(200), aide::openapi::ReferenceOr::Item(response));
     });
+    let last = super::openapi::header_param(
+        "last-event-id",
+        "Server-sent events: resume after this event id (`after` wins over it).",
+        schemars::json_schema!({ "type": "string" }),
+    );
+    t.inner_mut().parameters.push(aide::openapi::ReferenceOr::Item(last));
     t.description("The tenant's changes, as a WebSocket or server-sent events; a plain GET without either is a 400.")
 }
 

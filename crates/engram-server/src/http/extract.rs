@@ -151,6 +151,21 @@ impl<T: DeserializeOwned> FromRequestParts<AppState> for QueryArgs<T> {
     }
 }
 
+/// A route's path parameters (`{id}`), refused in the envelope (axum's own
+/// rejection is plain text), e.g. an id that is not UTF-8 once decoded.
+pub struct PathArgs<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for PathArgs<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(t)) => Ok(PathArgs(t)),
+            Err(e) => Err(ApiError(Error::invalid(format!("invalid path: {}", e.body_text())))),
+        }
+    }
+}
+
 /// The body of a route that takes none: read to the end (so the connection
 /// can carry the next request — hyper closes a keep-alive connection whose
 /// request body was left unread) and accepted only if empty or `{}`.

@@ -1,12 +1,11 @@
 //! `POST /mcp` (MCP's streamable HTTP, served by rmcp) as one more route of
 //! this API: the caller is admitted as on every route before rmcp reads the
-//! body, the body is held to the server's limit, rmcp's plain-text refusals
-//! become the error envelope, and the route is in the OpenAPI document.
+//! body, rmcp's plain-text refusals become the error envelope, and the route
+//! is in the OpenAPI document.
 
 use std::borrow::Cow;
 
 use aide::transform::TransformOperation;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -16,20 +15,26 @@ use engram_core::{Error, ErrorCode};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
 use super::error::ApiError;
+use super::extract::TenantSlot;
 use super::AppState;
 
 /// Longest refusal text of rmcp's carried into the envelope's message.
 const MAX_REFUSAL: usize = 4096;
 
-/// Admits the caller (401 / 429 in the envelope), limits the body, and
-/// wraps rmcp's refusals in the envelope.
+/// Admits the caller (401 / 429 in the envelope), names its tenant for the
+/// access log, and wraps rmcp's plain-text refusals in the envelope. rmcp
+/// holds the body to `max_body_bytes` itself (413). A JSON answer — a
+/// JSON-RPC response, or a JSON-RPC error for a message it cannot take — is
+/// MCP's own envelope and passes as it is.
 pub async fn gate(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    if let Err(refused) = st.admit(req.headers()).await {
-        return refused;
+    match st.admit(req.headers()).await {
+        Ok(ctx) => {
+            if let Some(slot) = req.extensions().get::<TenantSlot>() {
+                let _ = slot.0.set(ctx.tenant);
+            }
+        }
+        Err(refused) => return refused,
     }
-    // rmcp reads the whole body: a chunked one is cut at the server's limit.
-    let limit = st.max_body_bytes;
-    let req = req.map(|b| Body::new(http_body_util::Limited::new(b, limit)));
     let resp = next.run(req).await;
     let status = resp.status();
     let is_json = resp
@@ -45,20 +50,15 @@ pub async fn gate(State(st): State<AppState>, req: Request, next: Next) -> Respo
         Ok(b) => String::from_utf8_lossy(&b).trim().to_owned(),
         Err(_) => String::new(),
     };
-    let mut out = ApiError(refusal(status, text, limit)).into_response();
+    let mut out = ApiError(refusal(status, text)).into_response();
     if let Some(allow) = allow {
         out.headers_mut().insert(axum::http::header::ALLOW, allow);
     }
     out
 }
 
-/// The error for one of rmcp's refusals (by its status; its text kept).
-fn refusal(status: StatusCode, text: String, limit: usize) -> Error {
-    // A body cut at the limit (`Limited`'s error, which rmcp answers with 500).
-    if text.contains("length limit exceeded") {
-        let message = format!("the request body exceeds the limit of {limit} bytes");
-        return Error::User { code: ErrorCode::PayloadTooLarge, message };
-    }
+/// The error for one of rmcp's refusals, by its status (its text kept).
+fn refusal(status: StatusCode, text: String) -> Error {
     let code = match status {
         StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
         StatusCode::NOT_ACCEPTABLE => ErrorCode::NotAcceptable,
@@ -113,4 +113,26 @@ pub fn docs(t: TransformOperation<'_>) -> TransformOperation<'_> {
         .response_with::<200, Json<JsonRpcMessage>, _>(|r| r.description("The JSON-RPC response."))
         .response_with::<202, (), _>(|r| r.description("A notification or response, accepted."))
         .with(super::openapi::errors(&[400, 401, 403, 406, 413, 429, 503, 504]))
+        .with(jsonrpc_400)
+}
+
+/// A 400 on `/mcp` is the envelope, or MCP's own: a JSON-RPC error for a
+/// message rmcp cannot take (a response it did not ask for, say).
+fn jsonrpc_400(mut t: TransformOperation<'_>) -> TransformOperation<'_> {
+    let op = t.inner_mut();
+    aide::generate::in_context(|ctx| {
+        let envelope = ctx.schema.subschema_for::<super::openapi::ErrorEnvelope>();
+        let rpc = ctx.schema.subschema_for::<JsonRpcMessage>();
+        let response = op
+            .responses
+            .as_mut()
+            .and_then(|r| r.responses.get_mut(&aide::openapi::StatusCode::Code(400)))
+            .and_then(|r| r.as_item_mut());
+        if let Some(media) = response.and_then(|r| r.content.get_mut("application/json")) {
+            if let Some(schema) = media.schema.as_mut() {
+                schema.json_schema = json_schema!({ "anyOf": [envelope, rpc] });
+            }
+        }
+    });
+    t
 }

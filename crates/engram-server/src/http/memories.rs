@@ -1,6 +1,6 @@
 //! `/v1/memories` routes: thin adapters from HTTP to `MemoryService`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::NoContent;
 use axum::Json;
@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::error::ApiResult;
-use super::extract::{Ctx, IdPath, JsonBody, NoBody, QueryArgs};
+use super::extract::{Ctx, IdPath, JsonBody, NoBody, PathArgs, QueryArgs};
 use super::openapi::{Accepted, Created, Versioned};
 use super::AppState;
 
@@ -27,6 +27,17 @@ pub struct WriteResults {
 pub struct WriteResult {
     pub status: WriteStatus,
     pub memory: Memory,
+}
+
+/// Documents `If-Match` on `PATCH /v1/memories/{id}`.
+pub fn if_match_docs(mut t: aide::transform::TransformOperation<'_>) -> aide::transform::TransformOperation<'_> {
+    let param = super::openapi::header_param(
+        "if-match",
+        "Only if the memory is at this version: \"3\" (the ETag), 3, W/\"3\", or * for any.",
+        schemars::json_schema!({ "type": "string" }),
+    );
+    t.inner_mut().parameters.push(aide::openapi::ReferenceOr::Item(param));
+    t
 }
 
 /// Reads `If-Match: "3"` (or `3`, `W/"3"`); `*` means any version.
@@ -57,7 +68,7 @@ pub async fn create(
 pub async fn get(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
-    Path(IdPath { id }): Path<IdPath>,
+    PathArgs(IdPath { id }): PathArgs<IdPath>,
 ) -> ApiResult<Versioned<Memory>> {
     let m = st.service.get_memory(&ctx, &id).await?;
     Ok(Versioned(m.version, m))
@@ -66,7 +77,7 @@ pub async fn get(
 pub async fn patch(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
-    Path(IdPath { id }): Path<IdPath>,
+    PathArgs(IdPath { id }): PathArgs<IdPath>,
     headers: HeaderMap,
     JsonBody(req): JsonBody<PatchInput>,
 ) -> ApiResult<Versioned<Memory>> {
@@ -78,7 +89,7 @@ pub async fn patch(
 pub async fn delete(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
-    Path(IdPath { id }): Path<IdPath>,
+    PathArgs(IdPath { id }): PathArgs<IdPath>,
     _: NoBody,
 ) -> ApiResult<NoContent> {
     st.service.delete_memory(&ctx, &id).await?;
@@ -104,7 +115,7 @@ pub async fn search(
 pub async fn cite(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
-    Path(IdPath { id }): Path<IdPath>,
+    PathArgs(IdPath { id }): PathArgs<IdPath>,
     _: NoBody,
 ) -> ApiResult<Accepted<Cited>> {
     Ok(Accepted(st.service.cite(&ctx, &id).await?))

@@ -100,7 +100,7 @@ pub fn router(state: AppState) -> Router {
         .api_route(
             "/v1/memories/{id}",
             get_with(memories::get, errors(ID))
-                .patch_with(memories::patch, errors(&[404, 412, 422, 507]))
+                .patch_with(memories::patch, |o| memories::if_match_docs(errors(&[404, 412, 422, 507])(o)))
                 .delete_with(memories::delete, errors(WRITE_ID)),
         )
         .api_route("/v1/memories/{id}/cite", post_with(memories::cite, errors(&[404, 507])))
@@ -125,7 +125,10 @@ pub fn router(state: AppState) -> Router {
         .api_route("/v1/admin/keys/{id}", delete_with(admin::revoke, errors(&[404, 507])))
         .merge(
             ApiRouter::new()
-                .nest_service("/mcp", crate::mcp::http_service(state.service.clone(), state.loopback))
+                .route_service(
+                    "/mcp",
+                    crate::mcp::http_service(state.service.clone(), state.loopback, state.max_body_bytes),
+                )
                 .layer(axum::middleware::from_fn_with_state(state.clone(), mcp::gate))
                 .api_route_docs("/mcp", mcp_docs()),
         )

@@ -7,7 +7,7 @@
 //! the same calls (`http::router`), so a route cannot go undocumented.
 //!
 //! Written once here: how our extractors ([`Ctx`], [`JsonBody`],
-//! [`QueryArgs`], [`NoBody`]) and outputs ([`ApiError`], [`Created`],
+//! [`QueryArgs`], [`PathArgs`], [`NoBody`]) and outputs ([`ApiError`], [`Created`],
 //! [`Versioned`]) describe themselves, and the error envelope's schema.
 
 use std::borrow::Cow;
@@ -30,12 +30,12 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::extract::{Ctx, JsonBody, NoBody, QueryArgs};
+use super::extract::{Ctx, JsonBody, NoBody, PathArgs, QueryArgs};
 
 /// The error envelope every error answers with.
 #[derive(JsonSchema)]
 #[allow(dead_code)] // only its schema is used; errors are rendered by `error::render`
-struct ErrorEnvelope {
+pub struct ErrorEnvelope {
     error: ErrorDetail,
 }
 
@@ -108,6 +108,24 @@ fn error_response(ctx: &mut GenContext, status: u16) -> DocResponse {
     }
 }
 
+/// An optional request header, with its schema.
+pub fn header_param(name: &str, description: &str, json_schema: Schema) -> aide::openapi::Parameter {
+    aide::openapi::Parameter::Header {
+        parameter_data: aide::openapi::ParameterData {
+            name: name.to_owned(),
+            description: Some(description.to_owned()),
+            required: false,
+            deprecated: None,
+            format: ParameterSchemaOrContent::Schema(SchemaObject { json_schema, example: None, external_docs: None }),
+            example: None,
+            examples: IndexMap::new(),
+            explode: None,
+            extensions: IndexMap::new(),
+        },
+        style: HeaderStyle::Simple,
+    }
+}
+
 fn json_media(json_schema: Schema) -> MediaType {
     MediaType { schema: Some(SchemaObject { json_schema, example: None, external_docs: None }), ..Default::default() }
 }
@@ -144,7 +162,13 @@ impl OperationOutput for ApiError {
 /// The caller: a key or token (optional on a loopback listener without
 /// keys), its scope and grant, its rate.
 impl OperationInput for Ctx {
-    fn operation_input(_: &mut GenContext, op: &mut Operation) {
+    fn operation_input(ctx: &mut GenContext, op: &mut Operation) {
+        let agent = header_param(
+            "x-agent-id",
+            "The agent the caller acts as, recorded with its writes.",
+            json_schema!({ "type": "string", "pattern": "^[A-Za-z0-9_.:@/-]{1,128}$" }),
+        );
+        add_parameters(ctx, op, [agent]);
         // Alternatives; the empty one is dev mode (no keys configured).
         op.security = ["bearer", "apiKey", ""]
             .into_iter()
@@ -159,7 +183,8 @@ impl OperationInput for Ctx {
     }
 
     fn inferred_early_responses(ctx: &mut GenContext, _: &mut Operation) -> Vec<(Option<DocStatus>, DocResponse)> {
-        error_responses(ctx, &[401, 403, 429])
+        // 400: a malformed `x-agent-id`.
+        error_responses(ctx, &[400, 401, 403, 429])
     }
 }
 
@@ -186,6 +211,16 @@ impl<T: JsonSchema> OperationInput for QueryArgs<T> {
         let schema = ctx.schema.subschema_for::<T>();
         let params = parameters_from_schema(ctx, schema, ParamLocation::Query);
         add_parameters(ctx, op, params);
+    }
+
+    fn inferred_early_responses(ctx: &mut GenContext, _: &mut Operation) -> Vec<(Option<DocStatus>, DocResponse)> {
+        error_responses(ctx, &[400])
+    }
+}
+
+impl<T: JsonSchema> OperationInput for PathArgs<T> {
+    fn operation_input(ctx: &mut GenContext, op: &mut Operation) {
+        axum::extract::Path::<T>::operation_input(ctx, op);
     }
 
     fn inferred_early_responses(ctx: &mut GenContext, _: &mut Operation) -> Vec<(Option<DocStatus>, DocResponse)> {
@@ -324,42 +359,43 @@ pub fn describe(api: TransformOpenApi<'_>) -> TransformOpenApi<'_> {
         )
 }
 
-/// The document and the reference page as served, made once per router.
+/// The document and the reference page as served, made once per router
+/// (a clone shares the bytes).
 #[derive(Clone)]
 pub struct Document {
-    json: std::sync::Arc<str>,
-    page: std::sync::Arc<str>,
+    json: axum::body::Bytes,
+    page: axum::body::Bytes,
 }
 
 impl Document {
     pub fn new(api: &OpenApi) -> Self {
-        let json = serde_json::to_string(api)
-            .unwrap_or_else(|e| format!("{{\"error\":\"the OpenAPI document did not serialise: {e}\"}}"));
+        // The document is plain data: serialising it cannot fail.
+        let json = serde_json::to_vec(api).expect("the OpenAPI document serialises");
         let page = aide::redoc::Redoc::new("/openapi.json").with_title("Engram API").html();
         Document { json: json.into(), page: page.into() }
     }
 }
 
 /// `GET /openapi.json`: this API's OpenAPI 3.1 document.
-pub async fn document(Extension(doc): Extension<Document>) -> WithContentType<AnyJson> {
-    WithContentType("application/json", doc.json, std::marker::PhantomData)
+pub async fn document(Extension(doc): Extension<Document>) -> JsonBytes<AnyJson> {
+    JsonBytes(doc.json, std::marker::PhantomData)
 }
 
 /// `GET /docs`: the API reference (Redoc, its script inside the binary).
-pub async fn docs(Extension(doc): Extension<Document>) -> axum::response::Html<String> {
-    axum::response::Html(doc.page.to_string())
+pub async fn docs(Extension(doc): Extension<Document>) -> axum::response::Html<axum::body::Bytes> {
+    axum::response::Html(doc.page)
 }
 
-/// A ready-made body with its content type, documented as `T`.
-pub struct WithContentType<T>(&'static str, std::sync::Arc<str>, std::marker::PhantomData<T>);
+/// Ready-made JSON, documented as `T`.
+pub struct JsonBytes<T>(axum::body::Bytes, std::marker::PhantomData<T>);
 
-impl<T> IntoResponse for WithContentType<T> {
+impl<T> IntoResponse for JsonBytes<T> {
     fn into_response(self) -> Response {
-        ([(axum::http::header::CONTENT_TYPE, self.0)], self.1.to_string()).into_response()
+        ([(axum::http::header::CONTENT_TYPE, "application/json")], self.0).into_response()
     }
 }
 
-impl<T: JsonSchema> OperationOutput for WithContentType<T> {
+impl<T: JsonSchema> OperationOutput for JsonBytes<T> {
     type Inner = T;
 
     fn operation_response(ctx: &mut GenContext, op: &mut Operation) -> Option<DocResponse> {

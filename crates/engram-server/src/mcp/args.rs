@@ -30,10 +30,13 @@ pub struct UpdateArgs {
 #[serde(deny_unknown_fields)]
 pub struct AddTurnsArgs {
     /// The conversation's id (created on first use).
+    #[schemars(with = "engram_core::schema::SessionId")]
     pub session_id: String,
     /// Where its distilled memories go (fixed by the first call; default ["sessions", id]).
     #[serde(default)]
+    #[schemars(with = "Option<engram_core::schema::NamespaceIn>")]
     pub namespace: Option<Vec<String>>,
+    #[schemars(length(min = 1, max = 1000))]
     pub turns: Vec<TurnInput>,
 }
 
@@ -47,5 +50,6 @@ impl AddTurnsArgs {
 #[serde(deny_unknown_fields)]
 pub struct SessionArgs {
     /// The conversation's id.
+    #[schemars(with = "engram_core::schema::SessionId")]
     pub session_id: String,
 }

@@ -195,8 +195,15 @@ impl ServerHandler for EngramMcp {
 /// no session ids). On a loopback listener only localhost Host headers are
 /// accepted (DNS-rebinding protection); elsewhere auth is required anyway and
 /// the Host check is off.
-pub fn http_service(service: MemoryService, loopback: bool) -> StreamableHttpService<EngramMcp, NeverSessionManager> {
-    let mut config = StreamableHttpServerConfig::default().with_legacy_session_mode(false).with_json_response(true);
+pub fn http_service(
+    service: MemoryService,
+    loopback: bool,
+    max_body_bytes: usize,
+) -> StreamableHttpService<EngramMcp, NeverSessionManager> {
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_max_request_body_bytes(max_body_bytes);
     if !loopback {
         config = config.disable_allowed_hosts();
     }

@@ -93,6 +93,17 @@ fn refusals_found_by_generated_requests() {
     assert_eq!((r.status, r.code()), (406, "not_acceptable".to_string()), "{}", r.text);
     let r = request(srv.addr, "POST", "/mcp", &[("accept", "application/json, text/event-stream")], Some("[1]"));
     assert_eq!((r.status, r.code()), (400, "invalid_input".to_string()), "{}", r.text);
+    // A path id that is not UTF-8 once decoded; a path under /mcp.
+    let r = request(srv.addr, "GET", "/v1/memories/%FF", &[], None);
+    assert_eq!((r.status, r.code()), (400, "invalid_input".to_string()), "{}", r.text);
+    let r = request(srv.addr, "POST", "/mcp/tools", &[], Some("{}"));
+    assert_eq!((r.status, r.code()), (404, "not_found".to_string()), "{}", r.text);
+    // MCP takes bodies up to the server's limit (10 MiB), not rmcp's own 4 MiB.
+    let pad = "x".repeat(5 << 20);
+    let big = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {"pad": pad}}});
+    let accept = ("accept", "application/json, text/event-stream");
+    let r = request(srv.addr, "POST", "/mcp", &[accept], Some(&big.to_string()));
+    assert_eq!(r.status, 200, "{:.300}", r.text);
     // Our own 405s carry Allow too.
     let r = request(srv.addr, "DELETE", "/v1/recall", &[], None);
     assert_eq!((r.status, r.header("allow")), (405, Some("POST")), "{}", r.text);
