@@ -59,8 +59,8 @@ fuzz: model
 	ENGRAM_TEST_MODEL_DIR=$(CURDIR)/$(MODEL_DIR) ENGRAM_FUZZ_SECONDS=$(FUZZ_SECONDS) \
 		$(CARGO) nextest run --workspace --no-fail-fast --test-threads 3 --success-output final -E '$(FUZZ_TESTS)'
 	ENGRAM_BIN=$(CURDIR)/target/debug/engram ENGRAM_SCHEMATHESIS_EXAMPLES=100000 \
-		ENGRAM_SCHEMATHESIS_SEED=$$RANDOM$$RANDOM ENGRAM_SCHEMATHESIS_MAX_TIME=$(FUZZ_SECONDS) \
-		$(VENV)/bin/pytest -q tests/compat/test_openapi.py -k schemathesis
+		ENGRAM_SCHEMATHESIS_SEED=$${ENGRAM_SCHEMATHESIS_SEED:-$$RANDOM$$RANDOM} ENGRAM_SCHEMATHESIS_MAX_TIME=$(FUZZ_SECONDS) \
+		$(VENV)/bin/pytest -q -s tests/compat/test_openapi.py -k schemathesis
 
 ## bench: HTTP load beside redis-benchmark, search over 100 000 memories beside ChromaDB, PostgreSQL beside LangGraph's PostgresStore, the memory lifecycle (.bench/)
 bench: bench-http bench-search bench-postgres bench-lifecycle bench-admission

@@ -192,6 +192,24 @@ pub fn nudged(v: &[f32], by: f32) -> Vec<f32> {
 /// How long a generated-input test runs under `make fuzz`
 /// (`ENGRAM_FUZZ_SECONDS`); `None`: its fixed number of cases.
 pub fn fuzz_budget() -> Option<std::time::Duration> {
+    if std::env::var_os("ENGRAM_FUZZ_SEED").is_some() && std::env::var_os("ENGRAM_FUZZ_SECONDS").is_none() {
+        return Some(std::time::Duration::ZERO);
+    }
     let s = std::env::var("ENGRAM_FUZZ_SECONDS").ok()?;
     Some(std::time::Duration::from_secs(s.parse().expect("ENGRAM_FUZZ_SECONDS is a number of seconds")))
+}
+
+/// The seed of a batch of generated input: `ENGRAM_FUZZ_SEED` (to replay
+/// one a failure printed), else a fresh one under `make fuzz` (printed),
+/// else `fixed` (so `make test` is repeatable).
+pub fn batch_seed(what: &str, fixed: u64) -> u64 {
+    if let Ok(s) = std::env::var("ENGRAM_FUZZ_SEED") {
+        return s.parse().expect("ENGRAM_FUZZ_SEED is a number");
+    }
+    if fuzz_budget().is_none() {
+        return fixed;
+    }
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    eprintln!("{what}: seed {seed}");
+    seed
 }

@@ -21,21 +21,27 @@ use super::AppState;
 /// Longest refusal text of rmcp's carried into the envelope's message.
 const MAX_REFUSAL: usize = 4096;
 
-/// Admits the caller (401 / 429 in the envelope), names its tenant for the
-/// access log, and wraps rmcp's plain-text refusals in the envelope. rmcp
+/// Admits the caller (401 / 429 in the envelope; a malformed `x-agent-id`
+/// 400), names its tenant for the access log, and wraps rmcp's plain-text refusals in the envelope. rmcp
 /// holds the body to `max_body_bytes` itself (413). A JSON answer — a
 /// JSON-RPC response, or a JSON-RPC error for a message it cannot take — is
 /// MCP's own envelope and passes as it is.
 pub async fn gate(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    match st.admit(req.headers()).await {
-        Ok(ctx) => {
-            if let Some(slot) = req.extensions().get::<TenantSlot>() {
-                let _ = slot.0.set(ctx.tenant);
-            }
-        }
+    let ctx = match st.admit(req.headers()).await {
+        Ok(ctx) => ctx,
         Err(refused) => return refused,
+    };
+    // A malformed `x-agent-id` is refused for every message, as on every route
+    // (each tool call reads it again for its writes).
+    let (parts, body) = req.into_parts();
+    let ctx = match super::extract::with_request(ctx, &parts) {
+        Ok(ctx) => ctx,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    if let Some(slot) = parts.extensions.get::<TenantSlot>() {
+        let _ = slot.0.set(ctx.tenant);
     }
-    let resp = next.run(req).await;
+    let resp = next.run(Request::from_parts(parts, body)).await;
     let status = resp.status();
     let is_json = resp
         .headers()

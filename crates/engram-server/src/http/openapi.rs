@@ -4,7 +4,9 @@
 //! the types its handler takes and returns (their schemars schemas, the same
 //! ones MCP publishes), and its errors from the extractors it uses plus the
 //! few each route adds ([`errors`]). The router and the document are built by
-//! the same calls (`http::router`), so a route cannot go undocumented.
+//! the same calls (`http::router`): a route added with `api_route` is
+//! documented by being routed (a plain `.route` is not; see
+//! docs/architecture.md, "Adding a route").
 //!
 //! Written once here: how our extractors ([`Ctx`], [`JsonBody`],
 //! [`QueryArgs`], [`PathArgs`], [`NoBody`]) and outputs ([`ApiError`], [`Created`],
@@ -82,23 +84,8 @@ fn error_response(ctx: &mut GenContext, status: u16) -> DocResponse {
     let schema = ctx.schema.subschema_for::<ErrorEnvelope>();
     let mut headers = IndexMap::new();
     if matches!(status, 429 | 503) {
-        headers.insert(
-            "retry-after".to_owned(),
-            ReferenceOr::Item(Header {
-                description: Some("Seconds to wait before trying again.".into()),
-                style: HeaderStyle::Simple,
-                required: true,
-                deprecated: None,
-                format: ParameterSchemaOrContent::Schema(SchemaObject {
-                    json_schema: json_schema!({ "type": "string", "pattern": "^[0-9]+$" }),
-                    example: None,
-                    external_docs: None,
-                }),
-                example: None,
-                examples: IndexMap::new(),
-                extensions: IndexMap::new(),
-            }),
-        );
+        let schema = json_schema!({ "type": "string", "pattern": "^[0-9]+$" });
+        headers.insert("retry-after".to_owned(), response_header("Seconds to wait before trying again.", schema));
     }
     DocResponse {
         description: meaning(status).to_owned(),
@@ -124,6 +111,20 @@ pub fn header_param(name: &str, description: &str, json_schema: Schema) -> aide:
         },
         style: HeaderStyle::Simple,
     }
+}
+
+/// A header an answer always carries.
+fn response_header(description: &str, json_schema: Schema) -> ReferenceOr<Header> {
+    ReferenceOr::Item(Header {
+        description: Some(description.to_owned()),
+        style: HeaderStyle::Simple,
+        required: true,
+        deprecated: None,
+        format: ParameterSchemaOrContent::Schema(SchemaObject { json_schema, example: None, external_docs: None }),
+        example: None,
+        examples: IndexMap::new(),
+        extensions: IndexMap::new(),
+    })
 }
 
 fn json_media(json_schema: Schema) -> MediaType {
@@ -290,23 +291,8 @@ impl<T: JsonSchema> OperationOutput for Versioned<T> {
 
     fn operation_response(ctx: &mut GenContext, op: &mut Operation) -> Option<DocResponse> {
         let mut r = Json::<T>::operation_response(ctx, op)?;
-        r.headers.insert(
-            "etag".to_owned(),
-            ReferenceOr::Item(Header {
-                description: Some("The memory's version, quoted: send it back as `If-Match`.".into()),
-                style: HeaderStyle::Simple,
-                required: true,
-                deprecated: None,
-                format: ParameterSchemaOrContent::Schema(SchemaObject {
-                    json_schema: json_schema!({ "type": "string" }),
-                    example: None,
-                    external_docs: None,
-                }),
-                example: None,
-                examples: IndexMap::new(),
-                extensions: IndexMap::new(),
-            }),
-        );
+        let etag = "The memory's version, quoted: send it back as `If-Match`.";
+        r.headers.insert("etag".to_owned(), response_header(etag, json_schema!({ "type": "string" })));
         Some(r)
     }
 

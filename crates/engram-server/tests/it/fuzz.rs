@@ -7,7 +7,7 @@
 //!
 //! `make test` runs [`CASES`] cases with a fixed seed. `make fuzz` sets
 //! `ENGRAM_FUZZ_SECONDS` and this runs that long, batch after batch with
-//! fresh seeds (each printed). A body that once failed goes into
+//! fresh seeds (each printed; `ENGRAM_FUZZ_SEED` replays one). A body that once failed goes into
 //! `tests/fixtures/body-regressions.jsonl` with the status it must get; those
 //! are replayed first, every run.
 
@@ -223,14 +223,18 @@ fn generated_bodies_never_break_a_route() {
     let mut seed = 1u64;
     loop {
         // A fixed seed for `make test`; fresh ones (printed) for `make fuzz`.
-        if budget.is_some() {
+        if let Ok(s) = std::env::var("ENGRAM_FUZZ_SEED") {
+            seed = s.parse().expect("ENGRAM_FUZZ_SEED is a number");
+        } else if budget.is_some() {
             seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
             eprintln!("fuzz batch seed {seed}");
         }
         let mut bytes = [0u8; 32];
         bytes[..8].copy_from_slice(&seed.to_le_bytes());
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
-        let cases = if budget.is_some() { 2_000 } else { CASES };
+        // A `make fuzz` batch is 2 000 cases (and so is its replay).
+        let replay = std::env::var_os("ENGRAM_FUZZ_SEED").is_some();
+        let cases = if budget.is_some() || replay { 2_000 } else { CASES };
         let mut runner =
             TestRunner::new_with_rng(Config { cases, failure_persistence: None, ..Config::default() }, rng);
         let strategy = prop::sample::select(ops.clone()).prop_flat_map(|op| (Just(op.clone()), path(&op), body(&op)));

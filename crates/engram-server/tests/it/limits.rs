@@ -104,6 +104,12 @@ fn refusals_found_by_generated_requests() {
     let accept = ("accept", "application/json, text/event-stream");
     let r = request(srv.addr, "POST", "/mcp", &[accept], Some(&big.to_string()));
     assert_eq!(r.status, 200, "{:.300}", r.text);
+    // A malformed x-agent-id is refused on /mcp for every message, as elsewhere.
+    let init = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    let r = request(srv.addr, "POST", "/mcp", &[accept, ("x-agent-id", "\"kIP")], Some(init));
+    assert_eq!((r.status, r.code()), (400, "invalid_input".to_string()), "{}", r.text);
+    let r = request(srv.addr, "POST", "/mcp", &[accept, ("x-agent-id", "agent-1")], Some(init));
+    assert_eq!(r.status, 202, "{}", r.text);
     // Our own 405s carry Allow too.
     let r = request(srv.addr, "DELETE", "/v1/recall", &[], None);
     assert_eq!((r.status, r.header("allow")), (405, Some("POST")), "{}", r.text);

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::{json, Map, Value};
 
-use crate::harness::{from_json, fuzz_budget, tenant, Harness};
+use crate::harness::{batch_seed, from_json, fuzz_budget, tenant, Harness};
 
 /// Generated cases (each one writes a fresh tenant's documents and runs
 /// [`FILTERS_PER_CASE`] filters against them).
@@ -141,6 +141,19 @@ fn filter_json() -> impl Strategy<Value = Value> {
     })
 }
 
+/// The ids of `docs` that the reference evaluator says `scope` selects.
+fn selected<'a>(scope: &Scope, tenant: &str, docs: &'a [Memory]) -> Vec<&'a str> {
+    let stored = |m: &Memory| Stored {
+        seq: 0,
+        tenant: tenant.to_owned(),
+        memory: m.clone(),
+        text_hash: None,
+        salience_at: 0,
+        cite_count: 0,
+    };
+    docs.iter().filter(|m| scope.admits(&stored(m))).map(|m| m.id.as_str()).collect()
+}
+
 /// Writes the case's documents for a fresh tenant; returns them as stored.
 async fn write_docs(h: &Harness, svc: &MemoryService, ctx: &TenantCtx, docs: &[Doc]) -> Vec<Memory> {
     let memories: Vec<Value> = docs
@@ -177,13 +190,7 @@ pub async fn filters_agree_with_the_reference_evaluator(h: Harness) {
     let strategy = (prop::collection::vec(doc(), 1..14), prop::collection::vec(filter_json(), FILTERS_PER_CASE));
     loop {
         // A fixed seed for `make test` (repeatable); fresh, printed ones for `make fuzz`.
-        let seed: u64 = if budget.is_some() {
-            let s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-            eprintln!("differential filters: seed {s}");
-            s
-        } else {
-            7
-        };
+        let seed = batch_seed("differential filters", 7);
         let mut bytes = [0u8; 32];
         bytes[..8].copy_from_slice(&seed.to_le_bytes());
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
@@ -200,20 +207,7 @@ pub async fn filters_agree_with_the_reference_evaluator(h: Harness) {
                     continue;
                 };
                 let scope = Scope { filter: Some(parsed), ..Scope::tenant(&ctx.tenant, h.now()) };
-                let mut want: Vec<&str> = stored
-                    .iter()
-                    .filter(|m| {
-                        scope.admits(&Stored {
-                            seq: 0,
-                            tenant: ctx.tenant.clone(),
-                            memory: (*m).clone(),
-                            text_hash: None,
-                            salience_at: 0,
-                            cite_count: 0,
-                        })
-                    })
-                    .map(|m| m.id.as_str())
-                    .collect();
+                let mut want = selected(&scope, &ctx.tenant, &stored);
                 let input = SearchInput { filter: Some(f.clone()), limit: Some(1000), ..SearchInput::default() };
                 let out = tokio::task::block_in_place(|| handle.block_on(svc.search(&ctx, input)))
                     .map_err(|e| TestCaseError::fail(format!("{f}: {e}")))?;
@@ -296,20 +290,7 @@ async fn replay_regressions(h: &Harness, svc: &MemoryService, ctx: &TenantCtx, w
                     filter: Some(filter::parse(&f, Dialect::Memories).unwrap()),
                     ..Scope::tenant(&ctx.tenant, h.now())
                 };
-                let mut want: Vec<&str> = written
-                    .iter()
-                    .filter(|m| {
-                        scope.admits(&Stored {
-                            seq: 0,
-                            tenant: ctx.tenant.clone(),
-                            memory: (*m).clone(),
-                            text_hash: None,
-                            salience_at: 0,
-                            cite_count: 0,
-                        })
-                    })
-                    .map(|m| m.id.as_str())
-                    .collect();
+                let mut want = selected(&scope, &ctx.tenant, written);
                 let mut got: Vec<&str> = out.results.iter().map(|r| r.memory.id.as_str()).collect();
                 want.sort();
                 got.sort();
@@ -415,16 +396,14 @@ pub async fn hostile_filters_never_break_the_query(h: Harness) {
     ]}));
     let written: Vec<Memory> = svc.create_memories(&ctx, req).await.unwrap().into_iter().map(|(_, m)| m).collect();
     replay_regressions(&h, &svc, &ctx, &written).await;
-    // A fixed seed; under `make fuzz`, fresh ones (printed) until the budget is spent.
+    // A fixed seed; under `make fuzz`, fresh ones (printed, each for 100 000
+    // filters) until the budget is spent.
     let (budget, started) = (fuzz_budget(), std::time::Instant::now());
     let mut rng = Xs(0x9E37_79B9_7F4A_7C15);
     let (mut ok, mut refused, mut sent) = (0, 0, 0u64);
     while sent < 3000 || budget.is_some_and(|b| started.elapsed() < b) {
         if budget.is_some() && sent % 100_000 == 0 {
-            let seed =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
-            eprintln!("hostile filters: seed {seed:#x} after {sent}");
-            rng = Xs(seed);
+            rng = Xs(batch_seed("hostile filters", 0x9E37_79B9_7F4A_7C15) | 1);
         }
         sent += 1;
         let f = hostile(&mut rng, 0);
