@@ -12,6 +12,7 @@
 
 pub mod filters;
 pub mod grants;
+pub mod journal;
 pub mod memories;
 pub mod merge;
 pub mod recall;
@@ -53,6 +54,7 @@ conformance! {
     memories::key_changes_take_effect_at_once,
     memories::model_changes_are_noticed_within_the_cache_lifetime,
     memories::nul_characters_are_refused_everywhere,
+    journal::failed_writes_leave_the_chains_whole,
     grants::a_limited_caller_reaches_only_its_namespaces,
     grants::vector_search_of_a_limited_caller_stays_in_its_namespaces,
     filters::filters_agree_with_the_reference_evaluator,
