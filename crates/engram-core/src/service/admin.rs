@@ -128,7 +128,7 @@ impl MemoryService {
             return Err(Error::invalid("scopes must list 1-3 of read, write, admin"));
         }
         // Each item exactly one scope (no lists, blanks or padding inside one).
-        if let Some(bad) = scopes.iter().find(|s| !matches!(s.as_str(), "read" | "write" | "admin")) {
+        if let Some(bad) = scopes.iter().find(|s| Scope::parse(s).map_or(true, |p| p.as_str() != s.as_str())) {
             return Err(Error::invalid(format!("unknown scope {bad:?}; scopes are read, write, admin")));
         }
         let scopes = Scopes::parse_list(&scopes.join(","))?;

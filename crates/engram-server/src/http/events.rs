@@ -36,28 +36,20 @@ pub fn docs(mut t: aide::transform::TransformOperation<'_>) -> aide::transform::
     let op = t.inner_mut();
     aide::generate::in_context(|ctx| {
         let schema = ctx.schema.subschema_for::<engram_core::service::Event>();
-        let media = aide::openapi::MediaType {
-            schema: Some(aide::openapi::SchemaObject { json_schema: schema, example: None, external_docs: None }),
-            ..Default::default()
-        };
         let response = aide::openapi::Response {
             description: "Server-sent events (with `Accept: text/event-stream`): each event's `id` resumes the \
                           stream, its data one change as JSON. A WebSocket gets the same JSON, one text message \
                           per change."
                 .into(),
-            content: indexmap::IndexMap::from_iter([("text/event-stream".to_owned(), media)]),
+            content: super::openapi::media("text/event-stream", schema),
             ..Default::default()
         };
         let responses = op.responses.get_or_insert_with(Default::default);
         responses.responses.insert(aide::openapi::StatusCode::Code(200), aide::openapi::ReferenceOr::Item(response));
     });
-    let last = super::openapi::header_param(
-        "last-event-id",
-        "Server-sent events: resume after this event id (`after` wins over it).",
-        schemars::json_schema!({ "type": "string" }),
-    );
-    t.inner_mut().parameters.push(aide::openapi::ReferenceOr::Item(last));
-    t.description("The tenant's changes, as a WebSocket or server-sent events; a plain GET without either is a 400.")
+    let last = "Server-sent events: resume after this event id (`after` wins over it).";
+    super::openapi::with_header(t, "last-event-id", last)
+        .description("The tenant's changes, as a WebSocket or server-sent events; a plain GET without either is a 400.")
 }
 
 pub async fn events(

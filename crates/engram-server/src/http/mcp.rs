@@ -105,8 +105,14 @@ impl JsonSchema for JsonRpcMessage {
     }
 }
 
-/// Documents `POST /mcp` (rmcp serves it; nothing here is inferred).
-pub fn docs(t: TransformOperation<'_>) -> TransformOperation<'_> {
+/// Documents `POST /mcp` (a service rmcp serves, not a handler aide can read).
+pub fn docs() -> aide::axum::routing::ApiMethodDocs {
+    let mut op = aide::openapi::Operation::default();
+    let _ = describe(TransformOperation::new(&mut op));
+    aide::axum::routing::ApiMethodDocs::new("post", op)
+}
+
+fn describe(t: TransformOperation<'_>) -> TransformOperation<'_> {
     t.tag("mcp")
         .summary("MCP (streamable HTTP, stateless, JSON answers)")
         .description(

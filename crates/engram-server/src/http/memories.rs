@@ -30,14 +30,9 @@ pub struct WriteResult {
 }
 
 /// Documents `If-Match` on `PATCH /v1/memories/{id}`.
-pub fn if_match_docs(mut t: aide::transform::TransformOperation<'_>) -> aide::transform::TransformOperation<'_> {
-    let param = super::openapi::header_param(
-        "if-match",
-        "Only if the memory is at this version: \"3\" (the ETag), 3, W/\"3\", or * for any.",
-        schemars::json_schema!({ "type": "string" }),
-    );
-    t.inner_mut().parameters.push(aide::openapi::ReferenceOr::Item(param));
-    t
+pub fn if_match_docs(t: aide::transform::TransformOperation<'_>) -> aide::transform::TransformOperation<'_> {
+    let what = "Only if the memory is at this version: \"3\" (the ETag), 3, W/\"3\", or * for any.";
+    super::openapi::with_header(t, "if-match", what)
 }
 
 /// Reads `If-Match: "3"` (or `3`, `W/"3"`); `*` means any version.

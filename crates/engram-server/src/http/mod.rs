@@ -67,13 +67,6 @@ impl AppState {
     }
 }
 
-/// The documentation of `POST /mcp` (a service, not a handler aide can read).
-fn mcp_docs() -> aide::axum::routing::ApiMethodDocs {
-    let mut op = aide::openapi::Operation::default();
-    let _ = mcp::docs(aide::transform::TransformOperation::new(&mut op));
-    aide::axum::routing::ApiMethodDocs::new("post", op)
-}
-
 /// Builds the router with every route and the middleware stack, and the
 /// OpenAPI document from the same calls (see `openapi`).
 pub fn router(state: AppState) -> Router {
@@ -130,7 +123,7 @@ pub fn router(state: AppState) -> Router {
                     crate::mcp::http_service(state.service.clone(), state.loopback, state.max_body_bytes),
                 )
                 .layer(axum::middleware::from_fn_with_state(state.clone(), mcp::gate))
-                .api_route_docs("/mcp", mcp_docs()),
+                .api_route_docs("/mcp", mcp::docs()),
         )
         .layer(shed);
     let mut api_doc = aide::openapi::OpenApi::default();

@@ -90,13 +90,13 @@ fn error_response(ctx: &mut GenContext, status: u16) -> DocResponse {
     DocResponse {
         description: meaning(status).to_owned(),
         headers,
-        content: IndexMap::from_iter([("application/json".to_owned(), json_media(schema))]),
+        content: media("application/json", schema),
         ..Default::default()
     }
 }
 
 /// An optional request header, with its schema.
-pub fn header_param(name: &str, description: &str, json_schema: Schema) -> aide::openapi::Parameter {
+fn header_param(name: &str, description: &str, json_schema: Schema) -> aide::openapi::Parameter {
     aide::openapi::Parameter::Header {
         parameter_data: aide::openapi::ParameterData {
             name: name.to_owned(),
@@ -127,8 +127,22 @@ fn response_header(description: &str, json_schema: Schema) -> ReferenceOr<Header
     })
 }
 
-fn json_media(json_schema: Schema) -> MediaType {
-    MediaType { schema: Some(SchemaObject { json_schema, example: None, external_docs: None }), ..Default::default() }
+/// A body of one media type with its schema.
+pub fn media(media_type: &str, json_schema: Schema) -> IndexMap<String, MediaType> {
+    let schema = SchemaObject { json_schema, example: None, external_docs: None };
+    IndexMap::from_iter([(media_type.to_owned(), MediaType { schema: Some(schema), ..Default::default() })])
+}
+
+/// Declares an optional request header (a string) the route reads.
+pub fn with_header<'t>(mut t: TransformOperation<'t>, name: &str, description: &str) -> TransformOperation<'t> {
+    let param = header_param(name, description, json_schema!({ "type": "string" }));
+    t.inner_mut().parameters.push(ReferenceOr::Item(param));
+    t
+}
+
+/// A success answer's documentation at `status`, for `inferred_responses`.
+fn answered(status: u16, response: Option<DocResponse>) -> Vec<(Option<DocStatus>, DocResponse)> {
+    response.map(|r| (Some(DocStatus::Code(status)), r)).into_iter().collect()
 }
 
 fn error_responses(ctx: &mut GenContext, statuses: &[u16]) -> Vec<(Option<DocStatus>, DocResponse)> {
@@ -195,7 +209,7 @@ impl<T: JsonSchema> OperationInput for JsonBody<T> {
         let description = ctx.resolve_schema(&schema).get("description").and_then(|d| d.as_str()).map(String::from);
         let body = RequestBody {
             description,
-            content: IndexMap::from_iter([("application/json".to_owned(), json_media(schema))]),
+            content: media("application/json", schema),
             required: true,
             extensions: IndexMap::new(),
         };
@@ -269,7 +283,7 @@ impl<const CODE: u16, T: JsonSchema> OperationOutput for WithStatus<CODE, T> {
     }
 
     fn inferred_responses(ctx: &mut GenContext, op: &mut Operation) -> Vec<(Option<DocStatus>, DocResponse)> {
-        Self::operation_response(ctx, op).map(|r| (Some(DocStatus::Code(CODE)), r)).into_iter().collect()
+        answered(CODE, Self::operation_response(ctx, op))
     }
 }
 
@@ -297,7 +311,7 @@ impl<T: JsonSchema> OperationOutput for Versioned<T> {
     }
 
     fn inferred_responses(ctx: &mut GenContext, op: &mut Operation) -> Vec<(Option<DocStatus>, DocResponse)> {
-        Self::operation_response(ctx, op).map(|r| (Some(DocStatus::Code(200)), r)).into_iter().collect()
+        answered(200, Self::operation_response(ctx, op))
     }
 }
 
@@ -363,8 +377,8 @@ impl Document {
 }
 
 /// `GET /openapi.json`: this API's OpenAPI 3.1 document.
-pub async fn document(Extension(doc): Extension<Document>) -> JsonBytes<AnyJson> {
-    JsonBytes(doc.json, std::marker::PhantomData)
+pub async fn document(Extension(doc): Extension<Document>) -> JsonDocument {
+    JsonDocument(doc.json)
 }
 
 /// `GET /docs`: the API reference (Redoc, its script inside the binary).
@@ -372,23 +386,23 @@ pub async fn docs(Extension(doc): Extension<Document>) -> axum::response::Html<a
     axum::response::Html(doc.page)
 }
 
-/// Ready-made JSON, documented as `T`.
-pub struct JsonBytes<T>(axum::body::Bytes, std::marker::PhantomData<T>);
+/// Ready-made JSON (the document), documented as any JSON.
+pub struct JsonDocument(axum::body::Bytes);
 
-impl<T> IntoResponse for JsonBytes<T> {
+impl IntoResponse for JsonDocument {
     fn into_response(self) -> Response {
         ([(axum::http::header::CONTENT_TYPE, "application/json")], self.0).into_response()
     }
 }
 
-impl<T: JsonSchema> OperationOutput for JsonBytes<T> {
-    type Inner = T;
+impl OperationOutput for JsonDocument {
+    type Inner = AnyJson;
 
     fn operation_response(ctx: &mut GenContext, op: &mut Operation) -> Option<DocResponse> {
-        Json::<T>::operation_response(ctx, op)
+        Json::<AnyJson>::operation_response(ctx, op)
     }
 
     fn inferred_responses(ctx: &mut GenContext, op: &mut Operation) -> Vec<(Option<DocStatus>, DocResponse)> {
-        Self::operation_response(ctx, op).map(|r| (Some(DocStatus::Code(200)), r)).into_iter().collect()
+        answered(200, Self::operation_response(ctx, op))
     }
 }
