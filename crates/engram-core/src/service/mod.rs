@@ -25,7 +25,7 @@ mod transfer;
 use std::sync::Arc;
 
 pub use auth::{AuthMode, UNKNOWN_KEYS_PER_SECOND};
-pub use embedding::EMBED_BATCH;
+pub use embedding::{embed_sorted, EMBED_BATCH};
 pub use erase::{EraseInput, EraseReceipt};
 pub use events::{Event, EventFeed, EventId, MAX_STREAMS_PER_CALLER, POLL as EVENTS_POLL, RECHECK as EVENTS_RECHECK};
 pub use items::{ItemView, PutItem, SearchItems};

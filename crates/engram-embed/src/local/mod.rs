@@ -1,16 +1,29 @@
 //! The local model: sentence-transformers all-MiniLM-L6-v2 (BERT, 384 dims) run
-//! in-process with candle.
+//! in-process with ONNX Runtime.
 //!
 //! Matches `SentenceTransformer.encode`: WordPiece tokens truncated at 256,
 //! padded to the longest text of the batch (the tokenizer file's fixed padding is
-//! overridden), mean pooling over the attention mask, then L2 normalisation.
+//! overridden), mean pooling over the attention mask, then L2 normalisation —
+//! all but the tokenizer inside one ONNX graph ([`graph`]) built from the
+//! upstream `model.safetensors`.
+//!
+//! ONNX Runtime is loaded at run time from [`RUNTIME_FILE`] in the model
+//! directory (`engram model fetch` puts it there, from the `onnxruntime` wheel
+//! on PyPI). Why ONNX Runtime and not candle: `docs/decisions.md` (The local
+//! embedder).
+
+mod graph;
+mod runtime;
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::Tensor;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+pub use runtime::{RUNTIME_FILE, RUNTIME_VERSION};
 
 use crate::{EmbedError, Embedder};
 
@@ -20,16 +33,15 @@ pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
 pub const DIMS: usize = 384;
 /// Tokens kept per text (sentence-transformers' `max_seq_length`).
 pub const MAX_TOKENS: usize = 256;
-/// Files the model directory must hold.
+/// The model's files the model directory must hold (besides [`RUNTIME_FILE`]).
 pub const FILES: &[&str] = &["config.json", "tokenizer.json", "model.safetensors"];
 
 /// all-MiniLM-L6-v2 on the CPU.
 pub struct LocalEmbedder {
-    model: BertModel,
+    session: Mutex<Session>,
     tokenizer: Tokenizer,
     /// The same tokenizer without truncation or padding, for counting tokens.
     counter: Tokenizer,
-    device: Device,
 }
 
 fn unavailable(dir: &Path, what: impl std::fmt::Display) -> EmbedError {
@@ -40,8 +52,14 @@ fn unavailable(dir: &Path, what: impl std::fmt::Display) -> EmbedError {
 }
 
 impl LocalEmbedder {
-    /// Loads the model from a directory holding [`FILES`].
+    /// Loads the model from a directory holding [`FILES`] and [`RUNTIME_FILE`],
+    /// running it on `threads` threads (0: one per core).
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
+        Self::load_with_threads(dir, 0)
+    }
+
+    /// [`LocalEmbedder::load`] with a thread count (0: one per core).
+    pub fn load_with_threads(dir: &Path, threads: usize) -> Result<Self, EmbedError> {
         let path = |f: &str| -> Result<PathBuf, EmbedError> {
             let p = dir.join(f);
             if p.is_file() {
@@ -51,7 +69,7 @@ impl LocalEmbedder {
             }
         };
         let config_text = std::fs::read_to_string(path("config.json")?).map_err(|e| unavailable(dir, e))?;
-        let config: Config =
+        let config: graph::Config =
             serde_json::from_str(&config_text).map_err(|e| unavailable(dir, format!("config.json: {e}")))?;
         let mut tokenizer = Tokenizer::from_file(path("tokenizer.json")?).map_err(|e| unavailable(dir, e))?;
         let mut counter = tokenizer.clone();
@@ -61,16 +79,17 @@ impl LocalEmbedder {
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
             .map_err(|e| unavailable(dir, e))?;
-        let device = Device::Cpu;
         let weights = path("model.safetensors")?;
-        // candle's loader maps the file only while it copies the tensors out, so
-        // the weights are held once (reading the file into a buffer first kept a
-        // second, freed copy resident: +100 MB RSS).
-        let tensors = candle_core::safetensors::load(&weights, &device)
-            .map_err(|e| unavailable(dir, format!("model.safetensors: {e}")))?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let model = BertModel::load(vb, &config).map_err(|e| unavailable(dir, format!("model.safetensors: {e}")))?;
-        let me = LocalEmbedder { model, tokenizer, counter, device };
+        let env = runtime::environment(&path(RUNTIME_FILE)?).map_err(|e| unavailable(dir, e))?;
+        let model = graph::build(&weights, &config).map_err(|e| unavailable(dir, format!("model.safetensors: {e}")))?;
+        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        let session = Session::builder(&env)
+            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::All).map_err(Into::into))
+            .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
+            .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
+            .and_then(|b| model.into_session(&b))
+            .map_err(|e| unavailable(dir, format!("ONNX Runtime: {e}")))?;
+        let me = LocalEmbedder { session: Mutex::new(session), tokenizer, counter };
         let probe = me.embed(&["probe"])?;
         if probe.first().map(Vec::len) != Some(DIMS) {
             return Err(unavailable(dir, format!("the model does not produce {DIMS}-dimensional vectors")));
@@ -78,26 +97,25 @@ impl LocalEmbedder {
         Ok(me)
     }
 
-    fn forward(&self, texts: &[&str]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let enc = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| candle_core::Error::Msg(format!("tokenizer: {e}")))?;
+    fn forward(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+        let enc = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| format!("tokenizer: {e}"))?;
         let rows = enc.len();
         let cols = enc.first().map(|e| e.get_ids().len()).unwrap_or(0);
-        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
-            enc.iter().flat_map(|e| f(e).to_vec()).collect()
+        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<i64> {
+            enc.iter().flat_map(|e| f(e).iter().map(|&x| i64::from(x))).collect()
         };
-        let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (rows, cols), &self.device)?;
-        let types = Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, cols), &self.device)?;
-        let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (rows, cols), &self.device)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?; // (rows, cols, 384)
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (rows, cols, 1)
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // (rows, 384)
-        let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?; // (rows, 1)
-        let mean = summed.broadcast_div(&counts)?;
-        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-        mean.broadcast_div(&norm)?.to_vec2::<f32>()
+        let shape = [rows as i64, cols as i64];
+        let ids = Tensor::from_array((shape, flat(&|e| e.get_ids()))).map_err(|e| e.to_string())?;
+        let mask = Tensor::from_array((shape, flat(&|e| e.get_attention_mask()))).map_err(|e| e.to_string())?;
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let out = session
+            .run(ort::inputs!["input_ids" => ids, "attention_mask" => mask])
+            .map_err(|e| e.to_string())?;
+        let (_, data) = out["embedding"].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
+        if data.len() != rows * DIMS {
+            return Err(format!("the model returned {} values for {rows} texts", data.len()));
+        }
+        Ok(data.chunks_exact(DIMS).map(<[f32]>::to_vec).collect())
     }
 }
 
