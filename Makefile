@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV ?= .venv
 DATA_DIR ?= ./data
 
-.PHONY: run build model test test-rust test-compat fuzz bench bench-http bench-search bench-postgres bench-quality bench-lifecycle bench-admission lint clean
+.PHONY: run build model test test-rust test-compat fuzz bench bench-http bench-model bench-search bench-postgres bench-quality bench-lifecycle bench-admission lint clean
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
 ## run: build the release binary, fetch the model if missing, serve on the embedded store (127.0.0.1:7700)
@@ -63,7 +63,7 @@ fuzz: model
 		$(VENV)/bin/pytest -q -s tests/compat/test_openapi.py -k schemathesis
 
 ## bench: HTTP load beside redis-benchmark, search over 100 000 memories beside ChromaDB, PostgreSQL beside LangGraph's PostgresStore, the memory lifecycle (.bench/)
-bench: bench-http bench-search bench-postgres bench-lifecycle bench-admission
+bench: bench-http bench-model bench-search bench-postgres bench-lifecycle bench-admission
 
 ## bench-admission: admission overhead per request (criterion) and behaviour at 10x capacity (load shedding, health, RSS)
 bench-admission:
@@ -75,6 +75,10 @@ bench-http:
 
 bench-search:
 	./scripts/bench-search.sh
+
+## bench-model: the local model beside sentence-transformers (torch, CPU) on LoCoMo texts: throughput, one-query latency, cosine
+bench-model:
+	./scripts/bench-model.sh
 
 ## bench-quality: LoCoMo retrieval quality (keyword/vector/hybrid) beside mem0, and ingest vs the raw model
 bench-quality:

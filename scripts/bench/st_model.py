@@ -29,6 +29,7 @@ def main():
     model_dir, turns_path, queries_path, out = sys.argv[1:5]
     turns, queries = lines(turns_path), lines(queries_path)
     model = SentenceTransformer(model_dir, device="cpu")
+    model.max_seq_length = 256  # the model card's setting (the directory holds no sentence-transformers config)
     with torch.inference_mode():
         t = time.perf_counter()
         tv = model.encode(turns, batch_size=32, normalize_embeddings=True)

@@ -37,7 +37,15 @@ pub trait Embedder: Send + Sync {
         None
     }
     /// Embeds a batch; the output has one unit vector per input, in order.
+    /// For callers waiting on the answer (a query, a write that waits for its
+    /// vectors).
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// [`Embedder::embed`] for the embedding queue's backlog: an embedder
+    /// that schedules its work may run it after waiting interactive calls and
+    /// at a lower priority than serving requests.
+    fn embed_backlog(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed(texts)
+    }
     /// Why the embedder cannot embed now (e.g. its provider failed
     /// repeatedly and its circuit breaker is open), if it cannot; for
     /// readiness.

@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = LocalEmbedder::load(std::path::Path::new(model_dir))?;
 
     let started = Instant::now();
-    let turn_vectors = engram_core::service::embed_sorted(&model, &turns)?;
+    let turn_vectors = engram_core::service::embed_sorted(&model, &turns, true)?;
     let secs = started.elapsed().as_secs_f64();
 
     for q in queries.iter().take(20) {

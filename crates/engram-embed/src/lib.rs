@@ -1,7 +1,7 @@
 //! Embedders: implementations of `engram_core::embed::Embedder`.
 //!
 //! This crate is kept apart from `engram-core` because the local model
-//! (candle + tokenizers) dominates build and link time. [`local`] runs
+//! (ONNX Runtime bindings + tokenizers) dominates its build and link time. [`local`] runs
 //! all-MiniLM-L6-v2 in-process, [`openai`] calls an OpenAI-compatible
 //! embeddings API, [`chat`] distils conversations with an OpenAI-compatible
 //! chat model (both through [`api`]), [`fetch`] obtains the local model's weights (DESIGN.md §6).

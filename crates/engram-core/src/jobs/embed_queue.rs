@@ -122,7 +122,7 @@ async fn step(service: &MemoryService, beat: &Heartbeat, blocked: &mut HashSet<S
     let mut storing: Option<tokio::task::JoinHandle<Result<usize>>> = None;
     for chunk in ready.chunks(EMBED_BATCH) {
         let texts = chunk.iter().map(|p| p.text.clone()).collect();
-        let vectors = service.embed_texts(texts).await;
+        let vectors = service.embed_texts(texts, true).await;
         if let Some(previous) = storing.take() {
             joined(previous).await?;
         }

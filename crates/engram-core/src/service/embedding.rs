@@ -18,13 +18,14 @@ use crate::vector::normalise;
 pub const EMBED_BATCH: usize = 32;
 
 /// Embeds `texts` in batches of similar length; output in input order.
-pub fn embed_sorted(e: &dyn Embedder, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+/// `backlog`: the embedding queue's work ([`Embedder::embed_backlog`]).
+pub fn embed_sorted(e: &dyn Embedder, texts: &[String], backlog: bool) -> Result<Vec<Vec<f32>>, EmbedError> {
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| texts[i].len());
     let mut out = vec![Vec::new(); texts.len()];
     for chunk in order.chunks(EMBED_BATCH) {
         let refs: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
-        let vectors = e.embed(&refs)?;
+        let vectors = if backlog { e.embed_backlog(&refs)? } else { e.embed(&refs)? };
         if vectors.len() != chunk.len() || vectors.iter().any(|v| v.len() != e.dims()) {
             return Err(EmbedError::Unavailable(format!(
                 "the embedder returned {} vectors for {} texts, or of the wrong dimension",
@@ -73,11 +74,11 @@ impl MemoryService {
         self.embedder().cloned().ok_or_else(|| no_embedder(what))
     }
 
-    /// Embeds texts on a blocking thread.
-    pub async fn embed_texts(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+    /// Embeds texts on a blocking thread; `backlog` for the embedding queue.
+    pub async fn embed_texts(&self, texts: Vec<String>, backlog: bool) -> Result<Vec<Vec<f32>>> {
         let e = self.require_embedder("embedding")?;
         let (started, n) = (std::time::Instant::now(), texts.len() as u64);
-        let out = tokio::task::spawn_blocking(move || embed_sorted(e.as_ref(), &texts))
+        let out = tokio::task::spawn_blocking(move || embed_sorted(e.as_ref(), &texts, backlog))
             .await
             .map_err(|e| Error::internal(format!("embedding panicked: {e}")))?
             .map_err(Error::from);
@@ -159,7 +160,7 @@ impl MemoryService {
                 (0..batch.len()).filter(|&i| batch[i].embedding.is_none() && !batch[i].text.is_empty()).collect();
             if !missing.is_empty() {
                 let texts = missing.iter().map(|&i| batch[i].text.clone()).collect();
-                for (i, v) in missing.into_iter().zip(self.embed_texts(texts).await?) {
+                for (i, v) in missing.into_iter().zip(self.embed_texts(texts, false).await?) {
                     batch[i].embedding = Some(v);
                 }
             }

@@ -170,7 +170,7 @@ impl MemoryService {
                 self.ensure_tenant_model(&scope.tenant).await?;
                 match given {
                     Some(v) => Some(v),
-                    None => self.embed_texts(vec![text.unwrap_or_default().to_owned()]).await?.pop(),
+                    None => self.embed_texts(vec![text.unwrap_or_default().to_owned()], false).await?.pop(),
                 }
             }
         };

@@ -177,10 +177,8 @@ impl Builder {
     }
 
     fn layer_norm(&mut self, x: &str, gamma: &str, beta: &str, eps: f32) -> R<String> {
-        let attrs = vec![
-            Attribute::new("axis", -1i64).map_err(ort_err)?,
-            Attribute::new("epsilon", eps).map_err(ort_err)?,
-        ];
+        let attrs =
+            vec![Attribute::new("axis", -1i64).map_err(ort_err)?, Attribute::new("epsilon", eps).map_err(ort_err)?];
         self.op("LayerNormalization", ONNX_DOMAIN, &[x, gamma, beta], attrs)
     }
 }
@@ -215,7 +213,10 @@ pub fn build(weights: &Path, config: &Config) -> R<Model> {
         ])
         .map_err(ort_err)?;
     b.graph
-        .set_outputs([Outlet::new("embedding", dynamic(TensorElementType::Float32, &[(-1, "batch"), (hid as i64, "")]))])
+        .set_outputs([Outlet::new(
+            "embedding",
+            dynamic(TensorElementType::Float32, &[(-1, "batch"), (hid as i64, "")]),
+        )])
         .map_err(ort_err)?;
 
     // Embeddings: word + token type 0 + position, then LayerNorm.
@@ -317,11 +318,9 @@ pub fn build(weights: &Path, config: &Config) -> R<Model> {
         .map_err(ort_err)?;
     b.graph.add_node(node).map_err(ort_err)?;
 
-    let mut model = Model::new([
-        Opset::new(ONNX_DOMAIN, OPSET).map_err(ort_err)?,
-        Opset::new(MS_DOMAIN, 1).map_err(ort_err)?,
-    ])
-    .map_err(ort_err)?;
+    let mut model =
+        Model::new([Opset::new(ONNX_DOMAIN, OPSET).map_err(ort_err)?, Opset::new(MS_DOMAIN, 1).map_err(ort_err)?])
+            .map_err(ort_err)?;
     model.set_graph(b.graph).map_err(ort_err)?;
     Ok(model)
 }

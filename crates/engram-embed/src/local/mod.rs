@@ -14,16 +14,18 @@
 
 mod graph;
 mod runtime;
+mod worker;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
+use ort::environment::ThreadManager;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::Tensor;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 pub use runtime::{RUNTIME_FILE, RUNTIME_VERSION};
+pub use worker::{BACKLOG_SLICE, INTERACTIVE_BATCH, NICE};
 
 use crate::{EmbedError, Embedder};
 
@@ -36,12 +38,33 @@ pub const MAX_TOKENS: usize = 256;
 /// The model's files the model directory must hold (besides [`RUNTIME_FILE`]).
 pub const FILES: &[&str] = &["config.json", "tokenizer.json", "model.safetensors"];
 
-/// all-MiniLM-L6-v2 on the CPU.
+/// all-MiniLM-L6-v2 on the CPU, run by one thread ([`worker`]) at a lower
+/// priority, queries ahead of the backlog.
 pub struct LocalEmbedder {
-    session: Mutex<Session>,
-    tokenizer: Tokenizer,
-    /// The same tokenizer without truncation or padding, for counting tokens.
+    worker: worker::Worker,
+    /// The tokenizer without truncation or padding, for counting tokens.
     counter: Tokenizer,
+}
+
+/// ONNX Runtime's pool threads, started at the model's lower priority.
+struct ModelThreads;
+
+impl ThreadManager for ModelThreads {
+    type Thread = std::thread::JoinHandle<()>;
+
+    fn create(&self, work: impl FnOnce() + Send + 'static) -> ort::Result<Self::Thread> {
+        std::thread::Builder::new()
+            .name("engram-model-pool".into())
+            .spawn(move || {
+                worker::lower_priority();
+                work();
+            })
+            .map_err(|e| ort::Error::new(format!("cannot start a model thread: {e}")))
+    }
+
+    fn join(thread: Self::Thread) -> ort::Result<()> {
+        thread.join().map_err(|_| ort::Error::new("a model thread panicked"))
+    }
 }
 
 fn unavailable(dir: &Path, what: impl std::fmt::Display) -> EmbedError {
@@ -53,7 +76,7 @@ fn unavailable(dir: &Path, what: impl std::fmt::Display) -> EmbedError {
 
 impl LocalEmbedder {
     /// Loads the model from a directory holding [`FILES`] and [`RUNTIME_FILE`],
-    /// running it on `threads` threads (0: one per core).
+    /// running it on one thread per core.
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
         Self::load_with_threads(dir, 0)
     }
@@ -87,35 +110,46 @@ impl LocalEmbedder {
             .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::All).map_err(Into::into))
             .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
+            .and_then(|b| b.with_thread_manager(ModelThreads).map_err(Into::into))
             .and_then(|b| model.into_session(&b))
             .map_err(|e| unavailable(dir, format!("ONNX Runtime: {e}")))?;
-        let me = LocalEmbedder { session: Mutex::new(session), tokenizer, counter };
+        let mut session = session;
+        let worker = worker::Worker::start(move |texts| forward(&mut session, &tokenizer, texts))
+            .map_err(|e| unavailable(dir, format!("cannot start the model's thread: {e}")))?;
+        let me = LocalEmbedder { worker, counter };
         let probe = me.embed(&["probe"])?;
         if probe.first().map(Vec::len) != Some(DIMS) {
             return Err(unavailable(dir, format!("the model does not produce {DIMS}-dimensional vectors")));
         }
         Ok(me)
     }
+}
 
-    fn forward(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
-        let enc = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| format!("tokenizer: {e}"))?;
-        let rows = enc.len();
-        let cols = enc.first().map(|e| e.get_ids().len()).unwrap_or(0);
-        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<i64> {
-            enc.iter().flat_map(|e| f(e).iter().map(|&x| i64::from(x))).collect()
-        };
-        let shape = [rows as i64, cols as i64];
-        let ids = Tensor::from_array((shape, flat(&|e| e.get_ids()))).map_err(|e| e.to_string())?;
-        let mask = Tensor::from_array((shape, flat(&|e| e.get_attention_mask()))).map_err(|e| e.to_string())?;
-        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let out = session
-            .run(ort::inputs!["input_ids" => ids, "attention_mask" => mask])
-            .map_err(|e| e.to_string())?;
-        let (_, data) = out["embedding"].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
-        if data.len() != rows * DIMS {
-            return Err(format!("the model returned {} values for {rows} texts", data.len()));
+/// Runs the model on `texts`: tokens, one run of the graph, vectors in order.
+fn forward(session: &mut Session, tokenizer: &Tokenizer, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+    let enc = tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| format!("tokenizer: {e}"))?;
+    let rows = enc.len();
+    let cols = enc.first().map(|e| e.get_ids().len()).unwrap_or(0);
+    let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<i64> {
+        enc.iter().flat_map(|e| f(e).iter().map(|&x| i64::from(x))).collect()
+    };
+    let shape = [rows as i64, cols as i64];
+    let ids = Tensor::from_array((shape, flat(&|e| e.get_ids()))).map_err(|e| e.to_string())?;
+    let mask = Tensor::from_array((shape, flat(&|e| e.get_attention_mask()))).map_err(|e| e.to_string())?;
+    let out = session.run(ort::inputs!["input_ids" => ids, "attention_mask" => mask]).map_err(|e| e.to_string())?;
+    let (_, data) = out["embedding"].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
+    if data.len() != rows * DIMS {
+        return Err(format!("the model returned {} values for {rows} texts", data.len()));
+    }
+    Ok(data.chunks_exact(DIMS).map(<[f32]>::to_vec).collect())
+}
+
+impl LocalEmbedder {
+    fn run(&self, texts: &[&str], backlog: bool) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(data.chunks_exact(DIMS).map(<[f32]>::to_vec).collect())
+        self.worker.embed(texts, backlog).map_err(|e| EmbedError::Unavailable(format!("model inference failed: {e}")))
     }
 }
 
@@ -133,9 +167,10 @@ impl Embedder for LocalEmbedder {
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.forward(texts).map_err(|e| EmbedError::Unavailable(format!("model inference failed: {e}")))
+        self.run(texts, false)
+    }
+
+    fn embed_backlog(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.run(texts, true)
     }
 }

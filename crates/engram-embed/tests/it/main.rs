@@ -86,7 +86,8 @@ fn a_missing_or_corrupt_model_is_a_clear_error() {
     assert!(err.contains("model.safetensors: not a safetensors file") && err.contains("make model"), "{err}");
 
     // Weights whose shapes are not BERT's are refused by name, not run.
-    let mut header = br#"{"embeddings.word_embeddings.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}"#.to_vec();
+    let mut header =
+        br#"{"embeddings.word_embeddings.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}"#.to_vec();
     header.resize(header.len().next_multiple_of(8), b' ');
     let mut file = (header.len() as u64).to_le_bytes().to_vec();
     file.extend(header);
@@ -133,4 +134,32 @@ fn the_model_is_fetched_over_https_checked_and_loadable() {
     let ours = load().embed(&["fetched twice"]).unwrap();
     assert!(cosine(&model.embed(&["fetched twice"]).unwrap()[0], &ours[0]) > 0.99999);
     assert_eq!(engram_embed::fetch::fetch(&target).unwrap(), "already present");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn the_model_runs_at_a_lower_priority_than_requests() {
+    let model = load();
+    model.embed(&["wake the pool"; 64]).unwrap();
+    // /proc/self/task/<tid>/stat: comm in parentheses, then fields from
+    // `state`; nice is field 19 of the line, the 17th after the comm.
+    let mut niced = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap_or_default();
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let comm = &stat[open + 1..close];
+        if comm.starts_with("engram-model") {
+            let nice: i32 = stat[close + 2..].split(' ').nth(16).unwrap().parse().unwrap();
+            niced.push((comm.to_owned(), nice));
+        }
+    }
+    assert!(niced.iter().any(|(c, _)| c == "engram-model"), "the model's own thread: {niced:?}");
+    assert!(niced.iter().any(|(c, _)| c.starts_with("engram-model-po")), "ONNX Runtime's pool threads: {niced:?}");
+    assert!(niced.iter().all(|(_, n)| *n == engram_embed::local::NICE), "{niced:?}");
+    // The process's own threads keep their priority.
+    let main: i32 = {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(16).unwrap().parse().unwrap()
+    };
+    assert_ne!(main, engram_embed::local::NICE);
 }
