@@ -4,12 +4,13 @@
 #   idle     the seeded memories are all embedded (the script waits for the
 #            queue to drain) and nothing else runs: get-by-id, LangGraph
 #            get_item, durable put_item (index=false) at 1, 8, 32 connections
-#            (wrk), redis GET/SET at the same counts, and batched writes (100
-#            memories per POST) at 8 connections;
+#            (wrk), redis GET/SET at the same counts;
 #   backlog  the local model is embedding a backlog (BACKLOG memories of
 #            ~25 words posted just before): get-by-id and get_item at 32
 #            connections beside redis GET, and how fast the queue embedded
-#            while serving (from engram_embedded_texts_total).
+#            while serving (from engram_embedded_texts_total); then batched
+#            writes (100 keyword-indexed memories per POST) at 8 connections,
+#            last because their memories join the queue too.
 # Output: a Markdown table on stdout and in .bench/http.md.
 # Knobs: DURATION (s per run, default 5), ROUNDS (default 3), SEED (memories
 # and items to seed, default 20000), CONNS (default "1 8 32"), BACKLOG
@@ -54,9 +55,13 @@ def post(path, body, method="POST"):
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req) as r:
         return json.loads(r.read() or b"null")
+sys.path.insert(0, "scripts/bench")
+from http_texts import sentence
 ids = []
 for start in range(0, n, 1000):
-    batch = [{"namespace": ["bench", "mem", f"g{i % 100}"], "text": f"benchmark memory {i} about topic {i % 37}",
+    # Distinct texts: near-duplicates would be merged once embedded, and a
+    # merged memory's id is gone.
+    batch = [{"namespace": ["bench", "mem", f"g{i % 100}"], "text": sentence(i, 12),
               "metadata": {"i": i}} for i in range(start, min(n, start + 1000))]
     ids += [r["memory"]["id"] for r in post("/v1/memories", {"memories": batch})["results"]]
 open(ids_file, "w").write("\n".join(ids) + "\n")
@@ -95,23 +100,18 @@ for round in $(seq "$ROUNDS"); do
     run_wrk "engram durable put_item (index=false)" scripts/bench/put_item.lua "$c"
     run_redis "$c"
   done
-  run_wrk "engram POST /v1/memories, 100 per request" scripts/bench/post_batch.lua 8
 done
 
 # The same reads while the local model embeds a backlog.
 echo "posting a backlog of $BACKLOG memories to embed" >&2
 python3 - "$port" "$BACKLOG" <<'PY'
-import json, random, sys, urllib.request
+import json, sys, urllib.request
 port, n = int(sys.argv[1]), int(sys.argv[2])
-rng = random.Random(7)
-words = ("the a of to and in that we it for was on with as I they be at one have this from or had by "
-         "hot word but what some is you other were all there when up use your how said an each she which do "
-         "their time if will way about many then them write would like so these her long make thing see "
-         "him two has look more day could go come did number sound no most people my over know water than "
-         "call first who may down side been now find garden trip sister dinner painting camping concert").split()
+sys.path.insert(0, "scripts/bench")
+from http_texts import sentence
 for start in range(0, n, 1000):
     batch = [{"namespace": ["bench", "backlog", f"g{i % 100}"],
-              "text": f"backlog {i}: " + " ".join(rng.choice(words) for _ in range(25))}
+              "text": sentence(1_000_000 + i, 25)}
              for i in range(start, min(n, start + 1000))]
     req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/memories", data=json.dumps({"memories": batch}).encode(),
                                  headers={"Content-Type": "application/json"})
@@ -126,6 +126,11 @@ for round in $(seq "$ROUNDS"); do
   run_redis 32 get
 done
 after=$(embedded); t1=$(date +%s.%N)
+# Batched writes last: each request's 100 memories join the queue, so
+# nothing after them would be idle.
+for round in $(seq "$ROUNDS"); do
+  run_wrk "engram POST /v1/memories, 100 per request" scripts/bench/post_batch.lua 8
+done
 backlog_line=$(python3 -c "
 done = $after - $before; secs = $t1 - $t0; left = $BACKLOG - ($after - $SEED)
 print(f'While serving the backlog rounds the queue embedded {done:.0f} memories in {secs:.0f} s = {done / secs:.0f}/s '

@@ -25,7 +25,7 @@ use ort::value::Tensor;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 pub use runtime::{RUNTIME_FILE, RUNTIME_VERSION};
-pub use worker::{BACKLOG_SLICE, INTERACTIVE_BATCH, NICE};
+pub use worker::{BACKLOG_SLICE, INTERACTIVE_BATCH};
 
 use crate::{EmbedError, Embedder};
 
@@ -38,15 +38,15 @@ pub const MAX_TOKENS: usize = 256;
 /// The model's files the model directory must hold (besides [`RUNTIME_FILE`]).
 pub const FILES: &[&str] = &["config.json", "tokenizer.json", "model.safetensors"];
 
-/// all-MiniLM-L6-v2 on the CPU, run by one thread ([`worker`]) at a lower
-/// priority, queries ahead of the backlog.
+/// all-MiniLM-L6-v2 on the CPU, run by one thread ([`worker`]) at the lowest
+/// scheduling priority, queries ahead of the backlog.
 pub struct LocalEmbedder {
     worker: worker::Worker,
     /// The tokenizer without truncation or padding, for counting tokens.
     counter: Tokenizer,
 }
 
-/// ONNX Runtime's pool threads, started at the model's lower priority.
+/// ONNX Runtime's pool threads, started at the model's priority.
 struct ModelThreads;
 
 impl ThreadManager for ModelThreads {

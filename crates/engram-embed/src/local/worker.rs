@@ -6,10 +6,11 @@
 //! - Backlog calls (the embedding queue) run in slices of [`BACKLOG_SLICE`]
 //!   texts, and waiting interactive calls are served between slices, so a
 //!   query waits for at most one slice of the backlog.
-//! - The model's threads (this one and ONNX Runtime's pool) run at a lower
-//!   scheduling priority ([`NICE`]): on an idle machine they take every core,
-//!   and when requests need the CPU the kernel gives it to them first — the
-//!   model's share of a busy machine is bounded, serving keeps its latency.
+//! - The model's threads (this one and ONNX Runtime's pool) run under Linux's
+//!   `SCHED_IDLE` policy ([`lower_priority`]): on an idle machine they take
+//!   every core, and a request thread that wakes up preempts them at once
+//!   (the scheduler's rule for idle-policy tasks) — serving keeps its latency,
+//!   and the backlog is embedded with the CPU that serving leaves.
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -20,10 +21,6 @@ use std::thread::JoinHandle;
 pub const BACKLOG_SLICE: usize = 16;
 /// Texts of interactive calls combined into one run at most.
 pub const INTERACTIVE_BATCH: usize = 64;
-/// The nice value of the model's threads (Linux: per thread; 0 is normal,
-/// 19 the lowest). 10 leaves the model about a tenth of a core's weight
-/// against each busy request thread (CFS weights 110 vs 1024).
-pub const NICE: i32 = 10;
 
 type Reply = SyncSender<Result<Vec<Vec<f32>>, String>>;
 
@@ -50,14 +47,18 @@ pub struct Worker {
     thread: Option<JoinHandle<()>>,
 }
 
-/// Lowers the calling thread's scheduling priority to [`NICE`] (best effort:
-/// where it cannot, the thread keeps its priority).
+/// Moves the calling thread to the `SCHED_IDLE` scheduling policy (Linux,
+/// `sched(7)`: it runs when no normal thread wants the CPU, with a minimal
+/// share otherwise, and is preempted as soon as one wakes). Best effort: where
+/// it cannot, the thread keeps its priority. No privilege is needed to lower
+/// one's own policy.
 pub fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread's own id; no memory is shared.
+    // SAFETY: one syscall on the calling thread (pid 0 = the caller) with a
+    // parameter struct that lives across the call.
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, NICE);
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
 }
 

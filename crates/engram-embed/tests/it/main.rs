@@ -141,25 +141,28 @@ fn the_model_is_fetched_over_https_checked_and_loadable() {
 fn the_model_runs_at_a_lower_priority_than_requests() {
     let model = load();
     model.embed(&["wake the pool"; 64]).unwrap();
-    // /proc/self/task/<tid>/stat: comm in parentheses, then fields from
-    // `state`; nice is field 19 of the line, the 17th after the comm.
-    let mut niced = Vec::new();
+    // /proc/self/task/<tid>/stat: the comm in parentheses, then the fields
+    // from `state` (field 3) on; `policy` is field 41 (5 = SCHED_IDLE).
+    let policy = |stat: &str| -> u32 {
+        let close = stat.rfind(')').unwrap();
+        stat[close + 2..].split(' ').nth(41 - 3).unwrap().parse().unwrap()
+    };
+    let mut model_threads = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
         let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap_or_default();
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
         let comm = &stat[open + 1..close];
         if comm.starts_with("engram-model") {
-            let nice: i32 = stat[close + 2..].split(' ').nth(16).unwrap().parse().unwrap();
-            niced.push((comm.to_owned(), nice));
+            model_threads.push((comm.to_owned(), policy(&stat)));
         }
     }
-    assert!(niced.iter().any(|(c, _)| c == "engram-model"), "the model's own thread: {niced:?}");
-    assert!(niced.iter().any(|(c, _)| c.starts_with("engram-model-po")), "ONNX Runtime's pool threads: {niced:?}");
-    assert!(niced.iter().all(|(_, n)| *n == engram_embed::local::NICE), "{niced:?}");
-    // The process's own threads keep their priority.
-    let main: i32 = {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(16).unwrap().parse().unwrap()
-    };
-    assert_ne!(main, engram_embed::local::NICE);
+    assert!(model_threads.iter().any(|(c, _)| c == "engram-model"), "the model's own thread: {model_threads:?}");
+    assert!(model_threads.iter().any(|(c, _)| c.starts_with("engram-model-po")), "the pool: {model_threads:?}");
+    assert!(model_threads.iter().all(|(_, p)| *p == SCHED_IDLE), "{model_threads:?}");
+    // The other threads keep the normal policy (0).
+    assert_eq!(policy(&std::fs::read_to_string("/proc/thread-self/stat").unwrap()), 0);
 }
+
+/// `SCHED_IDLE` in Linux's `sched.h`.
+#[cfg(target_os = "linux")]
+const SCHED_IDLE: u32 = 5;
