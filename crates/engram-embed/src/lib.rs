@@ -4,7 +4,7 @@
 //! (ONNX Runtime bindings + tokenizers) dominates its build and link time. [`local`] runs
 //! all-MiniLM-L6-v2 in-process, [`openai`] calls an OpenAI-compatible
 //! embeddings API, [`chat`] distils conversations with an OpenAI-compatible
-//! chat model (both through [`api`]), [`fetch`] obtains the local model's weights (DESIGN.md §6).
+//! chat model (both through [`api`]), [`fetch`] obtains the local model's weights and ONNX Runtime (DESIGN.md §6).
 
 pub mod api;
 pub mod chat;

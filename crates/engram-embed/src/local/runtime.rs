@@ -27,7 +27,10 @@ static ENV: OnceLock<Result<Environment, String>> = OnceLock::new();
 /// first use (ONNX Runtime allows one per process; later paths are ignored).
 pub fn environment(path: &Path) -> Result<Environment, String> {
     ENV.get_or_init(|| {
-        ort::init_from(path)
+        // Absolute, so the loader does not resolve it against the executable's
+        // directory first.
+        let path = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        ort::init_from(&path)
             .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", path.display()))?
             .with_name("engram")
             .build()

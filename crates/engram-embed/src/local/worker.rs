@@ -71,6 +71,9 @@ impl Worker {
         let shared = Arc::new(Shared { queues: Mutex::new(Queues::default()), wake: Condvar::new() });
         let s = shared.clone();
         let thread = std::thread::Builder::new().name("engram-model".into()).spawn(move || {
+            // However the loop ends (closed, or a panic), callers waiting or
+            // arriving later get an error instead of waiting forever.
+            let _close = CloseOnExit(&s);
             lower_priority();
             run(&s, forward);
         })?;
@@ -95,6 +98,34 @@ impl Worker {
         self.shared.wake.notify_one();
         answer.recv().map_err(|_| "the model stopped before answering".to_owned())?
     }
+}
+
+/// Marks the queues closed and drops every waiting job (their callers get
+/// "the model stopped") when the model's thread ends.
+struct CloseOnExit<'a>(&'a Shared);
+
+impl Drop for CloseOnExit<'_> {
+    fn drop(&mut self) {
+        let mut q = self.0.queues.lock().unwrap_or_else(|p| p.into_inner());
+        q.closed = true;
+        q.interactive.clear();
+        q.backlog.clear();
+    }
+}
+
+/// One model run, checked: a panic or a wrong number of vectors is an error
+/// for its callers, never a crash of the model's thread or a vector handed to
+/// the wrong text.
+fn guarded<F>(forward: &mut F, texts: &[&str]) -> Result<Vec<Vec<f32>>, String>
+where
+    F: FnMut(&[&str]) -> Result<Vec<Vec<f32>>, String>,
+{
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| forward(texts)))
+        .unwrap_or_else(|_| Err("the model panicked".to_owned()))?;
+    if out.len() != texts.len() {
+        return Err(format!("the model returned {} vectors for {} texts", out.len(), texts.len()));
+    }
+    Ok(out)
 }
 
 impl Drop for Worker {
@@ -128,7 +159,7 @@ where
     F: FnMut(&[&str]) -> Result<Vec<Vec<f32>>, String>,
 {
     let texts: Vec<&str> = jobs.iter().flat_map(|j| j.texts.iter().map(String::as_str)).collect();
-    match forward(&texts) {
+    match guarded(forward, &texts) {
         Ok(mut vectors) => {
             for job in jobs.into_iter().rev() {
                 let mine = vectors.split_off(vectors.len() - job.texts.len());
@@ -172,7 +203,7 @@ where
         let mut failed = None;
         for slice in job.texts.chunks(BACKLOG_SLICE) {
             let refs: Vec<&str> = slice.iter().map(String::as_str).collect();
-            match forward(&refs) {
+            match guarded(&mut forward, &refs) {
                 Ok(v) => out.extend(v),
                 Err(e) => {
                     failed = Some(e);
@@ -249,6 +280,32 @@ mod tests {
         assert_eq!(vectors.len(), 40);
         assert!(vectors.iter().enumerate().all(|(i, v)| v == &vec![(i + 1) as f32]), "backlog vectors in order");
         assert_eq!(runs.try_iter().map(|r| r.len()).collect::<Vec<_>>(), [16, 8], "the rest of the backlog");
+    }
+
+    #[test]
+    fn a_panicking_or_miscounting_model_is_an_error_not_a_hang() {
+        let w = Worker::start(|texts: &[&str]| match texts[0] {
+            "panic" => panic!("inside the model"),
+            "short" => Ok(Vec::new()),
+            _ => Ok(texts.iter().map(|_| vec![1.0]).collect()),
+        })
+        .unwrap();
+        assert_eq!(w.embed(&["panic"], false).unwrap_err(), "the model panicked");
+        assert_eq!(w.embed(&["short", "x"], true).unwrap_err(), "the model returned 0 vectors for 2 texts");
+        assert_eq!(w.embed(&["ok"], false).unwrap(), vec![vec![1.0]], "the thread lives on after both");
+    }
+
+    #[test]
+    fn callers_are_answered_when_the_models_thread_is_gone() {
+        let w = Worker::start(|_: &[&str]| Ok(Vec::new())).unwrap();
+        // The thread ends (as after a panic outside a run): the guard closes
+        // the queues, so a caller gets an error rather than waiting forever.
+        w.shared.queues.lock().unwrap().closed = true;
+        w.shared.wake.notify_one();
+        while !w.thread.as_ref().unwrap().is_finished() {
+            std::thread::yield_now();
+        }
+        assert!(w.embed(&["a"], false).unwrap_err().contains("stopped"));
     }
 
     #[test]
