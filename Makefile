@@ -100,4 +100,4 @@ lint:
 clean:
 	$(CARGO) clean
 	./scripts/postgres.sh stop
-	rm -rf $(VENV) .venv-bench .venv-bench-pg .venv-pg .bench
+	rm -rf $(VENV) .venv-bench .venv-bench-pg .venv-model .venv-pg .bench
