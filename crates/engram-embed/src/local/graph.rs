@@ -29,7 +29,7 @@ use std::path::Path;
 use ort::editor::{Graph, Model, Node, Opset, ONNX_DOMAIN};
 use ort::memory::Allocator;
 use ort::operator::Attribute;
-use ort::value::{Outlet, Shape, SymbolicDimensions, Tensor, TensorElementType, ValueType};
+use ort::value::{Outlet, PrimitiveTensorElementType, Shape, SymbolicDimensions, Tensor, TensorElementType, ValueType};
 
 /// BERT's shape as the model's `config.json` gives it.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -151,17 +151,15 @@ impl Builder {
         format!("{what}_{}", self.next)
     }
 
-    fn init_f32(&mut self, name: &str, shape: &[usize], data: &[f32]) -> R<String> {
+    /// A constant tensor named `name` (weights, axes, scalars).
+    fn init<T: PrimitiveTensorElementType + Copy + std::fmt::Debug + 'static>(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        data: &[T],
+    ) -> R<String> {
         let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-        let mut t = Tensor::<f32>::new(&self.alloc, dims).map_err(ort_err)?;
-        t.extract_tensor_mut().1.copy_from_slice(data);
-        self.graph.add_initializer(name, t, false).map_err(ort_err)?;
-        Ok(name.to_owned())
-    }
-
-    fn init_i64(&mut self, name: &str, shape: &[usize], data: &[i64]) -> R<String> {
-        let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-        let mut t = Tensor::<i64>::new(&self.alloc, dims).map_err(ort_err)?;
+        let mut t = Tensor::<T>::new(&self.alloc, dims).map_err(ort_err)?;
         t.extract_tensor_mut().1.copy_from_slice(data);
         self.graph.add_initializer(name, t, false).map_err(ort_err)?;
         Ok(name.to_owned())
@@ -227,17 +225,17 @@ pub fn build(weights: &Path, config: &Config) -> R<Model> {
     if word_shape.len() != 2 || word_shape[1] != hid {
         return Err(format!("embeddings.word_embeddings.weight has shape {word_shape:?}"));
     }
-    let word = b.init_f32("word_embeddings", &word_shape, &word)?;
+    let word = b.init("word_embeddings", &word_shape, &word)?;
     let (pos_shape, pos) = w.f32("embeddings.position_embeddings.weight")?;
-    let pos = b.init_f32("position_embeddings", &pos_shape, &pos)?;
+    let pos = b.init("position_embeddings", &pos_shape, &pos)?;
     let (_, types) = w.f32("embeddings.token_type_embeddings.weight")?;
-    let type0 = b.init_f32("token_type_0", &[hid], types.get(..hid).ok_or("token_type_embeddings is empty")?)?;
-    let zero = b.init_i64("zero", &[], &[0])?;
-    let one = b.init_i64("one", &[], &[1])?;
-    let axis1 = b.init_i64("axis_1", &[1], &[1])?;
-    let axis2 = b.init_i64("axis_2", &[1], &[2])?;
-    let tiny_count = b.init_f32("min_count", &[], &[1e-9])?;
-    let tiny_norm = b.init_f32("min_norm", &[], &[1e-12])?;
+    let type0 = b.init("token_type_0", &[hid], types.get(..hid).ok_or("token_type_embeddings is empty")?)?;
+    let zero = b.init("zero", &[], &[0])?;
+    let one = b.init("one", &[], &[1])?;
+    let axis1 = b.init("axis_1", &[1], &[1])?;
+    let axis2 = b.init("axis_2", &[1], &[2])?;
+    let tiny_count = b.init("min_count", &[], &[1e-9])?;
+    let tiny_norm = b.init("min_norm", &[], &[1e-12])?;
 
     let words = b.onnx("Gather", &[&word, "input_ids"])?;
     let shape = b.onnx("Shape", &["input_ids"])?;
@@ -246,8 +244,8 @@ pub fn build(weights: &Path, config: &Config) -> R<Model> {
     let pos_vecs = b.onnx("Gather", &[&pos, &positions])?;
     let x = b.onnx("Add", &[&words, &type0])?;
     let x = b.onnx("Add", &[&x, &pos_vecs])?;
-    let g = b.init_f32("embeddings_ln_g", &[hid], &w.shaped("embeddings.LayerNorm.weight", &[hid])?)?;
-    let be = b.init_f32("embeddings_ln_b", &[hid], &w.shaped("embeddings.LayerNorm.bias", &[hid])?)?;
+    let g = b.init("embeddings_ln_g", &[hid], &w.shaped("embeddings.LayerNorm.weight", &[hid])?)?;
+    let be = b.init("embeddings_ln_b", &[hid], &w.shaped("embeddings.LayerNorm.bias", &[hid])?)?;
     let mut h = b.layer_norm(&x, &g, &be, eps)?;
 
     let to = |t: i64| Attribute::new("to", t).map_err(ort_err);
@@ -260,13 +258,13 @@ pub fn build(weights: &Path, config: &Config) -> R<Model> {
             let wt = transpose(&w.shaped(&format!("{p}{name}.weight"), &[out, inp])?, out, inp);
             let bias = w.shaped(&format!("{p}{name}.bias"), &[out])?;
             let tag = format!("l{l}_{}", name.replace('.', "_"));
-            Ok((b.init_f32(&format!("{tag}_w"), &[inp, out], &wt)?, b.init_f32(&format!("{tag}_b"), &[out], &bias)?))
+            Ok((b.init(&format!("{tag}_w"), &[inp, out], &wt)?, b.init(&format!("{tag}_b"), &[out], &bias)?))
         };
         let norm = |b: &mut Builder, name: &str| -> R<(String, String)> {
             let tag = format!("l{l}_{}", name.replace('.', "_"));
             Ok((
-                b.init_f32(&format!("{tag}_g"), &[hid], &w.shaped(&format!("{p}{name}.weight"), &[hid])?)?,
-                b.init_f32(&format!("{tag}_b"), &[hid], &w.shaped(&format!("{p}{name}.bias"), &[hid])?)?,
+                b.init(&format!("{tag}_g"), &[hid], &w.shaped(&format!("{p}{name}.weight"), &[hid])?)?,
+                b.init(&format!("{tag}_b"), &[hid], &w.shaped(&format!("{p}{name}.bias"), &[hid])?)?,
             ))
         };
 
@@ -279,8 +277,8 @@ pub fn build(weights: &Path, config: &Config) -> R<Model> {
             }
             qkv_b.extend(w.shaped(&format!("{p}attention.self.{part}.bias"), &[hid])?);
         }
-        let qkv_w = b.init_f32(&format!("l{l}_qkv_w"), &[hid, 3 * hid], &qkv_w)?;
-        let qkv_b = b.init_f32(&format!("l{l}_qkv_b"), &[3 * hid], &qkv_b)?;
+        let qkv_w = b.init(&format!("l{l}_qkv_w"), &[hid, 3 * hid], &qkv_w)?;
+        let qkv_b = b.init(&format!("l{l}_qkv_b"), &[3 * hid], &qkv_b)?;
         let heads = Attribute::new("num_heads", config.num_attention_heads as i64).map_err(ort_err)?;
         let a = b.op("Attention", MS_DOMAIN, &[&h, &qkv_w, &qkv_b, &mask_i32], vec![heads])?;
 
