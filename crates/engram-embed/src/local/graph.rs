@@ -230,12 +230,12 @@ pub fn build(weights: &Path, config: &Config) -> R<Model> {
     let pos = b.init("position_embeddings", &pos_shape, &pos)?;
     let (_, types) = w.f32("embeddings.token_type_embeddings.weight")?;
     let type0 = b.init("token_type_0", &[hid], types.get(..hid).ok_or("token_type_embeddings is empty")?)?;
-    let zero = b.init("zero", &[], &[0])?;
-    let one = b.init("one", &[], &[1])?;
-    let axis1 = b.init("axis_1", &[1], &[1])?;
-    let axis2 = b.init("axis_2", &[1], &[2])?;
-    let tiny_count = b.init("min_count", &[], &[1e-9])?;
-    let tiny_norm = b.init("min_norm", &[], &[1e-12])?;
+    let zero = b.init("zero", &[], &[0i64])?;
+    let one = b.init("one", &[], &[1i64])?;
+    let axis1 = b.init("axis_1", &[1], &[1i64])?;
+    let axis2 = b.init("axis_2", &[1], &[2i64])?;
+    let tiny_count = b.init("min_count", &[], &[1e-9f32])?;
+    let tiny_norm = b.init("min_norm", &[], &[1e-12f32])?;
 
     let words = b.onnx("Gather", &[&word, "input_ids"])?;
     let shape = b.onnx("Shape", &["input_ids"])?;
