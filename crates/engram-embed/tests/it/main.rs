@@ -125,8 +125,13 @@ fn the_model_is_fetched_over_https_checked_and_loadable() {
     assert!(engram_embed::fetch::is_present(&target));
     assert!(!target.join("model.safetensors.partial").exists());
     assert!(target.join(RUNTIME_FILE).is_file(), "the ONNX Runtime library comes with the model");
-    // A model directory missing only the runtime gets just the runtime.
+    // A model directory missing only the runtime gets just the runtime; a
+    // damaged (or older) runtime is replaced by the pinned one.
     std::fs::remove_file(target.join(RUNTIME_FILE)).unwrap();
+    assert!(!engram_embed::fetch::is_present(&target));
+    assert_eq!(engram_embed::fetch::fetch(&target).unwrap(), "PyPI");
+    assert!(engram_embed::fetch::is_present(&target));
+    std::fs::write(target.join(RUNTIME_FILE), b"not a library").unwrap();
     assert!(!engram_embed::fetch::is_present(&target));
     assert_eq!(engram_embed::fetch::fetch(&target).unwrap(), "PyPI");
     assert!(engram_embed::fetch::is_present(&target));
