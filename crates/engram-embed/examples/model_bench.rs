@@ -10,7 +10,8 @@
 //! - the vectors of `TURNS` and `QUERIES`, for the cosine check against the
 //!   reference, written to `OUT` as JSON lines `[…]` in input order.
 //!
-//! Prints one JSON object on stdout.
+//! Prints one JSON object on stdout (with the process's RSS once the model is
+//! loaded, after the runs, and its peak, in MB).
 //!
 //! `model_bench MODEL_DIR TURNS.jsonl QUERIES.jsonl OUT.jsonl` (inputs: one JSON string per line)
 
@@ -35,6 +36,20 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(i).copied().unwrap_or(f64::NAN)
 }
 
+/// `VmRSS` and `VmHWM` of this process in MB (Linux; 0 elsewhere).
+fn rss_mb() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+            / 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, model_dir, turns, queries, out] = args.as_slice() else {
@@ -42,6 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (turns, queries) = (read_lines(turns)?, read_lines(queries)?);
     let model = LocalEmbedder::load(std::path::Path::new(model_dir))?;
+    let (rss_loaded, _) = rss_mb();
 
     let started = Instant::now();
     let turn_vectors = engram_core::service::embed_sorted(&model, &turns, true)?;
@@ -66,11 +82,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         w.write_all(b"\n")?;
     }
     w.flush()?;
+    let (rss_after, peak) = rss_mb();
     println!(
         "{}",
         serde_json::json!({
             "texts": turns.len(), "seconds": secs, "texts_per_s": turns.len() as f64 / secs,
             "queries": queries.len(), "query_p50_ms": percentile(&ms, 0.5), "query_p99_ms": percentile(&ms, 0.99),
+            "rss_mb_loaded": rss_loaded, "rss_mb_after": rss_after, "rss_mb_peak": peak,
         })
     );
     Ok(())

@@ -110,6 +110,12 @@ impl LocalEmbedder {
             .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::All).map_err(Into::into))
             .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
+            // No arena: activations go back to the allocator after each run,
+            // instead of the arena keeping its high-water mark for good.
+            .and_then(|b| {
+                b.with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+                    .map_err(Into::into)
+            })
             .and_then(|b| b.with_thread_manager(ModelThreads).map_err(Into::into))
             .and_then(|b| model.into_session(&b))
             .map_err(|e| unavailable(dir, format!("ONNX Runtime: {e}")))?;
@@ -117,11 +123,23 @@ impl LocalEmbedder {
         let worker = worker::Worker::start(move |texts| forward(&mut session, &tokenizer, texts))
             .map_err(|e| unavailable(dir, format!("cannot start the model's thread: {e}")))?;
         let me = LocalEmbedder { worker, counter };
+        release_freed_memory();
         let probe = me.embed(&["probe"])?;
         if probe.first().map(Vec::len) != Some(DIMS) {
             return Err(unavailable(dir, format!("the model does not produce {DIMS}-dimensional vectors")));
         }
         Ok(me)
+    }
+}
+
+/// Hands the C allocator's free pages back to the OS: building the graph
+/// copies the weights through several buffers, and glibc otherwise keeps the
+/// freed ones resident.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
