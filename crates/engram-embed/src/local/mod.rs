@@ -124,7 +124,7 @@ impl LocalEmbedder {
             .map_err(|e| unavailable(dir, format!("cannot start the model's thread: {e}")))?;
         let me = LocalEmbedder { worker, counter };
         release_freed_memory();
-        let probe = me.embed(&["probe"])?;
+        let probe = me.embed(&["probe"]).map_err(|e| unavailable(dir, format!("the probe embedding failed: {e}")))?;
         if probe.first().map(Vec::len) != Some(DIMS) {
             return Err(unavailable(dir, format!("the model does not produce {DIMS}-dimensional vectors")));
         }

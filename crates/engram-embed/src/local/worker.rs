@@ -19,8 +19,11 @@ use std::thread::JoinHandle;
 
 /// Texts of the backlog per model run while interactive calls may be waiting.
 pub const BACKLOG_SLICE: usize = 16;
-/// Texts of interactive calls combined into one run at most.
-pub const INTERACTIVE_BATCH: usize = 64;
+/// Texts of interactive calls combined into one run at most: the size of
+/// one call from the service (`EMBED_BATCH`), so a combined run is never
+/// larger than a single call's (attention scores grow with texts × tokens²:
+/// 32 texts of 256 tokens take ~100 MB for one run).
+pub const INTERACTIVE_BATCH: usize = 32;
 
 type Reply = SyncSender<Result<Vec<Vec<f32>>, String>>;
 
@@ -166,6 +169,14 @@ where
                 let _ = job.reply.send(Ok(mine));
             }
         }
+        // One caller's bad input must not fail the others it ran with: each
+        // is tried again alone.
+        Err(_) if jobs.len() > 1 => {
+            for job in jobs {
+                let texts: Vec<&str> = job.texts.iter().map(String::as_str).collect();
+                let _ = job.reply.send(guarded(forward, &texts));
+            }
+        }
         Err(e) => {
             for job in jobs {
                 let _ = job.reply.send(Err(e.clone()));
@@ -306,6 +317,47 @@ mod tests {
             std::thread::yield_now();
         }
         assert!(w.embed(&["a"], false).unwrap_err().contains("stopped"));
+    }
+
+    #[test]
+    fn a_caller_whose_text_fails_does_not_fail_the_others_in_its_run() {
+        let (runs_tx, runs) = channel();
+        let (go, gate) = sync_channel::<()>(0);
+        let mut first = true;
+        let w = Arc::new(
+            Worker::start(move |texts: &[&str]| {
+                runs_tx.send(texts.len()).unwrap();
+                if std::mem::take(&mut first) {
+                    gate.recv().unwrap();
+                }
+                if texts.contains(&"bad") {
+                    return Err("cannot embed".to_owned());
+                }
+                Ok(texts.iter().map(|_| vec![1.0]).collect())
+            })
+            .unwrap(),
+        );
+        let hold = {
+            let w = w.clone();
+            std::thread::spawn(move || w.embed(&["first"], false))
+        };
+        assert_eq!(runs.recv().unwrap(), 1);
+        let callers: Vec<_> = ["bad", "good"]
+            .into_iter()
+            .map(|t| {
+                let w = w.clone();
+                std::thread::spawn(move || w.embed(&[t], false))
+            })
+            .collect();
+        while waiting(&w) < 2 {
+            std::thread::yield_now();
+        }
+        go.send(()).unwrap();
+        assert!(hold.join().unwrap().is_ok());
+        let answers: Vec<_> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+        assert_eq!(answers[0].as_ref().unwrap_err(), "cannot embed");
+        assert_eq!(answers[1].as_ref().unwrap(), &vec![vec![1.0]]);
+        assert_eq!(runs.try_iter().collect::<Vec<_>>(), [2, 1, 1], "together, then each alone");
     }
 
     #[test]
