@@ -51,37 +51,38 @@ import json, os, sys
 out = sys.argv[1]
 load = lambda name: json.load(open(f"{out}/lifecycle-{name}.json")) if os.path.exists(f"{out}/lifecycle-{name}.json") else None
 l, r, s = load("locomo"), load("recall"), load("steady")
-rows = l["recall"]
-cats = [k for k in rows if k != "overall"]
-print(f"LoCoMo dev, {l['turns']} turns replayed through sessions ({l['memories']} memories distilled), "
-      f"{rows['overall']['n']} questions through /v1/recall (limit 10, token_budget {l['token_budget']}).\n")
-print("| | overall | " + " | ".join(f"{rows[c]['name']} (n={rows[c]['n']})" for c in cats) + " |")
-print("|---|---:|" + "---:|" * len(cats))
-for field, label in (("context_hit_rate", "evidence turn's memory in the context"),
-                     ("evidence_distilled", "evidence turn kept by distillation")):
-    print(f"| {label} | {rows['overall'][field]:.3f} | " + " | ".join(f"{rows[c][field]:.3f}" for c in cats) + " |")
-i = l["ingest"]
-print(f"\nTurn ingest with distillation on (2 turns per call, extractive, inline): {i['turns_per_s_acknowledged']} turns/s "
-      f"acknowledged; {i['turns_per_s_until_embedded']} turns/s until every memory is embedded. "
-      f"Recall latency on LoCoMo: p50 {l['recall_latency']['p50_ms']} ms, p99 {l['recall_latency']['p99_ms']} ms "
-      f"(query embedding included). Intents: {l['intents']}.\n")
-o = l["offtopic"]
-print(f"Off-topic questions ({o['questions']}: scripts/bench/data/offtopic_questions.txt asked of every conversation): "
-      f"{o['empty_context_share']:.3f} get an empty context.\n")
-print("Relevance floor (best cosine of a long-term memory) against LoCoMo's context hit rate and the off-topic empty share:\n")
-print("| floor | LoCoMo context hit rate | off-topic empty context |")
-print("|---:|---:|---:|")
-for p in l["relevance_floor_curve"]:
-    print(f"| {p['floor']:.2f} | {p['locomo_context_hit_rate']:.3f} | {p['offtopic_empty_share']:.3f} |")
-print()
-if r is None or s is None:
-    sys.exit(0)
-lat = r["latency"]
-print(f"Recall with {r['memories']['episodic']} episodic + {r['memories']['semantic']} semantic memories, "
-      f"{lat['recall']['n']} queries: " + "; ".join(f"{k} p50 {v['p50_ms']} ms / p99 {v['p99_ms']} ms" for k, v in lat.items())
-      + f" (the server embeds each query in both). Server RSS {r['server_rss_mb']['VmRSS']} MB.\n")
-g = s["rss_mb"]
-print(f"Steady load for {s['seconds']:.0f} s ({s['rounds_per_s']} rounds/s: a turn appended, a recall, a citation each; "
-      f"{s['ops']}): RSS median {g['first_minute_median']} MB in the first minute, {g['last_minute_median']} MB in the last "
-      f"(growth {g['growth_mb']} MB), max {g['max']} MB.")
+if l is not None:
+    rows = l["recall"]
+    cats = [k for k in rows if k != "overall"]
+    print(f"LoCoMo dev, {l['turns']} turns replayed through sessions ({l['memories']} memories distilled), "
+          f"{rows['overall']['n']} questions through /v1/recall (limit 10, token_budget {l['token_budget']}).\n")
+    print("| | overall | " + " | ".join(f"{rows[c]['name']} (n={rows[c]['n']})" for c in cats) + " |")
+    print("|---|---:|" + "---:|" * len(cats))
+    for field, label in (("context_hit_rate", "evidence turn's memory in the context"),
+                         ("evidence_distilled", "evidence turn kept by distillation")):
+        print(f"| {label} | {rows['overall'][field]:.3f} | " + " | ".join(f"{rows[c][field]:.3f}" for c in cats) + " |")
+    i = l["ingest"]
+    print(f"\nTurn ingest with distillation on (2 turns per call, extractive, inline): {i['turns_per_s_acknowledged']} turns/s "
+          f"acknowledged; {i['turns_per_s_until_embedded']} turns/s until every memory is embedded. "
+          f"Recall latency on LoCoMo: p50 {l['recall_latency']['p50_ms']} ms, p99 {l['recall_latency']['p99_ms']} ms "
+          f"(query embedding included). Intents: {l['intents']}.\n")
+    o = l["offtopic"]
+    print(f"Off-topic questions ({o['questions']}: scripts/bench/data/offtopic_questions.txt asked of every conversation): "
+          f"{o['empty_context_share']:.3f} get an empty context.\n")
+    print("Relevance floor (best cosine of a long-term memory) against LoCoMo's context hit rate and the off-topic empty share:\n")
+    print("| floor | LoCoMo context hit rate | off-topic empty context |")
+    print("|---:|---:|---:|")
+    for p in l["relevance_floor_curve"]:
+        print(f"| {p['floor']:.2f} | {p['locomo_context_hit_rate']:.3f} | {p['offtopic_empty_share']:.3f} |")
+    print()
+if r is not None:
+    lat = r["latency"]
+    print(f"Recall with {r['memories']['episodic']} episodic + {r['memories']['semantic']} semantic memories, "
+          f"{lat['recall']['n']} queries: " + "; ".join(f"{k} p50 {v['p50_ms']} ms / p99 {v['p99_ms']} ms" for k, v in lat.items())
+          + f" (the server embeds each query in both). Server RSS {r['server_rss_mb']['VmRSS']} MB.\n")
+if s is not None:
+    g = s["rss_mb"]
+    print(f"Steady load for {s['seconds']:.0f} s ({s['rounds_per_s']} rounds/s: a turn appended, a recall, a citation each; "
+          f"{s['ops']}): RSS median {g['first_minute_median']} MB in the first minute, {g['last_minute_median']} MB in the last "
+          f"(growth {g['growth_mb']} MB), max {g['max']} MB.")
 PY
