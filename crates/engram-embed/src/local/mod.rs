@@ -106,7 +106,7 @@ impl LocalEmbedder {
         let env = runtime::environment(&path(RUNTIME_FILE)?).map_err(|e| unavailable(dir, e))?;
         let model = graph::build(&weights, &config).map_err(|e| unavailable(dir, format!("model.safetensors: {e}")))?;
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
-        let session = Session::builder(&env)
+        let mut session = Session::builder(&env)
             .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::All).map_err(Into::into))
             .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
@@ -119,7 +119,6 @@ impl LocalEmbedder {
             .and_then(|b| b.with_thread_manager(ModelThreads).map_err(Into::into))
             .and_then(|b| model.into_session(&b))
             .map_err(|e| unavailable(dir, format!("ONNX Runtime: {e}")))?;
-        let mut session = session;
         let worker = worker::Worker::start(move |texts| forward(&mut session, &tokenizer, texts))
             .map_err(|e| unavailable(dir, format!("cannot start the model's thread: {e}")))?;
         let me = LocalEmbedder { worker, counter };
