@@ -13,6 +13,7 @@ pub mod error;
 pub mod filter;
 pub mod jobs;
 pub mod jwt;
+pub mod keyword;
 pub mod metrics;
 pub mod model;
 pub mod recall;

@@ -196,7 +196,7 @@ pub fn unspaced(c: char) -> bool {
 }
 
 /// A word's pieces: runs of unspaced-script characters and runs of others.
-fn pieces(word: &str) -> impl Iterator<Item = (bool, &str)> {
+pub(crate) fn pieces(word: &str) -> impl Iterator<Item = (bool, &str)> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut kind = None;

@@ -640,9 +640,13 @@ impl Store {
         delegate!(self.hydrate(scope, seqs))
     }
 
-    /// Brings derived indexes (the SQLite vector index) up to date with the tables.
+    /// Brings derived indexes (SQLite's in-process keyword and vector
+    /// indexes) up to date with the tables.
     pub async fn sync_indexes(&self) -> Result<()> {
-        delegate!(self.sync_vectors())
+        match self {
+            Store::Sqlite(s) => s.sync_indexes().await,
+            Store::Postgres(s) => s.sync_vectors().await,
+        }
     }
 
     /// Saves derived indexes so a restart is quick.

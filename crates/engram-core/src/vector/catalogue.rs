@@ -7,14 +7,16 @@ use std::collections::{HashMap, HashSet};
 use super::{NsScope, Scope};
 use crate::model::Tier;
 
+/// Names (tenants, namespaces) as small numbers; a name keeps its number.
 #[derive(Default)]
-struct Interner {
+pub(crate) struct Interner {
     ids: HashMap<String, u32>,
     names: Vec<String>,
 }
 
 impl Interner {
-    fn intern(&mut self, s: &str) -> u32 {
+    /// The number of `s`, given one if new.
+    pub(crate) fn intern(&mut self, s: &str) -> u32 {
         if let Some(id) = self.ids.get(s) {
             return *id;
         }
@@ -22,6 +24,16 @@ impl Interner {
         self.names.push(s.to_owned());
         self.ids.insert(s.to_owned(), id);
         id
+    }
+
+    /// The number of `s`, if it has one.
+    pub(crate) fn id(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
+    /// The name numbered `id`.
+    pub(crate) fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
     }
 }
 
@@ -88,11 +100,7 @@ impl Catalogue {
         let Some(m) = self.meta.get(&seq) else {
             return false;
         };
-        m.tenant == tenant
-            && scope.tier.is_none_or(|t| t == m.tier)
-            && !(scope.unkeyed_only && m.keyed)
-            && (matches!(scope.namespace, NsScope::Any)
-                || scope.namespace.admits(&self.namespaces.names[m.ns as usize]))
+        m.tenant == tenant && scope.admits_place(m.tier, m.keyed, || self.namespaces.name(m.ns))
     }
 
     /// Whether the scope is every vector in the index (a plain graph search).

@@ -27,6 +27,7 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 use crate::error::{Error, Result};
 use crate::model::Tier;
 use catalogue::Catalogue;
+pub(crate) use catalogue::Interner;
 
 /// Scopes with at most this many vectors are searched exactly.
 pub const EXACT_LIMIT: usize = 2048;
@@ -94,6 +95,17 @@ pub struct Scope<'a> {
     pub unkeyed_only: bool,
     /// Only these memories (already matched by a filter in SQL).
     pub allowed: Option<&'a HashSet<u64>>,
+}
+
+impl Scope<'_> {
+    /// Whether a memory of the scope's tenant with this tier, key-ness and
+    /// namespace (asked only when it matters) is in the scope; the allowed
+    /// set is checked apart.
+    pub(crate) fn admits_place<'n>(&self, tier: Tier, keyed: bool, namespace: impl FnOnce() -> &'n str) -> bool {
+        self.tier.is_none_or(|t| t == tier)
+            && !(self.unkeyed_only && keyed)
+            && (matches!(self.namespace, NsScope::Any) || self.namespace.admits(namespace()))
+    }
 }
 
 /// A neighbour: the memory's `seq` and its cosine similarity to the query.

@@ -16,6 +16,8 @@ pub struct Conn<'a> {
     c: &'a Connection,
     /// Whether a write may have changed what the vector index holds.
     pub(super) vectors_touched: bool,
+    /// Whether a write may have changed what the keyword index holds.
+    pub(super) keywords_touched: bool,
     /// Events to deliver once the write commits.
     pub(super) events: Vec<StoreEvent>,
     journal: Vec<crate::audit::Journaled>,
@@ -23,7 +25,7 @@ pub struct Conn<'a> {
 
 impl<'a> Conn<'a> {
     pub fn new(c: &'a Connection) -> Self {
-        Conn { c, vectors_touched: false, events: Vec::new(), journal: Vec::new() }
+        Conn { c, vectors_touched: false, keywords_touched: false, events: Vec::new(), journal: Vec::new() }
     }
 }
 
@@ -147,15 +149,18 @@ impl Reads for Conn<'_> {
 
 impl Tx for Conn<'_> {
     fn insert_memory(&mut self, m: &Stored) -> Result<i64> {
+        self.keywords_touched = true;
         memories::insert(self.c, m)
     }
     fn update_memory(&mut self, m: &Stored) -> Result<()> {
         // A tier or key change moves the vector in the index's catalogue.
         self.vectors_touched = true;
+        self.keywords_touched = true;
         memories::update(self.c, m)
     }
     fn delete_memory(&mut self, seq: i64) -> Result<()> {
         self.vectors_touched = true;
+        self.keywords_touched = true;
         memories::delete(self.c, seq)
     }
     fn set_salience(&mut self, seq: i64, salience: f64, at: Millis, cites: i64) -> Result<()> {

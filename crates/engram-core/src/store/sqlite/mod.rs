@@ -5,7 +5,6 @@ mod changes;
 mod conn;
 mod errors;
 mod filter_sql;
-mod fts;
 mod jobs;
 mod keys;
 mod keyword;
@@ -30,6 +29,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::{Expansion, Hit, Page, Reads, Scope, Stored, Tx};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
+use crate::keyword::KeywordIndex;
 use crate::model::Namespace;
 use crate::time::Millis;
 use crate::vector::{NsScope, VectorIndex};
@@ -39,8 +39,10 @@ use conn::Conn;
 /// directly; beyond it the graph walk is scoped by tenant, namespace and tier,
 /// and the filter is applied to an oversampled result.
 const FILTER_SET_CAP: usize = 50_000;
-/// Changes read per step while the index catches up.
+/// Changes read per step while an index catches up.
 const SYNC_STEP: usize = 10_000;
+/// Applied keyword changes are pruned once this many have gathered.
+const KEYWORD_PRUNE_EVERY: i64 = 4096;
 
 /// How hard a commit works to reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +103,15 @@ struct Vectors {
     sync: tokio::sync::Mutex<()>,
 }
 
+/// The keyword index and its catch-up state.
+struct Keywords {
+    index: Arc<KeywordIndex>,
+    /// Loaded from the rows (on first use, so admin commands never pay for it).
+    built: std::sync::atomic::AtomicBool,
+    /// One catch-up at a time; holds the last change pruned.
+    sync: tokio::sync::Mutex<i64>,
+}
+
 /// The SQLite store; cheap to share behind an `Arc`.
 pub struct SqliteStore {
     /// Committed writes' events (one process: delivered in memory).
@@ -108,7 +119,7 @@ pub struct SqliteStore {
     writer: Arc<writer::Writer>,
     readers: Arc<readers::Readers>,
     vectors: Option<Vectors>,
-    keyword: Arc<keyword::KeywordSearch>,
+    keywords: Keywords,
     clock: SharedClock,
     changed: super::ChangeSignals,
     timings: crate::metrics::StoreTimings,
@@ -169,14 +180,17 @@ impl SqliteStore {
         };
         let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1), opts.busy_timeout)?;
         let writer = Arc::new(writer::Writer::start(conn)?);
-        let keyword = Arc::new(keyword::KeywordSearch::new(opts.clock.clone()));
         let (events, _) = tokio::sync::broadcast::channel(super::EVENT_BUFFER);
         Ok(SqliteStore {
             events,
             writer,
             readers,
             vectors,
-            keyword,
+            keywords: Keywords {
+                index: Arc::new(KeywordIndex::new()),
+                built: Default::default(),
+                sync: tokio::sync::Mutex::new(0),
+            },
             clock: opts.clock,
             changed: super::ChangeSignals::default(),
             timings: Default::default(),
@@ -255,8 +269,8 @@ impl SqliteStore {
         self.readers.read_point(move |c| snapshot(c, f)).await
     }
 
-    /// Runs `f` in the writer's next group commit, then brings the vector
-    /// index up to date if `f` changed vectors.
+    /// Runs `f` in the writer's next group commit, then brings the in-process
+    /// indexes up to date with what `f` changed.
     /// One writer: every write runs alone, whatever its scope.
     pub async fn write<T, F>(&self, _scope: super::WriteScope, f: F) -> Result<T>
     where
@@ -268,16 +282,23 @@ impl SqliteStore {
             .write(move |c| {
                 let mut conn = Conn::new(c);
                 let out = f(&mut conn)?;
-                Ok((out, conn.vectors_touched, conn.events))
+                Ok((out, (conn.vectors_touched, conn.keywords_touched), conn.events))
             })
             .await?;
+        let (touched, keywords_touched) = touched;
         for e in events {
             // No receiver is not an error: nobody caches.
             let _ = self.events.send(e);
         }
+        // The write is committed whatever happens here: a failed catch-up is
+        // logged, and the next one (the next write, or embedding-queue step) retries.
+        // An index not loaded yet will read the rows when it is.
+        if keywords_touched && self.keywords.built.load(std::sync::atomic::Ordering::Acquire) {
+            if let Err(e) = self.sync_keywords().await {
+                tracing::error!(error = %e, "the keyword index could not catch up after a write");
+            }
+        }
         if touched {
-            // The write is committed whatever happens here: a failed catch-up
-            // is logged, and the next one (every embedding-queue step) retries.
             if let Err(e) = self.sync_vectors().await {
                 tracing::error!(error = %e, "the vector index could not catch up after a write");
             }
@@ -305,6 +326,66 @@ impl SqliteStore {
         }
     }
 
+    /// Loads the keyword index from the rows if this store has not yet.
+    async fn ensure_keywords(&self) -> Result<()> {
+        if self.keywords.built.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        self.sync_keywords().await
+    }
+
+    /// Brings the keyword index up to date with `keyword_changes` (loading
+    /// it from the rows first if needed), and prunes what it has applied.
+    pub async fn sync_keywords(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let mut pruned = self.keywords.sync.lock().await;
+        let index = &self.keywords.index;
+        if !self.keywords.built.load(Ordering::Acquire) {
+            // The watermark first: changes committed during the load are
+            // applied again below, which is harmless.
+            let as_of = self.readers.read(keyword::last_change).await?;
+            let mut after = 0i64;
+            loop {
+                let rows = self.readers.read(move |c| keyword::memories_after(c, after, SYNC_STEP, as_of)).await?;
+                let Some(last) = rows.last() else { break };
+                after = last.seq as i64;
+                let done = rows.len() < SYNC_STEP;
+                let index = Arc::clone(index);
+                tokio::task::spawn_blocking(move || index.apply(rows))
+                    .await
+                    .map_err(|e| Error::internal(format!("keyword index load panicked: {e}")))??;
+                if done {
+                    break;
+                }
+            }
+            self.keywords.built.store(true, Ordering::Release);
+        }
+        loop {
+            let after = index.applied();
+            let changes = self.readers.read(move |c| keyword::changes_since(c, after, SYNC_STEP)).await?;
+            let done = changes.len() < SYNC_STEP;
+            let index = Arc::clone(index);
+            tokio::task::spawn_blocking(move || index.apply(changes))
+                .await
+                .map_err(|e| Error::internal(format!("keyword index update panicked: {e}")))??;
+            if done {
+                break;
+            }
+        }
+        let applied = index.applied();
+        if applied - *pruned >= KEYWORD_PRUNE_EVERY {
+            self.writer.write(move |c| keyword::prune(c, applied)).await?;
+            *pruned = applied;
+        }
+        Ok(())
+    }
+
+    /// Brings every in-process index up to date with the tables.
+    pub async fn sync_indexes(&self) -> Result<()> {
+        self.sync_keywords().await?;
+        self.sync_vectors().await
+    }
+
     /// Saves the vector index and forgets the changes it includes.
     pub async fn save_vectors(&self) -> Result<()> {
         let Some(v) = &self.vectors else {
@@ -328,13 +409,16 @@ impl SqliteStore {
     }
 
     pub async fn keyword_hits(&self, scope: Scope, terms: Vec<String>, k: usize) -> Result<Vec<Hit>> {
-        let keyword = Arc::clone(&self.keyword);
-        self.readers.read(move |c| keyword.hits(c, &scope, &terms, k)).await
+        self.ensure_keywords().await?;
+        let index = Arc::clone(&self.keywords.index);
+        self.scoped_hits(scope, k, move |s, want| index.search(s, &terms, want)).await
     }
 
     pub async fn keyword_scores(&self, terms: Vec<String>, seqs: Vec<i64>) -> Result<HashMap<i64, f64>> {
-        let keyword = Arc::clone(&self.keyword);
-        self.readers.read(move |c| keyword.scores(c, &terms, &seqs)).await
+        self.ensure_keywords().await?;
+        let seqs: Vec<u64> = seqs.into_iter().map(|s| s as u64).collect();
+        let scores = self.keywords.index.scores(&terms, &seqs)?;
+        Ok(scores.into_iter().map(|(s, v)| (s as i64, v)).collect())
     }
 
     /// Nearest memories by vector within the scope (expiry and filter
@@ -343,6 +427,22 @@ impl SqliteStore {
         let Some(v) = &self.vectors else {
             return Err(Error::unprocessable("vector search needs an embedder; this server has none configured"));
         };
+        let index = Arc::clone(&v.index);
+        self.scoped_hits(q, k, move |s, want| {
+            Ok(index.search(&vector, want, s)?.into_iter().map(|(seq, cos)| (seq, cos as f64)).collect())
+        })
+        .await
+    }
+
+    /// The best `k` in-scope hits of an in-process index's `search(scope,
+    /// want)`. The index restricts by tenant, namespace and tier and, when a
+    /// filter (or a key's namespaces, or items only) matches at most
+    /// [`FILTER_SET_CAP`] memories, by that set; expiry and the rest of the
+    /// scope are checked here, looking further while they thin the answer.
+    async fn scoped_hits<F>(&self, q: Scope, k: usize, search: F) -> Result<Vec<Hit>>
+    where
+        F: Fn(&crate::vector::Scope<'_>, usize) -> Result<Vec<(u64, f64)>> + Send + Sync + 'static,
+    {
         let needs_set = q.filter.is_some() || q.keyed_only || !q.within.is_empty();
         let allowed = if needs_set {
             let q2 = q.clone();
@@ -352,12 +452,11 @@ impl SqliteStore {
         };
         let ns = q.namespace_prefix.joined();
         let tier = (q.tiers.len() == 1).then(|| q.tiers[0]);
-        let allowed = allowed.map(Arc::new);
+        let (allowed, search) = (allowed.map(Arc::new), Arc::new(search));
         // Oversample when the filter could not restrict the walk itself.
         let mut want = if needs_set && allowed.is_none() { k * 4 } else { k };
         loop {
-            let (index, tenant, ns, vector, allowed) =
-                (Arc::clone(&v.index), q.tenant.clone(), ns.clone(), vector.clone(), allowed.clone());
+            let (search, tenant, ns, allowed) = (Arc::clone(&search), q.tenant.clone(), ns.clone(), allowed.clone());
             let hits = tokio::task::spawn_blocking(move || {
                 let scope = crate::vector::Scope {
                     tenant: &tenant,
@@ -366,20 +465,16 @@ impl SqliteStore {
                     unkeyed_only: false,
                     allowed: allowed.as_deref(),
                 };
-                index.search(&vector, want, &scope)
+                search(&scope, want)
             })
             .await
-            .map_err(|e| Error::internal(format!("vector search panicked: {e}")))??;
+            .map_err(|e| Error::internal(format!("search panicked: {e}")))??;
             // The index knows placement, not expiry or the filter's full verdict.
             let seqs: Vec<i64> = hits.iter().map(|(s, _)| *s as i64).collect();
             let q2 = q.clone();
             let live = self.readers.read(move |c| search_sql::in_scope(c, &q2, &seqs)).await?;
-            let kept: Vec<Hit> = hits
-                .iter()
-                .map(|(s, cos)| (*s as i64, *cos as f64))
-                .filter(|(s, _)| live.contains(s))
-                .take(k)
-                .collect();
+            let kept: Vec<Hit> =
+                hits.iter().map(|(s, score)| (*s as i64, *score)).filter(|(s, _)| live.contains(s)).take(k).collect();
             // Memories expired but not yet swept (or outside the filter) thinned
             // a full answer: look further.
             if kept.len() < k && hits.len() >= want && want < k * 64 {

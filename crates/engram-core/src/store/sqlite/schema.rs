@@ -396,6 +396,34 @@ CREATE TABLE change_heads (
 ) WITHOUT ROWID;
 "#,
     ),
+    (
+        12,
+        r#"
+-- Keyword search moves to the in-process index (crate::keyword): FTS5 scored
+-- every matching row. The index is rebuilt from `memories` when a store opens
+-- and tails this log of changes to what it holds (a memory's indexed text or
+-- placement, or its removal); applied changes are pruned.
+DROP TRIGGER memories_fts_insert;
+DROP TRIGGER memories_fts_delete;
+DROP TRIGGER memories_fts_update;
+DROP TABLE memories_fts;
+CREATE TABLE keyword_changes (
+    change     INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq        INTEGER NOT NULL
+);
+CREATE TRIGGER memories_keyword_insert AFTER INSERT ON memories WHEN new.search_text <> '' BEGIN
+    INSERT INTO keyword_changes (seq) VALUES (new.seq);
+END;
+CREATE TRIGGER memories_keyword_delete AFTER DELETE ON memories WHEN old.search_text <> '' BEGIN
+    INSERT INTO keyword_changes (seq) VALUES (old.seq);
+END;
+CREATE TRIGGER memories_keyword_update AFTER UPDATE OF search_text, tier, key, namespace ON memories
+    WHEN old.search_text IS NOT new.search_text OR old.tier IS NOT new.tier
+      OR old.key IS NOT new.key OR old.namespace IS NOT new.namespace BEGIN
+    INSERT INTO keyword_changes (seq) VALUES (new.seq);
+END;
+"#,
+    ),
 ];
 
 /// Step 8's data: the n-grams of memories written in scripts without spaces

@@ -1,13 +1,13 @@
-//! SQL for search (run on a pooled reader): keyword hits, the candidates in
-//! a scope, the expansion of candidates with their neighbours, and hydration
-//! of the page. Scopes compile in `scope_sql.rs`.
+//! SQL for search (run on a pooled reader): the candidates in a scope and
+//! whether hits are in it, the expansion of candidates with their neighbours,
+//! and hydration of the page. Scopes compile in `scope_sql.rs`.
 
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection, Row};
+use rusqlite::{Connection, Row};
 
-use super::memories::{run_query, to_stored, COLUMNS};
+use super::memories::{to_stored, COLUMNS};
 use super::scope_sql::push_scope;
 use super::sql::SqlBuilder;
 use crate::error::Result;
@@ -22,32 +22,6 @@ pub fn scope_seqs(c: &Connection, q: &Scope, cap: usize) -> Result<Option<std::c
     push_scope(&mut b, q);
     b.sql(" LIMIT ").param(SqlValue::Integer(cap as i64 + 1));
     super::vectors::collect_seqs(c, &b, cap)
-}
-
-/// The best `n` keyword matches of `expr` in the whole index, whoever's they
-/// are: `(seq, bm25)`, best first.
-pub fn index_wide_hits(c: &Connection, expr: &str, n: usize) -> Result<Vec<(i64, f64)>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT rowid, bm25(memories_fts) AS rank FROM memories_fts WHERE memories_fts MATCH ? \
-         ORDER BY rank, rowid LIMIT ?",
-    )?;
-    let rows = stmt.query_map(params![expr, n as i64], |row| Ok((row.get(0)?, -row.get::<_, f64>(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// The best `k` keyword matches of `expr` in the search's scope: `(seq, bm25)`,
-/// higher is better.
-pub fn keyword_hits(c: &Connection, q: &Scope, expr: &str, k: usize) -> Result<Vec<(i64, f64)>> {
-    let mut b = SqlBuilder::default();
-    b.sql(
-        "SELECT m.seq, bm25(memories_fts) AS rank FROM memories_fts \
-         JOIN memories m ON m.seq = memories_fts.rowid WHERE memories_fts MATCH ",
-    )
-    .param(SqlValue::Text(expr.to_owned()))
-    .sql(" AND");
-    push_scope(&mut b, q);
-    b.sql(" ORDER BY rank, m.seq LIMIT ").param(SqlValue::Integer(k as i64));
-    run_query(c, &b, |row| Ok((row.get(0)?, -row.get::<_, f64>(1)?)))
 }
 
 /// `memories m` for queries that name their rows by `seq`: without statistics

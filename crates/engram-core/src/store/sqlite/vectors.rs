@@ -2,7 +2,7 @@
 //! in-process index tails, and the per-tenant model record. The triggers that
 //! feed the change log are in `schema.rs`; what is queued is decided by the rules.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -232,24 +232,6 @@ pub fn pending_count(c: &Connection, tenant: &str, prefix: &Namespace) -> Result
     super::scope_sql::push_namespace(&mut b, "q.namespace", prefix);
     let n: i64 = c.prepare_cached(&b.text)?.query_row(rusqlite::params_from_iter(b.params.iter()), |r| r.get(0))?;
     Ok(n as u64)
-}
-
-/// The BM25 scores (higher is better) of those `seqs` that match `expr`.
-pub fn bm25_of(c: &Connection, expr: &str, seqs: &[i64]) -> Result<HashMap<i64, f64>> {
-    if seqs.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut b = SqlBuilder::default();
-    b.sql("SELECT rowid, bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ")
-        .param(SqlValue::Text(expr.to_owned()))
-        // `+rowid`: as a plain rowid constraint FTS5 would rerun the whole
-        // MATCH once per listed row (19 ms for 100 rows instead of 0.4 ms).
-        .sql(" AND +rowid IN ")
-        .seq_list(seqs);
-    let mut stmt = c.prepare(&b.text)?;
-    let rows =
-        stmt.query_map(rusqlite::params_from_iter(b.params.iter()), |r| Ok((r.get(0)?, -r.get::<_, f64>(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Collects a query's matching `seq`s, or `None` when more than `cap` match.
