@@ -4,8 +4,8 @@
 //!
 //! **Scripts written without spaces** (Chinese, Japanese, Thai, Lao, Khmer,
 //! Myanmar; and Korean, whose words carry their particles) have no word
-//! boundaries a tokenizer can see: a run of them is one "word" to FTS5 or
-//! PostgreSQL, so `绿茶` would never find `我喜欢喝绿茶`. Such runs are indexed
+//! boundaries a tokenizer can see: a run of them is one "word" to a
+//! full-text index, so `绿茶` would never find `我喜欢喝绿茶`. Such runs are indexed
 //! as their overlapping character bigrams and single characters besides the
 //! text itself ([`index_text`]), and searched as bigrams ([`query_terms`]) —
 //! the n-gram approach of CJK analyzers elsewhere (e.g. Elasticsearch's
@@ -155,7 +155,7 @@ pub fn is_stopword(word: &str) -> bool {
 }
 
 /// The words of `text`: runs of letters and digits (apostrophes inside a word
-/// split it, as FTS5's tokenizer does), with their byte offsets.
+/// split it, as full-text tokenizers do), with their byte offsets.
 pub fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let mut start = None;
     let mut out = Vec::new();
@@ -222,8 +222,8 @@ fn grams(run: &str) -> Vec<char> {
 }
 
 /// A Latin letter with diacritics as its base letter (`é` → `e`, `Ñ` → `N`),
-/// so "cafe" finds "Café" on every backend (SQLite's FTS5 also folds them
-/// itself; PostgreSQL's `english` configuration does not). Letters of other
+/// so "cafe" finds "Café" on every backend (PostgreSQL's `english`
+/// configuration does not fold them itself). Letters of other
 /// scripts keep their marks: they are part of the letter there.
 pub fn fold_diacritics(text: &str) -> std::borrow::Cow<'_, str> {
     use unicode_normalization::char::{decompose_canonical, is_combining_mark};

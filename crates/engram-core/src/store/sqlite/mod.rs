@@ -202,8 +202,8 @@ impl SqliteStore {
 
     /// After an erasure: copies the WAL into the database and truncates it,
     /// so no old copy of an erased page remains in the WAL file (deleted
-    /// content is zeroed as it is deleted: `secure_delete`, and FTS5's
-    /// `secure-delete`).
+    /// content is zeroed as it is deleted: `secure_delete`; the keyword
+    /// index keeps no text on disk).
     pub async fn scrub(&self) -> Result<()> {
         let (path, timeout) = (self.path.clone(), self.busy_timeout);
         tokio::task::spawn_blocking(move || -> Result<()> {
