@@ -6,11 +6,13 @@
 //! found when the vector arrives (`embedding.rs`). Patches, deletes, TTL
 //! refreshes and the expiry sweep are here too.
 
+use std::collections::HashMap;
+
 use super::liveness::{expiry, live};
 use super::merge::{self, DUPLICATE_COSINE};
 use crate::audit::{self, Change, ChangeKind};
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{Memory, MemoryPatch, NewMemory, WriteStatus};
+use crate::model::{Memory, MemoryPatch, Namespace, NewMemory, WriteStatus};
 use crate::store::{Hit, IndexMark, Reads, Stored, Tx};
 use crate::time::Millis;
 use crate::vector::dot;
@@ -84,12 +86,16 @@ pub fn put_batch(
     // Vectors stored since the lookups (loaded before this batch writes any).
     let with_vectors = batch.iter().filter(|p| p.memory.embedding.is_some());
     let recent = merge::Recent::load(tx, mark, with_vectors.map(|p| (tenant, &p.memory.namespace)))?;
-    // Vectors written earlier in this batch: the index does not hold them yet.
-    let mut written: Vec<(i64, Vec<f32>)> = Vec::new();
+    // Vectors written earlier in this batch, by namespace: the index does
+    // not hold them yet.
+    let mut written: HashMap<Namespace, Vec<(i64, Vec<f32>)>> = HashMap::new();
     for mut p in batch {
         let mut near = std::mem::take(&mut p.near);
         if let Some(v) = &p.memory.embedding {
-            near.extend(written.iter().map(|(seq, w)| (*seq, f64::from(dot(v, w)))));
+            let earlier = written.get(&p.memory.namespace).into_iter().flatten();
+            near.extend(
+                earlier.map(|(seq, w)| (*seq, f64::from(dot(v, w)))).filter(|h| h.1 >= f64::from(DUPLICATE_COSINE)),
+            );
             near.extend(recent.hits(tenant, &p.memory.namespace, v));
         }
         let (status, s) = match &p.memory.key {
@@ -128,7 +134,7 @@ pub fn put_batch(
         let kind = if status == WriteStatus::Updated { ChangeKind::Updated } else { ChangeKind::Created };
         audit::record(tx, tenant, &s.memory.namespace.joined(), Change::memory(kind, &s.memory));
         if let Some(v) = &p.memory.embedding {
-            written.push((s.seq, v.clone()));
+            written.entry(s.memory.namespace.clone()).or_default().push((s.seq, v.clone()));
         }
         // A keyed memory absorbs unkeyed ones that say the same.
         let s =
