@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV ?= .venv
 DATA_DIR ?= ./data
 
-.PHONY: run build model test test-rust test-compat fuzz bench bench-http bench-model bench-search bench-postgres bench-quality bench-lifecycle bench-admission lint clean
+.PHONY: run build model test test-rust test-compat fuzz bench bench-http bench-model bench-search bench-growth bench-postgres bench-quality bench-lifecycle bench-admission lint clean
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
 ## run: build the release binary, fetch the model if missing, serve on the embedded store (127.0.0.1:7700)
@@ -62,8 +62,8 @@ fuzz: model
 		ENGRAM_SCHEMATHESIS_SEED=$${ENGRAM_SCHEMATHESIS_SEED:-$$RANDOM$$RANDOM} ENGRAM_SCHEMATHESIS_MAX_TIME=$(FUZZ_SECONDS) \
 		$(VENV)/bin/pytest -q -s tests/compat/test_openapi.py -k schemathesis
 
-## bench: HTTP load beside redis-benchmark, search over 100 000 memories beside ChromaDB, PostgreSQL beside LangGraph's PostgresStore, the memory lifecycle (.bench/)
-bench: bench-http bench-model bench-search bench-postgres bench-lifecycle bench-admission
+## bench: HTTP load beside redis-benchmark, the local model beside sentence-transformers, search over 100 000 memories and as the corpus grows beside ChromaDB, PostgreSQL beside LangGraph's PostgresStore, the memory lifecycle (.bench/; plots in docs/bench)
+bench: bench-http bench-model bench-search bench-growth bench-postgres bench-lifecycle bench-admission
 
 ## bench-admission: admission overhead per request (criterion) and behaviour at 10x capacity (load shedding, health, RSS)
 bench-admission:
@@ -75,6 +75,10 @@ bench-http:
 
 bench-search:
 	./scripts/bench-search.sh
+
+## bench-growth: search latency at 10 000 and 100 000 memories (SIZES=...) beside ChromaDB, and its plot in docs/bench
+bench-growth:
+	./scripts/bench-growth.sh
 
 ## bench-model: the local model beside sentence-transformers (torch, CPU) on LoCoMo texts: throughput, one-query latency, cosine
 bench-model:

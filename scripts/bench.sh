@@ -11,7 +11,8 @@
 #            while serving (from engram_embedded_texts_total); then batched
 #            writes (100 keyword-indexed memories per POST) at 8 connections,
 #            last because their memories join the queue too.
-# Output: a Markdown table on stdout and in .bench/http.md.
+# Output: a Markdown table on stdout and in .bench/http.md, and the plot
+# docs/bench/throughput-vs-connections.png (scripts/bench/plots.py).
 # Knobs: DURATION (s per run, default 5), ROUNDS (default 3), SEED (memories
 # and items to seed, default 20000), CONNS (default "1 8 32"), BACKLOG
 # (default 40000).
@@ -165,3 +166,6 @@ open(sys.argv[2], "w").write("\n".join(out) + "\n")
 print("\n".join(out))
 PY
 echo "medians of $ROUNDS rounds of ${DURATION}s (backlog: ${BACKLOG} memories of ~25 words posted before its rounds); engram: $(./target/release/engram --version); wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2); $(redis-server --version | cut -d' ' -f1-3); $(nproc) cores; $(date -u +%F)" | tee -a "$out/http.md"
+# The plot of throughput against connections (docs/bench/throughput-vs-connections.png).
+./scripts/venv.sh scripts/bench/requirements.txt .venv-bench
+.venv-bench/bin/python scripts/bench/plots.py --http "$raw" --out docs/bench

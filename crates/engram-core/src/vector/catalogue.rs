@@ -37,6 +37,9 @@ impl Interner {
     }
 }
 
+/// Most namespaces [`Catalogue::is_whole_index`] checks one by one.
+const WHOLE_CHECK_NAMESPACES: usize = 1024;
+
 #[derive(Clone, Copy)]
 struct Meta {
     tenant: u32,
@@ -103,13 +106,22 @@ impl Catalogue {
         m.tenant == tenant && scope.admits_place(m.tier, m.keyed, || self.namespaces.name(m.ns))
     }
 
-    /// Whether the scope is every vector in the index (a plain graph search).
+    /// Whether the scope is every vector in the index (a plain graph search,
+    /// without a check per visited node): one tenant holds every vector and
+    /// the namespace scope admits all of its namespaces (looked at when there
+    /// are at most [`WHOLE_CHECK_NAMESPACES`]).
     pub fn is_whole_index(&self, tenant: u32, scope: &Scope<'_>) -> bool {
-        matches!(scope.namespace, NsScope::Any)
-            && scope.tier.is_none()
+        scope.tier.is_none()
             && !scope.unkeyed_only
             && scope.allowed.is_none()
             && self.by_tenant.get(&tenant).map(HashSet::len) == Some(self.meta.len())
+            && match scope.namespace {
+                NsScope::Any => true,
+                ns => {
+                    self.by_ns.len() <= WHOLE_CHECK_NAMESPACES
+                        && self.by_ns.keys().all(|(_, id)| ns.admits(&self.namespaces.names[*id as usize]))
+                }
+            }
     }
 
     /// The members of a tenant's namespace scope when there are at most `limit`.
