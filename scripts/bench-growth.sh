@@ -18,9 +18,12 @@ py=.venv-bench/bin/python
 cargo build --release -q -p engram-server --bin engram --example search_bench
 ./target/release/engram model fetch >/dev/null
 for n in $SIZES; do
-  data="$out/vectors-$DIST-$n"
+  # Clusters of 50 vectors at every size (2 000 at 100 000, as bench-search.sh):
+  # with a fixed count, small corpora would be near-uniform noise.
+  clusters=$((n / 50))
+  data="$out/vectors-$DIST-$n-c$clusters"
   [ -f "$data/meta.json" ] || $py scripts/bench/gen_vectors.py --n "$n" --queries "$QUERIES" --dims 384 --seed 7 \
-    --distribution "$DIST" --out "$data" >&2
+    --distribution "$DIST" --clusters "$clusters" --out "$data" >&2
   echo "engram in-process, $n memories" >&2
   ./target/release/examples/search_bench "$data" models/all-MiniLM-L6-v2 "$out/growth/engram-$n.json" >/dev/null
   echo "chromadb, $n memories" >&2

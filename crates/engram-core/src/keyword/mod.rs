@@ -12,9 +12,13 @@
 //! ranking was calibrated on; which query words are searched follows
 //! [`crate::store::common_terms`], with exact document frequencies.
 //!
-//! Memory: per memory its facts (32 bytes) and term ids; per occurrence of a
-//! term in a memory one posting (8 bytes). Removed memories stay listed until
-//! a quarter of the postings are dead, then the lists are rebuilt.
+//! Memory: per memory its facts (32 bytes) and term ids; per distinct term
+//! of a memory one posting (8 bytes). Removed memories stay listed until a
+//! quarter of the postings are dead; then the lists are rebuilt, without the
+//! terms no memory holds any more.
+//!
+//! Statistics (N, document frequencies, mean length) are over the whole
+//! index, every tenant's memories together, as FTS5's were.
 
 mod analyze;
 mod postings;
@@ -145,7 +149,9 @@ impl State {
         self.live_len += analyzed.len as u64;
     }
 
-    /// Drops removed memories from the lists, renumbering the rest in order.
+    /// Drops removed memories from the lists (renumbering the rest in
+    /// order) and the terms no memory holds any more (so erased words leave
+    /// memory, and unique words written and deleted do not pile up).
     fn compact(&mut self) {
         let mut renumber = vec![None; self.docs.len()];
         let mut docs = Vec::with_capacity(self.live as usize);
@@ -159,12 +165,25 @@ impl State {
             }
         }
         let lens: Vec<u32> = docs.iter().map(|d| d.len).collect();
-        for list in &mut self.lists {
-            let df = list.df;
-            *list = list.compacted(&renumber, &lens);
-            debug_assert_eq!(list.df, df);
+        let mut term_ids: Vec<Option<u32>> = vec![None; self.lists.len()];
+        let mut lists = Vec::new();
+        for (old, list) in self.lists.iter().enumerate() {
+            if list.df > 0 {
+                term_ids[old] = Some(lists.len() as u32);
+                lists.push(list.compacted(&renumber, &lens));
+            }
         }
-        // Terms no memory holds any more keep their (empty) list and id.
+        self.dict = std::mem::take(&mut self.dict)
+            .into_iter()
+            .filter_map(|(term, id)| term_ids[id as usize].map(|new| (term, new)))
+            .collect();
+        for terms in &mut forward {
+            for t in terms.iter_mut() {
+                // A live memory's terms all have live lists.
+                *t = term_ids[*t as usize].unwrap_or(u32::MAX);
+            }
+        }
+        self.lists = lists;
         self.docs = docs;
         self.forward = forward;
         self.listed -= self.dead_listed;
@@ -181,17 +200,18 @@ impl State {
 
     /// The lists of the query's index terms worth searching, with their idf.
     fn searched<'a>(&'a self, words: &[String], bm: &Bm25) -> Vec<(&'a Postings, f64)> {
-        let terms = query_index_terms(words);
-        let lists: Vec<Option<&Postings>> =
-            terms.iter().map(|t| self.dict.get(t.as_str()).map(|id| &self.lists[*id as usize])).collect();
-        let df: Vec<u64> = lists.iter().map(|l| l.map_or(0, |l| l.df as u64)).collect();
+        // Words no memory holds are left out first: the common-terms rule
+        // keeps the rarest word, which must be one that can match.
+        let (terms, lists): (Vec<String>, Vec<&Postings>) = query_index_terms(words)
+            .into_iter()
+            .filter_map(|t| {
+                let list = self.dict.get(t.as_str()).map(|id| &self.lists[*id as usize])?;
+                (list.df > 0).then_some((t, list))
+            })
+            .unzip();
+        let df: Vec<u64> = lists.iter().map(|l| l.df as u64).collect();
         let kept: HashSet<String> = common_terms::keep(terms.clone(), self.live, &df).into_iter().collect();
-        terms
-            .iter()
-            .zip(lists)
-            .filter(|(t, _)| kept.contains(*t))
-            .filter_map(|(_, l)| l.filter(|l| l.df > 0).map(|l| (l, bm.idf(l.df))))
-            .collect()
+        terms.iter().zip(lists).filter(|(t, _)| kept.contains(*t)).map(|(_, l)| (l, bm.idf(l.df))).collect()
     }
 }
 
@@ -216,6 +236,12 @@ impl KeywordIndex {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Forgets everything (before a full load).
+    pub fn clear(&self) -> Result<()> {
+        *self.state.write().map_err(|_| Error::internal("keyword index lock poisoned"))? = State::default();
+        Ok(())
     }
 
     /// Applies `changes` in order (texts are analysed before the index is locked).
@@ -349,7 +375,7 @@ mod tests {
                 .map(|i| KeywordChange {
                     change: i as i64,
                     seq: i,
-                    doc: doc("t", "n", &format!("word{} common", i % 100)),
+                    doc: doc("t", "n", &format!("word{} common u{i}", i % 100)),
                 })
                 .collect(),
         )
@@ -371,5 +397,22 @@ mod tests {
         assert!(!seqs(&after).contains(&7));
         assert_eq!(seqs(&ix.search(&scope("t"), &query_terms("something"), 10).unwrap()), [7]);
         assert_eq!(ix.len(), (n / 2) as usize);
+        let terms = ix.read().unwrap().dict.len();
+        // 100 words, "common", u1..u20000 of which the odd half stays, and memory 7's new words.
+        assert!(terms <= 100 + 1 + 10_000 + 2, "the dictionary lost the words no memory holds: {terms}");
+    }
+
+    #[test]
+    fn a_word_nobody_wrote_does_not_hide_the_others() {
+        let ix = KeywordIndex::new();
+        // Past the size where common words are dropped; "tea" is in most memories.
+        ix.apply(
+            (1..=12_000u64)
+                .map(|i| KeywordChange { change: i as i64, seq: i, doc: doc("t", "n", &format!("tea number{i}")) })
+                .collect(),
+        )
+        .unwrap();
+        let hits = ix.search(&scope("t"), &query_terms("tea xyzzyplugh"), 5).unwrap();
+        assert_eq!(hits.len(), 5, "the misspelt word is left out, the common one searched: {hits:?}");
     }
 }

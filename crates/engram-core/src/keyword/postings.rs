@@ -46,7 +46,7 @@ impl Postings {
     /// holding the term `tf` times.
     pub fn push(&mut self, doc: u32, tf: u32, len: u32) {
         debug_assert!(self.docs.last().is_none_or(|&d| d < doc) && doc != END);
-        if self.docs.len() % BLOCK == 0 {
+        if self.docs.len().is_multiple_of(BLOCK) {
             self.blocks.push(Block { last: doc, max_tf: tf, min_len: len });
         } else if let Some(b) = self.blocks.last_mut() {
             b.last = doc;
@@ -322,7 +322,7 @@ mod tests {
             let terms: Vec<(&Postings, f64)> = lists.iter().map(|l| (l, bm.idf(l.df))).collect();
             let k = 1 + rng.below(30) as usize;
             let modulus = 1 + rng.below(4) as u32;
-            let admit = |d: u32| d % modulus == 0;
+            let admit = |d: u32| d.is_multiple_of(modulus);
             let got = top_k(&terms, &bm, k, |d| lens[d as usize], admit);
             let want = exhaustive(&terms, &bm, k, &lens, admit);
             assert_eq!(got.len(), want.len(), "round {round}");

@@ -177,6 +177,7 @@ impl VectorReader {
 /// lanes (one sum in order cannot be vectorised: float addition is not
 /// associative); ~10x faster on 384 dimensions.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
     const LANES: usize = 16;
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();

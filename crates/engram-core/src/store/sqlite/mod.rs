@@ -108,6 +108,8 @@ struct Keywords {
     index: Arc<KeywordIndex>,
     /// Loaded from the rows (on first use, so admin commands never pay for it).
     built: std::sync::atomic::AtomicBool,
+    /// A catch-up failed: the next search catches up first.
+    behind: std::sync::atomic::AtomicBool,
     /// One catch-up at a time; holds the last change pruned.
     sync: tokio::sync::Mutex<i64>,
 }
@@ -189,6 +191,7 @@ impl SqliteStore {
             keywords: Keywords {
                 index: Arc::new(KeywordIndex::new()),
                 built: Default::default(),
+                behind: Default::default(),
                 sync: tokio::sync::Mutex::new(0),
             },
             clock: opts.clock,
@@ -291,10 +294,12 @@ impl SqliteStore {
             let _ = self.events.send(e);
         }
         // The write is committed whatever happens here: a failed catch-up is
-        // logged, and the next one (the next write, or embedding-queue step) retries.
-        // An index not loaded yet will read the rows when it is.
-        if keywords_touched && self.keywords.built.load(std::sync::atomic::Ordering::Acquire) {
+        // logged, and the next search (or write, or embedding-queue step)
+        // retries. The first write loads the keyword index, so its log is
+        // pruned whether or not anyone searches.
+        if keywords_touched {
             if let Err(e) = self.sync_keywords().await {
+                self.keywords.behind.store(true, std::sync::atomic::Ordering::Release);
                 tracing::error!(error = %e, "the keyword index could not catch up after a write");
             }
         }
@@ -326,9 +331,11 @@ impl SqliteStore {
         }
     }
 
-    /// Loads the keyword index from the rows if this store has not yet.
+    /// Loads the keyword index from the rows if this store has not yet, and
+    /// catches up if a catch-up after a write failed.
     async fn ensure_keywords(&self) -> Result<()> {
-        if self.keywords.built.load(std::sync::atomic::Ordering::Acquire) {
+        use std::sync::atomic::Ordering;
+        if self.keywords.built.load(Ordering::Acquire) && !self.keywords.behind.load(Ordering::Acquire) {
             return Ok(());
         }
         self.sync_keywords().await
@@ -341,8 +348,10 @@ impl SqliteStore {
         let mut pruned = self.keywords.sync.lock().await;
         let index = &self.keywords.index;
         if !self.keywords.built.load(Ordering::Acquire) {
-            // The watermark first: changes committed during the load are
-            // applied again below, which is harmless.
+            // From nothing (a failed load may have left part of one). The
+            // watermark first: changes committed during the load are applied
+            // again below, which is harmless.
+            index.clear()?;
             let as_of = self.readers.read(keyword::last_change).await?;
             let mut after = 0i64;
             loop {
@@ -372,6 +381,7 @@ impl SqliteStore {
                 break;
             }
         }
+        self.keywords.behind.store(false, Ordering::Release);
         let applied = index.applied();
         if applied - *pruned >= KEYWORD_PRUNE_EVERY {
             self.writer.write(move |c| keyword::prune(c, applied)).await?;
@@ -411,7 +421,8 @@ impl SqliteStore {
     pub async fn keyword_hits(&self, scope: Scope, terms: Vec<String>, k: usize) -> Result<Vec<Hit>> {
         self.ensure_keywords().await?;
         let index = Arc::clone(&self.keywords.index);
-        self.scoped_hits(scope, k, move |s, want| index.search(s, &terms, want)).await
+        // Every match can be ranked: look as far as it takes.
+        self.scoped_hits(scope, k, usize::MAX, move |s, want| index.search(s, &terms, want)).await
     }
 
     pub async fn keyword_scores(&self, terms: Vec<String>, seqs: Vec<i64>) -> Result<HashMap<i64, f64>> {
@@ -428,7 +439,8 @@ impl SqliteStore {
             return Err(Error::unprocessable("vector search needs an embedder; this server has none configured"));
         };
         let index = Arc::clone(&v.index);
-        self.scoped_hits(q, k, move |s, want| {
+        // A graph walk costs more the further it looks: at most 64 times `k`.
+        self.scoped_hits(q, k, k.saturating_mul(64), move |s, want| {
             Ok(index.search(&vector, want, s)?.into_iter().map(|(seq, cos)| (seq, cos as f64)).collect())
         })
         .await
@@ -438,8 +450,9 @@ impl SqliteStore {
     /// want)`. The index restricts by tenant, namespace and tier and, when a
     /// filter (or a key's namespaces, or items only) matches at most
     /// [`FILTER_SET_CAP`] memories, by that set; expiry and the rest of the
-    /// scope are checked here, looking further while they thin the answer.
-    async fn scoped_hits<F>(&self, q: Scope, k: usize, search: F) -> Result<Vec<Hit>>
+    /// scope are checked here, looking further (up to `max_want` hits) while
+    /// they thin the answer.
+    async fn scoped_hits<F>(&self, q: Scope, k: usize, max_want: usize, search: F) -> Result<Vec<Hit>>
     where
         F: Fn(&crate::vector::Scope<'_>, usize) -> Result<Vec<(u64, f64)>> + Send + Sync + 'static,
     {
@@ -451,7 +464,8 @@ impl SqliteStore {
             None
         };
         let ns = q.namespace_prefix.joined();
-        let tier = (q.tiers.len() == 1).then(|| q.tiers[0]);
+        // One tier, however often it is named, restricts the walk.
+        let tier = q.tiers.first().copied().filter(|t| q.tiers.iter().all(|x| x == t));
         let (allowed, search) = (allowed.map(Arc::new), Arc::new(search));
         // Oversample when the filter could not restrict the walk itself.
         let mut want = if needs_set && allowed.is_none() { k * 4 } else { k };
@@ -477,8 +491,8 @@ impl SqliteStore {
                 hits.iter().map(|(s, score)| (*s as i64, *score)).filter(|(s, _)| live.contains(s)).take(k).collect();
             // Memories expired but not yet swept (or outside the filter) thinned
             // a full answer: look further.
-            if kept.len() < k && hits.len() >= want && want < k * 64 {
-                want *= 4;
+            if kept.len() < k && hits.len() >= want && want < max_want {
+                want = want.saturating_mul(4).min(max_want);
                 continue;
             }
             return Ok(kept);

@@ -33,7 +33,7 @@ pub fn vectors_of(c: &Connection, seqs: &[i64]) -> Result<Vec<(i64, Vec<f32>)>> 
     }
     let mut b = SqlBuilder::default();
     b.sql("SELECT seq, vector FROM memory_vectors WHERE seq IN ").seq_list(seqs);
-    let mut stmt = c.prepare(&b.text)?;
+    let mut stmt = c.prepare_cached(&b.text)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(b.params.iter()), |r| {
         Ok((r.get(0)?, from_blob(&r.get::<_, Vec<u8>>(1)?)))
     })?;

@@ -5,9 +5,9 @@
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, Row};
+use rusqlite::Connection;
 
-use super::memories::{to_stored, COLUMNS};
+use super::memories::{run_query, to_stored, COLUMNS};
 use super::scope_sql::push_scope;
 use super::sql::SqlBuilder;
 use crate::error::Result;
@@ -38,7 +38,7 @@ pub fn in_scope(c: &Connection, q: &Scope, seqs: &[i64]) -> Result<HashSet<i64>>
     b.sql(&format!("SELECT m.seq FROM {BY_SEQ} WHERE"));
     push_scope(&mut b, q);
     b.sql(" AND m.seq IN ").seq_list(seqs);
-    let mut stmt = c.prepare(&b.text)?;
+    let mut stmt = c.prepare_cached(&b.text)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(b.params.iter()), |row| row.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -68,7 +68,7 @@ pub fn expand(c: &Connection, q: &Scope, seqs: &[i64], max_gap: Option<Millis>) 
         .param(SqlValue::Text(q.tenant.clone()))
         .sql(" AND m.seq IN ")
         .seq_list(seqs);
-    let rows: Vec<(i64, Millis, RankFacts, [Option<i64>; 2])> = run_uncached(c, &b, |r| {
+    let rows: Vec<(i64, Millis, RankFacts, [Option<i64>; 2])> = run_query(c, &b, |r| {
         Ok((r.get(0)?, r.get(1)?, RankFacts { updated_at: r.get(2)?, salience: r.get(3)? }, [r.get(4)?, r.get(5)?]))
     })?;
     let mut wanted: Vec<i64> = rows.iter().flat_map(|r| r.3).flatten().collect();
@@ -80,9 +80,9 @@ pub fn expand(c: &Connection, q: &Scope, seqs: &[i64], max_gap: Option<Millis>) 
         b.sql(&format!("SELECT m.seq, m.created_at, m.updated_at, m.salience FROM {BY_SEQ} WHERE"));
         push_scope(&mut b, q);
         b.sql(" AND m.seq IN ").seq_list(&wanted);
-        for (seq, at, facts) in run_uncached(c, &b, |r| {
-            Ok((r.get(0)?, r.get(1)?, RankFacts { updated_at: r.get(2)?, salience: r.get(3)? }))
-        })? {
+        for (seq, at, facts) in
+            run_query(c, &b, |r| Ok((r.get(0)?, r.get(1)?, RankFacts { updated_at: r.get(2)?, salience: r.get(3)? })))?
+        {
             created.insert(seq, at);
             out.facts.insert(seq, facts);
         }
@@ -108,13 +108,5 @@ pub fn hydrate(c: &Connection, q: &Scope, seqs: &[i64]) -> Result<Vec<Stored>> {
     b.sql(&format!("SELECT {COLUMNS} FROM {BY_SEQ} WHERE"));
     push_scope(&mut b, q);
     b.sql(" AND m.seq IN ").seq_list(seqs);
-    run_uncached(c, &b, to_stored)
-}
-
-/// Like [`run_query`] for statements whose text varies with a list's length
-/// (not worth a slot in the statement cache).
-fn run_uncached<T>(c: &Connection, b: &SqlBuilder, map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>> {
-    let mut stmt = c.prepare(&b.text)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(b.params.iter()), map)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+    run_query(c, &b, to_stored)
 }

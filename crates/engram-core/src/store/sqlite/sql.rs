@@ -23,16 +23,10 @@ impl SqlBuilder {
         self
     }
 
-    /// Appends `(?, ?, …)` bound to `seqs` (callers skip empty lists).
+    /// Appends a list of `seqs` for `IN`, bound as one JSON array (any
+    /// length, and one statement text for every list, so it is prepared once).
     pub fn seq_list(&mut self, seqs: &[i64]) -> &mut Self {
-        self.text.push('(');
-        for (i, s) in seqs.iter().enumerate() {
-            if i > 0 {
-                self.text.push_str(", ");
-            }
-            self.param(SqlValue::Integer(*s));
-        }
-        self.text.push(')');
-        self
+        let json = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".to_owned());
+        self.sql("(SELECT value FROM json_each(").param(SqlValue::Text(json)).sql("))")
     }
 }
