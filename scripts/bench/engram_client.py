@@ -33,11 +33,13 @@ class Client:
 
 
 def rss_mb(pid):
-    """The process's resident memory now (VmRSS) and at its peak (VmHWM), in MB."""
+    """The process's resident memory now (VmRSS) and at its peak (VmHWM), in MB,
+    and what the resident part is: anonymous (heap) or file pages (the binary,
+    libraries, mapped files)."""
     fields = {}
     for line in open(f"/proc/{pid}/status"):
         name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
+        if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             fields[name] = round(int(rest.split()[0]) / 1024, 1)
     return fields
 

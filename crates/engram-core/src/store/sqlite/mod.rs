@@ -285,10 +285,12 @@ impl SqliteStore {
             .write(move |c| {
                 let mut conn = Conn::new(c);
                 let out = f(&mut conn)?;
-                Ok((out, (conn.vectors_touched, conn.keywords_touched), conn.events))
+                // The keyword change this write logged last, if any.
+                let keyword_change = if conn.keywords_touched { Some(keyword::last_change(c)?) } else { None };
+                Ok((out, (conn.vectors_touched, keyword_change), conn.events))
             })
             .await?;
-        let (touched, keywords_touched) = touched;
+        let (touched, keyword_change) = touched;
         for e in events {
             // No receiver is not an error: nobody caches.
             let _ = self.events.send(e);
@@ -297,7 +299,10 @@ impl SqliteStore {
         // logged, and the next search (or write, or embedding-queue step)
         // retries. The first write loads the keyword index, so its log is
         // pruned whether or not anyone searches.
-        if keywords_touched {
+        let keywords_behind = keyword_change.is_some_and(|change| {
+            !self.keywords.built.load(std::sync::atomic::Ordering::Acquire) || self.keywords.index.applied() < change
+        });
+        if keywords_behind {
             if let Err(e) = self.sync_keywords().await {
                 self.keywords.behind.store(true, std::sync::atomic::Ordering::Release);
                 tracing::error!(error = %e, "the keyword index could not catch up after a write");
@@ -359,10 +364,7 @@ impl SqliteStore {
                 let Some(last) = rows.last() else { break };
                 after = last.seq as i64;
                 let done = rows.len() < SYNC_STEP;
-                let index = Arc::clone(index);
-                tokio::task::spawn_blocking(move || index.apply(rows))
-                    .await
-                    .map_err(|e| Error::internal(format!("keyword index load panicked: {e}")))??;
+                self.apply_keywords(rows).await?;
                 if done {
                     break;
                 }
@@ -373,10 +375,9 @@ impl SqliteStore {
             let after = index.applied();
             let changes = self.readers.read(move |c| keyword::changes_since(c, after, SYNC_STEP)).await?;
             let done = changes.len() < SYNC_STEP;
-            let index = Arc::clone(index);
-            tokio::task::spawn_blocking(move || index.apply(changes))
-                .await
-                .map_err(|e| Error::internal(format!("keyword index update panicked: {e}")))??;
+            if !changes.is_empty() {
+                self.apply_keywords(changes).await?;
+            }
             if done {
                 break;
             }
@@ -388,6 +389,14 @@ impl SqliteStore {
             *pruned = applied;
         }
         Ok(())
+    }
+
+    /// Applies keyword changes off the async threads (analysing texts costs).
+    async fn apply_keywords(&self, changes: Vec<crate::keyword::KeywordChange>) -> Result<()> {
+        let index = Arc::clone(&self.keywords.index);
+        tokio::task::spawn_blocking(move || index.apply(changes))
+            .await
+            .map_err(|e| Error::internal(format!("keyword index update panicked: {e}")))?
     }
 
     /// Brings every in-process index up to date with the tables.
