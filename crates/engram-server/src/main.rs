@@ -21,7 +21,7 @@ fn main() {
     // Freed memory goes back to the OS at once instead of after 10 ms: the
     // delayed purge only runs when the freeing thread allocates again, so
     // threads that fall idle (after a bulk load) kept theirs. Measured with
-    // 100 000 memories: 20-26 MB less resident, after the load and at rest,
+    // 100 000 memories: 20-35 MB less resident, after the load and at rest,
     // throughput unchanged (docs/benchmarks.md).
     // SAFETY: setting an option has no preconditions; mimalloc reads it on each purge.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };

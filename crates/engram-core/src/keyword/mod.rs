@@ -12,7 +12,7 @@
 //! ranking was calibrated on; which query words are searched follows
 //! [`crate::store::common_terms`], with exact document frequencies.
 //!
-//! Memory: per memory its facts (32 bytes) and term ids; per distinct term
+//! Memory: per memory its facts (24 bytes) and term ids; per distinct term
 //! of a memory one posting (8 bytes). Removed memories stay listed until a
 //! quarter of the postings are dead; then the lists are rebuilt, without the
 //! terms no memory holds any more.

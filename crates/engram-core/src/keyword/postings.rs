@@ -209,7 +209,7 @@ pub fn top_k(
             block: 0,
         })
         .collect();
-    let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
+    let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k.min(4096) + 1);
     if k == 0 {
         return Vec::new();
     }

@@ -6,7 +6,9 @@
 //! "common terms" rule of other engines — stopwords learned from the corpus.
 //!
 //! Document frequencies are counted by the backend (so stemming matches its
-//! index) and kept in a [`TermStats`] cache for [`STATS_TTL_MS`].
+//! index). PostgreSQL keeps them in a [`TermStats`] cache for
+//! [`STATS_TTL_MS`]; SQLite's in-process index ([`crate::keyword`]) knows
+//! them exactly at any moment.
 
 use quick_cache::sync::Cache;
 

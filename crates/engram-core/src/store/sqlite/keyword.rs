@@ -1,8 +1,8 @@
 //! SQL for the in-process keyword index ([`crate::keyword`]): loading every
 //! memory when the index is first needed, and the change log it tails
 //! (`keyword_changes`, fed by the triggers of schema step 12), pruned once
-//! applied — the index is rebuilt from the rows whenever a store opens, so
-//! applied changes are never needed again.
+//! applied — the index is loaded from the rows on first use after a store
+//! opens, so applied changes are never needed again.
 
 use rusqlite::{params, Connection, Row};
 

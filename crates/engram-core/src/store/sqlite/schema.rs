@@ -400,8 +400,8 @@ CREATE TABLE change_heads (
         12,
         r#"
 -- Keyword search moves to the in-process index (crate::keyword): FTS5 scored
--- every matching row. The index is rebuilt from `memories` when a store opens
--- and tails this log of changes to what it holds (a memory's indexed text or
+-- every matching row. The index is loaded from `memories` on first use and
+-- tails this log of changes to what it holds (a memory's indexed text or
 -- placement, or its removal); applied changes are pruned.
 DROP TRIGGER memories_fts_insert;
 DROP TRIGGER memories_fts_delete;
