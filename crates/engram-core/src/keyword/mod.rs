@@ -26,7 +26,7 @@ mod postings;
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
-pub use analyze::{document, query as query_index_terms, Analyzed};
+use analyze::{document, query as query_index_terms, Analyzed};
 use postings::{top_k, Bm25, Postings};
 
 use crate::error::{Error, Result};

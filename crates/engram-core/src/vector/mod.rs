@@ -84,7 +84,7 @@ impl NsScope<'_> {
     }
 }
 
-/// What a vector search may return.
+/// What a search of an in-process index (this one, or [`crate::keyword`]) may return.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
     pub tenant: &'a str,

@@ -22,6 +22,7 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
@@ -104,6 +105,7 @@ struct Vectors {
 }
 
 /// The keyword index and its catch-up state.
+#[derive(Default)]
 struct Keywords {
     index: Arc<KeywordIndex>,
     /// Loaded from the rows (on first use, so admin commands never pay for it).
@@ -188,12 +190,7 @@ impl SqliteStore {
             writer,
             readers,
             vectors,
-            keywords: Keywords {
-                index: Arc::new(KeywordIndex::new()),
-                built: Default::default(),
-                behind: Default::default(),
-                sync: tokio::sync::Mutex::new(0),
-            },
+            keywords: Keywords::default(),
             clock: opts.clock,
             changed: super::ChangeSignals::default(),
             timings: Default::default(),
@@ -280,7 +277,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     {
-        let (out, touched, events) = self
+        let (out, (touched, keyword_change), events) = self
             .writer
             .write(move |c| {
                 let mut conn = Conn::new(c);
@@ -290,7 +287,6 @@ impl SqliteStore {
                 Ok((out, (conn.vectors_touched, keyword_change), conn.events))
             })
             .await?;
-        let (touched, keyword_change) = touched;
         for e in events {
             // No receiver is not an error: nobody caches.
             let _ = self.events.send(e);
@@ -300,11 +296,11 @@ impl SqliteStore {
         // retries. The first write loads the keyword index, so its log is
         // pruned whether or not anyone searches.
         let keywords_behind = keyword_change.is_some_and(|change| {
-            !self.keywords.built.load(std::sync::atomic::Ordering::Acquire) || self.keywords.index.applied() < change
+            !self.keywords.built.load(Ordering::Acquire) || self.keywords.index.applied() < change
         });
         if keywords_behind {
             if let Err(e) = self.sync_keywords().await {
-                self.keywords.behind.store(true, std::sync::atomic::Ordering::Release);
+                self.keywords.behind.store(true, Ordering::Release);
                 tracing::error!(error = %e, "the keyword index could not catch up after a write");
             }
         }
@@ -339,7 +335,6 @@ impl SqliteStore {
     /// Loads the keyword index from the rows if this store has not yet, and
     /// catches up if a catch-up after a write failed.
     async fn ensure_keywords(&self) -> Result<()> {
-        use std::sync::atomic::Ordering;
         if self.keywords.built.load(Ordering::Acquire) && !self.keywords.behind.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -349,7 +344,6 @@ impl SqliteStore {
     /// Brings the keyword index up to date with `keyword_changes` (loading
     /// it from the rows first if needed), and prunes what it has applied.
     pub async fn sync_keywords(&self) -> Result<()> {
-        use std::sync::atomic::Ordering;
         let mut pruned = self.keywords.sync.lock().await;
         let index = &self.keywords.index;
         if !self.keywords.built.load(Ordering::Acquire) {
