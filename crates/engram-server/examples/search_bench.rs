@@ -12,6 +12,11 @@
 //! 3. vector recall@10 against the exact top-10 (vector mode, context off).
 //!
 //! `cargo run --release -p engram-server --example search_bench -- DATA_DIR MODEL_DIR [OUT.json]`
+//!
+//! With `SEARCH_BENCH_DB=DIR` the store lives in DIR and is kept; a later run
+//! on the same DIR skips the ingest (its figures are then absent), so the
+//! searches can be profiled again and again without waiting for it;
+//! `SEARCH_BENCH_MODES=hybrid,vector` runs only the modes named.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -84,11 +89,13 @@ async fn run(data: &Path, model: &Path) -> Result<Value, BoxError> {
     let texts = read_lines(&data.join("texts.jsonl"))?;
     let query_texts = read_lines(&data.join("query_texts.jsonl"))?;
 
-    let dir = tempfile::tempdir()?;
-    let mut opts = SqliteOptions::new(dir.path().join("engram.db"));
+    let temp = tempfile::tempdir()?;
+    let dir = std::env::var_os("SEARCH_BENCH_DB").map_or_else(|| temp.path().to_path_buf(), Into::into);
+    let reused = dir.join("engram.db").exists();
+    let mut opts = SqliteOptions::new(dir.join("engram.db"));
     opts.readers = 8;
     opts.synchronous = Synchronous::Full;
-    opts.vectors = Some(VectorOptions { dims, index_path: dir.path().join("engram.vectors") });
+    opts.vectors = Some(VectorOptions { dims, index_path: dir.join("engram.vectors") });
     let store = SqliteStore::open(opts)?;
     let embedder = Arc::new(engram_embed::LocalEmbedder::load(model)?);
     let opts = ServiceOptions { embedder: Some(embedder), ..ServiceOptions::default() };
@@ -98,7 +105,7 @@ async fn run(data: &Path, model: &Path) -> Result<Value, BoxError> {
 
     let started = Instant::now();
     let mut statuses = std::collections::BTreeMap::<String, usize>::new();
-    for (chunk_no, chunk) in base.chunks(1000).enumerate() {
+    for (chunk_no, chunk) in base.chunks(1000).enumerate().filter(|_| !reused) {
         let memories = chunk
             .iter()
             .enumerate()
@@ -137,7 +144,10 @@ async fn run(data: &Path, model: &Path) -> Result<Value, BoxError> {
     }
     let mut modes = serde_json::Map::new();
     let mut recall_sum = 0.0;
+    let only = std::env::var("SEARCH_BENCH_MODES").unwrap_or_default();
     for (name, mode, context) in [("hybrid", "hybrid", true), ("vector", "vector", false), ("keyword", "keyword", true)]
+        .into_iter()
+        .filter(|(name, ..)| only.is_empty() || only.split(',').any(|m| m == *name))
     {
         let mut lat = Vec::with_capacity(queries.len());
         for q in 0..queries.len() {
@@ -162,6 +172,9 @@ async fn run(data: &Path, model: &Path) -> Result<Value, BoxError> {
         );
     }
     let (rss_end, peak_end) = rss_mb();
+    // Saves the vector index beside the database (a kept store reloads it).
+    service.save_indexes().await?;
+    service.close().await;
     Ok(json!({
         "system": "engram (in-process MemoryService, SQLite + usearch HNSW)",
         "hnsw": {

@@ -116,6 +116,36 @@ pub struct RankParams {
     pub now: Millis,
 }
 
+impl RankParams {
+    /// BM25 divided by the best among the keyword hits (0 when absent).
+    fn normalise(&self, keyword: Option<f64>) -> f64 {
+        match keyword {
+            Some(k) if self.best_keyword > 0.0 => k / self.best_keyword,
+            _ => 0.0,
+        }
+    }
+
+    /// A candidate's relevance in this mode, before context and boosts.
+    pub fn relevance(&self, s: &Signals) -> f64 {
+        let w = self.weights;
+        match self.mode {
+            Mode::Keyword => self.normalise(s.keyword),
+            Mode::Vector => s.vector.unwrap_or(0.0),
+            Mode::Hybrid => w.vector * s.vector.unwrap_or(0.0) + w.keyword * self.normalise(s.keyword),
+        }
+    }
+}
+
+/// The `n` most relevant of the candidates, most relevant first (ties by
+/// `seq`): the ones whose neighbours are looked up. A neighbour lends context
+/// in proportion to its own relevance, so only the leaders' neighbours, and
+/// the leaders themselves, can gain enough of it to matter to a page.
+pub fn leaders(p: &RankParams, signals: &HashMap<i64, Signals>, n: usize) -> Vec<i64> {
+    let mut all: Vec<(f64, i64)> = signals.iter().map(|(&seq, s)| (p.relevance(s), seq)).collect();
+    all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    all.into_iter().take(n).map(|(_, seq)| seq).collect()
+}
+
 /// Scores every candidate that has [`RankFacts`] (the others are out of scope)
 /// and returns them best first, ties by `seq`.
 pub fn rank(
@@ -125,15 +155,8 @@ pub fn rank(
     adjacent: &[(i64, i64)],
 ) -> Vec<Ranked> {
     let w = p.weights;
-    let normalise = |k: Option<f64>| match k {
-        Some(k) if p.best_keyword > 0.0 => k / p.best_keyword,
-        _ => 0.0,
-    };
-    let relevance = |s: &Signals| match p.mode {
-        Mode::Keyword => normalise(s.keyword),
-        Mode::Vector => s.vector.unwrap_or(0.0),
-        Mode::Hybrid => w.vector * s.vector.unwrap_or(0.0) + w.keyword * normalise(s.keyword),
-    };
+    let normalise = |k: Option<f64>| p.normalise(k);
+    let relevance = |s: &Signals| p.relevance(s);
     let mut best_neighbour: HashMap<i64, f64> = HashMap::new();
     for &(a, b) in adjacent {
         let (Some(sa), Some(sb)) = (signals.get(&a), signals.get(&b)) else {
@@ -223,6 +246,21 @@ mod tests {
         assert!((three.explain.context - 0.40).abs() < 1e-9, "{:?}", three.explain);
         // The lending goes both ways: 2 gets half of 3's relevance.
         assert!((on[0].explain.context - 0.05).abs() < 1e-9);
+    }
+
+    #[test]
+    fn leaders_are_the_most_relevant_in_the_mode_ties_by_seq() {
+        // Hybrid: 1 = 0.6·0.5 + 0.4·1 = 0.70, 2 = 0.54, 3 = 0.20, 4 = 0.54.
+        let signals = HashMap::from([
+            (1, sig(Some(4.0), Some(0.5))),
+            (2, sig(None, Some(0.9))),
+            (3, sig(Some(2.0), None)),
+            (4, sig(None, Some(0.9))),
+        ]);
+        assert_eq!(leaders(&params(Mode::Hybrid, 0.5, 4.0), &signals, 3), vec![1, 2, 4]);
+        // Keyword mode ranks by BM25 alone: 1, then 3; 2 and 4 have none.
+        assert_eq!(leaders(&params(Mode::Keyword, 0.5, 4.0), &signals, 2), vec![1, 3]);
+        assert_eq!(leaders(&params(Mode::Vector, 0.5, 4.0), &signals, 10).len(), 4);
     }
 
     #[test]

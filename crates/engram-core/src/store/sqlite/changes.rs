@@ -113,5 +113,5 @@ pub fn since(c: &Connection, tenant: &str, after: (i64, i64), limit: usize) -> R
 
 /// The position of the newest row (of any tenant).
 pub fn tail(c: &Connection) -> Result<(i64, i64)> {
-    Ok((0, c.query_row("SELECT COALESCE(MAX(id), 0) FROM changes", [], |r| r.get(0))?))
+    Ok((0, c.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM changes")?.query_row([], |r| r.get(0))?))
 }

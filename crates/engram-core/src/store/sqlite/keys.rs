@@ -82,5 +82,5 @@ pub fn by_hash(c: &Connection, hash: &[u8; 32]) -> Result<Option<KeyRow>> {
 }
 
 pub fn any(c: &Connection) -> Result<bool> {
-    Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM api_keys)", [], |r| r.get(0))?)
+    Ok(c.prepare_cached("SELECT EXISTS (SELECT 1 FROM api_keys)")?.query_row([], |r| r.get(0))?)
 }

@@ -29,7 +29,7 @@ fn doc_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<KeywordDoc>> {
 
 /// The newest change id (0 when none).
 pub fn last_change(c: &Connection) -> Result<i64> {
-    Ok(c.query_row("SELECT COALESCE(MAX(change), 0) FROM keyword_changes", [], |r| r.get(0))?)
+    Ok(c.prepare_cached("SELECT COALESCE(MAX(change), 0) FROM keyword_changes")?.query_row([], |r| r.get(0))?)
 }
 
 /// Up to `limit` memories with text after `seq`, in order, as changes at `as_of`.

@@ -176,7 +176,7 @@ pub fn changes_since(c: &Connection, after: i64, limit: usize) -> Result<Vec<Cha
 
 /// The newest change id (0 when none).
 pub fn last_change(c: &Connection) -> Result<i64> {
-    Ok(c.query_row("SELECT COALESCE(MAX(change), 0) FROM vector_changes", [], |r| r.get(0))?)
+    Ok(c.prepare_cached("SELECT COALESCE(MAX(change), 0) FROM vector_changes")?.query_row([], |r| r.get(0))?)
 }
 
 /// Every stored vector as a change at `as_of` (a full rebuild).

@@ -109,30 +109,36 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>) {
     }
 }
 
+/// Runs one of the group's fixed statements, prepared once per connection
+/// (`execute_batch` would parse it again for every write).
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         tracing::warn!(error = %e, writes = group.len(), "cannot begin a write transaction");
         group.drain(..).for_each(|op| op.finish(Err(copy_of(&e))));
         return;
     }
     let mut applied = Vec::with_capacity(group.len());
     for mut op in group.drain(..) {
-        let outcome = conn.execute_batch("SAVEPOINT op").map_err(Error::from).and_then(|()| op.apply(conn));
+        let outcome = exec(conn, "SAVEPOINT op").map_err(Error::from).and_then(|()| op.apply(conn));
         match outcome {
-            Ok(()) => match conn.execute_batch("RELEASE op") {
+            Ok(()) => match exec(conn, "RELEASE op") {
                 Ok(()) => applied.push(op),
                 Err(e) => op.finish(Err(e.into())),
             },
             Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK TO op; RELEASE op");
+                let _ = exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"));
                 op.finish(Err(e));
             }
         }
     }
-    match conn.execute_batch("COMMIT") {
+    match exec(conn, "COMMIT") {
         Ok(()) => applied.into_iter().for_each(|op| op.finish(Ok(()))),
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = exec(conn, "ROLLBACK");
             tracing::error!(error = %e, writes = applied.len(), "group commit failed");
             applied.into_iter().for_each(|op| op.finish(Err(copy_of(&e))));
         }
