@@ -13,7 +13,12 @@ use crate::time::Millis;
 
 /// Whether a memory is live at `now`.
 pub fn memory_live(m: &Memory, now: Millis) -> bool {
-    m.expires_at.is_none_or(|e| e > now)
+    live_until(m.expires_at, now)
+}
+
+/// Whether something expiring at `expires_at` (never: `None`) is live at `now`.
+pub fn live_until(expires_at: Option<Millis>, now: Millis) -> bool {
+    expires_at.is_none_or(|e| e > now)
 }
 
 /// The stored memory, if it is live at `now`.

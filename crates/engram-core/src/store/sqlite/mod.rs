@@ -4,6 +4,7 @@
 mod changes;
 mod conn;
 mod errors;
+mod expiry;
 mod filter_sql;
 mod jobs;
 mod keys;
@@ -124,6 +125,8 @@ pub struct SqliteStore {
     readers: Arc<readers::Readers>,
     vectors: Option<Vectors>,
     keywords: Keywords,
+    /// Whether any memory can have expired (see `expiry`).
+    expiry: Arc<expiry::EarliestExpiry>,
     clock: SharedClock,
     changed: super::ChangeSignals,
     timings: crate::metrics::StoreTimings,
@@ -183,7 +186,8 @@ impl SqliteStore {
             None => None,
         };
         let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1), opts.busy_timeout)?;
-        let writer = Arc::new(writer::Writer::start(conn)?);
+        let expiry = Arc::new(expiry::EarliestExpiry::load(&conn)?);
+        let writer = Arc::new(writer::Writer::start(conn, Arc::clone(&expiry))?);
         let (events, _) = tokio::sync::broadcast::channel(super::EVENT_BUFFER);
         Ok(SqliteStore {
             events,
@@ -191,6 +195,7 @@ impl SqliteStore {
             readers,
             vectors,
             keywords: Keywords::default(),
+            expiry,
             clock: opts.clock,
             changed: super::ChangeSignals::default(),
             timings: Default::default(),
@@ -486,12 +491,18 @@ impl SqliteStore {
             })
             .await
             .map_err(|e| Error::internal(format!("search panicked: {e}")))??;
-            // The index knows placement, not expiry or the filter's full verdict.
-            let seqs: Vec<i64> = hits.iter().map(|(s, _)| *s as i64).collect();
-            let q2 = q.clone();
-            let live = self.readers.read(move |c| search_sql::in_scope(c, &q2, &seqs)).await?;
-            let kept: Vec<Hit> =
-                hits.iter().map(|(s, score)| (*s as i64, *score)).filter(|(s, _)| live.contains(s)).take(k).collect();
+            // The index knows placement, not expiry or the filter's full
+            // verdict: SQLite is asked unless there is neither a filter nor
+            // any memory expired.
+            let placed = hits.iter().map(|(s, score)| (*s as i64, *score));
+            let kept: Vec<Hit> = if !needs_set && self.expiry.none_expired(q.live_at) {
+                placed.take(k).collect()
+            } else {
+                let seqs: Vec<i64> = hits.iter().map(|(s, _)| *s as i64).collect();
+                let q2 = q.clone();
+                let live = self.readers.read(move |c| search_sql::in_scope(c, &q2, &seqs)).await?;
+                placed.filter(|(s, _)| live.contains(s)).take(k).collect()
+            };
             // Memories expired but not yet swept (or outside the filter) thinned
             // a full answer: look further.
             if kept.len() < k && hits.len() >= want && want < max_want {

@@ -5,12 +5,15 @@
 //! transaction, commits once, and only then answers the callers. One failing
 //! closure is rolled back alone; a failing COMMIT fails the whole group. So
 //! under load many writes share one fsync, and an answer always means durable.
+//! Around each commit it keeps the [`EarliestExpiry`] current.
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::expiry::EarliestExpiry;
 use crate::error::{Error, Result};
 
 /// Most writes committed together.
@@ -49,11 +52,11 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`.
-    pub fn start(conn: Connection) -> Result<Self> {
+    pub fn start(conn: Connection, expiry: Arc<EarliestExpiry>) -> Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("engram-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &expiry))
             .map_err(|e| Error::internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { tx: std::sync::Mutex::new(Some(tx)), thread: std::sync::Mutex::new(Some(thread)) })
     }
@@ -91,7 +94,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>, expiry: &EarliestExpiry) {
     let mut group: Vec<Box<dyn WriteOp>> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
@@ -101,7 +104,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>) {
                 Err(_) => break,
             }
         }
-        commit_group(&conn, &mut group);
+        commit_group(&conn, &mut group, expiry);
     }
     match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
         Ok(()) => tracing::info!("checkpointed the WAL"),
@@ -115,7 +118,7 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>) {
+fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>, expiry: &EarliestExpiry) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         tracing::warn!(error = %e, writes = group.len(), "cannot begin a write transaction");
         group.drain(..).for_each(|op| op.finish(Err(copy_of(&e))));
@@ -135,12 +138,24 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>) {
             }
         }
     }
-    match exec(conn, "COMMIT") {
+    // Lowered before the rows are visible, exact once they are (or are not);
+    // when it cannot be read, searches check expiry in SQL until it can.
+    if expiry.lower_to(conn).is_err() {
+        expiry.unknown();
+    }
+    let committed = exec(conn, "COMMIT").map_err(|e| copy_of(&e));
+    if committed.is_err() {
+        let _ = exec(conn, "ROLLBACK");
+    }
+    if let Err(e) = expiry.set_from(conn) {
+        expiry.unknown();
+        tracing::warn!(error = %e, "cannot read the earliest expiry");
+    }
+    match committed {
         Ok(()) => applied.into_iter().for_each(|op| op.finish(Ok(()))),
         Err(e) => {
-            let _ = exec(conn, "ROLLBACK");
             tracing::error!(error = %e, writes = applied.len(), "group commit failed");
-            applied.into_iter().for_each(|op| op.finish(Err(copy_of(&e))));
+            applied.into_iter().for_each(|op| op.finish(Err(e.clone())));
         }
     }
 }

@@ -67,6 +67,7 @@ conformance! {
     search::neighbours_lend_context_within_their_namespace,
     search::words_are_found_inside_scripts_written_without_spaces,
     ttl::expired_memories_are_never_returned_and_are_swept,
+    ttl::expired_matches_do_not_crowd_out_live_ones,
     ttl::item_reads_refresh_the_ttl,
     ttl::sessions_end_when_idle_and_keep_their_turns,
     merge::near_duplicates_merge_at_write_time,

@@ -50,6 +50,28 @@ pub async fn expired_memories_are_never_returned_and_are_swept(h: Harness) {
     assert_eq!(count(json!({})).await, 1, "only the pinned memory is left");
 }
 
+pub async fn expired_matches_do_not_crowd_out_live_ones(h: Harness) {
+    let svc = h.service();
+    let ctx = TenantCtx::dev();
+    // Sixty memories that match both words expire; two that match one live on.
+    let mut memories: Vec<serde_json::Value> = (0..60)
+        .map(|i| json!({"namespace": ["k"], "text": format!("fading ember number {i}"), "ttl_seconds": 1}))
+        .collect();
+    memories.push(json!({"namespace": ["k"], "text": "an ember that lasts"}));
+    memories.push(json!({"namespace": ["k"], "text": "another lasting ember"}));
+    svc.create_memories(&ctx, from_json(json!({ "memories": memories }))).await.unwrap();
+    h.advance(2_000);
+    let input: SearchInput = from_json(json!({"query": "fading ember", "mode": "keyword", "limit": 2}));
+    let found: Vec<String> =
+        svc.search(&ctx, input).await.unwrap().results.into_iter().map(|r| r.memory.text).collect();
+    assert_eq!(found.len(), 2, "a full page of live memories: {found:?}");
+    assert!(found.iter().all(|t| t.contains("last")), "{found:?}");
+    // Once swept, nothing has expired and the index's hits are taken as they are.
+    assert_eq!(svc.sweep_expired(100).await.unwrap(), 60);
+    let input: SearchInput = from_json(json!({"query": "fading ember", "mode": "keyword", "limit": 5}));
+    assert_eq!(svc.search(&ctx, input).await.unwrap().results.len(), 2);
+}
+
 pub async fn item_reads_refresh_the_ttl(h: Harness) {
     let svc = h.service();
     let ctx = TenantCtx::dev();
