@@ -4,7 +4,8 @@
 #   idle     the seeded memories are all embedded (the script waits for the
 #            queue to drain) and nothing else runs: get-by-id, LangGraph
 #            get_item, durable put_item (index=false) at 1, 8, 32 connections
-#            (wrk), redis GET/SET at the same counts;
+#            (wrk), redis GET/SET at the same counts; and GET /healthz at 32
+#            connections, a route that does no work (the HTTP stack's ceiling);
 #   backlog  the local model is embedding a backlog (BACKLOG memories of
 #            ~25 words posted just before): get-by-id and get_item at 32
 #            connections beside redis GET, and how fast the queue embedded
@@ -95,6 +96,8 @@ run_redis() { # conns
 # table reports the median of the rounds.
 for round in $(seq "$ROUNDS"); do
   echo "round $round of $ROUNDS" >&2
+  # The ceiling of any route on this machine: a request that does no work.
+  run_wrk "engram GET /healthz (no work)" scripts/bench/healthz.lua 32
   for c in $CONNS; do
     run_wrk "engram get by id" scripts/bench/get_by_id.lua "$c"
     run_wrk "engram LangGraph get_item" scripts/bench/get_item.lua "$c"
@@ -156,6 +159,8 @@ for (sit, name, c), (rps, p50, p99, err, n) in sorted(med.items(), key=order):
         ratio = f"= {rps * 100:.0f} memories/s"
     elif name.startswith("redis"):
         ratio = ""
+    elif "healthz" in name:
+        ratio = f"{rps / med[(sit, 'redis GET', c)][0]:.2f}x redis GET (the ceiling of any route)"
     else:
         ratio = f"{rps / med[(sit, peer(name), c)][0]:.2f}x {peer(name)}"
         if sit == "backlog":
