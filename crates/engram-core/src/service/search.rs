@@ -210,7 +210,8 @@ impl MemoryService {
         let params = RankParams { mode, weights: self.inner.weights, context_weight, best_keyword, now: scope.live_at };
         // Every hit's relevance is known before choosing whose neighbours to
         // look up; the neighbours' signals are filled in after.
-        self.fill_missing_signals(&mut signals, mode, &terms, query_vector.clone()).await?;
+        let hits: Vec<i64> = signals.keys().copied().collect();
+        self.fill_missing_signals(&mut signals, &hits, mode, &terms, query_vector.clone()).await?;
         let expansion = if context_weight > 0.0 {
             let leading = rank::leaders(&params, &signals, context_leaders(page.limit + page.offset));
             let rest: Vec<i64> = signals.keys().copied().filter(|s| !leading.contains(s)).collect();
@@ -223,10 +224,14 @@ impl MemoryService {
         } else {
             store.expand(scope.clone(), signals.keys().copied().collect(), None).await?
         };
+        let mut neighbours = Vec::new();
         for &(_, n) in &expansion.adjacent {
-            signals.entry(n).or_default();
+            if let std::collections::hash_map::Entry::Vacant(e) = signals.entry(n) {
+                e.insert(Signals::default());
+                neighbours.push(n);
+            }
         }
-        self.fill_missing_signals(&mut signals, mode, &terms, query_vector).await?;
+        self.fill_missing_signals(&mut signals, &neighbours, mode, &terms, query_vector).await?;
         let ranked = rank::rank(&params, &signals, &expansion.facts, &expansion.adjacent);
         let page: Vec<rank::Ranked> = ranked.into_iter().skip(page.offset).take(page.limit).collect();
         let mut rows: HashMap<i64, Memory> = store
@@ -238,18 +243,20 @@ impl MemoryService {
         Ok(page.into_iter().filter_map(|r| rows.remove(&r.seq).map(|m| (m, Some(r.score), Some(r.explain)))).collect())
     }
 
-    /// Gives every candidate the signals its mode uses: the cosine of those
-    /// found only by words (or as neighbours), the BM25 of those found only by
-    /// meaning.
+    /// Gives the candidates `seqs` the signals their mode uses: the cosine of
+    /// those found only by words (or as neighbours), the BM25 of those found
+    /// only by meaning.
     async fn fill_missing_signals(
         &self,
         signals: &mut HashMap<i64, Signals>,
+        seqs: &[i64],
         mode: Mode,
         terms: &[String],
         query_vector: Option<Vec<f32>>,
     ) -> Result<()> {
         if let Some(v) = query_vector {
-            let missing: Vec<i64> = signals.iter().filter(|(_, s)| s.vector.is_none()).map(|(k, _)| *k).collect();
+            let missing: Vec<i64> =
+                seqs.iter().copied().filter(|k| signals.get(k).is_some_and(|s| s.vector.is_none())).collect();
             if !missing.is_empty() {
                 for (seq, cos) in self.store().cosines(missing, v).await? {
                     if let Some(s) = signals.get_mut(&seq) {
@@ -259,7 +266,8 @@ impl MemoryService {
             }
         }
         if !terms.is_empty() && mode != Mode::Vector {
-            let missing: Vec<i64> = signals.iter().filter(|(_, s)| s.keyword.is_none()).map(|(k, _)| *k).collect();
+            let missing: Vec<i64> =
+                seqs.iter().copied().filter(|k| signals.get(k).is_some_and(|s| s.keyword.is_none())).collect();
             if !missing.is_empty() {
                 for (seq, bm25) in self.store().keyword_scores(terms.to_vec(), missing).await? {
                     if let Some(s) = signals.get_mut(&seq) {

@@ -1,5 +1,6 @@
 //! What belongs to the SQLite backend alone: the saved vector index and the
-//! replay of changes made after it was saved, across a restart.
+//! replay of changes made after it was saved, across a restart; what another
+//! process writes beside a running server.
 
 use engram_core::service::inputs::{CreateMemories, SearchInput};
 use engram_core::{MemoryService, TenantCtx};
@@ -75,4 +76,35 @@ async fn a_read_whose_caller_stops_waiting_keeps_its_connection() {
     for _ in 0..5 {
         assert!(store.read(|r| r.any_key()).await.is_ok());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_rows_written_beside_the_server_never_crowd_out_live_ones() {
+    use engram_core::service::{AuthMode, ServiceOptions};
+    let h = Harness::new(Backend::Sqlite);
+    let ctx = TenantCtx::dev();
+    // The server opens first: nothing in the store expires yet.
+    let server = h.service();
+    // An admin command beside it (`engram import`) writes sixty memories
+    // that match best and expire, and two that last.
+    let admin = MemoryService::with_options(
+        h.admin_store(),
+        AuthMode::DevUntilKeysExist,
+        ServiceOptions { clock: h.clock.clone(), ..ServiceOptions::default() },
+    );
+    let mut memories: Vec<serde_json::Value> = (0..60)
+        .map(|i| json!({"namespace": ["k"], "text": format!("fading ember number {i}"), "ttl_seconds": 1}))
+        .collect();
+    memories.push(json!({"namespace": ["k"], "text": "an ember that lasts"}));
+    memories.push(json!({"namespace": ["k"], "text": "another lasting ember"}));
+    admin.create_memories(&ctx, from_json(json!({ "memories": memories }))).await.unwrap();
+    admin.close().await;
+    h.advance(2_000);
+    // The server's keyword index loads those rows on its first search, and
+    // learns from them that memories have expired.
+    let input: SearchInput = from_json(json!({"query": "fading ember", "mode": "keyword", "limit": 2}));
+    let found: Vec<String> =
+        server.search(&ctx, input).await.unwrap().results.into_iter().map(|r| r.memory.text).collect();
+    assert_eq!(found.len(), 2, "a full page of live memories: {found:?}");
+    assert!(found.iter().all(|t| t.contains("last")), "{found:?}");
 }

@@ -5,7 +5,10 @@
 //!
 //! The writer lowers the value to the new earliest *before* a group commits
 //! and sets it exactly after, so whoever sees a group's rows (in SQLite, or in
-//! an index caught up from them) sees a value no later than the true one.
+//! an index caught up from them) sees a value no later than the true one. The
+//! indexes' catch-ups lower it too, from what they read, before applying it:
+//! rows another process wrote (`engram import` beside a server) reach the
+//! indexes that way, not through this process's writer.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -31,7 +34,8 @@ impl EarliestExpiry {
         earliest == i64::MAX || liveness::live_until(Some(earliest), now)
     }
 
-    /// Before a group commits: never later than both the old and the new state.
+    /// Before a group commits, or an index applies what it read: never later
+    /// than both the old and the new state.
     pub(super) fn lower_to(&self, c: &Connection) -> Result<()> {
         self.0.fetch_min(earliest(c)?, Ordering::AcqRel);
         Ok(())

@@ -325,7 +325,14 @@ impl SqliteStore {
         let _one = v.sync.lock().await;
         loop {
             let after = v.index.applied();
-            let changes = self.readers.read(move |c| vectors::changes_since(c, after, SYNC_STEP)).await?;
+            let expiry = Arc::clone(&self.expiry);
+            let changes = self
+                .readers
+                .read(move |c| {
+                    expiry.lower_to(c)?;
+                    vectors::changes_since(c, after, SYNC_STEP)
+                })
+                .await?;
             let done = changes.len() < SYNC_STEP;
             let index = Arc::clone(&v.index);
             tokio::task::spawn_blocking(move || index.apply(changes))
@@ -359,7 +366,14 @@ impl SqliteStore {
             let as_of = self.readers.read(keyword::last_change).await?;
             let mut after = 0i64;
             loop {
-                let rows = self.readers.read(move |c| keyword::memories_after(c, after, SYNC_STEP, as_of)).await?;
+                let expiry = Arc::clone(&self.expiry);
+                let rows = self
+                    .readers
+                    .read(move |c| {
+                        expiry.lower_to(c)?;
+                        keyword::memories_after(c, after, SYNC_STEP, as_of)
+                    })
+                    .await?;
                 let Some(last) = rows.last() else { break };
                 after = last.seq as i64;
                 let done = rows.len() < SYNC_STEP;
@@ -372,7 +386,14 @@ impl SqliteStore {
         }
         loop {
             let after = index.applied();
-            let changes = self.readers.read(move |c| keyword::changes_since(c, after, SYNC_STEP)).await?;
+            let expiry = Arc::clone(&self.expiry);
+            let changes = self
+                .readers
+                .read(move |c| {
+                    expiry.lower_to(c)?;
+                    keyword::changes_since(c, after, SYNC_STEP)
+                })
+                .await?;
             let done = changes.len() < SYNC_STEP;
             if !changes.is_empty() {
                 self.apply_keywords(changes).await?;

@@ -43,10 +43,12 @@ pub fn in_scope(c: &Connection, q: &Scope, seqs: &[i64]) -> Result<HashSet<i64>>
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// What ranking needs of `seqs` (already in scope) and, when `max_gap` is set,
-/// of the memories written just before and after each in the same namespace
-/// (by id, which orders by creation), created at most `max_gap` apart and in
-/// the search's scope.
+/// What ranking needs of those of `seqs` in the search's scope and, when
+/// `max_gap` is set, of the memories written just before and after each in the
+/// same namespace (by id, which orders by creation), created at most `max_gap`
+/// apart and in the scope. The candidates' scope is checked here too: an index
+/// search may skip its own check (see `expiry`), and a hit the index has not
+/// yet caught up on (deleted, swept, moved) must neither rank nor lend context.
 pub fn expand(c: &Connection, q: &Scope, seqs: &[i64], max_gap: Option<Millis>) -> Result<Expansion> {
     let mut out = Expansion::default();
     if seqs.is_empty() {
@@ -64,10 +66,9 @@ pub fn expand(c: &Connection, q: &Scope, seqs: &[i64], max_gap: Option<Millis>) 
     } else {
         b.sql(", NULL, NULL");
     }
-    b.sql(&format!(" FROM {BY_SEQ} WHERE m.tenant_id = "))
-        .param(SqlValue::Text(q.tenant.clone()))
-        .sql(" AND m.seq IN ")
-        .seq_list(seqs);
+    b.sql(&format!(" FROM {BY_SEQ} WHERE"));
+    push_scope(&mut b, q);
+    b.sql(" AND m.seq IN ").seq_list(seqs);
     let rows: Vec<(i64, Millis, RankFacts, [Option<i64>; 2])> = run_query(c, &b, |r| {
         Ok((r.get(0)?, r.get(1)?, RankFacts { updated_at: r.get(2)?, salience: r.get(3)? }, [r.get(4)?, r.get(5)?]))
     })?;
