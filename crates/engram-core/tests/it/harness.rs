@@ -154,6 +154,17 @@ impl Harness {
 }
 
 /// A caller of tenant `tenant` with every scope.
+/// Sixty memories in namespace `k` that match "fading ember" best and expire
+/// after a second, and two that match one of the words and last.
+pub fn fading_and_lasting_embers() -> serde_json::Value {
+    let mut memories: Vec<serde_json::Value> = (0..60)
+        .map(|i| serde_json::json!({"namespace": ["k"], "text": format!("fading ember number {i}"), "ttl_seconds": 1}))
+        .collect();
+    memories.push(serde_json::json!({"namespace": ["k"], "text": "an ember that lasts"}));
+    memories.push(serde_json::json!({"namespace": ["k"], "text": "another lasting ember"}));
+    serde_json::json!({ "memories": memories })
+}
+
 pub fn tenant(tenant: &str) -> TenantCtx {
     TenantCtx { tenant: tenant.into(), ..TenantCtx::dev() }
 }

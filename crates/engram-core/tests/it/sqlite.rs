@@ -6,7 +6,7 @@ use engram_core::service::inputs::{CreateMemories, SearchInput};
 use engram_core::{MemoryService, TenantCtx};
 use serde_json::json;
 
-use crate::harness::{from_json, tenant, Backend, Harness, Rng, DIMS};
+use crate::harness::{fading_and_lasting_embers, from_json, tenant, Backend, Harness, Rng, DIMS};
 
 async fn nearest(svc: &MemoryService, ctx: &TenantCtx, v: &[f32], k: i64) -> Vec<String> {
     let q: SearchInput = from_json(json!({"mode": "vector", "query_embedding": v, "limit": k, "context_weight": 0}));
@@ -92,12 +92,7 @@ async fn expired_rows_written_beside_the_server_never_crowd_out_live_ones() {
         AuthMode::DevUntilKeysExist,
         ServiceOptions { clock: h.clock.clone(), ..ServiceOptions::default() },
     );
-    let mut memories: Vec<serde_json::Value> = (0..60)
-        .map(|i| json!({"namespace": ["k"], "text": format!("fading ember number {i}"), "ttl_seconds": 1}))
-        .collect();
-    memories.push(json!({"namespace": ["k"], "text": "an ember that lasts"}));
-    memories.push(json!({"namespace": ["k"], "text": "another lasting ember"}));
-    admin.create_memories(&ctx, from_json(json!({ "memories": memories }))).await.unwrap();
+    admin.create_memories(&ctx, from_json(fading_and_lasting_embers())).await.unwrap();
     admin.close().await;
     h.advance(2_000);
     // The server's keyword index loads those rows on its first search, and

@@ -325,14 +325,7 @@ impl SqliteStore {
         let _one = v.sync.lock().await;
         loop {
             let after = v.index.applied();
-            let expiry = Arc::clone(&self.expiry);
-            let changes = self
-                .readers
-                .read(move |c| {
-                    expiry.lower_to(c)?;
-                    vectors::changes_since(c, after, SYNC_STEP)
-                })
-                .await?;
+            let changes = self.catch_up_read(move |c| vectors::changes_since(c, after, SYNC_STEP)).await?;
             let done = changes.len() < SYNC_STEP;
             let index = Arc::clone(&v.index);
             tokio::task::spawn_blocking(move || index.apply(changes))
@@ -366,14 +359,7 @@ impl SqliteStore {
             let as_of = self.readers.read(keyword::last_change).await?;
             let mut after = 0i64;
             loop {
-                let expiry = Arc::clone(&self.expiry);
-                let rows = self
-                    .readers
-                    .read(move |c| {
-                        expiry.lower_to(c)?;
-                        keyword::memories_after(c, after, SYNC_STEP, as_of)
-                    })
-                    .await?;
+                let rows = self.catch_up_read(move |c| keyword::memories_after(c, after, SYNC_STEP, as_of)).await?;
                 let Some(last) = rows.last() else { break };
                 after = last.seq as i64;
                 let done = rows.len() < SYNC_STEP;
@@ -386,14 +372,7 @@ impl SqliteStore {
         }
         loop {
             let after = index.applied();
-            let expiry = Arc::clone(&self.expiry);
-            let changes = self
-                .readers
-                .read(move |c| {
-                    expiry.lower_to(c)?;
-                    keyword::changes_since(c, after, SYNC_STEP)
-                })
-                .await?;
+            let changes = self.catch_up_read(move |c| keyword::changes_since(c, after, SYNC_STEP)).await?;
             let done = changes.len() < SYNC_STEP;
             if !changes.is_empty() {
                 self.apply_keywords(changes).await?;
@@ -409,6 +388,22 @@ impl SqliteStore {
             *pruned = applied;
         }
         Ok(())
+    }
+
+    /// An index catch-up's read of what it will apply: the earliest expiry is
+    /// first lowered from what the same connection sees (see `expiry`).
+    async fn catch_up_read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let expiry = Arc::clone(&self.expiry);
+        self.readers
+            .read(move |c| {
+                expiry.lower_to(c)?;
+                f(c)
+            })
+            .await
     }
 
     /// Applies keyword changes off the async threads (analysing texts costs).

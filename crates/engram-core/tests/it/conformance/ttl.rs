@@ -8,7 +8,7 @@ use engram_core::service::{PutItem, SearchItems};
 use engram_core::{ErrorCode, TenantCtx};
 use serde_json::json;
 
-use crate::harness::{from_json, Harness, MINUTE};
+use crate::harness::{fading_and_lasting_embers, from_json, Harness, MINUTE};
 
 pub async fn expired_memories_are_never_returned_and_are_swept(h: Harness) {
     let svc = h.service();
@@ -54,12 +54,7 @@ pub async fn expired_matches_do_not_crowd_out_live_ones(h: Harness) {
     let svc = h.service();
     let ctx = TenantCtx::dev();
     // Sixty memories that match both words expire; two that match one live on.
-    let mut memories: Vec<serde_json::Value> = (0..60)
-        .map(|i| json!({"namespace": ["k"], "text": format!("fading ember number {i}"), "ttl_seconds": 1}))
-        .collect();
-    memories.push(json!({"namespace": ["k"], "text": "an ember that lasts"}));
-    memories.push(json!({"namespace": ["k"], "text": "another lasting ember"}));
-    svc.create_memories(&ctx, from_json(json!({ "memories": memories }))).await.unwrap();
+    svc.create_memories(&ctx, from_json(fading_and_lasting_embers())).await.unwrap();
     h.advance(2_000);
     let input: SearchInput = from_json(json!({"query": "fading ember", "mode": "keyword", "limit": 2}));
     let found: Vec<String> =
