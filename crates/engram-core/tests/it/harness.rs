@@ -165,6 +165,16 @@ pub fn fading_and_lasting_embers() -> serde_json::Value {
     serde_json::json!({ "memories": memories })
 }
 
+/// After [`fading_and_lasting_embers`] expired: a keyword search for "fading
+/// ember" with `limit` 2 gets a full page of the two that last.
+pub async fn only_the_lasting_embers_are_found(svc: &MemoryService, ctx: &TenantCtx) {
+    let input: engram_core::service::inputs::SearchInput =
+        from_json(serde_json::json!({"query": "fading ember", "mode": "keyword", "limit": 2}));
+    let found: Vec<String> = svc.search(ctx, input).await.unwrap().results.into_iter().map(|r| r.memory.text).collect();
+    assert_eq!(found.len(), 2, "a full page of live memories: {found:?}");
+    assert!(found.iter().all(|t| t.contains("last")), "{found:?}");
+}
+
 pub fn tenant(tenant: &str) -> TenantCtx {
     TenantCtx { tenant: tenant.into(), ..TenantCtx::dev() }
 }
