@@ -155,8 +155,6 @@ pub fn rank(
     adjacent: &[(i64, i64)],
 ) -> Vec<Ranked> {
     let w = p.weights;
-    let normalise = |k: Option<f64>| p.normalise(k);
-    let relevance = |s: &Signals| p.relevance(s);
     let mut best_neighbour: HashMap<i64, f64> = HashMap::new();
     for &(a, b) in adjacent {
         let (Some(sa), Some(sb)) = (signals.get(&a), signals.get(&b)) else {
@@ -165,7 +163,7 @@ pub fn rank(
         if !(facts.contains_key(&a) && facts.contains_key(&b)) {
             continue;
         }
-        for (me, other) in [(a, relevance(sb)), (b, relevance(sa))] {
+        for (me, other) in [(a, p.relevance(sb)), (b, p.relevance(sa))] {
             let e = best_neighbour.entry(me).or_insert(0.0);
             *e = e.max(other);
         }
@@ -174,14 +172,14 @@ pub fn rank(
         .iter()
         .filter_map(|(&seq, s)| {
             let f = facts.get(&seq)?;
-            let relevance = relevance(s);
+            let relevance = p.relevance(s);
             let context = p.context_weight * best_neighbour.get(&seq).copied().unwrap_or(0.0);
             let recency = w.recency * recency_factor(f.updated_at, p.now, w.half_life_ms);
             let salience = w.salience * f.salience;
             let explain = Explain {
                 vector: s.vector,
                 keyword: s.keyword,
-                keyword_normalised: normalise(s.keyword),
+                keyword_normalised: p.normalise(s.keyword),
                 relevance,
                 context,
                 recency,

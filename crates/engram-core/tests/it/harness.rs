@@ -153,7 +153,6 @@ impl Harness {
     }
 }
 
-/// A caller of tenant `tenant` with every scope.
 /// Sixty memories in namespace `k` that match "fading ember" best and expire
 /// after a second, and two that match one of the words and last.
 pub fn fading_and_lasting_embers() -> serde_json::Value {
@@ -175,6 +174,7 @@ pub async fn only_the_lasting_embers_are_found(svc: &MemoryService, ctx: &Tenant
     assert!(found.iter().all(|t| t.contains("last")), "{found:?}");
 }
 
+/// A caller of tenant `tenant` with every scope.
 pub fn tenant(tenant: &str) -> TenantCtx {
     TenantCtx { tenant: tenant.into(), ..TenantCtx::dev() }
 }

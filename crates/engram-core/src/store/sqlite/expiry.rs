@@ -30,8 +30,7 @@ impl EarliestExpiry {
 
     /// Whether every memory is live at `now` by the liveness rule.
     pub fn none_expired(&self, now: Millis) -> bool {
-        let earliest = self.0.load(Ordering::Acquire);
-        earliest == i64::MAX || liveness::live_until(Some(earliest), now)
+        liveness::live_until(Some(self.0.load(Ordering::Acquire)), now)
     }
 
     /// Before a group commits, or an index applies what it read: never later
