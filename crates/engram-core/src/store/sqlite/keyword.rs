@@ -1,6 +1,7 @@
 //! SQL for the in-process keyword index ([`crate::keyword`]): loading every
 //! memory when the index is first needed, and the change log it tails
-//! (`keyword_changes`, fed by the triggers of schema step 12), pruned once
+//! (`keyword_changes`: inserts are logged by [`log_change`], updates and
+//! deletes by the triggers of schema step 12), pruned once
 //! applied — the index is loaded from the rows on first use after a store
 //! opens, so applied changes are never needed again.
 
@@ -25,6 +26,13 @@ fn doc_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<KeywordDoc>> {
         }),
         _ => None,
     })
+}
+
+/// Logs a change to the memory at `seq` (called for an inserted memory with
+/// indexed text; schema step 13 says why this is not a trigger).
+pub fn log_change(c: &Connection, seq: i64) -> Result<()> {
+    c.prepare_cached("INSERT INTO keyword_changes (seq) VALUES (?)")?.execute(params![seq])?;
+    Ok(())
 }
 
 /// The newest change id (0 when none).

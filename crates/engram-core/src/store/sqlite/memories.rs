@@ -91,12 +91,10 @@ pub fn by_seq(c: &Connection, seq: i64) -> Result<Option<Stored>> {
     one(c, "m.seq = ?", params![seq])
 }
 
+const BY_TEXT_HASH: &str = "m.tenant_id = ? AND m.namespace = ? AND m.text_hash = ? ORDER BY m.seq";
+
 pub fn by_text_hash(c: &Connection, tenant: &str, ns: &Namespace, hash: i64) -> Result<Vec<Stored>> {
-    many(
-        c,
-        "m.tenant_id = ? AND m.namespace = ? AND m.text_hash = ? ORDER BY m.seq",
-        params![tenant, ns.joined(), hash],
-    )
+    many(c, BY_TEXT_HASH, params![tenant, ns.joined(), hash])
 }
 
 pub fn most_salient(c: &Connection, tier: Tier, min: f64, limit: usize) -> Result<Vec<Stored>> {
@@ -185,8 +183,13 @@ pub fn insert(c: &Connection, s: &Stored) -> Result<i64> {
         SqlValue::Integer(m.namespace.depth() as i64),
     ];
     values.extend(written_values(s)?);
+    let indexed = matches!(values.last(), Some(SqlValue::Text(search_text)) if !search_text.is_empty());
     c.prepare_cached(&SQL)?.execute(rusqlite::params_from_iter(values))?;
-    Ok(c.last_insert_rowid())
+    let seq = c.last_insert_rowid();
+    if indexed {
+        super::keyword::log_change(c, seq)?;
+    }
+    Ok(seq)
 }
 
 /// Replaces the written columns of the row at `s.seq` (the tenant, id and
@@ -276,4 +279,28 @@ pub fn namespaces(c: &Connection, scope: &Scope) -> Result<Vec<Namespace>> {
     b.sql(" ORDER BY m.namespace");
     let stored: Vec<String> = run_query(c, &b, |r| r.get(0))?;
     Ok(stored.iter().map(|s| Namespace::from_stored(s)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The write path's duplicate lookup is compiled once. Its plan checks a
+    /// partial index's condition (`text_hash IS NOT NULL`) against a bound
+    /// value; unless plans ignore bound values (`open_connection`), SQLite
+    /// compiles such a statement again whenever its bindings are cleared,
+    /// which the statement cache does each time it takes a statement back.
+    #[test]
+    fn the_duplicate_lookup_is_compiled_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("engram.db");
+        let mut c = super::super::open_connection(&path, false, std::time::Duration::from_secs(1)).expect("open");
+        super::super::schema::migrate(&mut c, 0).expect("migrate");
+        let ns = Namespace::parse_joined("a/b", "namespace").expect("namespace");
+        for hash in 0..5 {
+            assert!(by_text_hash(&c, "t", &ns, hash).expect("lookup").is_empty());
+        }
+        let cached = c.prepare_cached(&format!("SELECT {COLUMNS} FROM memories m WHERE {BY_TEXT_HASH}")).expect("cached");
+        assert_eq!(cached.get_status(rusqlite::StatementStatus::RePrepare), 0);
+    }
 }

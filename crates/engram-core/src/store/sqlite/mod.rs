@@ -155,6 +155,11 @@ pub(crate) fn open_connection(path: &Path, read_only: bool, busy_timeout: std::t
         "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000; \
          PRAGMA secure_delete = ON;"
     })?;
+    // Plans never depend on bound values: otherwise a statement whose plan
+    // looked at one (a partial index's condition, e.g. `text_hash = ?`) is
+    // compiled again on every use, because the statement cache clears the
+    // bindings when it takes a statement back (docs/decisions.md).
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

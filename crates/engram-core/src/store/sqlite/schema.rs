@@ -424,6 +424,20 @@ CREATE TRIGGER memories_keyword_update AFTER UPDATE OF search_text, tier, key, n
 END;
 "#,
     ),
+    (
+        13,
+        r#"
+-- The backend logs an inserted memory's keyword change and a stored vector's
+-- change itself (memories::insert, vectors::put_vector): a statement that
+-- fires a trigger keeps a statement journal, a copy of every page it touches
+-- that SQLite walks again when the statement ends, and in a batch of 1 000
+-- that walk grew with the batch (docs/decisions.md, "Write statements
+-- without a statement journal").
+DROP TRIGGER memories_keyword_insert;
+DROP TRIGGER memory_vectors_insert;
+DROP TRIGGER memory_vectors_update;
+"#,
+    ),
 ];
 
 /// Step 8's data: the n-grams of memories written in scripts without spaces

@@ -79,13 +79,21 @@ pub fn drop_vector(c: &Connection, seq: i64) -> Result<()> {
     Ok(())
 }
 
-/// Queues a memory for embedding at version `gen`.
+/// Queues a memory for embedding at version `gen` (nothing when the memory
+/// is gone). An upsert, not `INSERT OR REPLACE … SELECT`: either of those
+/// makes SQLite keep a statement journal (schema step 13).
 pub fn queue(c: &Connection, seq: i64, gen: i64) -> Result<()> {
+    let placed = c
+        .prepare_cached("SELECT tenant_id, namespace FROM memories WHERE seq = ?")?
+        .query_row(params![seq], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .optional()?;
+    let Some((tenant, namespace)) = placed else { return Ok(()) };
     c.prepare_cached(
-        "INSERT OR REPLACE INTO embed_queue (seq, tenant_id, namespace, gen, leased_until) \
-         SELECT seq, tenant_id, namespace, ?, 0 FROM memories WHERE seq = ?",
+        "INSERT INTO embed_queue (seq, tenant_id, namespace, gen, leased_until) VALUES (?, ?, ?, ?, 0) \
+         ON CONFLICT (seq) DO UPDATE SET tenant_id = excluded.tenant_id, namespace = excluded.namespace, \
+         gen = excluded.gen, leased_until = 0",
     )?
-    .execute(params![gen, seq])?;
+    .execute(params![seq, tenant, namespace, gen])?;
     Ok(())
 }
 
@@ -103,14 +111,22 @@ pub fn unqueue(c: &Connection, seq: i64, gen: i64) -> Result<bool> {
     Ok(c.prepare_cached("DELETE FROM embed_queue WHERE seq = ? AND gen = ?")?.execute(params![seq, gen])? == 1)
 }
 
-/// Stores (or replaces) a memory's vector and takes it off the queue.
+/// Stores (or replaces) a memory's vector and takes it off the queue (only
+/// the latter when the memory is gone), and logs the change for the vector
+/// index (schema step 13 says why this is not a trigger).
 pub fn put_vector(c: &Connection, seq: i64, v: &[f32]) -> Result<()> {
     c.prepare_cached("DELETE FROM embed_queue WHERE seq = ?")?.execute(params![seq])?;
+    let tenant = c
+        .prepare_cached("SELECT tenant_id FROM memories WHERE seq = ?")?
+        .query_row(params![seq], |r| r.get::<_, String>(0))
+        .optional()?;
+    let Some(tenant) = tenant else { return Ok(()) };
     c.prepare_cached(
-        "INSERT INTO memory_vectors (seq, tenant_id, vector) SELECT seq, tenant_id, ? FROM memories WHERE seq = ? \
+        "INSERT INTO memory_vectors (seq, tenant_id, vector) VALUES (?, ?, ?) \
          ON CONFLICT (seq) DO UPDATE SET vector = excluded.vector",
     )?
-    .execute(params![to_blob(v), seq])?;
+    .execute(params![seq, tenant, to_blob(v)])?;
+    c.prepare_cached("INSERT INTO vector_changes (seq) VALUES (?)")?.execute(params![seq])?;
     Ok(())
 }
 
