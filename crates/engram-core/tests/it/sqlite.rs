@@ -101,36 +101,3 @@ async fn expired_rows_written_beside_the_server_never_crowd_out_live_ones() {
     // learns from them that memories have expired.
     only_the_lasting_embers_are_found(&server, &ctx).await;
 }
-
-/// The WAL is copied into the database by the checkpoint thread and restarts
-/// while writes keep coming; it does not grow with everything written.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_wal_stays_bounded_under_a_stream_of_writes() {
-    let h = Harness::new(Backend::Sqlite);
-    let svc = h.service();
-    let ctx = TenantCtx::dev();
-    // Four writers, 12 batches each of 100 memories of ~2 KB: ~10 MB of rows
-    // and indexes, ten times the mark (1 000 pages of 4 KiB) at which a
-    // checkpoint is asked for, committed without a pause between groups.
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let (svc, ctx) = (svc.clone(), ctx.clone());
-            tokio::spawn(async move {
-                let filler = "word ".repeat(400);
-                for batch in 0..12 {
-                    let memories: Vec<_> = (0..100)
-                        .map(|i| json!({"namespace": ["wal"], "text": format!("{filler} {w} {batch} {i}")}))
-                        .collect();
-                    svc.create_memories(&ctx, from_json(json!({ "memories": memories }))).await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        w.await.unwrap();
-    }
-    let wal = std::fs::metadata(h.dir.path().join("engram.db-wal")).unwrap().len();
-    let db = std::fs::metadata(h.dir.path().join("engram.db")).unwrap().len();
-    assert!(db > 8 << 20, "the rows reached the database file: {db} bytes");
-    assert!(wal < 6 << 20, "the WAL restarted instead of growing with the writes: {wal} bytes");
-}

@@ -300,8 +300,7 @@ mod tests {
         for hash in 0..5 {
             assert!(by_text_hash(&c, "t", &ns, hash).expect("lookup").is_empty());
         }
-        let cached =
-            c.prepare_cached(&format!("SELECT {COLUMNS} FROM memories m WHERE {BY_TEXT_HASH}")).expect("cached");
+        let cached = c.prepare_cached(&format!("SELECT {COLUMNS} FROM memories m WHERE {BY_TEXT_HASH}")).expect("cached");
         assert_eq!(cached.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 }

@@ -2,7 +2,6 @@
 //! and a pool of readers. See `schema.rs` for the tables.
 
 mod changes;
-mod checkpoint;
 mod conn;
 mod errors;
 mod expiry;
@@ -193,8 +192,7 @@ impl SqliteStore {
         };
         let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1), opts.busy_timeout)?;
         let expiry = Arc::new(expiry::EarliestExpiry::load(&conn)?);
-        let tail = checkpoint::start(&mut conn, &opts.path, opts.busy_timeout)?;
-        let writer = Arc::new(writer::Writer::start(conn, Arc::clone(&expiry), tail)?);
+        let writer = Arc::new(writer::Writer::start(conn, Arc::clone(&expiry))?);
         let (events, _) = tokio::sync::broadcast::channel(super::EVENT_BUFFER);
         Ok(SqliteStore {
             events,

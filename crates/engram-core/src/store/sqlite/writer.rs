@@ -5,8 +5,7 @@
 //! transaction, commits once, and only then answers the callers. One failing
 //! closure is rolled back alone; a failing COMMIT fails the whole group. So
 //! under load many writes share one fsync, and an answer always means durable.
-//! Around each commit it keeps the [`EarliestExpiry`] current; between groups
-//! it copies what is left of the WAL after a checkpoint ([`super::checkpoint`]).
+//! Around each commit it keeps the [`EarliestExpiry`] current.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -14,7 +13,6 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::checkpoint::Tail;
 use super::expiry::EarliestExpiry;
 use crate::error::{Error, Result};
 
@@ -54,11 +52,11 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`.
-    pub fn start(conn: Connection, expiry: Arc<EarliestExpiry>, tail: Arc<Tail>) -> Result<Self> {
+    pub fn start(conn: Connection, expiry: Arc<EarliestExpiry>) -> Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("engram-sqlite-writer".into())
-            .spawn(move || run(conn, rx, &expiry, &tail))
+            .spawn(move || run(conn, rx, &expiry))
             .map_err(|e| Error::internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { tx: std::sync::Mutex::new(Some(tx)), thread: std::sync::Mutex::new(Some(thread)) })
     }
@@ -96,10 +94,9 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>, expiry: &EarliestExpiry, tail: &Tail) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>, expiry: &EarliestExpiry) {
     let mut group: Vec<Box<dyn WriteOp>> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.blocking_recv() {
-        tail.copy_if_due(&conn);
         group.push(first);
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
