@@ -101,3 +101,26 @@ async fn expired_rows_written_beside_the_server_never_crowd_out_live_ones() {
     // learns from them that memories have expired.
     only_the_lasting_embers_are_found(&server, &ctx).await;
 }
+
+/// An admin command of a newer engram does not upgrade the schema under a
+/// running server, which would go on under rules it does not know.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_command_does_not_upgrade_the_schema_under_a_running_server() {
+    use engram_core::store::{SqliteOptions, SqliteStore};
+    let h = Harness::new(Backend::Sqlite);
+    let server = h.service();
+    let path = h.dir.path().join("engram.db");
+    // The server's schema lacks the newest step, as an older engram's would.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let newest: i64 = raw.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0)).unwrap();
+    raw.execute("DELETE FROM schema_migrations WHERE version = ?", [newest]).unwrap();
+    let mut opts = SqliteOptions::new(&path);
+    opts.exclusive = false;
+    opts.clock = h.clock.clone();
+    let err = SqliteStore::open(opts).err().expect("refused beside the server");
+    assert_eq!(err.code(), engram_core::error::ErrorCode::Unavailable);
+    assert!(err.to_string().contains("stop the server"), "{err}");
+    let applied: i64 = raw.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0)).unwrap();
+    assert_eq!(applied, newest - 1, "nothing was applied");
+    server.close().await;
+}

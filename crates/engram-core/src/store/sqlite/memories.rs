@@ -182,8 +182,12 @@ pub fn insert(c: &Connection, s: &Stored) -> Result<i64> {
         SqlValue::Text(m.namespace.joined()),
         SqlValue::Integer(m.namespace.depth() as i64),
     ];
-    values.extend(written_values(s)?);
-    let indexed = matches!(values.last(), Some(SqlValue::Text(search_text)) if !search_text.is_empty());
+    let written = written_values(s)?;
+    let indexed = WRITTEN
+        .iter()
+        .zip(&written)
+        .any(|(col, v)| *col == "search_text" && matches!(v, SqlValue::Text(text) if !text.is_empty()));
+    values.extend(written);
     c.prepare_cached(&SQL)?.execute(rusqlite::params_from_iter(values))?;
     let seq = c.last_insert_rowid();
     if indexed {
@@ -300,7 +304,8 @@ mod tests {
         for hash in 0..5 {
             assert!(by_text_hash(&c, "t", &ns, hash).expect("lookup").is_empty());
         }
-        let cached = c.prepare_cached(&format!("SELECT {COLUMNS} FROM memories m WHERE {BY_TEXT_HASH}")).expect("cached");
+        let cached =
+            c.prepare_cached(&format!("SELECT {COLUMNS} FROM memories m WHERE {BY_TEXT_HASH}")).expect("cached");
         assert_eq!(cached.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 }

@@ -457,6 +457,21 @@ fn backfill_search_text(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Whether the database is at the newest schema this build knows (a new,
+/// empty file is not).
+pub fn is_current(conn: &Connection) -> Result<bool> {
+    let known: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !known {
+        return Ok(false);
+    }
+    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    Ok(current >= MIGRATIONS.last().map(|m| m.0).unwrap_or(0))
+}
+
 /// Brings the database up to the newest schema (`now` is recorded per step).
 pub fn migrate(conn: &mut Connection, now: crate::time::Millis) -> Result<()> {
     conn.execute_batch(

@@ -1,6 +1,7 @@
 //! SQL for embeddings: the embedding queue, stored vectors, the change log the
-//! in-process index tails, and the per-tenant model record. The triggers that
-//! feed the change log are in `schema.rs`; what is queued is decided by the rules.
+//! in-process index tails, and the per-tenant model record. A stored vector's
+//! change is logged by [`put_vector`], a memory's placement change or removal
+//! by the triggers in `schema.rs`; what is queued is decided by the rules.
 
 use std::collections::HashSet;
 
