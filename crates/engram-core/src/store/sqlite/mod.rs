@@ -185,15 +185,16 @@ impl SqliteStore {
         // schema only while no server holds the database: a running server of
         // an older engram would go on under rules it does not know (step 13
         // moved change logging from triggers into this backend's code).
-        let upgrading = match (&lock, schema::is_current(&conn)?) {
-            (None, false) => Some(lock::DbLock::acquire(&opts.path).map_err(|e| {
+        let upgrading = if lock.is_none() && !schema::is_current(&conn)? {
+            Some(lock::DbLock::acquire(&opts.path).map_err(|e| {
                 Error::unavailable(format!(
                     "this engram must upgrade the database's schema, which it does not do under a running \
                      server: stop the server (a server of this version upgrades it as it starts), then run \
                      this command again ({e})"
                 ))
-            })?),
-            _ => None,
+            })?)
+        } else {
+            None
         };
         schema::migrate(&mut conn, opts.clock.now_ms())?;
         drop(upgrading);

@@ -457,19 +457,28 @@ fn backfill_search_text(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Whether the database is at the newest schema this build knows (a new,
-/// empty file is not).
-pub fn is_current(conn: &Connection) -> Result<bool> {
+/// The newest schema version this build knows.
+fn newest() -> i64 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
+
+/// The database's schema version (0 for a new, empty file).
+fn current(conn: &Connection) -> Result<i64> {
     let known: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')",
         [],
         |r| r.get(0),
     )?;
     if !known {
-        return Ok(false);
+        return Ok(0);
     }
-    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
-    Ok(current >= MIGRATIONS.last().map(|m| m.0).unwrap_or(0))
+    Ok(conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?)
+}
+
+/// Whether the database is at the newest schema this build knows (a new,
+/// empty file is not).
+pub fn is_current(conn: &Connection) -> Result<bool> {
+    Ok(current(conn)? >= newest())
 }
 
 /// Brings the database up to the newest schema (`now` is recorded per step).
@@ -477,8 +486,7 @@ pub fn migrate(conn: &mut Connection, now: crate::time::Millis) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )?;
-    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
-    let newest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    let (current, newest) = (current(conn)?, newest());
     if current > newest {
         return Err(Error::unavailable(format!(
             "the database has schema version {current}, newer than this engram build knows (version {newest}): \

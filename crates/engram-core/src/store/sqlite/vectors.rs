@@ -80,15 +80,18 @@ pub fn drop_vector(c: &Connection, seq: i64) -> Result<()> {
     Ok(())
 }
 
+/// The tenant and stored namespace of the memory at `seq`, if it exists.
+fn placement(c: &Connection, seq: i64) -> Result<Option<(String, String)>> {
+    Ok(c.prepare_cached("SELECT tenant_id, namespace FROM memories WHERE seq = ?")?
+        .query_row(params![seq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
 /// Queues a memory for embedding at version `gen` (nothing when the memory
 /// is gone). An upsert, not `INSERT OR REPLACE … SELECT`: either of those
 /// makes SQLite keep a statement journal (schema step 13).
 pub fn queue(c: &Connection, seq: i64, gen: i64) -> Result<()> {
-    let placed = c
-        .prepare_cached("SELECT tenant_id, namespace FROM memories WHERE seq = ?")?
-        .query_row(params![seq], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .optional()?;
-    let Some((tenant, namespace)) = placed else { return Ok(()) };
+    let Some((tenant, namespace)) = placement(c, seq)? else { return Ok(()) };
     c.prepare_cached(
         "INSERT INTO embed_queue (seq, tenant_id, namespace, gen, leased_until) VALUES (?, ?, ?, ?, 0) \
          ON CONFLICT (seq) DO UPDATE SET tenant_id = excluded.tenant_id, namespace = excluded.namespace, \
@@ -117,11 +120,7 @@ pub fn unqueue(c: &Connection, seq: i64, gen: i64) -> Result<bool> {
 /// index (schema step 13 says why this is not a trigger).
 pub fn put_vector(c: &Connection, seq: i64, v: &[f32]) -> Result<()> {
     c.prepare_cached("DELETE FROM embed_queue WHERE seq = ?")?.execute(params![seq])?;
-    let tenant = c
-        .prepare_cached("SELECT tenant_id FROM memories WHERE seq = ?")?
-        .query_row(params![seq], |r| r.get::<_, String>(0))
-        .optional()?;
-    let Some(tenant) = tenant else { return Ok(()) };
+    let Some((tenant, _)) = placement(c, seq)? else { return Ok(()) };
     c.prepare_cached(
         "INSERT INTO memory_vectors (seq, tenant_id, vector) VALUES (?, ?, ?) \
          ON CONFLICT (seq) DO UPDATE SET vector = excluded.vector",
