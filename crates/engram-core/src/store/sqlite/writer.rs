@@ -168,3 +168,86 @@ fn copy_of(e: &rusqlite::Error) -> Error {
         other => Error::internal(format!("sqlite: {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insert(conn: &Connection, x: i64) -> Result<()> {
+        conn.execute("INSERT INTO t (x) VALUES (?1)", [x])?;
+        Ok(())
+    }
+
+    fn rows(path: &std::path::Path) -> Vec<i64> {
+        let c = Connection::open(path).expect("open");
+        let mut s = c.prepare("SELECT x FROM t ORDER BY x").expect("prepare");
+        let out = s.query_map([], |r| r.get(0)).expect("query").collect::<rusqlite::Result<Vec<i64>>>();
+        out.expect("rows")
+    }
+
+    /// A failing write of a group is rolled back alone, whether it is the
+    /// first of its group or not, and the others commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_write_is_undone_alone_wherever_it_is_in_its_group() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("engram.db");
+        let mut c = super::super::open_connection(&path, false, std::time::Duration::from_secs(1)).expect("open");
+        super::super::schema::migrate(&mut c, 0).expect("migrate");
+        c.execute_batch("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)").expect("table");
+        let expiry = Arc::new(EarliestExpiry::load(&c).expect("expiry"));
+        let writer = Arc::new(Writer::start(c, expiry).expect("writer"));
+
+        // Hold the writer inside a first group until the next writes are
+        // queued, so they make one group together, in order.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (entered, started) = tokio::sync::oneshot::channel::<()>();
+        let blocker = tokio::spawn({
+            let w = Arc::clone(&writer);
+            async move {
+                w.write(move |c| {
+                    let _ = entered.send(());
+                    held.recv().map_err(|_| Error::internal("released"))?;
+                    insert(c, 1)
+                })
+                .await
+            }
+        });
+        started.await.expect("the first group started");
+        // In one group: a write that inserts and then fails, a good one, a
+        // failing one in the middle, and a last good one.
+        let queued_now = || {
+            let tx = writer.tx.lock().expect("lock");
+            tx.as_ref().map_or(0, |t| t.max_capacity() - t.capacity())
+        };
+        let mut queued = Vec::new();
+        let writes: Vec<Box<dyn FnOnce(&Connection) -> Result<()> + Send>> = vec![
+            Box::new(|c| {
+                insert(c, 10)?;
+                Err(Error::conflict("the first write fails"))
+            }),
+            Box::new(|c| insert(c, 11)),
+            Box::new(|c| {
+                insert(c, 12)?;
+                insert(c, 11)
+            }),
+            Box::new(|c| insert(c, 13)),
+        ];
+        for (i, f) in writes.into_iter().enumerate() {
+            let w = Arc::clone(&writer);
+            queued.push(tokio::spawn(async move { w.write(f).await }));
+            // Queued in this order before the next is sent.
+            while queued_now() < i + 1 {
+                tokio::task::yield_now().await;
+            }
+        }
+        release.send(()).expect("release");
+        blocker.await.expect("join").expect("the first group commits");
+        let mut outcomes = Vec::new();
+        for q in queued {
+            outcomes.push(q.await.expect("join").is_ok());
+        }
+        assert_eq!(outcomes, [false, true, false, true]);
+        assert_eq!(rows(&path), [1, 11, 13]);
+        writer.shutdown();
+    }
+}
