@@ -173,6 +173,9 @@ fn copy_of(e: &rusqlite::Error) -> Error {
 mod tests {
     use super::*;
 
+    /// A write as the test queues it.
+    type Write = Box<dyn FnOnce(&Connection) -> Result<()> + Send>;
+
     fn insert(conn: &Connection, x: i64) -> Result<()> {
         conn.execute("INSERT INTO t (x) VALUES (?1)", [x])?;
         Ok(())
@@ -220,7 +223,7 @@ mod tests {
             tx.as_ref().map_or(0, |t| t.max_capacity() - t.capacity())
         };
         let mut queued = Vec::new();
-        let writes: Vec<Box<dyn FnOnce(&Connection) -> Result<()> + Send>> = vec![
+        let writes: Vec<Write> = vec![
             Box::new(|c| {
                 insert(c, 10)?;
                 Err(Error::conflict("the first write fails"))
