@@ -95,7 +95,7 @@ async fn run(data: &Path, model: &Path) -> Result<Value, BoxError> {
     let mut opts = SqliteOptions::new(dir.join("engram.db"));
     opts.readers = 8;
     opts.synchronous = Synchronous::Full;
-    opts.vectors = Some(VectorOptions { dims, index_path: dir.join("engram.vectors") });
+    opts.vectors = Some(VectorOptions { dims, index_path: Some(dir.join("engram.vectors")) });
     let store = SqliteStore::open(opts)?;
     let embedder = Arc::new(engram_embed::LocalEmbedder::load(model)?);
     let opts = ServiceOptions { embedder: Some(embedder), ..ServiceOptions::default() };

@@ -25,7 +25,7 @@ pub struct CommonFlags {
     /// Directory for the database and other state.
     #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
-    /// Store URL, e.g. sqlite://./data/engram.db.
+    /// Store URL: sqlite://PATH (e.g. sqlite://./data/engram.db), postgres://… or memory://.
     #[arg(long, global = true)]
     pub store: Option<String>,
 }

@@ -72,6 +72,15 @@ pub fn check_config(flags: &CommonFlags) -> Result<(), Failure> {
 /// Opens the store beside a running server (no lock, no vector index, no
 /// embedder) as a service.
 pub(crate) async fn open_admin_service(settings: &Settings) -> Result<MemoryService, Failure> {
+    if settings.store.ephemeral() {
+        return Err(Failure::Config(
+            "store.url = memory:// lives only inside the server process that opened it: an admin command \
+             (keys, audit, export, import, migrate, reembed) would open an empty store of its own. Use a \
+             sqlite:// or postgres:// store for data that outlives the server; with memory://, authenticate \
+             with bearer tokens ([auth]) or use dev mode on 127.0.0.1"
+                .into(),
+        ));
+    }
     let opts = server::service_options(settings, None).map_err(|e| Failure::Runtime(e.to_string()))?;
     let store = server::open_store(settings.store.for_admin()).await.map_err(|e| Failure::Runtime(e.to_string()))?;
     Ok(MemoryService::with_options(store, AuthMode::Required, opts))

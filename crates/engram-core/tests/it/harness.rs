@@ -1,5 +1,5 @@
 //! What every test body runs on: a [`Harness`] opens a store of the chosen
-//! [`Backend`] in a temp dir, on a [`ManualClock`] the test moves by hand, and
+//! [`Backend`] in a temp dir (or in memory), on a [`ManualClock`] the test moves by hand, and
 //! builds services on it. Vectors are the test's own (callers may bring
 //! theirs), in a small space of [`DIMS`] dimensions.
 
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use engram_core::clock::ManualClock;
 use engram_core::embed::{EmbedError, Embedder};
 use engram_core::service::{AuthMode, ServiceOptions};
+use engram_core::store::sqlite::Location;
 use engram_core::store::{
     PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, Synchronous, VectorOptions,
 };
@@ -26,6 +27,8 @@ pub const DAY: i64 = 86_400_000;
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// `memory://`: SQLite in this process's memory.
+    Memory,
 }
 
 /// A backend on a temp dir (SQLite) or a fresh database (PostgreSQL), a
@@ -36,6 +39,11 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     /// The PostgreSQL database of this harness (created by [`Harness::new`]).
     pub postgres_url: Option<String>,
+    /// The in-memory database of this harness, and a store kept open on it
+    /// for the harness's life: an in-memory database lives while a
+    /// connection to it does, so a body that reopens the store (as a
+    /// restarted server would a file) finds what it wrote.
+    memory: Option<(Location, Store)>,
 }
 
 /// The variable naming the test PostgreSQL server (an admin URL).
@@ -84,17 +92,42 @@ impl Embedder for CallerVectors {
 impl Harness {
     pub fn new(backend: Backend) -> Self {
         let postgres_url = (backend == Backend::Postgres).then(fresh_database);
-        Harness { backend, dir: tempfile::tempdir().expect("tempdir"), clock: ManualClock::new(T0), postgres_url }
+        let memory = (backend == Backend::Memory).then(|| {
+            let location = Location::memory();
+            let keeper = SqliteOptions {
+                location: location.clone(),
+                exclusive: false,
+                readers: 1,
+                ..SqliteOptions::in_memory()
+            };
+            (location, Store::Sqlite(SqliteStore::open(keeper).expect("open the in-memory store")))
+        });
+        Harness {
+            backend,
+            dir: tempfile::tempdir().expect("tempdir"),
+            clock: ManualClock::new(T0),
+            postgres_url,
+            memory,
+        }
+    }
+
+    /// Where this harness's SQLite database lives (a file, or memory).
+    fn sqlite_location(&self) -> Location {
+        match &self.memory {
+            Some((location, _)) => location.clone(),
+            None => Location::File(self.dir.path().join("engram.db")),
+        }
     }
 
     /// Opens the backend's store on this harness's directory and clock.
     pub fn store(&self) -> Store {
         match self.backend {
-            Backend::Sqlite => {
-                let mut opts = SqliteOptions::new(self.dir.path().join("engram.db"));
+            Backend::Sqlite | Backend::Memory => {
+                let mut opts = SqliteOptions { location: self.sqlite_location(), ..SqliteOptions::in_memory() };
                 opts.readers = 4;
                 opts.synchronous = Synchronous::Normal;
-                opts.vectors = Some(VectorOptions { dims: DIMS, index_path: self.dir.path().join("engram.vectors") });
+                let index_path = (self.backend == Backend::Sqlite).then(|| self.dir.path().join("engram.vectors"));
+                opts.vectors = Some(VectorOptions { dims: DIMS, index_path });
                 opts.clock = self.clock.clone();
                 Store::Sqlite(SqliteStore::open(opts).expect("open the store"))
             }
@@ -112,8 +145,8 @@ impl Harness {
     /// CLI's `for_admin`): no single-server lock, no vector index.
     pub fn admin_store(&self) -> Store {
         match self.backend {
-            Backend::Sqlite => {
-                let mut opts = SqliteOptions::new(self.dir.path().join("engram.db"));
+            Backend::Sqlite | Backend::Memory => {
+                let mut opts = SqliteOptions { location: self.sqlite_location(), ..SqliteOptions::in_memory() };
                 opts.exclusive = false;
                 opts.readers = 1;
                 opts.clock = self.clock.clone();

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use engram_core::clock::SharedClock;
 use engram_core::service::Lifecycle;
+use engram_core::store::sqlite::Location;
 use engram_core::store::{check_postgres_url, PostgresOptions, SqliteOptions, Synchronous, VectorOptions};
 use engram_embed::chat::ChatOptions;
 use serde::{Deserialize, Serialize};
@@ -160,8 +161,9 @@ impl Default for ServerSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
-    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`;
-    /// empty means `sqlite://<data_dir>/engram.db`.
+    /// `sqlite://PATH`, `postgres://USER:PASSWORD@HOST:PORT/DATABASE` or
+    /// `memory://` (nothing on disk, gone at exit); empty means
+    /// `sqlite://<data_dir>/engram.db`.
     pub url: String,
     /// Read connections in the SQLite pool.
     pub readers: u32,
@@ -214,10 +216,18 @@ impl StoreSettings {
         }
     }
 
+    /// Whether the data lives only as long as the process (`memory://`).
+    pub fn ephemeral(&self) -> bool {
+        matches!(self, StoreSettings::Sqlite(o) if matches!(o.location, Location::Memory(_)))
+    }
+
     /// Where the data lives, for logs and `check-config` (passwords hidden).
     pub fn describe(&self) -> String {
         match self {
-            StoreSettings::Sqlite(o) => format!("sqlite://{}", o.path.display()),
+            StoreSettings::Sqlite(o) => match &o.location {
+                Location::File(path) => format!("sqlite://{}", path.display()),
+                Location::Memory(_) => "memory://".into(),
+            },
             StoreSettings::Postgres(o) => redact_url(&o.url),
         }
     }
@@ -404,10 +414,18 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
     }
     let url = c.store.url.as_str();
     let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-    let db_path = if url.is_empty() {
-        Some(c.server.data_dir.join("engram.db"))
+    let sqlite = if url.is_empty() {
+        Some(Location::File(c.server.data_dir.join("engram.db")))
     } else if let Some(p) = url.strip_prefix("sqlite://") {
-        Some(PathBuf::from(p))
+        if p.is_empty() {
+            e.push("store.url = \"sqlite://\" needs a file path, e.g. sqlite://./data/engram.db".into());
+        }
+        Some(Location::File(PathBuf::from(p)))
+    } else if let Some(rest) = url.strip_prefix("memory://") {
+        if !rest.is_empty() {
+            e.push(format!("store.url = {url:?}: memory:// takes nothing after it (each server has its own)"));
+        }
+        Some(Location::memory())
     } else if postgres {
         if let Err(why) = check_postgres_url(url) {
             e.push(format!("store.url = {:?}: {why}", redact_url(url)));
@@ -415,14 +433,11 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
         None
     } else {
         e.push(format!(
-            "store.url = {:?}: use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+            "store.url = {:?}: use sqlite://PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE or memory://",
             redact_url(url)
         ));
         None
     };
-    if db_path.as_deref().is_some_and(|p| p.as_os_str().is_empty()) {
-        e.push("store.url = \"sqlite://\" needs a file path, e.g. sqlite://./data/engram.db".into());
-    }
     range_i(&mut e, "store.pool_size", i64::from(c.store.pool_size), 1, 1000);
     range_i(&mut e, "store.readers", i64::from(c.store.readers), 1, 64);
     let synchronous = match c.store.synchronous.as_str() {
@@ -467,14 +482,17 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
         return Err(ConfigError(vec!["invalid configuration".into()]));
     };
     let request_timeout = Duration::from_secs_f64(t);
-    let store = match db_path {
-        Some(path) => StoreSettings::Sqlite(SqliteOptions {
-            vectors: embedder
-                .dims()
-                .map(|dims| VectorOptions { dims, index_path: c.server.data_dir.join("engram.vectors") }),
+    let store = match sqlite {
+        Some(location) => StoreSettings::Sqlite(SqliteOptions {
+            vectors: embedder.dims().map(|dims| VectorOptions {
+                dims,
+                // An in-memory store's index is never saved.
+                index_path: matches!(location, Location::File(_)).then(|| c.server.data_dir.join("engram.vectors")),
+            }),
             readers: c.store.readers as usize,
             synchronous,
-            ..SqliteOptions::new(path)
+            location,
+            ..SqliteOptions::in_memory()
         }),
         // A statement never outlives the request that asked for it.
         None => StoreSettings::Postgres(PostgresOptions {
@@ -642,7 +660,9 @@ mod tests {
     fn defaults_are_valid() {
         let s = load(&Overrides::default(), env(&[])).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:7700");
-        assert!(matches!(&s.store, StoreSettings::Sqlite(o) if o.path == std::path::Path::new("./data/engram.db")));
+        assert!(
+            matches!(&s.store, StoreSettings::Sqlite(o) if o.location == Location::File("./data/engram.db".into()))
+        );
         assert_eq!(s.max_body_bytes, 10 * 1024 * 1024);
     }
 

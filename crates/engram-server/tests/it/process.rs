@@ -84,6 +84,38 @@ fn sigterm_drains_and_checkpoints() {
     assert_eq!(n, 1);
 }
 
+/// `memory://`: a server that leaves nothing in its data directory, whose
+/// data is gone once it exits, and that admin commands refuse to open.
+#[test]
+fn a_memory_store_touches_no_disk_and_is_gone_at_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let memory = [("ENGRAM_STORE_URL", "memory://")];
+    let mut p = Proc::serve(&data, &memory);
+    let ids = p.client().remember(json!([{"namespace": ["nb"], "text": "the kettle is in the left cupboard"}]));
+    assert_eq!(p.client().get(&format!("/v1/memories/{}", ids[0])).status, 200);
+    let found = p.client().post("/v1/memories/search", &json!({"query": "kettle"})).json();
+    assert_eq!(found["results"][0]["memory"]["id"], json!(ids[0]), "{found}");
+    let put = json!({"namespace": ["prefs"], "key": "k1", "value": {"tea": "green"}});
+    assert_eq!(p.client().put("/store/items", &put).status, 204);
+    let wait =
+        request(p.addr, "POST", "/v1/sessions/s1/turns", &[], Some(r#"{"turns":[{"role":"user","content":"hi"}]}"#));
+    assert_eq!(wait.status, 200, "{}", wait.text);
+
+    let admin = engram(&["keys", "create", "--tenant", "acme", "--scopes", "read", "--store", "memory://"], &data);
+    assert_eq!(admin.status.code(), Some(2), "a configuration error");
+    let err = String::from_utf8_lossy(&admin.stderr);
+    assert!(err.contains("memory://") && err.contains("inside the server process"), "{err}");
+
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(left.is_empty(), "memory:// wrote to disk: {left:?}");
+
+    let p = Proc::serve(&data, &memory);
+    assert_eq!(p.client().get(&format!("/v1/memories/{}", ids[0])).status, 404, "gone at exit");
+}
+
 fn engram(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
     Command::new(engram_bin()).args(args).arg("--data-dir").arg(data_dir).stdin(Stdio::null()).output().unwrap()
 }

@@ -298,7 +298,12 @@ mod tests {
     fn the_duplicate_lookup_is_compiled_once() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("engram.db");
-        let mut c = super::super::open_connection(&path, false, std::time::Duration::from_secs(1)).expect("open");
+        let mut c = super::super::open_connection(
+            &super::super::Location::File(path.clone()),
+            false,
+            std::time::Duration::from_secs(1),
+        )
+        .expect("open");
         super::super::schema::migrate(&mut c, 0).expect("migrate");
         let ns = Namespace::parse_joined("a/b", "namespace").expect("namespace");
         for hash in 0..5 {

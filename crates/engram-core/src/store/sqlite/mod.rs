@@ -1,5 +1,12 @@
 //! The embedded SQLite backend: one file, WAL, a group-committing writer thread
 //! and a pool of readers. See `schema.rs` for the tables.
+//!
+//! The same backend serves `memory://` ([`Location::Memory`]): the database
+//! lives in this process's memory (SQLite's `memdb` VFS, shared by the
+//! writer's and the readers' connections), nothing touches disk, and it is
+//! gone when the store closes. Being the same code, it keeps the same contract;
+//! what differs is durability (none), the journal (in memory, not WAL: readers
+//! wait while a group commits) and the vector index (never saved).
 
 mod changes;
 mod conn;
@@ -56,10 +63,35 @@ pub enum Synchronous {
     Normal,
 }
 
+/// Where the database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A file (WAL beside it, a `.lock` file for the single-server lock).
+    File(PathBuf),
+    /// This process's memory, under a name unique to the store (`memory://`):
+    /// see the module docs.
+    Memory(String),
+}
+
+impl Location {
+    /// A fresh in-memory database, named so no other store shares it.
+    pub fn memory() -> Self {
+        Location::Memory(format!("engram-{}", uuid::Uuid::now_v7().simple()))
+    }
+
+    /// For logs and errors: the path, or `memory://`.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::File(p) => p.display().to_string(),
+            Location::Memory(_) => "memory://".into(),
+        }
+    }
+}
+
 /// Tuning for the SQLite backend.
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
-    pub path: PathBuf,
+    pub location: Location,
     pub readers: usize,
     pub synchronous: Synchronous,
     /// Take the single-server lock (a server does; admin commands such as
@@ -78,8 +110,17 @@ impl SqliteOptions {
     /// A store at `path` with 4 readers, full fsync, the single-server lock,
     /// no vector index and the system clock.
     pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteOptions::at(Location::File(path.into()))
+    }
+
+    /// A fresh in-memory store (`memory://`), otherwise as [`SqliteOptions::new`].
+    pub fn in_memory() -> Self {
+        SqliteOptions::at(Location::memory())
+    }
+
+    fn at(location: Location) -> Self {
         SqliteOptions {
-            path: path.into(),
+            location,
             readers: 4,
             synchronous: Synchronous::Full,
             exclusive: true,
@@ -94,13 +135,14 @@ impl SqliteOptions {
 #[derive(Debug, Clone)]
 pub struct VectorOptions {
     pub dims: usize,
-    /// The saved graph (a sidecar `<path>.json` holds its watermark).
-    pub index_path: PathBuf,
+    /// The saved graph (a sidecar `<path>.json` holds its watermark);
+    /// `None`: never saved (an in-memory store's index lives and dies with it).
+    pub index_path: Option<PathBuf>,
 }
 
 struct Vectors {
     index: Arc<VectorIndex>,
-    path: PathBuf,
+    path: Option<PathBuf>,
     /// One catch-up at a time.
     sync: tokio::sync::Mutex<()>,
 }
@@ -130,20 +172,32 @@ pub struct SqliteStore {
     clock: SharedClock,
     changed: super::ChangeSignals,
     timings: crate::metrics::StoreTimings,
-    path: std::path::PathBuf,
+    location: Location,
     busy_timeout: std::time::Duration,
     _lock: Option<lock::DbLock>,
 }
 
 /// Opens a connection with the pragmas every connection needs.
-pub(crate) fn open_connection(path: &Path, read_only: bool, busy_timeout: std::time::Duration) -> Result<Connection> {
+pub(crate) fn open_connection(
+    location: &Location,
+    read_only: bool,
+    busy_timeout: std::time::Duration,
+) -> Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags)
-        .map_err(|e| Error::unavailable(format!("cannot open database {}: {e}", path.display())))?;
+    let opened = match location {
+        Location::File(path) => Connection::open_with_flags(path, flags),
+        // A name starting with `/` is shared by every connection of the
+        // process (https://sqlite.org/src/file/src/memdb.c); the database is
+        // freed with its last connection.
+        Location::Memory(name) => {
+            Connection::open_with_flags(format!("file:/{name}?vfs=memdb"), flags | OpenFlags::SQLITE_OPEN_URI)
+        }
+    };
+    let conn = opened.map_err(|e| Error::unavailable(format!("cannot open database {}: {e}", location.describe())))?;
     conn.busy_timeout(busy_timeout)?;
     // Page cache: 16 MB for the writer, 4 MB per reader (the OS caches the
     // file too; eight 16 MB readers added 100 MB of RSS at 100 000 memories).
@@ -165,34 +219,48 @@ pub(crate) fn open_connection(path: &Path, read_only: bool, busy_timeout: std::t
 }
 
 impl SqliteStore {
-    /// Locks, opens and migrates the database at `opts.path`.
+    /// Locks, opens and migrates the database at `opts.location`.
     pub fn open(opts: SqliteOptions) -> Result<Self> {
-        if let Some(dir) = opts.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let file = match &opts.location {
+            Location::File(path) => Some(path.as_path()),
+            Location::Memory(_) => None,
+        };
+        if let Some(dir) = file.and_then(Path::parent).filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::unavailable(format!("cannot create directory {}: {e}", dir.display())))?;
         }
-        let lock = if opts.exclusive { Some(lock::DbLock::acquire(&opts.path)?) } else { None };
-        let mut conn = open_connection(&opts.path, false, opts.busy_timeout)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::unavailable(format!("the database could not switch to WAL mode (got {mode})")));
+        // An in-memory database is this process's alone: nothing to lock.
+        let lock = match file {
+            Some(path) if opts.exclusive => Some(lock::DbLock::acquire(path)?),
+            _ => None,
+        };
+        let mut conn = open_connection(&opts.location, false, opts.busy_timeout)?;
+        let journal = if file.is_some() { "WAL" } else { "MEMORY" };
+        let mode: String = conn.query_row(&format!("PRAGMA journal_mode = {journal}"), [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case(journal) {
+            return Err(Error::unavailable(format!("the database could not switch to {journal} mode (got {mode})")));
         }
-        conn.execute_batch(match opts.synchronous {
-            Synchronous::Full => "PRAGMA synchronous = FULL",
-            Synchronous::Normal => "PRAGMA synchronous = NORMAL",
+        conn.execute_batch(match (file, opts.synchronous) {
+            (None, _) => "PRAGMA synchronous = OFF",
+            (Some(_), Synchronous::Full) => "PRAGMA synchronous = FULL",
+            (Some(_), Synchronous::Normal) => "PRAGMA synchronous = NORMAL",
         })?;
         // A store opened without the lock (an admin command) upgrades the
         // schema only while no server holds the database: a running server of
         // an older engram would go on under rules it does not know (step 13
         // moved change logging from triggers into this backend's code).
-        let upgrading = if lock.is_none() && !schema::is_current(&conn)? {
-            Some(lock::DbLock::acquire(&opts.path).map_err(|e| {
-                Error::unavailable(format!(
-                    "this engram must upgrade the database's schema, which it does not do under a running \
+        let upgrading = if let Some(path) = file.filter(|_| lock.is_none()) {
+            if schema::is_current(&conn)? {
+                None
+            } else {
+                Some(lock::DbLock::acquire(path).map_err(|e| {
+                    Error::unavailable(format!(
+                        "this engram must upgrade the database's schema, which it does not do under a running \
                      server: stop the server (a server of this version upgrades it as it starts), then run \
                      this command again ({e})"
-                ))
-            })?)
+                    ))
+                })?)
+            }
         } else {
             None
         };
@@ -206,7 +274,7 @@ impl SqliteStore {
             }),
             None => None,
         };
-        let readers = readers::Readers::open(opts.path.clone(), opts.readers.max(1), opts.busy_timeout)?;
+        let readers = readers::Readers::open(opts.location.clone(), opts.readers.max(1), opts.busy_timeout)?;
         let expiry = Arc::new(expiry::EarliestExpiry::load(&conn)?);
         let writer = Arc::new(writer::Writer::start(conn, Arc::clone(&expiry))?);
         let (events, _) = tokio::sync::broadcast::channel(super::EVENT_BUFFER);
@@ -220,7 +288,7 @@ impl SqliteStore {
             clock: opts.clock,
             changed: super::ChangeSignals::default(),
             timings: Default::default(),
-            path: opts.path,
+            location: opts.location,
             busy_timeout: opts.busy_timeout,
             _lock: lock,
         })
@@ -231,9 +299,13 @@ impl SqliteStore {
     /// content is zeroed as it is deleted: `secure_delete`; the keyword
     /// index keeps no text on disk).
     pub async fn scrub(&self) -> Result<()> {
-        let (path, timeout) = (self.path.clone(), self.busy_timeout);
+        if matches!(self.location, Location::Memory(_)) {
+            // Freed pages are zeroed (`secure_delete`), and nothing is on disk.
+            return Ok(());
+        }
+        let (location, timeout) = (self.location.clone(), self.busy_timeout);
         tokio::task::spawn_blocking(move || -> Result<()> {
-            let c = open_connection(&path, false, timeout)?;
+            let c = open_connection(&location, false, timeout)?;
             let (busy, _, _): (i64, i64, i64) =
                 c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             if busy != 0 {
@@ -441,16 +513,22 @@ impl SqliteStore {
         self.sync_vectors().await
     }
 
-    /// Saves the vector index and forgets the changes it includes.
+    /// Saves the vector index and forgets the changes it includes (an index
+    /// never saved forgets the changes it has applied: it is never reloaded).
     pub async fn save_vectors(&self) -> Result<()> {
         let Some(v) = &self.vectors else {
             return Ok(());
         };
         let _one = v.sync.lock().await;
-        let (index, path) = (Arc::clone(&v.index), v.path.clone());
-        let upto = tokio::task::spawn_blocking(move || index.save(&path))
-            .await
-            .map_err(|e| Error::internal(format!("saving the vector index panicked: {e}")))??;
+        let upto = match v.path.clone() {
+            Some(path) => {
+                let index = Arc::clone(&v.index);
+                tokio::task::spawn_blocking(move || index.save(&path))
+                    .await
+                    .map_err(|e| Error::internal(format!("saving the vector index panicked: {e}")))??
+            }
+            None => v.index.applied(),
+        };
         self.writer.write(move |c| vectors::prune_changes(c, upto)).await?;
         Ok(())
     }
@@ -655,7 +733,11 @@ fn near_all(
 /// the changes since it was saved.
 fn open_index(conn: &Connection, v: &VectorOptions) -> Result<VectorIndex> {
     let started = std::time::Instant::now();
-    let (index, how) = match VectorIndex::load(&v.index_path, v.dims)? {
+    let saved = match &v.index_path {
+        Some(path) => VectorIndex::load(path, v.dims)?,
+        None => None,
+    };
+    let (index, how) = match saved {
         Some(index) => {
             index.restore(vectors::placements(conn)?)?;
             (index, "loaded")

@@ -9,7 +9,6 @@
 //! that panics gives back a fresh connection instead (the old one may be
 //! inside a transaction).
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -20,7 +19,7 @@ use crate::error::{Error, Result};
 pub struct Readers {
     conns: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
-    path: PathBuf,
+    location: super::Location,
     busy_timeout: std::time::Duration,
 }
 
@@ -41,7 +40,7 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let conn = if std::thread::panicking() {
-            super::open_connection(&self.pool.path, true, self.pool.busy_timeout).ok()
+            super::open_connection(&self.pool.location, true, self.pool.busy_timeout).ok()
         } else {
             self.conn.take()
         };
@@ -52,9 +51,15 @@ impl Drop for Lease {
 }
 
 impl Readers {
-    pub fn open(path: PathBuf, size: usize, busy_timeout: std::time::Duration) -> Result<Arc<Self>> {
-        let conns = (0..size).map(|_| super::open_connection(&path, true, busy_timeout)).collect::<Result<Vec<_>>>()?;
-        Ok(Arc::new(Readers { conns: Mutex::new(conns), permits: Arc::new(Semaphore::new(size)), path, busy_timeout }))
+    pub fn open(location: super::Location, size: usize, busy_timeout: std::time::Duration) -> Result<Arc<Self>> {
+        let conns =
+            (0..size).map(|_| super::open_connection(&location, true, busy_timeout)).collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(Readers {
+            conns: Mutex::new(conns),
+            permits: Arc::new(Semaphore::new(size)),
+            location,
+            busy_timeout,
+        }))
     }
 
     /// Runs a short point query (a primary-key lookup) right here on the async

@@ -194,7 +194,12 @@ mod tests {
     async fn a_failing_write_is_undone_alone_wherever_it_is_in_its_group() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("engram.db");
-        let mut c = super::super::open_connection(&path, false, std::time::Duration::from_secs(1)).expect("open");
+        let mut c = super::super::open_connection(
+            &super::super::Location::File(path.clone()),
+            false,
+            std::time::Duration::from_secs(1),
+        )
+        .expect("open");
         super::super::schema::migrate(&mut c, 0).expect("migrate");
         c.execute_batch("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)").expect("table");
         let expiry = Arc::new(EarliestExpiry::load(&c).expect("expiry"));

@@ -41,6 +41,14 @@ macro_rules! conformance {
                 }
             )*
         }
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $body() {
+                    super::$module::$body(crate::harness::Harness::new(crate::harness::Backend::Memory)).await
+                }
+            )*
+        }
     };
 }
 
