@@ -11,7 +11,8 @@
 #        scripts/mongo.sh url     the URL of the running server
 #        scripts/mongo.sh kill    SIGKILLs it, keeping its data and port
 #        scripts/mongo.sh resume  starts a killed server again on the same port and data
-# The URL (mongodb://127.0.0.1:PORT/?directConnection=true) is also in $MONGO_DIR/url.
+# The URL (mongodb://127.0.0.1:PORT/?directConnection=true&retryWrites=false: the server keeps a
+# record of every retryable write for 30 minutes and each one grows slower) is also in $MONGO_DIR/url.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -32,7 +33,7 @@ run_server() {
   setsid "$venv/bin/secantusd-py" --host 127.0.0.1 --port "$port" --storage-path "$MONGO_DIR/data" \
     --sync-on-commit --log-level WARNING >>"$MONGO_DIR/server.log" 2>&1 </dev/null &
   echo $! >"$MONGO_DIR/pid"
-  local url="mongodb://127.0.0.1:$port/?directConnection=true"
+  local url="mongodb://127.0.0.1:$port/?directConnection=true&retryWrites=false"
   for _ in $(seq 1 120); do
     if "$venv/bin/python" - "$url" <<'PY' 2>/dev/null; then
 import sys, pymongo
@@ -65,7 +66,7 @@ start() {
   port=$(free_port)
   echo "$port" >"$MONGO_DIR/port"
   run_server "$port"
-  local url="mongodb://127.0.0.1:$port/?directConnection=true"
+  local url="mongodb://127.0.0.1:$port/?directConnection=true&retryWrites=false"
   echo "$url" >"$MONGO_DIR/url"
   echo "$url"
 }

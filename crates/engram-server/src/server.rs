@@ -11,7 +11,7 @@ use engram_core::jobs::{
     run_distiller, run_embedding_queue, run_promotion, run_salience, run_session_cleanup, run_ttl_sweeper, Heartbeat,
 };
 use engram_core::service::{AuthMode, ServiceOptions};
-use engram_core::store::{PostgresStore, SqliteStore, Store};
+use engram_core::store::{MongoStore, PostgresStore, SqliteStore, Store};
 use engram_core::{Error, MemoryService};
 use tokio::net::TcpListener;
 
@@ -62,6 +62,7 @@ pub async fn open_store(settings: StoreSettings) -> Result<Store, Error> {
             Ok(Store::Sqlite(store))
         }
         StoreSettings::Postgres(opts) => Ok(Store::Postgres(PostgresStore::open(opts).await?)),
+        StoreSettings::Mongo(opts) => Ok(Store::Mongo(MongoStore::open(opts).await?)),
     }
 }
 

@@ -47,6 +47,19 @@ pub struct AppendTurns {
     /// The namespaces the caller is limited to: a session elsewhere is
     /// refused (`forbidden`), new or not.
     pub grant: Option<NamespaceGrant>,
+    /// Whether the caller runs the distillation this append queues itself,
+    /// at once: the job is then born leased to it ([`Queued`]).
+    pub inline: bool,
+}
+
+/// A distillation job just queued. One its queuer runs at once is born
+/// leased to it until `leased_until`, so no worker takes it first (the
+/// caller could then not say which memories it made); the queuer claims it
+/// with that lease ([`claim_job`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queued {
+    pub id: i64,
+    pub leased_until: Option<Millis>,
 }
 
 /// Whether a caller limited to `grant` may touch session `s`.
@@ -63,7 +76,7 @@ pub struct Appended {
     pub pending_turns: i64,
     pub expires_at: Millis,
     /// The distillation this append queued, if it completed a stretch.
-    pub queued_job: Option<i64>,
+    pub queued_job: Option<Queued>,
 }
 
 /// A queued distillation: the turns to distill and where their memories go.
@@ -158,8 +171,9 @@ fn decode(job: JobRow) -> Result<DistillJob> {
     })
 }
 
-/// Queues a distillation of turns `from..=to` of a session; returns the job id.
-fn queue_distill(tx: &mut dyn Tx, s: &SessionRow, from: i64, to: i64, now: Millis) -> Result<i64> {
+/// Queues a distillation of turns `from..=to` of a session (leased to its
+/// queuer when `leased`); returns the job.
+fn queue_distill(tx: &mut dyn Tx, s: &SessionRow, from: i64, to: i64, leased: bool, now: Millis) -> Result<Queued> {
     let turns: Vec<DistillTurn> = tx
         .turns(&s.tenant, &s.id, from, to)?
         .into_iter()
@@ -178,23 +192,25 @@ fn queue_distill(tx: &mut dyn Tx, s: &SessionRow, from: i64, to: i64, now: Milli
         turns,
         session_started: Some(s.created_at),
     };
-    tx.insert_job(&JobRow {
+    let leased_until = leased.then_some(now + DISTILL_LEASE_MS);
+    let id = tx.insert_job(&JobRow {
         id: 0,
         kind: DISTILL.into(),
         tenant: s.tenant.clone(),
         subject: subject(s),
         payload: serde_json::to_string(&payload)?,
         attempts: 0,
-        run_after: now,
+        run_after: leased_until.unwrap_or(now),
         created_at: now,
-    })
+    })?;
+    Ok(Queued { id, leased_until })
 }
 
 /// Ends a session: its undistilled turns are queued (when `distill_rest`),
 /// then the session and its turns are deleted.
 fn end(tx: &mut dyn Tx, s: &SessionRow, distill_rest: bool, now: Millis) -> Result<()> {
     if distill_rest && s.turn_count > s.distilled_through {
-        queue_distill(tx, s, s.distilled_through + 1, s.turn_count, now)?;
+        queue_distill(tx, s, s.distilled_through + 1, s.turn_count, false, now)?;
     }
     tx.delete_session(&s.tenant, &s.id)
 }
@@ -265,7 +281,7 @@ pub fn append(tx: &mut dyn Tx, a: &AppendTurns) -> Result<Appended> {
     let due = (s.turn_count - s.distilled_through) / every * every;
     let mut queued_job = None;
     if due > 0 {
-        queued_job = Some(queue_distill(tx, &s, s.distilled_through + 1, s.distilled_through + due, now)?);
+        queued_job = Some(queue_distill(tx, &s, s.distilled_through + 1, s.distilled_through + due, a.inline, now)?);
         s.distilled_through += due;
         tx.put_session(&s)?;
     }
@@ -326,7 +342,7 @@ pub fn queue_rest(
     id: &str,
     grant: Option<&NamespaceGrant>,
     now: Millis,
-) -> Result<Option<i64>> {
+) -> Result<Option<Queued>> {
     let mut s = tx
         .session(tenant, id)?
         .filter(|s| session_live(s, now) && granted(grant, s))
@@ -334,7 +350,8 @@ pub fn queue_rest(
     if s.turn_count == s.distilled_through {
         return Ok(None);
     }
-    let job = queue_distill(tx, &s, s.distilled_through + 1, s.turn_count, now)?;
+    // The caller (`POST …/distill`) runs it at once.
+    let job = queue_distill(tx, &s, s.distilled_through + 1, s.turn_count, true, now)?;
     s.distilled_through = s.turn_count;
     tx.put_session(&s)?;
     Ok(Some(job))
@@ -373,10 +390,12 @@ pub fn claim_jobs(tx: &mut dyn Tx, now: Millis, max: usize) -> Result<Vec<Distil
     due.into_iter().map(decode).collect()
 }
 
-/// Takes one distillation job if it is due (`None` when it is done, or
-/// another worker holds it).
-pub fn claim_job(tx: &mut dyn Tx, id: i64, now: Millis) -> Result<Option<DistillJob>> {
-    match tx.job(id)?.filter(|j| j.kind == DISTILL && j.run_after <= now) {
+/// Takes one distillation job if it is due, or still under the lease it was
+/// born with (`leased_until`: its queuer runs it); `None` when it is done,
+/// or another worker holds it.
+pub fn claim_job(tx: &mut dyn Tx, id: i64, leased_until: Option<Millis>, now: Millis) -> Result<Option<DistillJob>> {
+    let ours = |j: &JobRow| j.run_after <= now || (j.attempts == 0 && Some(j.run_after) == leased_until);
+    match tx.job(id)?.filter(|j| j.kind == DISTILL && ours(j)) {
         Some(j) => {
             tx.lease_job(j.id, now + DISTILL_LEASE_MS)?;
             decode(j).map(Some)

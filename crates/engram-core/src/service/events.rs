@@ -189,7 +189,7 @@ impl MemoryService {
             signal: self.store().changed().watch(&ctx.tenant),
             credential: credential.map(str::to_owned),
             checked: self.now(),
-            poll: self.store().shared(),
+            poll: self.store().polls_for_changes(),
             _slot: slot,
         })
     }

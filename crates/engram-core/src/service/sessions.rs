@@ -119,20 +119,23 @@ impl MemoryService {
             window: life.wm_max_turns,
             distill_every: life.distill_every,
             grant: ctx.namespaces.clone(),
+            inline: self.inner.distiller.inline(),
         };
         let a = self.store().write(&ctx.actor(), move |tx| rules::append(tx, &append)).await?;
         let distilled = match a.queued_job {
-            Some(job) if self.inner.distiller.inline() => {
-                match self.run_distill_job_by_id(job).await {
-                    Ok(ids) => ids,
-                    Err(e) => {
-                        // The turns are stored and the job stays queued: the worker retries it.
-                        tracing::warn!(error = %e, job, "distilling inline failed; left to the worker");
-                        self.inner.distill_queued.notify_one();
-                        Vec::new()
+            Some(job) if job.leased_until.is_some() => match self.run_distill_job_by_id(job).await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    // The turns are stored and the job stays queued: its lease
+                    // is given up so the worker retries it at once.
+                    tracing::warn!(error = %e, job = job.id, "distilling inline failed; left to the worker");
+                    if let Err(e) = self.retry_distillation(job.id, e.to_string(), 0).await {
+                        tracing::warn!(error = %e, job = job.id, "cannot release an inline distillation; it waits for its lease");
                     }
+                    self.inner.distill_queued.notify_one();
+                    Vec::new()
                 }
-            }
+            },
             Some(_) => {
                 self.inner.distill_queued.notify_one();
                 Vec::new()
@@ -234,12 +237,13 @@ impl MemoryService {
         self.store().write(&Actor::job("distillation"), move |tx| tx.retry_job(id, &error, run_after)).await
     }
 
-    /// Runs a queued job by id (nothing if it is done, or another worker
-    /// holds it).
-    async fn run_distill_job_by_id(&self, id: i64) -> Result<Vec<String>> {
+    /// Runs a job this caller queued (nothing if it is done, or another
+    /// worker holds it).
+    async fn run_distill_job_by_id(&self, job: rules::Queued) -> Result<Vec<String>> {
         let _one = self.inner.distilling.lock().await;
         let now = self.now();
-        match self.store().write(&Actor::job("distillation"), move |tx| rules::claim_job(tx, id, now)).await? {
+        let claim = move |tx: &mut dyn crate::store::Tx| rules::claim_job(tx, job.id, job.leased_until, now);
+        match self.store().write(&Actor::job("distillation"), claim).await? {
             Some(job) => self.distill_locked(job).await,
             None => Ok(Vec::new()),
         }

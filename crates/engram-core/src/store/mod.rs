@@ -21,6 +21,7 @@
 //! thread) and asynchronous on [`Store`].
 
 pub mod common_terms;
+pub mod mongo;
 mod places;
 pub mod postgres;
 pub mod sqlite;
@@ -35,6 +36,7 @@ use crate::model::session::Turn;
 use crate::model::{Memory, Namespace, Tier};
 use crate::time::Millis;
 
+pub use mongo::{check_url as check_mongo_url, MongoOptions, MongoStore};
 pub use places::{IndexMark, Place, WriteScope};
 pub use postgres::{check_url as check_postgres_url, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous, VectorOptions};
@@ -413,6 +415,7 @@ pub enum Leadership {
     /// The only node (SQLite: one server per data directory).
     Sole,
     Postgres(Box<postgres::PgLeadership>),
+    Mongo(Box<mongo::MongoLeadership>),
 }
 
 impl Leadership {
@@ -421,6 +424,7 @@ impl Leadership {
         match self {
             Leadership::Sole => true,
             Leadership::Postgres(l) => l.held().await,
+            Leadership::Mongo(l) => l.held().await,
         }
     }
 }
@@ -464,6 +468,7 @@ impl ChangeSignals {
 pub enum Store {
     Sqlite(SqliteStore),
     Postgres(PostgresStore),
+    Mongo(MongoStore),
 }
 
 macro_rules! delegate {
@@ -471,6 +476,7 @@ macro_rules! delegate {
         match $self {
             Store::Sqlite(s) => s.$method($($arg),*).await,
             Store::Postgres(s) => s.$method($($arg),*).await,
+            Store::Mongo(s) => s.$method($($arg),*).await,
         }
     };
 }
@@ -525,6 +531,7 @@ impl Store {
         let clock = match self {
             Store::Sqlite(s) => s.clock().clone(),
             Store::Postgres(s) => s.clock().clone(),
+            Store::Mongo(s) => s.clock().clone(),
         };
         let actor = actor.clone();
         let touched = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -553,19 +560,27 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.timings(),
             Store::Postgres(s) => s.timings(),
+            Store::Mongo(s) => s.timings(),
         }
     }
 
-    /// Whether other processes may write to this store (PostgreSQL: several
-    /// nodes), so their changes must be looked for.
+    /// Whether other processes may write to this store (several nodes on
+    /// PostgreSQL or MongoDB).
     pub fn shared(&self) -> bool {
+        matches!(self, Store::Postgres(_) | Store::Mongo(_))
+    }
+
+    /// Whether change-event listeners must poll for other nodes' changes
+    /// (PostgreSQL); otherwise [`Store::changed`] wakes them for every
+    /// node's (SQLite has one node; MongoDB's change stream hears them all).
+    pub fn polls_for_changes(&self) -> bool {
         matches!(self, Store::Postgres(_))
     }
 
     /// Whether the store is refusing calls (its breaker is open).
     pub fn breaker_open(&self) -> bool {
         match self {
-            Store::Sqlite(_) => false,
+            Store::Sqlite(_) | Store::Mongo(_) => false,
             Store::Postgres(s) => s.breaker_open(),
         }
     }
@@ -576,6 +591,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.changed(),
             Store::Postgres(s) => s.changed(),
+            Store::Mongo(s) => s.changed(),
         }
     }
 
@@ -646,6 +662,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.sync_indexes().await,
             Store::Postgres(s) => s.sync_vectors().await,
+            Store::Mongo(s) => s.sync_indexes().await,
         }
     }
 
@@ -673,6 +690,7 @@ impl Store {
             // One server per data directory (the directory's lock).
             Store::Sqlite(_) => Leadership::Sole,
             Store::Postgres(s) => Leadership::Postgres(Box::new(s.leadership(job))),
+            Store::Mongo(s) => Leadership::Mongo(Box::new(s.leadership(job))),
         }
     }
 
@@ -682,6 +700,7 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.events(),
             Store::Postgres(s) => s.events(),
+            Store::Mongo(s) => s.events(),
         }
     }
 

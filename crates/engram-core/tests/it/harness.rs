@@ -10,7 +10,8 @@ use engram_core::embed::{EmbedError, Embedder};
 use engram_core::service::{AuthMode, ServiceOptions};
 use engram_core::store::sqlite::Location;
 use engram_core::store::{
-    PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, Synchronous, VectorOptions,
+    MongoOptions, MongoStore, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, Synchronous,
+    VectorOptions,
 };
 use engram_core::vector::normalise;
 use engram_core::{MemoryService, TenantCtx};
@@ -29,6 +30,8 @@ pub enum Backend {
     Postgres,
     /// `memory://`: SQLite in this process's memory.
     Memory,
+    /// MongoDB (the test server `ENGRAM_TEST_MONGO_URL` names).
+    Mongo,
 }
 
 /// A backend on a temp dir (SQLite) or a fresh database (PostgreSQL), a
@@ -44,6 +47,8 @@ pub struct Harness {
     /// connection to it does, so a body that reopens the store (as a
     /// restarted server would a file) finds what it wrote.
     memory: Option<(Location, Store)>,
+    /// The MongoDB database of this harness (a fresh name on the test server).
+    pub mongo_url: Option<String>,
 }
 
 /// The variable naming the test PostgreSQL server (an admin URL).
@@ -69,6 +74,30 @@ fn fresh_database() -> String {
     let name = format!("engram_t_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000_000);
     block_on(engram_core::store::postgres::create_database(&admin, &name))
         .unwrap_or_else(|e| panic!("cannot create a test database on {admin}: {e}"))
+}
+
+/// The variable naming the test MongoDB-wire server (`scripts/mongo.sh`).
+pub const MONGO_URL_VAR: &str = "ENGRAM_TEST_MONGO_URL";
+
+/// A URL naming a database no other harness uses on the test server.
+pub fn fresh_mongo_database() -> String {
+    let base = std::env::var(MONGO_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{MONGO_URL_VAR} is not set: the MongoDB tests need a server. `make test` starts one; by hand: \
+             export {MONGO_URL_VAR}=$(scripts/mongo.sh start)"
+        )
+    });
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("engram_t_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000_000);
+    let (head, query) = base.split_once('?').unwrap_or((&base, ""));
+    let head = head.trim_end_matches('/');
+    if query.is_empty() {
+        format!("{head}/{name}")
+    } else {
+        format!("{head}/{name}?{query}")
+    }
 }
 
 /// The vector space of tests that bring their own vectors: it declares the
@@ -102,12 +131,14 @@ impl Harness {
             };
             (location, Store::Sqlite(SqliteStore::open(keeper).expect("open the in-memory store")))
         });
+        let mongo_url = (backend == Backend::Mongo).then(fresh_mongo_database);
         Harness {
             backend,
             dir: tempfile::tempdir().expect("tempdir"),
             clock: ManualClock::new(T0),
             postgres_url,
             memory,
+            mongo_url,
         }
     }
 
@@ -138,6 +169,12 @@ impl Harness {
                 opts.clock = self.clock.clone();
                 Store::Postgres(block_on(PostgresStore::open(opts)).expect("open the store"))
             }
+            Backend::Mongo => {
+                let mut opts = MongoOptions::new(self.mongo_url.clone().expect("a database"));
+                opts.dims = Some(DIMS);
+                opts.clock = self.clock.clone();
+                Store::Mongo(block_on(MongoStore::open(opts)).expect("open the store"))
+            }
         }
     }
 
@@ -157,6 +194,11 @@ impl Harness {
                 opts.pool_size = 2;
                 opts.clock = self.clock.clone();
                 Store::Postgres(block_on(PostgresStore::open(opts)).expect("open the store"))
+            }
+            Backend::Mongo => {
+                let mut opts = MongoOptions::new(self.mongo_url.clone().expect("a database"));
+                opts.clock = self.clock.clone();
+                Store::Mongo(block_on(MongoStore::open(opts)).expect("open the store"))
             }
         }
     }

@@ -13,7 +13,9 @@ use std::time::Duration;
 use engram_core::clock::SharedClock;
 use engram_core::service::Lifecycle;
 use engram_core::store::sqlite::Location;
-use engram_core::store::{check_postgres_url, PostgresOptions, SqliteOptions, Synchronous, VectorOptions};
+use engram_core::store::{
+    check_mongo_url, check_postgres_url, MongoOptions, PostgresOptions, SqliteOptions, Synchronous, VectorOptions,
+};
 use engram_embed::chat::ChatOptions;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
@@ -161,7 +163,8 @@ impl Default for ServerSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
-    /// `sqlite://PATH`, `postgres://USER:PASSWORD@HOST:PORT/DATABASE` or
+    /// `sqlite://PATH`, `postgres://USER:PASSWORD@HOST:PORT/DATABASE`,
+    /// `mongodb://USER:PASSWORD@HOST:PORT/DATABASE` (or `mongodb+srv://`) or
     /// `memory://` (nothing on disk, gone at exit); empty means
     /// `sqlite://<data_dir>/engram.db`.
     pub url: String,
@@ -184,6 +187,7 @@ impl Default for StoreSection {
 pub enum StoreSettings {
     Sqlite(SqliteOptions),
     Postgres(PostgresOptions),
+    Mongo(MongoOptions),
 }
 
 impl StoreSettings {
@@ -192,6 +196,7 @@ impl StoreSettings {
         match self {
             StoreSettings::Sqlite(o) => o.clock.clone(),
             StoreSettings::Postgres(o) => o.clock.clone(),
+            StoreSettings::Mongo(o) => o.clock.clone(),
         }
     }
 
@@ -200,6 +205,7 @@ impl StoreSettings {
         match self {
             StoreSettings::Sqlite(o) => o.clock = clock,
             StoreSettings::Postgres(o) => o.clock = clock,
+            StoreSettings::Mongo(o) => o.clock = clock,
         }
     }
 
@@ -213,6 +219,7 @@ impl StoreSettings {
             StoreSettings::Postgres(o) => {
                 StoreSettings::Postgres(PostgresOptions { pool_size: 2, dims: None, ..o.clone() })
             }
+            StoreSettings::Mongo(o) => StoreSettings::Mongo(MongoOptions { dims: None, ..o.clone() }),
         }
     }
 
@@ -229,6 +236,7 @@ impl StoreSettings {
                 Location::Memory(_) => "memory://".into(),
             },
             StoreSettings::Postgres(o) => redact_url(&o.url),
+            StoreSettings::Mongo(o) => redact_url(&o.url),
         }
     }
 }
@@ -414,6 +422,7 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
     }
     let url = c.store.url.as_str();
     let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let mongo = url.starts_with("mongodb://") || url.starts_with("mongodb+srv://");
     let sqlite = if url.is_empty() {
         Some(Location::File(c.server.data_dir.join("engram.db")))
     } else if let Some(p) = url.strip_prefix("sqlite://") {
@@ -426,6 +435,11 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
             e.push(format!("store.url = {url:?}: memory:// takes nothing after it (each server has its own)"));
         }
         Some(Location::memory())
+    } else if mongo {
+        if let Err(why) = check_mongo_url(url) {
+            e.push(format!("store.url = {:?}: {why}", redact_url(url)));
+        }
+        None
     } else if postgres {
         if let Err(why) = check_postgres_url(url) {
             e.push(format!("store.url = {:?}: {why}", redact_url(url)));
@@ -433,7 +447,8 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
         None
     } else {
         e.push(format!(
-            "store.url = {:?}: use sqlite://PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE or memory://",
+            "store.url = {:?}: use sqlite://PATH, postgres://USER:PASSWORD@HOST:PORT/DATABASE, \
+             mongodb://USER:PASSWORD@HOST:PORT/DATABASE or memory://",
             redact_url(url)
         ));
         None
@@ -494,6 +509,7 @@ pub fn validate(c: &Config) -> Result<Settings, ConfigError> {
             location,
             ..SqliteOptions::in_memory()
         }),
+        None if mongo => StoreSettings::Mongo(MongoOptions { dims: embedder.dims(), ..MongoOptions::new(url) }),
         // A statement never outlives the request that asked for it.
         None => StoreSettings::Postgres(PostgresOptions {
             pool_size: c.store.pool_size as usize,

@@ -12,6 +12,7 @@ mod fuzz;
 mod grants;
 mod limits;
 mod memories;
+mod nodes;
 mod openai;
 mod pg;
 mod process;

@@ -144,11 +144,11 @@ fn expired_memories_are_never_returned_and_get_swept() {
     assert_eq!(listed["memories"].as_array().unwrap().len(), 2);
     // The sweep (the job's step, run here) deletes the row itself: checked in
     // the database, not through the API.
-    let count = || srv.sql("SELECT count(*) FROM memories").unwrap();
-    assert_eq!(count(), "3");
+    let count = || srv.count_memories();
+    assert_eq!(count(), 3);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     assert_eq!(runtime.block_on(srv.service.sweep_expired(100)).unwrap(), 1);
-    assert_eq!(count(), "2");
+    assert_eq!(count(), 2);
 }
 
 #[test]
@@ -326,7 +326,6 @@ fn citations_are_written_at_shutdown() {
     assert_eq!(c.post(&format!("/v1/memories/{id}/cite"), &json!({})).status, 202);
     // Stopped at once, before the salience job's next tick (every second).
     srv.stop();
-    // `id` is a UUID the server made (no quoting needed).
-    let salience: f64 = srv.sql(&format!("SELECT salience FROM memories WHERE id = '{id}'")).unwrap().parse().unwrap();
+    let salience = srv.salience_of(&id);
     assert!((salience - 0.6).abs() < 1e-4, "the citation was lost at shutdown: salience {salience}");
 }

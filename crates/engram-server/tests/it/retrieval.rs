@@ -147,8 +147,7 @@ fn caller_vectors_are_checked_against_the_tenants_model() {
     assert_eq!(out["pending_embeddings"], 0, "a caller vector is not queued");
     // The tenant's vectors were recorded as all-MiniLM-L6-v2; pretend they came
     // from another model: searching by meaning is refused with the fix named.
-    s.sql("UPDATE tenant_models SET model = 'text-embedding-3-small'");
-    assert_eq!(s.sql("SELECT model FROM tenant_models").as_deref(), Some("text-embedding-3-small"));
+    assert_eq!(s.rewrite_tenant_models("text-embedding-3-small"), "text-embedding-3-small");
     // A change nobody announced is noticed once the checked record is no
     // longer trusted (as long as an auth grant).
     clock.advance(engram_core::service::MODEL_CHECK_TTL_MS);

@@ -165,13 +165,51 @@ pub fn model_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"))
 }
 
+/// The store the tests run on: `ENGRAM_TEST_BACKEND` = `sqlite` (the
+/// default), `postgres` or `mongo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    Sqlite,
+    Postgres,
+    Mongo,
+}
+
+pub fn backend() -> TestBackend {
+    match std::env::var("ENGRAM_TEST_BACKEND").as_deref() {
+        Ok("postgres") => TestBackend::Postgres,
+        Ok("mongo") => TestBackend::Mongo,
+        Ok("sqlite") | Err(_) => TestBackend::Sqlite,
+        Ok(other) => panic!("ENGRAM_TEST_BACKEND={other:?}: use sqlite, postgres or mongo"),
+    }
+}
+
 /// Whether the tests run on PostgreSQL (`ENGRAM_TEST_BACKEND=postgres`).
 pub fn on_postgres() -> bool {
-    match std::env::var("ENGRAM_TEST_BACKEND").as_deref() {
-        Ok("postgres") => true,
-        Ok("sqlite") | Err(_) => false,
-        Ok(other) => panic!("ENGRAM_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    backend() == TestBackend::Postgres
+}
+
+/// A fresh database on the server `ENGRAM_TEST_BACKEND` names, for tests of
+/// several nodes sharing one (PostgreSQL or MongoDB); its URL.
+pub fn fresh_shared_database() -> String {
+    match backend() {
+        TestBackend::Mongo => fresh_mongo_database(),
+        TestBackend::Postgres => fresh_postgres_database(),
+        TestBackend::Sqlite => panic!("several nodes share PostgreSQL or MongoDB: set ENGRAM_TEST_BACKEND"),
     }
+}
+
+/// A fresh database on the MongoDB-wire test server (`ENGRAM_TEST_MONGO_URL`); its URL.
+pub fn fresh_mongo_database() -> String {
+    let base = std::env::var("ENGRAM_TEST_MONGO_URL").expect(
+        "ENGRAM_TEST_MONGO_URL is not set: `make test` starts a server; by hand: \
+         export ENGRAM_TEST_MONGO_URL=$(scripts/mongo.sh start)",
+    );
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("engram_s_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000_000);
+    let (head, query) = base.split_once('?').unwrap_or((&base, ""));
+    format!("{}/{name}?{query}", head.trim_end_matches('/'))
 }
 
 /// A fresh database on the PostgreSQL test server; its URL.
@@ -195,6 +233,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// The PostgreSQL database, when the tests run on PostgreSQL.
     pub postgres_url: Option<String>,
+    /// The MongoDB database, when the tests run on MongoDB.
+    pub mongo_url: Option<String>,
     /// Secrets of the keys created from [`Opts::keys`], in order.
     pub keys: Vec<String>,
     /// The ids of [`TestServer::keys`], in the same order.
@@ -216,7 +256,8 @@ impl TestServer {
         cfg.server.listen = "127.0.0.1:0".into();
         cfg.server.data_dir = dir.path().to_path_buf();
         let postgres_url = on_postgres().then(fresh_postgres_database);
-        if let Some(url) = &postgres_url {
+        let mongo_url = (backend() == TestBackend::Mongo).then(fresh_mongo_database);
+        if let Some(url) = postgres_url.as_ref().or(mongo_url.as_ref()) {
             cfg.store.url = url.clone();
         }
         cfg.server.access_log = false;
@@ -282,7 +323,17 @@ impl TestServer {
         });
         let (addr, made, service) = ready_rx.recv_timeout(Duration::from_secs(60)).expect("server started");
         let (key_ids, keys) = made.into_iter().unzip();
-        TestServer { addr, dir, postgres_url, keys, key_ids, service, stop: Some(stop), thread: Some(thread) }
+        TestServer {
+            addr,
+            dir,
+            postgres_url,
+            mongo_url,
+            keys,
+            key_ids,
+            service,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 
     /// A client in dev mode (no key).
@@ -303,6 +354,10 @@ impl TestServer {
     /// are named alike on both backends) and returns the first column of the
     /// first row as text, if any (`None` for a statement without rows).
     pub fn sql(&self, statement: &str) -> Option<String> {
+        assert!(
+            self.mongo_url.is_none(),
+            "SQL on a MongoDB store: this test is for the SQL backends (Makefile's MONGO_SKIP)"
+        );
         match &self.postgres_url {
             Some(url) => {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -334,12 +389,65 @@ impl TestServer {
         }
     }
 
+    /// Runs `f` on the server's MongoDB database directly.
+    pub fn mongo<T>(&self, f: impl AsyncFnOnce(mongodb::Database) -> T) -> T {
+        let url = self.mongo_url.as_ref().expect("a MongoDB store");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let client = mongodb::Client::with_uri_str(url).await.expect("connect");
+            let name = url.split('?').next().unwrap().rsplit('/').next().unwrap().to_owned();
+            f(client.database(&name)).await
+        })
+    }
+
+    /// How many memories are stored, expired ones too (read from the
+    /// database itself, not through the API).
+    pub fn count_memories(&self) -> u64 {
+        if self.mongo_url.is_some() {
+            use mongodb::bson::doc;
+            let user = doc! { "tenant_id": { "$ne": "" } };
+            return self.mongo(async |db| {
+                db.collection::<mongodb::bson::Document>("memories").count_documents(user).await.unwrap()
+            });
+        }
+        self.sql("SELECT count(*) FROM memories").unwrap().parse().unwrap()
+    }
+
+    /// A memory's stored salience (read from the database itself).
+    pub fn salience_of(&self, id: &str) -> f64 {
+        if self.mongo_url.is_some() {
+            use mongodb::bson::doc;
+            return self.mongo(async |db| {
+                let d = db.collection::<mongodb::bson::Document>("memories").find_one(doc! { "id": id }).await.unwrap();
+                d.expect("the memory").get_f64("salience").unwrap()
+            });
+        }
+        // `id` is a UUID the server made (no quoting needed).
+        self.sql(&format!("SELECT salience FROM memories WHERE id = '{id}'")).unwrap().parse().unwrap()
+    }
+
+    /// Rewrites every tenant's recorded embedding model behind the server's
+    /// back (what an unannounced change looks like); returns the model now recorded.
+    pub fn rewrite_tenant_models(&self, model: &str) -> String {
+        if self.mongo_url.is_some() {
+            use mongodb::bson::doc;
+            return self.mongo(async |db| {
+                let c = db.collection::<mongodb::bson::Document>("tenant_models");
+                c.update_many(doc! {}, doc! { "$set": { "model": model } }).await.unwrap();
+                c.find_one(doc! {}).await.unwrap().unwrap().get_str("model").unwrap().to_owned()
+            });
+        }
+        // `model` is the test's own constant.
+        self.sql(&format!("UPDATE tenant_models SET model = '{model}'"));
+        self.sql("SELECT model FROM tenant_models").unwrap()
+    }
+
     /// Runs the real `engram` binary on this server's store (its data
     /// directory, or its PostgreSQL database), without a model.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         let mut cmd = std::process::Command::new(engram_bin());
         cmd.args(args).arg("--data-dir").arg(self.dir.path()).env("ENGRAM_EMBEDDER_PROVIDER", "none");
-        if let Some(url) = &self.postgres_url {
+        if let Some(url) = self.postgres_url.as_ref().or(self.mongo_url.as_ref()) {
             cmd.env("ENGRAM_STORE_URL", url);
         }
         cmd.stdin(std::process::Stdio::null()).output().expect("run engram")

@@ -49,6 +49,14 @@ macro_rules! conformance {
                 }
             )*
         }
+        mod mongo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $body() {
+                    super::$module::$body(crate::harness::Harness::new(crate::harness::Backend::Mongo)).await
+                }
+            )*
+        }
     };
 }
 
@@ -89,6 +97,7 @@ conformance! {
     merge::near_duplicates_are_checked_again_inside_the_transaction,
     merge::expired_neighbours_do_not_crowd_out_live_ones,
     sessions::queued_distillation_survives_a_reopen_and_runs_once,
+    sessions::an_inline_distillation_is_its_queuers_until_it_runs,
     sessions::deleting_a_session_cancels_its_distillation,
     sessions::a_failing_distiller_falls_back_to_the_extractive_one,
     sessions::concurrent_appends_keep_every_writers_order,

@@ -256,3 +256,45 @@ pub async fn queued_work_is_leased_to_one_worker_at_a_time(h: Harness) {
     assert_eq!(svc.run_distill_job(again[0].clone()).await.unwrap().len(), 3);
     assert!(svc.run_distill_job(taken[0].clone()).await.unwrap().is_empty(), "the late first taker writes nothing");
 }
+
+/// A distillation its queuer runs at once (an inline distiller, or `POST
+/// …/distill`) is born leased to it: a worker polling meanwhile does not take
+/// it first, which would leave the caller unable to say what it distilled.
+pub async fn an_inline_distillation_is_its_queuers_until_it_runs(h: Harness) {
+    use engram_core::audit::Actor;
+    use engram_core::model::session::NewTurn;
+    use engram_core::rules::sessions::{append, claim_job, claim_jobs, AppendTurns, DISTILL_LEASE_MS};
+    let store = h.store();
+    let now = h.now();
+    let turn = |c: &str| NewTurn::validate("user".into(), c.into(), None, Default::default(), "turns[0]").unwrap();
+    let appended = store
+        .write(&Actor::job("test"), move |tx| {
+            append(
+                tx,
+                &AppendTurns {
+                    tenant: "default".into(),
+                    session_id: "s-inline".into(),
+                    namespace: None,
+                    turns: vec![turn("Mira keeps bees in Lisbon."), turn("Omar restores clocks.")],
+                    now,
+                    ttl_ms: 86_400_000,
+                    window: 10,
+                    distill_every: 2,
+                    grant: None,
+                    inline: true,
+                },
+            )
+        })
+        .await
+        .unwrap();
+    let queued = appended.queued_job.expect("a stretch of two turns is queued");
+    assert_eq!(queued.leased_until, Some(now + DISTILL_LEASE_MS));
+    h.advance(1);
+    let now = h.now();
+    let worker = store.write(&Actor::job("test"), move |tx| claim_jobs(tx, now, 16)).await.unwrap();
+    assert!(worker.is_empty(), "a worker polling now finds it leased");
+    let mine = store.write(&Actor::job("test"), move |tx| claim_job(tx, queued.id, queued.leased_until, now)).await;
+    assert_eq!(mine.unwrap().map(|j| j.id), Some(queued.id), "its queuer takes it");
+    let again = store.write(&Actor::job("test"), move |tx| claim_job(tx, queued.id, queued.leased_until, now)).await;
+    assert!(again.unwrap().is_none(), "taken once: the claim renewed the lease past the one it was born with");
+}

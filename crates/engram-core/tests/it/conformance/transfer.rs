@@ -122,7 +122,7 @@ async fn answers(svc: &MemoryService, tea: &[f32], scores: bool) -> Value {
 
 fn other_backend(b: Backend) -> Backend {
     match b {
-        Backend::Sqlite | Backend::Memory => Backend::Postgres,
+        Backend::Sqlite | Backend::Memory | Backend::Mongo => Backend::Postgres,
         Backend::Postgres => Backend::Sqlite,
     }
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
-use super::multinode::node;
+use crate::nodes::node;
 use crate::support::{engram_bin, fresh_postgres_database, model_dir, Proc};
 
 fn run(args: &[&str]) -> Output {

@@ -1,7 +1,7 @@
-//! PostgreSQL only: several servers on one database, the database going
-//! away and coming back, and moving data between SQLite and PostgreSQL. They
-//! run in the PostgreSQL pass of `make test` (they need the test server).
+//! PostgreSQL only: the database going away and coming back, and moving
+//! data between SQLite and PostgreSQL. They run in the PostgreSQL pass of
+//! `make test` (they need the test server); several nodes on one database
+//! are `nodes.rs`.
 
 mod faults;
 mod migrate;
-mod multinode;

@@ -1,14 +1,16 @@
-//! Several stateless `engram serve` processes on one PostgreSQL database
-//! (DESIGN §5): what one node writes the others read at once; queued work is
-//! done once between them; a singleton job moves when its node dies; a key
-//! change reaches every node at once; concurrent appends keep their order.
+//! Several stateless `engram serve` processes on one database — PostgreSQL
+//! or MongoDB, as `ENGRAM_TEST_BACKEND` says (DESIGN §5): what one node
+//! writes the others read at once; queued work is done once between them; a
+//! singleton job moves when its node dies; a key change reaches every node at
+//! once; concurrent appends keep their order. Not run on SQLite (one server
+//! per data directory).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{engram_bin, fresh_postgres_database, model_dir, Proc};
+use crate::support::{engram_bin, fresh_shared_database, model_dir, Proc};
 
 /// A node on `url`, with fast sweeps and promotion and the given extra settings.
 pub fn node(url: &str, dir: &std::path::Path, extra: &[(&str, &str)]) -> Proc {
@@ -60,7 +62,7 @@ fn standby(node: &Proc, job: &str) -> bool {
 
 #[test]
 fn a_write_on_one_node_is_read_on_the_other_at_once() {
-    let (url, dir) = (fresh_postgres_database(), tempfile::tempdir().unwrap());
+    let (url, dir) = (fresh_shared_database(), tempfile::tempdir().unwrap());
     let model = model_dir().display().to_string();
     let (a, b) = (node(&url, dir.path(), &with_model(&model)), node(&url, dir.path(), &with_model(&model)));
     let id = a.client().remember(json!([{"namespace": ["shared"], "text": "Noor repairs violins in Lyon"}]))[0].clone();
@@ -81,7 +83,7 @@ fn a_write_on_one_node_is_read_on_the_other_at_once() {
 
 #[test]
 fn queued_work_is_done_once_across_nodes() {
-    let (url, dir) = (fresh_postgres_database(), tempfile::tempdir().unwrap());
+    let (url, dir) = (fresh_shared_database(), tempfile::tempdir().unwrap());
     let model = model_dir().display().to_string();
     let (a, b) = (node(&url, dir.path(), &with_model(&model)), node(&url, dir.path(), &with_model(&model)));
     // 200 memories written through both nodes; each is embedded exactly once.
@@ -100,7 +102,7 @@ fn queued_work_is_done_once_across_nodes() {
 
 #[test]
 fn a_singleton_job_moves_to_another_node_when_its_node_dies() {
-    let (url, dir) = (fresh_postgres_database(), tempfile::tempdir().unwrap());
+    let (url, dir) = (fresh_shared_database(), tempfile::tempdir().unwrap());
     let mut a = node(&url, dir.path(), &[]);
     eventually("the first node leads", Duration::from_secs(10), || !standby(&a, "ttl_sweep"));
     let b = node(&url, dir.path(), &[]);
@@ -117,7 +119,7 @@ fn a_singleton_job_moves_to_another_node_when_its_node_dies() {
 
 #[test]
 fn a_revoked_key_stops_working_on_every_node_within_a_second() {
-    let (url, dir) = (fresh_postgres_database(), tempfile::tempdir().unwrap());
+    let (url, dir) = (fresh_shared_database(), tempfile::tempdir().unwrap());
     let (a, b) = (node(&url, dir.path(), &[]), node(&url, dir.path(), &[]));
     let cli = |args: &[&str]| {
         let out = Command::new(engram_bin()).args(args).env("ENGRAM_STORE_URL", &url).output().unwrap();
@@ -143,7 +145,7 @@ fn a_revoked_key_stops_working_on_every_node_within_a_second() {
 
 #[test]
 fn turns_appended_through_both_nodes_keep_a_gap_free_order() {
-    let (url, dir) = (fresh_postgres_database(), tempfile::tempdir().unwrap());
+    let (url, dir) = (fresh_shared_database(), tempfile::tempdir().unwrap());
     let big = [("ENGRAM_MEMORY_WM_MAX_TURNS", "1000"), ("ENGRAM_MEMORY_DISTILL_EVERY", "1000")];
     let (a, b) = (node(&url, dir.path(), &big), node(&url, dir.path(), &big));
     let writers: Vec<_> = [(a.client(), "a"), (b.client(), "b")]
@@ -172,7 +174,7 @@ fn turns_appended_through_both_nodes_keep_a_gap_free_order() {
 #[test]
 fn a_change_written_through_one_node_reaches_a_subscriber_on_the_other() {
     use crate::events::{next_event, subscribe};
-    let (url, dir) = (fresh_postgres_database(), tempfile::tempdir().unwrap());
+    let (url, dir) = (fresh_shared_database(), tempfile::tempdir().unwrap());
     let cli = |args: &[&str]| {
         let out = Command::new(engram_bin()).args(args).env("ENGRAM_STORE_URL", &url).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
