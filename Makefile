@@ -29,8 +29,9 @@ test: lint test-rust test-compat
 # stopped afterwards. Left out on PostgreSQL, being about SQLite's file and
 # its single-server lock: the `process::` tests (a data directory shared by
 # processes) and the SQLite lock-contention test. The `pg::` tests (the
-# database going away, migration) run in that pass only; the `nodes::` tests
-# (several servers on one database) in it and the MongoDB pass.
+# database going away) run in that pass only; the `nodes::` tests (several
+# servers on one database) and `migrate::` (SQLite to the shared store and
+# back) in it and the MongoDB pass.
 PG_SKIP := test(/^process::/) | test(=limits::a_database_locked_by_another_process_is_a_503_to_retry)
 # On MongoDB, besides those and the `pg::` tests: the audit test that tampers with the journal
 # through SQL (the verifier is backend-neutral, and the journal's chains are
@@ -51,7 +52,7 @@ WITH_DBS = pg=$$(./scripts/postgres.sh start) && mongo=$$(./scripts/mongo.sh sta
 test-rust: model
 	@$(WITH_DBS) && \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --no-fail-fast -E 'not (test(/^pg::/) | test(/^nodes::/))' && \
+		$(CARGO) nextest run --workspace --no-fail-fast -E 'not (test(/^pg::/) | test(/^nodes::/) | test(/^migrate::/))' && \
 		ENGRAM_TEST_BACKEND=postgres $(CARGO) nextest run -p engram-server --no-fail-fast -E 'not ($(PG_SKIP))' && \
 		ENGRAM_TEST_BACKEND=mongo $(CARGO) nextest run -p engram-server --no-fail-fast -E 'not ($(MONGO_SKIP))'; \
 	else \

@@ -98,11 +98,14 @@ async fn writes_to_other_namespaces_go_on_while_one_is_held() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restatements_written_at_once_on_two_nodes_are_one() {
-    // Two nodes write restatements of one fact into one namespace at the
-    // same moment, round after round, while both also write elsewhere (so
-    // vectors are committed in other namespaces between a lookup and its
-    // transaction): each namespace ends with one memory.
-    let h = Harness::new(Backend::Postgres);
+    restatements_on_two_nodes_are_one(Harness::new(Backend::Postgres)).await
+}
+
+/// Two nodes write restatements of one fact into one namespace at the same
+/// moment, round after round, while both also write elsewhere (so vectors
+/// are committed in other namespaces between a lookup and its transaction):
+/// each namespace ends with one memory. (Run on MongoDB too: `mongo.rs`.)
+pub async fn restatements_on_two_nodes_are_one(h: Harness) {
     let (a, b) = (h.vector_service(), h.vector_service());
     let mut rng = Rng(77);
     const ROUNDS: usize = 24;

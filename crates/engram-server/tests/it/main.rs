@@ -12,6 +12,7 @@ mod fuzz;
 mod grants;
 mod limits;
 mod memories;
+mod migrate;
 mod nodes;
 mod openai;
 mod pg;

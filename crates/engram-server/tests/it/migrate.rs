@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{json, Value};
 
 use crate::nodes::node;
-use crate::support::{engram_bin, fresh_postgres_database, model_dir, Proc};
+use crate::support::{engram_bin, fresh_shared_database, model_dir, Proc};
 
 fn run(args: &[&str]) -> Output {
     Command::new(engram_bin()).args(args).env("ENGRAM_EMBEDDER_PROVIDER", "none").stdin(Stdio::null()).output().unwrap()
@@ -44,7 +44,7 @@ fn serve_sqlite(dir: &std::path::Path) -> Proc {
 }
 
 #[test]
-fn migrate_copies_sqlite_to_postgres_and_back_with_the_same_answers() {
+fn migrate_copies_sqlite_to_a_shared_store_and_back_with_the_same_answers() {
     let (dir, back, files) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let original = serve_sqlite(dir.path());
     let c = original.client();
@@ -65,7 +65,7 @@ fn migrate_copies_sqlite_to_postgres_and_back_with_the_same_answers() {
     drop(original); // a copy is exact when nothing writes meanwhile
 
     let sqlite = format!("sqlite://{}", dir.path().join("engram.db").display());
-    let pg = fresh_postgres_database();
+    let pg = fresh_shared_database();
     let (report, stderr) = ok(&run(&["migrate", "--from", &sqlite, "--to", &pg]));
     assert_eq!(report["imported"]["memory"], 5, "{report}");
     assert!(stderr.contains("match"), "{stderr}");
@@ -76,7 +76,7 @@ fn migrate_copies_sqlite_to_postgres_and_back_with_the_same_answers() {
         files.path(),
         &[("ENGRAM_EMBEDDER_PROVIDER", "local"), ("ENGRAM_EMBEDDER_MODEL_DIR", model.to_str().unwrap())],
     );
-    assert_eq!(answers(&on_pg), before, "PostgreSQL answers as SQLite did");
+    assert_eq!(answers(&on_pg), before, "the shared store answers as SQLite did");
     drop(on_pg);
 
     // Back to a new SQLite file, through export and import this time.

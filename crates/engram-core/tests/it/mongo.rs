@@ -1,0 +1,134 @@
+//! What belongs to the MongoDB backend alone: several nodes on one database
+//! see each other's writes through their change streams (and fold each
+//! other's restatements), and an acknowledged write survives the server's
+//! SIGKILL.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use engram_core::service::inputs::{CreateMemories, SearchInput};
+use engram_core::service::{AuthMode, ServiceOptions};
+use engram_core::store::{MongoOptions, MongoStore, Store};
+use engram_core::{MemoryService, TenantCtx};
+use serde_json::json;
+
+use crate::harness::{from_json, Backend, Harness, Rng, DIMS};
+
+/// How long another node may take to see a write (its stream delivers in
+/// milliseconds; the test server shares two cores with the whole suite).
+const CATCH_UP: Duration = Duration::from_secs(30);
+
+async fn found(svc: &MemoryService, q: serde_json::Value) -> Vec<String> {
+    let input: SearchInput = from_json(q);
+    svc.search(&TenantCtx::dev(), input).await.expect("search").results.into_iter().map(|h| h.memory.text).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_node_is_searchable_on_the_other() {
+    let h = Harness::new(Backend::Mongo);
+    let (a, b) = (h.vector_service(), h.vector_service());
+    let v = Rng(5).unit(DIMS);
+    let req: CreateMemories =
+        from_json(json!({"memories": [{"namespace": ["n"], "text": "the heron nests by the weir", "embedding": v}]}));
+    a.create_memories(&TenantCtx::dev(), req).await.expect("write on node a");
+    // Node a's own indexes hold it when the write returns.
+    let keyword = json!({"query": "heron weir", "mode": "keyword"});
+    let vector = json!({"mode": "vector", "query_embedding": v, "limit": 1, "context_weight": 0});
+    assert_eq!(found(&a, keyword.clone()).await, ["the heron nests by the weir"]);
+    // Node b hears of it through its change stream.
+    let started = Instant::now();
+    loop {
+        let (k, v) = (found(&b, keyword.clone()).await, found(&b, vector.clone()).await);
+        if k == ["the heron nests by the weir"] && v == k {
+            break;
+        }
+        assert!(started.elapsed() < CATCH_UP, "node b never saw node a's write: keyword {k:?}, vector {v:?}");
+        tokio::task::yield_now().await;
+    }
+    // A delete on b leaves a's indexes the same way.
+    let id = b.list_memories(&TenantCtx::dev(), Default::default()).await.unwrap().memories[0].id.clone();
+    b.delete_memory(&TenantCtx::dev(), &id).await.expect("delete on node b");
+    let started = Instant::now();
+    while !found(&a, keyword.clone()).await.is_empty() {
+        assert!(started.elapsed() < CATCH_UP, "node a still finds what node b deleted");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restatements_written_at_once_on_two_nodes_are_one() {
+    crate::postgres::restatements_on_two_nodes_are_one(Harness::new(Backend::Mongo)).await
+}
+
+/// A MongoDB-wire server of the test's own (`scripts/mongo.sh` on a temp
+/// dir), so that killing it leaves the other tests' server alone.
+struct OwnServer {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/mongo.sh")
+}
+
+impl OwnServer {
+    fn run(dir: &Path, what: &str) -> String {
+        let out = Command::new(script()).arg(what).env("MONGO_DIR", dir).output().expect("run scripts/mongo.sh");
+        assert!(out.status.success(), "mongo.sh {what}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = Self::run(dir.path(), "start");
+        let (head, query) = base.split_once('?').unwrap_or((&base, ""));
+        OwnServer { url: format!("{}/durable?{query}", head.trim_end_matches('/')), dir }
+    }
+
+    async fn service(&self) -> MemoryService {
+        let store = MongoStore::open(MongoOptions::new(self.url.clone())).await.expect("open");
+        MemoryService::with_options(Store::Mongo(store), AuthMode::DevUntilKeysExist, ServiceOptions::default())
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = Command::new(script()).arg("stop").env("MONGO_DIR", self.dir.path()).output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_the_servers_sigkill() {
+    let server = OwnServer::start();
+    let svc = server.service().await;
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let svc = svc.clone();
+        writers.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..25 {
+                let req: CreateMemories =
+                    from_json(json!({"memories": [{"namespace": ["dur"], "text": format!("writer {w} fact {i}")}]}));
+                ids.push(svc.create_memories(&TenantCtx::dev(), req).await.expect("write")[0].1.id.clone());
+            }
+            ids
+        }));
+    }
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.expect("writer"));
+    }
+    assert_eq!(acked.len(), 100);
+    // SIGKILL: the server runs no shutdown code.
+    OwnServer::run(server.dir.path(), "kill");
+    svc.close().await;
+    drop(svc);
+    OwnServer::run(server.dir.path(), "resume");
+    let svc = server.service().await;
+    for id in &acked {
+        assert!(svc.get_memory(&TenantCtx::dev(), id).await.is_ok(), "acknowledged write {id} lost");
+    }
+    let all = found(&svc, json!({"query": "fact", "mode": "keyword", "limit": 1000})).await;
+    assert_eq!(all.len(), 100, "the indexes are rebuilt from what survived");
+}
