@@ -126,13 +126,9 @@ impl MemoryService {
             Some(job) if job.leased_until.is_some() => match self.run_distill_job_by_id(job).await {
                 Ok(ids) => ids,
                 Err(e) => {
-                    // The turns are stored and the job stays queued: its lease
-                    // is given up so the worker retries it at once.
+                    // The turns are stored and the job stays queued.
                     tracing::warn!(error = %e, job = job.id, "distilling inline failed; left to the worker");
-                    if let Err(e) = self.retry_distillation(job.id, e.to_string(), 0).await {
-                        tracing::warn!(error = %e, job = job.id, "cannot release an inline distillation; it waits for its lease");
-                    }
-                    self.inner.distill_queued.notify_one();
+                    self.release_inline(job.id, &e).await;
                     Vec::new()
                 }
             },
@@ -185,7 +181,13 @@ impl MemoryService {
             .write(&ctx.actor(), move |tx| rules::queue_rest(tx, &tenant, &id, grant.as_ref(), now))
             .await?
         {
-            Some(job) => self.run_distill_job_by_id(job).await?,
+            Some(job) => match self.run_distill_job_by_id(job).await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    self.release_inline(job.id, &e).await;
+                    return Err(e);
+                }
+            },
             None => Vec::new(),
         };
         Ok(Distilled { session_id: session_id.to_owned(), distilled })
@@ -235,6 +237,15 @@ impl MemoryService {
     pub async fn retry_distillation(&self, id: i64, error: String, delay_ms: i64) -> Result<()> {
         let run_after = self.now() + delay_ms;
         self.store().write(&Actor::job("distillation"), move |tx| tx.retry_job(id, &error, run_after)).await
+    }
+
+    /// Gives up the lease a job was born with after running it inline
+    /// failed, so the worker retries it at once (not after the lease).
+    async fn release_inline(&self, id: i64, e: &Error) {
+        if let Err(e) = self.retry_distillation(id, e.to_string(), 0).await {
+            tracing::warn!(error = %e, job = id, "cannot release an inline distillation; it waits for its lease");
+        }
+        self.inner.distill_queued.notify_one();
     }
 
     /// Runs a job this caller queued (nothing if it is done, or another

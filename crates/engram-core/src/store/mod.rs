@@ -24,6 +24,7 @@ pub mod common_terms;
 pub mod mongo;
 mod places;
 pub mod postgres;
+mod scoped;
 pub mod sqlite;
 
 use std::collections::HashMap;

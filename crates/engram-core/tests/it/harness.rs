@@ -60,6 +60,14 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 
+/// A database name no other harness (of any test process) uses.
+fn unique_database_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("engram_t_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000_000)
+}
+
 /// Creates an empty database on the test server; returns its URL.
 fn fresh_database() -> String {
     let admin = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
@@ -68,10 +76,7 @@ fn fresh_database() -> String {
              export {POSTGRES_URL_VAR}=$(scripts/postgres.sh start)"
         )
     });
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = format!("engram_t_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000_000);
+    let name = unique_database_name();
     block_on(engram_core::store::postgres::create_database(&admin, &name))
         .unwrap_or_else(|e| panic!("cannot create a test database on {admin}: {e}"))
 }
@@ -87,10 +92,7 @@ pub fn fresh_mongo_database() -> String {
              export {MONGO_URL_VAR}=$(scripts/mongo.sh start)"
         )
     });
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = format!("engram_t_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000_000);
+    let name = unique_database_name();
     let (head, query) = base.split_once('?').unwrap_or((&base, ""));
     let head = head.trim_end_matches('/');
     if query.is_empty() {
@@ -197,6 +199,7 @@ impl Harness {
             }
             Backend::Mongo => {
                 let mut opts = MongoOptions::new(self.mongo_url.clone().expect("a database"));
+                opts.indexes = false;
                 opts.clock = self.clock.clone();
                 Store::Mongo(block_on(MongoStore::open(opts)).expect("open the store"))
             }

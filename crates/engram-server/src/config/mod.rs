@@ -219,7 +219,7 @@ impl StoreSettings {
             StoreSettings::Postgres(o) => {
                 StoreSettings::Postgres(PostgresOptions { pool_size: 2, dims: None, ..o.clone() })
             }
-            StoreSettings::Mongo(o) => StoreSettings::Mongo(MongoOptions { dims: None, ..o.clone() }),
+            StoreSettings::Mongo(o) => StoreSettings::Mongo(MongoOptions { dims: None, indexes: false, ..o.clone() }),
         }
     }
 

@@ -204,12 +204,17 @@ pub fn fresh_mongo_database() -> String {
         "ENGRAM_TEST_MONGO_URL is not set: `make test` starts a server; by hand: \
          export ENGRAM_TEST_MONGO_URL=$(scripts/mongo.sh start)",
     );
+    let name = unique_database_name();
+    let (head, query) = base.split_once('?').unwrap_or((&base, ""));
+    format!("{}/{name}?{query}", head.trim_end_matches('/'))
+}
+
+/// A database name no other test server (of any test process) uses.
+fn unique_database_name() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = format!("engram_s_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000_000);
-    let (head, query) = base.split_once('?').unwrap_or((&base, ""));
-    format!("{}/{name}?{query}", head.trim_end_matches('/'))
+    format!("engram_s_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000_000)
 }
 
 /// A fresh database on the PostgreSQL test server; its URL.
@@ -218,10 +223,7 @@ pub fn fresh_postgres_database() -> String {
         "ENGRAM_TEST_POSTGRES_URL is not set: `make test` starts a server; by hand: \
          export ENGRAM_TEST_POSTGRES_URL=$(scripts/postgres.sh start)",
     );
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = format!("engram_s_{}_{n}_{}", std::process::id(), nanos % 1_000_000_000_000);
+    let name = unique_database_name();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(engram_core::store::postgres::create_database(&admin, &name))
         .unwrap_or_else(|e| panic!("cannot create a test database on {admin}: {e}"))

@@ -52,9 +52,17 @@ impl From<mongodb::error::Error> for Error {
                 tracing::error!(error = %e, "database out of space");
                 Error::storage_full("the database server is out of space; free space, then try again")
             }
-            // Not primary, shutting down, interrupted, write conflicts that
-            // outlived their retries.
-            Some(10107 | 13435 | 11600 | 11602 | 91 | 189 | 6 | 7 | 89 | 9001 | WRITE_CONFLICT) => {
+            // A document past MongoDB's 16 MiB (a huge item's value is kept
+            // as text and as filter fields).
+            Some(10334 | 17419 | 17420) => Error::unprocessable(
+                "this memory is too large for a MongoDB document (16 MiB, its value stored twice): store a smaller one",
+            ),
+            // Not primary, shutting down, interrupted, a write concern not met
+            // in time, time limits, write conflicts that outlived their retries.
+            Some(
+                10107 | 13435 | 13436 | 11600 | 11601 | 11602 | 91 | 189 | 6 | 7 | 89 | 9001 | 64 | 262 | 239
+                | WRITE_CONFLICT,
+            ) => {
                 tracing::warn!(error = %e, "database unavailable");
                 Error::unavailable("the database is unavailable; try again shortly")
             }

@@ -42,9 +42,14 @@ const LOAD_STEP: i64 = 5_000;
 /// The in-process indexes and how far they have applied each stripe.
 pub struct Feed {
     db: Database,
-    pub keywords: Arc<KeywordIndex>,
-    /// Replaced by a fresh one when the feed reloads.
+    /// Both replaced by fresh ones, loaded aside, when the feed reloads.
+    keywords: std::sync::RwLock<Arc<KeywordIndex>>,
     vectors: std::sync::RwLock<Option<Arc<VectorIndex>>>,
+    /// A reload is under way: the indexes are behind (see [`Feed::reloading`]).
+    reloading: std::sync::atomic::AtomicBool,
+    /// Whether the feed follows the stream at all (an admin command's store
+    /// keeps no indexes).
+    following: bool,
     dims: Option<usize>,
     /// Per stripe: every transaction numbered up to this is applied.
     applied: tokio::sync::watch::Sender<Vec<i64>>,
@@ -53,27 +58,31 @@ pub struct Feed {
     /// One apply at a time.
     apply: tokio::sync::Mutex<()>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
-    /// Woken for a tenant once a transaction that journaled its changes (on
-    /// any node) has ended: its event feeds need not poll.
+    /// Woken for a tenant once rows journaling its changes (on any node)
+    /// have become readable (`tickets.rs`).
     changed: Arc<crate::store::ChangeSignals>,
 }
 
 type Stream = ChangeStream<ChangeStreamEvent<Document>>;
 
 impl Feed {
-    /// Loads the indexes and starts following the stream.
+    /// Loads the indexes and starts following the stream (unless `follow`
+    /// is false: then the indexes stay empty and writes wait for nothing).
     pub async fn start(
         db: Database,
         dims: Option<usize>,
         events: tokio::sync::broadcast::Sender<StoreEvent>,
         changed: Arc<crate::store::ChangeSignals>,
+        follow: bool,
     ) -> Result<(Arc<Feed>, tokio::task::JoinHandle<()>)> {
         let vectors = std::sync::RwLock::new(None);
         let (applied, _) = tokio::sync::watch::channel(vec![0; STRIPES_N]);
         let feed = Arc::new(Feed {
             db,
-            keywords: Arc::new(KeywordIndex::default()),
+            keywords: std::sync::RwLock::new(Arc::new(KeywordIndex::default())),
             vectors,
+            reloading: std::sync::atomic::AtomicBool::new(follow),
+            following: follow,
             dims,
             applied,
             change: AtomicI64::new(0),
@@ -81,6 +90,9 @@ impl Feed {
             events,
             changed,
         });
+        if !follow {
+            return Ok((feed, tokio::spawn(async {})));
+        }
         let stream = feed.open().await?;
         let task = tokio::spawn(Arc::clone(&feed).follow(stream));
         Ok((feed, task))
@@ -100,25 +112,17 @@ impl Feed {
         Ok(stream)
     }
 
-    /// Every memory and vector, into empty indexes.
+    /// Every memory and vector, into fresh indexes loaded aside, which then
+    /// replace the ones searched meanwhile.
     async fn load(&self) -> Result<()> {
         let _one = self.apply.lock().await;
-        self.keywords.clear()?;
-        let fresh = self.dims.map(VectorIndex::new).transpose()?.map(Arc::new);
-        *self.vectors.write().map_err(|_| Error::internal("vector index lock poisoned"))? = fresh;
+        self.reloading.store(true, Ordering::Release);
+        let keywords = Arc::new(KeywordIndex::default());
+        let vectors = self.dims.map(VectorIndex::new).transpose()?.map(Arc::new);
         let mut after = i64::MIN;
         let mut placement: HashMap<i64, (Tier, bool)> = HashMap::new();
         loop {
-            let docs: Vec<Document> = collect(
-                self.db
-                    .collection::<Document>(MEMORIES)
-                    .find(doc! { "_id": { "$gt": after } })
-                    .projection(projection())
-                    .sort(doc! { "_id": 1 })
-                    .limit(LOAD_STEP)
-                    .await?,
-            )
-            .await?;
+            let docs = self.page(MEMORIES, after, Some(projection())).await?;
             let Some(last) = docs.last() else { break };
             after = req_int(last, "_id")?;
             let change = self.next_change();
@@ -128,21 +132,13 @@ impl Feed {
                 placement.insert(seq, (doc_tier(d), d.contains_key("key")));
                 batch.push(KeywordChange { change, seq: seq as u64, doc });
             }
-            let index = Arc::clone(&self.keywords);
+            let index = Arc::clone(&keywords);
             blocking(move || index.apply(batch)).await?;
         }
-        if let Some(v) = self.vectors() {
+        if let Some(v) = &vectors {
             let mut after = i64::MIN;
             loop {
-                let docs: Vec<Document> = collect(
-                    self.db
-                        .collection::<Document>(VECTORS)
-                        .find(doc! { "_id": { "$gt": after } })
-                        .sort(doc! { "_id": 1 })
-                        .limit(LOAD_STEP)
-                        .await?,
-                )
-                .await?;
+                let docs = self.page(VECTORS, after, None).await?;
                 let Some(last) = docs.last() else { break };
                 after = req_int(last, "_id")?;
                 let change = self.next_change();
@@ -155,11 +151,36 @@ impl Feed {
                     };
                     batch.push(Change { change, seq: seq as u64, entry });
                 }
-                let index = Arc::clone(&v);
+                let index = Arc::clone(v);
                 blocking(move || index.apply(batch)).await?;
             }
         }
+        *self.keywords.write().map_err(|_| Error::internal("keyword index lock poisoned"))? = keywords;
+        *self.vectors.write().map_err(|_| Error::internal("vector index lock poisoned"))? = vectors;
+        self.reloading.store(false, Ordering::Release);
         Ok(())
+    }
+
+    /// The keyword index.
+    pub fn keywords(&self) -> Arc<KeywordIndex> {
+        self.keywords.read().map_or_else(|p| Arc::clone(&p.into_inner()), |k| Arc::clone(&k))
+    }
+
+    /// Whether a reload is under way: the indexes searched are behind the
+    /// database, and a near-duplicate check must not trust them
+    /// (`MongoStore::index_mark` marks every place 0 meanwhile).
+    pub fn reloading(&self) -> bool {
+        self.reloading.load(Ordering::Acquire)
+    }
+
+    /// The next [`LOAD_STEP`] documents of `coll` after `_id` `after`.
+    async fn page(&self, coll: &str, after: i64, projection: Option<Document>) -> Result<Vec<Document>> {
+        let c = self.db.collection::<Document>(coll);
+        let mut find = c.find(doc! { "_id": { "$gt": after } }).sort(doc! { "_id": 1 }).limit(LOAD_STEP);
+        if let Some(p) = projection {
+            find = find.projection(p);
+        }
+        collect(find.await?).await
     }
 
     /// The vector index, when the store keeps one.
@@ -171,8 +192,8 @@ impl Feed {
         self.change.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Follows the stream until the store closes; on losing it, resumes
-    /// from its token or reloads (and tells the caches to resync).
+    /// Follows the stream until the store closes; on losing it (after the
+    /// driver's own resume failed), reloads and tells the caches to resync.
     async fn follow(self: Arc<Self>, mut stream: Stream) {
         let mut pending: HashSet<i64> = HashSet::new();
         let mut done: Vec<(usize, i64)> = Vec::new();
@@ -236,14 +257,21 @@ impl Feed {
                     }
                 }
             }
-            TICKETS => {
-                let ended =
-                    ev.update_description.as_ref().is_some_and(|u| u.updated_fields.get_bool("done").unwrap_or(false));
-                if let (true, Some(ticket)) = (ended, ev.document_key.as_ref().and_then(|k| int(k.get("_id")))) {
-                    if let Some(tenants) = journaled.remove(&ticket) {
-                        self.changed.signal(&tenants);
+            // A ticket was taken or ended: the rows of every ticket now below
+            // the lowest still open have become readable.
+            TICKETS if !journaled.is_empty() => {
+                let d = self.db.collection::<Document>(TICKETS).find_one(doc! {}).await?;
+                let xmin = super::tickets::xmin_of(d.as_ref());
+                let readable: Vec<i64> = journaled.keys().copied().filter(|t| *t < xmin).collect();
+                let mut tenants: Vec<String> = Vec::new();
+                for t in readable {
+                    for tenant in journaled.remove(&t).unwrap_or_default() {
+                        if !tenants.contains(&tenant) {
+                            tenants.push(tenant);
+                        }
                     }
                 }
+                self.changed.signal(&tenants);
             }
             EVENTS if ev.operation_type == OperationType::Insert => {
                 if let Some(p) = ev.full_document.as_ref().and_then(|d| d.get_str("payload").ok()) {
@@ -303,7 +331,7 @@ impl Feed {
             };
             keyword.push(KeywordChange { change, seq: seq as u64, doc });
         }
-        let index = Arc::clone(&self.keywords);
+        let index = self.keywords();
         blocking(move || index.apply(keyword)).await?;
         if let Some(v) = self.vectors() {
             let stored =
@@ -334,6 +362,9 @@ impl Feed {
     /// numbers), or `limit` passes (then the write stands, and its index
     /// entries follow when the feed gets there).
     pub async fn wait(&self, held: &[(usize, i64)], limit: std::time::Duration) {
+        if !self.following {
+            return;
+        }
         let mut rx = self.applied.subscribe();
         let reached = rx.wait_for(|a| held.iter().all(|&(s, n)| a.get(s).is_some_and(|&x| x >= n)));
         if tokio::time::timeout(limit, reached).await.is_err() {

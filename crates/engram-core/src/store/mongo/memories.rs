@@ -55,7 +55,8 @@ pub async fn insert(c: &mut Ctx<'_>, s: &Stored) -> Result<()> {
 
 /// Replaces the memory at `s.seq` (its tenant, id and namespace never change).
 pub async fn update(c: &mut Ctx<'_>, s: &Stored) -> Result<()> {
-    c.coll(MEMORIES).replace_one(doc! { "_id": s.seq }, memory_doc(s)?).session(&mut *c.session).await?;
+    let f = doc! { "_id": s.seq, "tenant_id": &s.tenant };
+    c.coll(MEMORIES).replace_one(f, memory_doc(s)?).session(&mut *c.session).await?;
     Ok(())
 }
 

@@ -53,11 +53,11 @@ use conn::{Held, MongoConn};
 use ctx::Ctx;
 pub use leader::MongoLeadership;
 
-/// Most memories a filter may match for its set to restrict an index search
-/// directly (as on SQLite).
-const FILTER_SET_CAP: usize = 50_000;
+use super::scoped::FILTER_SET_CAP;
 /// How long a write waits for its stripes before failing with `unavailable`.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long a write waits for a majority to journal it before failing.
+const WRITE_CONCERN_WAIT: Duration = Duration::from_secs(10);
 /// How long a write waits for its node's indexes to hold it.
 const INDEX_WAIT: Duration = Duration::from_secs(10);
 
@@ -74,6 +74,9 @@ pub struct MongoOptions {
     pub clock: SharedClock,
     /// How long the driver looks for a server before failing with `unavailable`.
     pub server_selection_timeout: Duration,
+    /// Keep the in-process search indexes, following the change stream (a
+    /// server does; admin commands such as `engram keys` do not search).
+    pub indexes: bool,
 }
 
 impl MongoOptions {
@@ -83,6 +86,7 @@ impl MongoOptions {
             dims: None,
             clock: crate::clock::system(),
             server_selection_timeout: Duration::from_secs(5),
+            indexes: true,
         }
     }
 }
@@ -160,14 +164,22 @@ impl MongoStore {
             .map_err(|e| Error::invalid(format!("store URL: not a valid MongoDB URL ({})", e.kind)))?;
         co.app_name = Some("engram".into());
         co.server_selection_timeout = Some(opts.server_selection_timeout);
-        // An acknowledged write is on a majority's journal.
-        co.write_concern = Some(WriteConcern::builder().w(Acknowledgment::Majority).journal(true).build());
+        // An acknowledged write is on a majority's journal; one that cannot
+        // get there within the limit is an error (503), not a wait forever.
+        co.write_concern = Some(
+            WriteConcern::builder().w(Acknowledgment::Majority).journal(true).w_timeout(WRITE_CONCERN_WAIT).build(),
+        );
+        // The feed's reads must see what its stream announced, and searches
+        // what this node wrote: the primary, whatever the URL prefers.
+        co.selection_criteria =
+            Some(mongodb::options::SelectionCriteria::ReadPreference(mongodb::options::ReadPreference::Primary));
         let client = Client::with_options(co)?;
         let db = client.database(&database_name(&opts.url));
         schema::migrate(&db, opts.clock.now_ms()).await?;
         let (events, _) = tokio::sync::broadcast::channel(super::EVENT_BUFFER);
         let changed = Arc::new(super::ChangeSignals::default());
-        let (feed, follower) = feed::Feed::start(db.clone(), opts.dims, events.clone(), Arc::clone(&changed)).await?;
+        let (feed, follower) =
+            feed::Feed::start(db.clone(), opts.dims, events.clone(), Arc::clone(&changed), opts.indexes).await?;
         Ok(MongoStore {
             client,
             db,
@@ -319,13 +331,13 @@ impl MongoStore {
     }
 
     pub async fn keyword_hits(&self, scope: Scope, terms: Vec<String>, k: usize) -> Result<Vec<Hit>> {
-        let index = Arc::clone(&self.feed.keywords);
+        let index = self.feed.keywords();
         self.scoped_hits(scope, k, usize::MAX, move |s, want| index.search(s, &terms, want)).await
     }
 
     pub async fn keyword_scores(&self, terms: Vec<String>, seqs: Vec<i64>) -> Result<HashMap<i64, f64>> {
         let seqs: Vec<u64> = seqs.into_iter().map(|s| s as u64).collect();
-        let scores = self.feed.keywords.scores(&terms, &seqs)?;
+        let scores = self.feed.keywords().scores(&terms, &seqs)?;
         Ok(scores.into_iter().map(|(s, v)| (s as i64, v)).collect())
     }
 
@@ -340,49 +352,29 @@ impl MongoStore {
     }
 
     /// The best `k` in-scope hits of an in-process index's `search(scope,
-    /// want)`: as SQLite's (`sqlite::SqliteStore::scoped_hits`), the index
-    /// restricts by placement (and by the filter's set when small), and the
-    /// database checks the rest of the scope, looking further while it
-    /// thins the answer.
+    /// want)` (`store::scoped`); every hit's scope is checked in the database.
     async fn scoped_hits<F>(&self, q: Scope, k: usize, max_want: usize, search: F) -> Result<Vec<Hit>>
     where
         F: Fn(&crate::vector::Scope<'_>, usize) -> Result<Vec<(u64, f64)>> + Send + Sync + 'static,
     {
-        let needs_set = q.filter.is_some() || q.keyed_only || !q.within.is_empty();
-        let allowed = if needs_set {
-            let q2 = q.clone();
-            self.with_session(|c| Box::pin(async move { memories::scope_seqs(c, &q2, FILTER_SET_CAP).await })).await?
-        } else {
-            None
-        };
-        let ns = q.namespace_prefix.joined();
-        let tier = q.tiers.first().copied().filter(|t| q.tiers.iter().all(|x| x == t));
-        let (allowed, search) = (allowed.map(Arc::new), Arc::new(search));
-        let mut want = if needs_set && allowed.is_none() { k * 4 } else { k };
-        loop {
-            let (search, tenant, ns, allowed) = (Arc::clone(&search), q.tenant.clone(), ns.clone(), allowed.clone());
-            let hits = blocking(move || {
-                let scope = crate::vector::Scope {
-                    tenant: &tenant,
-                    namespace: if ns.is_empty() { NsScope::Any } else { NsScope::Prefix(&ns) },
-                    tier,
-                    unkeyed_only: false,
-                    allowed: allowed.as_deref(),
-                };
-                search(&scope, want)
-            })
-            .await?;
-            let seqs: Vec<i64> = hits.iter().map(|(s, _)| *s as i64).collect();
-            let q2 = q.clone();
-            let live = self.with_session(|c| Box::pin(async move { memories::in_scope(c, &q2, &seqs).await })).await?;
-            let kept: Vec<Hit> =
-                hits.iter().map(|(s, score)| (*s as i64, *score)).filter(|(s, _)| live.contains(s)).take(k).collect();
-            if kept.len() < k && hits.len() >= want && want < max_want {
-                want = want.saturating_mul(4).min(max_want);
-                continue;
+        let (client, db) = (self.client.clone(), self.db.clone());
+        let set = {
+            let (client, db) = (client.clone(), db.clone());
+            move |q: Scope| -> futures_util::future::BoxFuture<'static, Result<_>> {
+                Box::pin(async move {
+                    let mut session = client.start_session().await?;
+                    memories::scope_seqs(&mut Ctx { db: &db, session: &mut session }, &q, FILTER_SET_CAP).await
+                })
             }
-            return Ok(kept);
-        }
+        };
+        let admitted = move |q: Scope, seqs: Vec<i64>| -> futures_util::future::BoxFuture<'static, Result<_>> {
+            let (client, db) = (client.clone(), db.clone());
+            Box::pin(async move {
+                let mut session = client.start_session().await?;
+                memories::in_scope(&mut Ctx { db: &db, session: &mut session }, &q, &seqs).await
+            })
+        };
+        super::scoped::scoped_hits(q, k, max_want, search, set, admitted, || false).await
     }
 
     pub async fn near(
@@ -442,8 +434,12 @@ impl MongoStore {
         Ok(if self.vectors { self.feed.applied().iter().sum() } else { 0 })
     }
 
-    /// Each place's mark: what its stripe's transactions the indexes hold.
+    /// Each place's mark: what its stripe's transactions the indexes hold
+    /// (0 while they reload: every vector of the place is then looked at).
     pub async fn index_mark(&self, places: Vec<super::Place>) -> Result<super::IndexMark> {
+        if self.feed.reloading() {
+            return Ok(super::IndexMark::default());
+        }
         let applied = self.feed.applied();
         let mut mark = super::IndexMark::default();
         for p in places {

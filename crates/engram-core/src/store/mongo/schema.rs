@@ -33,9 +33,19 @@ async fn mark_multikey(db: &Database) -> Result<()> {
         "f_exists": ["", " "], "f_values": [{ "p": "", "v": 0i64 }, { "p": " ", "v": 1i64 }],
     };
     memories.delete_one(doc! { "_id": i64::MIN }).await?;
-    memories.insert_one(sentinel).await?;
+    // Another node starting at the same moment may have written it.
+    not_duplicate(memories.insert_one(sentinel).await)?;
     memories.delete_one(doc! { "_id": i64::MIN }).await?;
     Ok(())
+}
+
+/// A write's result, where a duplicate key (another node starting at the
+/// same moment did it first) is success.
+pub(super) fn not_duplicate<T>(r: std::result::Result<T, mongodb::error::Error>) -> Result<()> {
+    match r {
+        Err(e) if super::errors::code(&e) == Some(super::errors::DUPLICATE_KEY) => Ok(()),
+        other => other.map(|_| ()).map_err(Into::into),
+    }
 }
 
 /// Creates what is missing and checks the version.
@@ -95,7 +105,7 @@ pub async fn migrate(db: &Database, now: i64) -> Result<()> {
             ],
         ),
         (CHANGE_HEADS, vec![unique(doc! { "tenant_id": 1, "namespace": 1 })]),
-        (TICKETS, vec![index(doc! { "done": 1, "_id": 1 })]),
+        (TICKETS, vec![]),
         (
             EVENTS,
             // Events only need to outlive the feeds' reading of them: a TTL
@@ -132,11 +142,13 @@ pub async fn migrate(db: &Database, now: i64) -> Result<()> {
     }
     mark_multikey(db).await?;
     super::stripes::ensure(db).await?;
-    meta.update_one(
-        doc! { "_id": "schema" },
-        doc! { "$max": { "version": VERSION }, "$setOnInsert": { "created_at": now } },
+    super::tickets::ensure(db).await?;
+    not_duplicate(
+        meta.update_one(
+            doc! { "_id": "schema" },
+            doc! { "$max": { "version": VERSION }, "$setOnInsert": { "created_at": now } },
+        )
+        .upsert(true)
+        .await,
     )
-    .upsert(true)
-    .await?;
-    Ok(())
 }

@@ -62,7 +62,11 @@ fn id(s: usize) -> String {
 pub async fn ensure(db: &mongodb::Database) -> Result<()> {
     let c = db.collection::<Document>(STRIPES);
     for s in 0..STRIPES_N {
-        c.update_one(doc! { "_id": id(s) }, doc! { "$setOnInsert": { "n": 0i64, "done": 0i64 } }).upsert(true).await?;
+        let created = c
+            .update_one(doc! { "_id": id(s) }, doc! { "$setOnInsert": { "n": 0i64, "done": 0i64 } })
+            .upsert(true)
+            .await;
+        super::schema::not_duplicate(created)?;
     }
     Ok(())
 }

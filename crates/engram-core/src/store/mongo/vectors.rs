@@ -140,7 +140,9 @@ pub async fn requeue_tenant(c: &mut Ctx<'_>, tenant: &str) -> Result<usize> {
 }
 
 pub async fn tenants(c: &mut Ctx<'_>) -> Result<Vec<String>> {
-    let values = c.coll(MEMORIES).distinct("tenant_id", doc! {}).session(&mut *c.session).await?;
+    // Not the empty tenant of the sentinel `schema::mark_multikey` writes.
+    let values =
+        c.coll(MEMORIES).distinct("tenant_id", doc! { "tenant_id": { "$ne": "" } }).session(&mut *c.session).await?;
     let mut out: Vec<String> = values.into_iter().filter_map(|b| b.as_str().map(str::to_owned)).collect();
     out.sort();
     Ok(out)

@@ -44,10 +44,7 @@ use crate::time::Millis;
 use crate::vector::{NsScope, VectorIndex};
 use conn::Conn;
 
-/// Most memories a filter may match for its set to restrict the vector search
-/// directly; beyond it the graph walk is scoped by tenant, namespace and tier,
-/// and the filter is applied to an oversampled result.
-const FILTER_SET_CAP: usize = 50_000;
+use super::scoped::FILTER_SET_CAP;
 /// Changes read per step while an index catches up.
 const SYNC_STEP: usize = 10_000;
 /// Applied keyword changes are pruned once this many have gathered.
@@ -364,6 +361,11 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut dyn Reads) -> Result<T> + Send + 'static,
     {
+        if matches!(self.location, Location::Memory(_)) {
+            // An in-memory database has no WAL: a reader waits while a group
+            // commits, which must not happen on an async worker.
+            return self.readers.read(move |c| snapshot(c, f)).await;
+        }
         self.readers.read_point(move |c| snapshot(c, f)).await
     }
 
@@ -570,62 +572,23 @@ impl SqliteStore {
     }
 
     /// The best `k` in-scope hits of an in-process index's `search(scope,
-    /// want)`. The index restricts by tenant, namespace and tier and, when a
-    /// filter (or a key's namespaces, or items only) matches at most
-    /// [`FILTER_SET_CAP`] memories, by that set; expiry and the rest of the
-    /// scope are checked here, looking further (up to `max_want` hits) while
-    /// they thin the answer.
+    /// want)` (`store::scoped`); expiry is known in memory (`expiry`).
     async fn scoped_hits<F>(&self, q: Scope, k: usize, max_want: usize, search: F) -> Result<Vec<Hit>>
     where
         F: Fn(&crate::vector::Scope<'_>, usize) -> Result<Vec<(u64, f64)>> + Send + Sync + 'static,
     {
-        let needs_set = q.filter.is_some() || q.keyed_only || !q.within.is_empty();
-        let allowed = if needs_set {
-            let q2 = q.clone();
-            self.readers.read(move |c| search_sql::scope_seqs(c, &q2, FILTER_SET_CAP)).await?
-        } else {
-            None
-        };
-        let ns = q.namespace_prefix.joined();
-        // One tier, however often it is named, restricts the walk.
-        let tier = q.tiers.first().copied().filter(|t| q.tiers.iter().all(|x| x == t));
-        let (allowed, search) = (allowed.map(Arc::new), Arc::new(search));
-        // Oversample when the filter could not restrict the walk itself.
-        let mut want = if needs_set && allowed.is_none() { k * 4 } else { k };
-        loop {
-            let (search, tenant, ns, allowed) = (Arc::clone(&search), q.tenant.clone(), ns.clone(), allowed.clone());
-            let hits = tokio::task::spawn_blocking(move || {
-                let scope = crate::vector::Scope {
-                    tenant: &tenant,
-                    namespace: if ns.is_empty() { NsScope::Any } else { NsScope::Prefix(&ns) },
-                    tier,
-                    unkeyed_only: false,
-                    allowed: allowed.as_deref(),
-                };
-                search(&scope, want)
-            })
-            .await
-            .map_err(|e| Error::internal(format!("search panicked: {e}")))??;
-            // The index knows placement, not expiry or the filter's full
-            // verdict: SQLite is asked unless there is neither a filter nor
-            // any memory expired.
-            let placed = hits.iter().map(|(s, score)| (*s as i64, *score));
-            let kept: Vec<Hit> = if !needs_set && self.expiry.none_expired(q.live_at) {
-                placed.take(k).collect()
-            } else {
-                let seqs: Vec<i64> = hits.iter().map(|(s, _)| *s as i64).collect();
-                let q2 = q.clone();
-                let live = self.readers.read(move |c| search_sql::in_scope(c, &q2, &seqs)).await?;
-                placed.filter(|(s, _)| live.contains(s)).take(k).collect()
-            };
-            // Memories expired but not yet swept (or outside the filter) thinned
-            // a full answer: look further.
-            if kept.len() < k && hits.len() >= want && want < max_want {
-                want = want.saturating_mul(4).min(max_want);
-                continue;
+        let (live_at, readers) = (q.live_at, Arc::clone(&self.readers));
+        let set = {
+            let readers = Arc::clone(&readers);
+            move |q: Scope| -> futures_util::future::BoxFuture<'static, Result<_>> {
+                Box::pin(async move { readers.read(move |c| search_sql::scope_seqs(c, &q, FILTER_SET_CAP)).await })
             }
-            return Ok(kept);
-        }
+        };
+        let admitted = move |q: Scope, seqs: Vec<i64>| -> futures_util::future::BoxFuture<'static, Result<_>> {
+            let readers = Arc::clone(&readers);
+            Box::pin(async move { readers.read(move |c| search_sql::in_scope(c, &q, &seqs)).await })
+        };
+        super::scoped::scoped_hits(q, k, max_want, search, set, admitted, || self.expiry.none_expired(live_at)).await
     }
 
     /// Near neighbours of each probe in its exact namespace, on every core
