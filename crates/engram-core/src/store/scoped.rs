@@ -1,5 +1,6 @@
-//! Scoped search over an in-process index (the keyword and vector indexes of
-//! the SQLite and MongoDB backends), written once for both.
+//! Search over an in-process index (the keyword and vector indexes of the
+//! SQLite and MongoDB backends), written once for both: scoped hits, the
+//! near-duplicate probes, the cosines of candidates.
 //!
 //! An index knows where a memory is — tenant, namespace, tier, keyed — not
 //! whether it has expired or what a filter says of it. So a search restricts
@@ -13,8 +14,11 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
+use std::collections::HashMap;
+
 use super::{Hit, Scope};
 use crate::error::{Error, Result};
+use crate::model::Namespace;
 use crate::vector::NsScope;
 
 /// Most memories a filter may match for its set to restrict the index walk
@@ -78,4 +82,54 @@ where
         }
         return Ok(kept);
     }
+}
+
+/// For each probe, the near neighbours in its exact namespace (as
+/// `Store::near`), split across the cores: a batch of a thousand caller
+/// vectors is a thousand index searches.
+pub fn near_all(
+    index: &crate::vector::VectorIndex,
+    tenant: &str,
+    probes: &[(Namespace, Vec<f32>)],
+    min_cosine: f32,
+) -> Result<Vec<Vec<Hit>>> {
+    let joined: Vec<String> = probes.iter().map(|(ns, _)| ns.joined()).collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = probes.len().div_ceil(workers).max(1);
+    let mut out: Vec<Vec<Hit>> = vec![Vec::new(); probes.len()];
+    std::thread::scope(|scope| -> Result<()> {
+        let running: Vec<_> = out
+            .chunks_mut(chunk)
+            .zip(probes.chunks(chunk).zip(joined.chunks(chunk)))
+            .map(|(slots, (part, names))| {
+                scope.spawn(move || -> Result<()> {
+                    for ((slot, (_, v)), ns) in slots.iter_mut().zip(part).zip(names) {
+                        let scope = crate::vector::Scope {
+                            tenant,
+                            namespace: NsScope::Exact(ns),
+                            tier: None,
+                            unkeyed_only: false,
+                            allowed: None,
+                        };
+                        *slot =
+                            index.near(v, &scope, min_cosine)?.into_iter().map(|(s, c)| (s as i64, c as f64)).collect();
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        running.into_iter().try_for_each(|h| h.join().map_err(|_| Error::internal("duplicate search panicked"))?)
+    })?;
+    Ok(out)
+}
+
+/// The cosine between `vector` and each of `seqs` that has a vector in `index`.
+pub fn cosines(index: &crate::vector::VectorIndex, seqs: Vec<i64>, vector: &[f32]) -> Result<HashMap<i64, f64>> {
+    let mut out = HashMap::new();
+    for s in seqs {
+        if let Some(w) = index.vector(s as u64)? {
+            out.insert(s, crate::vector::dot(vector, &w) as f64);
+        }
+    }
+    Ok(out)
 }

@@ -48,7 +48,6 @@ use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::model::Namespace;
 use crate::time::Millis;
-use crate::vector::NsScope;
 use conn::{Held, MongoConn};
 use ctx::Ctx;
 pub use leader::MongoLeadership;
@@ -387,36 +386,14 @@ impl MongoStore {
             return Ok(vec![Vec::new(); probes.len()]);
         };
         let tenant = tenant.to_owned();
-        blocking(move || {
-            probes
-                .iter()
-                .map(|(ns, v)| {
-                    let joined = ns.joined();
-                    let scope = crate::vector::Scope {
-                        tenant: &tenant,
-                        namespace: NsScope::Exact(&joined),
-                        tier: None,
-                        unkeyed_only: false,
-                        allowed: None,
-                    };
-                    Ok(index.near(v, &scope, min_cosine)?.into_iter().map(|(s, c)| (s as i64, c as f64)).collect())
-                })
-                .collect()
-        })
-        .await
+        blocking(move || super::scoped::near_all(&index, &tenant, &probes, min_cosine)).await
     }
 
     pub async fn cosines(&self, seqs: Vec<i64>, vector: Vec<f32>) -> Result<HashMap<i64, f64>> {
         let Some(index) = self.feed.vectors() else {
             return Ok(HashMap::new());
         };
-        let mut out = HashMap::new();
-        for s in seqs {
-            if let Some(w) = index.vector(s as u64)? {
-                out.insert(s, crate::vector::dot(&vector, &w) as f64);
-            }
-        }
-        Ok(out)
+        blocking(move || super::scoped::cosines(&index, seqs, &vector)).await
     }
 
     /// The indexes follow the stream by themselves.

@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::keyword::KeywordIndex;
 use crate::model::Namespace;
 use crate::time::Millis;
-use crate::vector::{NsScope, VectorIndex};
+use crate::vector::VectorIndex;
 use conn::Conn;
 
 use super::scoped::FILTER_SET_CAP;
@@ -603,7 +603,7 @@ impl SqliteStore {
             return Ok(vec![Vec::new(); probes.len()]);
         };
         let (index, tenant) = (Arc::clone(&v.index), tenant.to_owned());
-        tokio::task::spawn_blocking(move || near_all(&index, &tenant, &probes, min_cosine))
+        tokio::task::spawn_blocking(move || super::scoped::near_all(&index, &tenant, &probes, min_cosine))
             .await
             .map_err(|e| Error::internal(format!("duplicate search panicked: {e}")))?
     }
@@ -614,17 +614,9 @@ impl SqliteStore {
             return Ok(Default::default());
         };
         let index = Arc::clone(&v.index);
-        tokio::task::spawn_blocking(move || {
-            let mut out = HashMap::new();
-            for s in seqs {
-                if let Some(w) = index.vector(s as u64)? {
-                    out.insert(s, crate::vector::dot(&vector, &w) as f64);
-                }
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("vector lookup panicked: {e}")))?
+        tokio::task::spawn_blocking(move || super::scoped::cosines(&index, seqs, &vector))
+            .await
+            .map_err(|e| Error::internal(format!("vector lookup panicked: {e}")))?
     }
 
     pub async fn expand(&self, scope: Scope, seqs: Vec<i64>, max_gap: Option<Millis>) -> Result<Expansion> {
@@ -653,43 +645,6 @@ fn snapshot<T>(c: &Connection, f: impl FnOnce(&mut dyn Reads) -> Result<T>) -> R
     let out = f(&mut Conn::new(c));
     let _ = c.prepare_cached("COMMIT").and_then(|mut s| s.execute([]));
     out
-}
-
-/// [`SqliteStore::near`]'s work, split across the cores.
-fn near_all(
-    index: &VectorIndex,
-    tenant: &str,
-    probes: &[(Namespace, Vec<f32>)],
-    min_cosine: f32,
-) -> Result<Vec<Vec<Hit>>> {
-    let joined: Vec<String> = probes.iter().map(|(ns, _)| ns.joined()).collect();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = probes.len().div_ceil(workers).max(1);
-    let mut out: Vec<Vec<Hit>> = vec![Vec::new(); probes.len()];
-    std::thread::scope(|scope| -> Result<()> {
-        let running: Vec<_> = out
-            .chunks_mut(chunk)
-            .zip(probes.chunks(chunk).zip(joined.chunks(chunk)))
-            .map(|(slots, (part, names))| {
-                scope.spawn(move || -> Result<()> {
-                    for ((slot, (_, v)), ns) in slots.iter_mut().zip(part).zip(names) {
-                        let scope = crate::vector::Scope {
-                            tenant,
-                            namespace: NsScope::Exact(ns),
-                            tier: None,
-                            unkeyed_only: false,
-                            allowed: None,
-                        };
-                        *slot =
-                            index.near(v, &scope, min_cosine)?.into_iter().map(|(s, c)| (s as i64, c as f64)).collect();
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        running.into_iter().try_for_each(|h| h.join().map_err(|_| Error::internal("duplicate search panicked"))?)
-    })?;
-    Ok(out)
 }
 
 /// Loads the saved index (or rebuilds it from `memory_vectors`), then replays
