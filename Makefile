@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV ?= .venv
 DATA_DIR ?= ./data
 
-.PHONY: run build model test test-rust test-compat fuzz bench bench-http bench-model bench-search bench-growth bench-postgres bench-quality bench-lifecycle bench-admission lint clean
+.PHONY: run build model test test-rust test-compat fuzz bench bench-http bench-model bench-search bench-growth bench-postgres bench-stores bench-quality bench-lifecycle bench-admission lint clean
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
 ## run: build the release binary, fetch the model if missing, serve on the embedded store (127.0.0.1:7700)
@@ -80,7 +80,7 @@ fuzz: model
 		$(VENV)/bin/pytest -q -s tests/compat/test_openapi.py -k schemathesis
 
 ## bench: HTTP load beside redis-benchmark, the local model beside sentence-transformers, search over 100 000 memories and as the corpus grows beside ChromaDB, PostgreSQL beside LangGraph's PostgresStore, the memory lifecycle (.bench/; plots in docs/bench)
-bench: bench-http bench-model bench-search bench-growth bench-postgres bench-lifecycle bench-admission
+bench: bench-http bench-model bench-search bench-growth bench-postgres bench-stores bench-lifecycle bench-admission
 
 ## bench-admission: admission overhead per request (criterion) and behaviour at 10x capacity (load shedding, health, RSS)
 bench-admission:
@@ -108,6 +108,10 @@ bench-quality:
 ## bench-postgres: engram on PostgreSQL (1 and 2 nodes) beside LangGraph's AsyncPostgresStore; search over 100 000 on PostgreSQL and SQLite
 bench-postgres:
 	./scripts/bench-postgres.sh
+
+## bench-stores: put / get / search on one node over SQLite, PostgreSQL and the MongoDB-wire test server (not mongod), side by side
+bench-stores:
+	./scripts/bench-stores.sh
 
 ## bench-lifecycle: LoCoMo through sessions + recall, recall latency at 10k+10k, memory under a 10-minute steady load
 bench-lifecycle:

@@ -52,11 +52,7 @@ $lg scripts/bench/langgraph_pg.py --url "$lg_db" --data "$data" --conns "$CONNS"
 for db in "$engram_db" "$lg_db"; do $lg -c 'import psycopg, sys; psycopg.connect(sys.argv[1], autocommit=True).execute("ANALYZE")' "$db"; done
 
 raw="$out/pg.tsv"; : > "$raw"
-wrk_line() { # script conns port
-  PUT_BODIES="$out/puts.txt" SEARCH_BODIES="$out/searches.txt" ITEMS=$N ITEM_NS=bench.seed \
-    wrk -t $(( $2 < 2 ? 1 : 2 )) -c "$2" -d "${DURATION}s" -s "$1" "http://127.0.0.1:$3" | grep '^RESULT'
-}
-record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" | tee -a "$raw" >&2; }
+. scripts/bench/wrk.sh
 one_node() { # workload script
   local line; line=$(wrk_line "$2" "$CONNS" "$port_a"); eval "${line#RESULT }"
   record "engram, 1 node" "$1" "$rps" "$p50_ms" "$p99_ms"

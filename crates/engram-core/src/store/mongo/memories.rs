@@ -141,13 +141,15 @@ pub async fn namespaces(c: &mut Ctx<'_>, scope: &Scope) -> Result<Vec<Namespace>
 
 /// The `seq`s of the scope's memories, if there are at most `cap`.
 pub async fn scope_seqs(c: &mut Ctx<'_>, scope: &Scope, cap: usize) -> Result<Option<std::collections::HashSet<u64>>> {
-    let mut cursor = c
-        .coll(MEMORIES)
-        .find(query::scope(scope))
-        .projection(doc! { "_id": 1 })
-        .limit(cap as i64 + 1)
-        .session(&mut *c.session)
-        .await?;
+    // The tenant first, as in `among`: the test server's planner scans the
+    // collection for a query with a top-level `$and`.
+    let pipeline = [
+        doc! { "$match": { "tenant_id": &scope.tenant } },
+        doc! { "$match": query::scope(scope) },
+        doc! { "$project": { "_id": 1 } },
+        doc! { "$limit": cap as i64 + 1 },
+    ];
+    let mut cursor = c.coll(MEMORIES).aggregate(pipeline).session(&mut *c.session).await?;
     let mut out = std::collections::HashSet::new();
     while let Some(d) = cursor.next(&mut *c.session).await {
         out.insert(super::ctx::req_int(&d?, "_id")? as u64);
@@ -157,13 +159,7 @@ pub async fn scope_seqs(c: &mut Ctx<'_>, scope: &Scope, cap: usize) -> Result<Op
 
 /// Those of `seqs` the scope admits.
 pub async fn in_scope(c: &mut Ctx<'_>, scope: &Scope, seqs: &[i64]) -> Result<std::collections::HashSet<i64>> {
-    let f = doc! { "$and": [query::scope(scope), { "_id": { "$in": seqs } }] };
-    let mut cursor = c.coll(MEMORIES).find(f).projection(doc! { "_id": 1 }).session(&mut *c.session).await?;
-    let mut out = std::collections::HashSet::new();
-    while let Some(d) = cursor.next(&mut *c.session).await {
-        out.insert(super::ctx::req_int(&d?, "_id")?);
-    }
-    Ok(out)
+    among(c, scope, seqs, Some(doc! { "_id": 1 })).await?.iter().map(|d| super::ctx::req_int(d, "_id")).collect()
 }
 
 /// Those of `seqs` the scope admits, loaded.
@@ -230,9 +226,24 @@ pub async fn expand(
 }
 
 async fn hydrate_docs(c: &mut Ctx<'_>, scope: &Scope, seqs: &[i64]) -> Result<Vec<Document>> {
+    among(c, scope, seqs, None).await
+}
+
+/// Those of `seqs` the scope admits, as documents (or their `projection`).
+/// A pipeline that looks them up by `_id` first, then applies the scope: the
+/// same plan as a find of both on mongod, and the only one the test server
+/// finds (its planner scans the collection for any query with a top-level
+/// `$and`; docs/mongodb.md).
+async fn among(c: &mut Ctx<'_>, scope: &Scope, seqs: &[i64], projection: Option<Document>) -> Result<Vec<Document>> {
     if seqs.is_empty() {
         return Ok(Vec::new());
     }
-    let f = doc! { "$and": [query::scope(scope), { "_id": { "$in": seqs } }] };
-    c.find(MEMORIES, f, None, 0).await
+    let mut pipeline = vec![doc! { "$match": { "_id": { "$in": seqs } } }, doc! { "$match": query::scope(scope) }];
+    pipeline.extend(projection.map(|p| doc! { "$project": p }));
+    let mut cursor = c.coll(MEMORIES).aggregate(pipeline).session(&mut *c.session).await?;
+    let mut out = Vec::new();
+    while let Some(d) = cursor.next(&mut *c.session).await {
+        out.push(d?);
+    }
+    Ok(out)
 }

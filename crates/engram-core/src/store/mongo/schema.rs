@@ -65,13 +65,17 @@ pub async fn migrate(db: &Database, now: i64) -> Result<()> {
             MEMORIES,
             vec![
                 unique(doc! { "tenant_id": 1, "id": 1 }),
-                // Keys are unique within a namespace; unkeyed memories have none.
+                // Keys are unique within a namespace; unkeyed memories have
+                // none. `$gte: ""` (every string) rather than `$exists`: an
+                // equality on `key` implies it on mongod and on the test
+                // server alike, whose planner does not see that it implies
+                // `$exists` and scanned the tenant's memories instead.
                 IndexModel::builder()
                     .keys(doc! { "tenant_id": 1, "namespace": 1, "key": 1 })
                     .options(
                         IndexOptions::builder()
                             .unique(true)
-                            .partial_filter_expression(doc! { "key": { "$exists": true } })
+                            .partial_filter_expression(doc! { "key": { "$gte": "" } })
                             .build(),
                     )
                     .build(),
