@@ -12,7 +12,10 @@
 # put / get / search requests as bench-postgres (pg_put.lua: a new keyed
 # memory with its vector; get_item.lua: LangGraph get_item; pg_search.lua: top
 # 10 by vector under bench/seed) at CONNS connections for DURATION s. Rounds
-# interleave the stores; the table gives medians and the ratio to SQLite.
+# interleave the stores; the table gives medians and the ratio to SQLite. With
+# MongoDB, each round also measures the test server itself
+# (scripts/bench/mongo_peer.py: bare lookups and inserts through pymongo), the
+# ceiling engram's figures there are read against.
 # Output: .bench/stores.md. Knobs: N (default 5000), DURATION (s, default 5),
 # ROUNDS (default 3), CONNS (default 16), STORES (default "sqlite postgres mongo").
 set -euo pipefail
@@ -73,6 +76,14 @@ for round in $(seq "$ROUNDS"); do
       record "$s" "$1" "$rps" "$p50_ms" "$p99_ms"
     done
   done
+  if [ -n "${port_of[mongo]:-}" ]; then  # the test server's own ceiling, same round
+    .venv-mongo/bin/python scripts/bench/mongo_peer.py --url "$(./scripts/mongo.sh url)" --conns "$CONNS" \
+      --duration "$DURATION" --n "$N" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+for w in ("put", "get"):
+    print("mongo-peer\t%s\t%.0f\t%.3f\t%.3f" % (w, r[w]["rps"], r[w]["p50_ms"], r[w]["p99_ms"]))' | tee -a "$raw" >&2
+  fi
 done
 
 python3 - "$raw" "$out" "$N" "$CONNS" "${stores[@]}" <<'PY' | tee "$out/stores.md"
@@ -94,6 +105,14 @@ for w in ("put", "get", "search"):
         rps, p50, p99 = med[(s, w)]
         ratio = "" if s == peer else f"{rps / med[(peer, w)][0]:.2f}x"
         print(f"| {names[s]} | {w} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ratio} |")
+if ("mongo-peer", "get") in med:
+    print("\nThe test server itself, same rounds (pymongo, %s threads: get = `find_one` by `_id`, put = `insert_one`, "
+          "w: majority, j: true):\n" % conns)
+    print("| workload | server req/s | p50 ms | p99 ms | engram on it / server |")
+    print("|---|---:|---:|---:|---:|")
+    for w in ("put", "get"):
+        rps, p50, p99 = med[("mongo-peer", w)]
+        print(f"| {w} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {med[('mongo', w)][0] / rps:.2f}x |")
 seeds = {s: json.load(open(f"{out}/stores-seed-{s}.json")) for s in stores}
 print("\nSeeding (batches of 500, one request at a time), items/s: "
       + ", ".join(f"{names[s]} {seeds[s]['seed_items_per_s']:.0f}" for s in stores)
