@@ -35,8 +35,8 @@ export PG_DIR=/tmp/engram-pg-stores PG_FSYNC=on MONGO_DIR=/tmp/engram-mongo-stor
 . scripts/bench/wrk.sh
 declare -A port_of pid_of
 dirs=()
-cleanup() {
-  for s in "${!pid_of[@]}"; do kill "${pid_of[$s]}" 2>/dev/null || true; wait "${pid_of[$s]}" 2>/dev/null || true; done
+cleanup() {  # every node started, the last one too if it never became ready
+  for p in "${pid_of[@]}" $pid; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "${dirs[@]}"
   ./scripts/postgres.sh stop || true
   ./scripts/mongo.sh stop || true
@@ -119,4 +119,7 @@ print("\nSeeding (batches of 500, one request at a time), items/s: "
       + ". Recall@10 of the search (200 queries, exact top 10): "
       + ", ".join(f"{names[s]} {seeds[s]['recall_at_10']:.3f}" for s in stores) + ".")
 PY
-echo "engram: $(./target/release/engram --version); PostgreSQL 18.6 + pgvector 0.8 (fsync on); $(grep -im1 '^secantusdb' tests/mongo/requirements.txt) (--sync-on-commit); $(nproc) cores; $(date -u +%F)" | tee -a "$out/stores.md"
+servers=""
+[[ " ${stores[*]} " == *" postgres "* ]] && servers+="PostgreSQL 18.6 + pgvector 0.8 (fsync on); "
+[[ " ${stores[*]} " == *" mongo "* ]] && servers+="$(grep -im1 '^secantusdb' tests/mongo/requirements.txt) (--sync-on-commit); "
+echo "engram: $(./target/release/engram --version); $servers$(nproc) cores; $(date -u +%F)" | tee -a "$out/stores.md"

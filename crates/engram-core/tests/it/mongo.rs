@@ -187,10 +187,99 @@ async fn the_queries_of_a_request_ride_indexes() {
         if verb == "aggregate" {
             query.insert("cursor", doc! {});
         }
+        // The fields the query (an aggregate: its first stage) selects on.
+        let first = match verb {
+            "find" => command.get_document("filter").cloned().unwrap_or_default(),
+            _ => command
+                .get_array("pipeline")
+                .ok()
+                .and_then(|p| p.first())
+                .and_then(Bson::as_document)
+                .and_then(|s| s.get_document("$match").ok())
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let fields: Vec<&String> = first.keys().filter(|k| !k.starts_with('$')).collect();
         let plan = db.run_command(doc! { "explain": query.clone() }).await.expect("explain");
-        let plan = serde_json::to_string(&plan).unwrap();
-        assert!(!plan.contains("COLLSCAN"), "{query} scans the collection: {plan}");
+        let plan = serde_json::to_value(&plan).unwrap();
+        assert!(!plan.to_string().contains("COLLSCAN"), "{query} scans the collection: {plan}");
+        // An index that holds every field it selects on (not one clause alone).
+        let covered = index_scans(&plan).iter().any(|keys| fields.iter().all(|f| keys.contains(f)));
+        assert!(!fields.is_empty() && covered, "{query} rides no index of all of {fields:?}: {plan}");
         explained += 1;
     }
     assert!(explained >= 6, "the profiler recorded the request's queries ({explained})");
+}
+
+/// The key fields of every index scan in an explained plan (an `_id`
+/// lookup's, on mongod 8 an express stage, counts as one over `_id`).
+fn index_scans(plan: &serde_json::Value) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    match plan {
+        serde_json::Value::Object(o) => {
+            let stage = o.get("stage").and_then(|s| s.as_str()).unwrap_or("");
+            if stage == "IDHACK" || stage.starts_with("EXPRESS") {
+                out.push(vec!["_id".to_owned()]);
+            }
+            if stage.ends_with("IXSCAN") {
+                if let Some(keys) = o.get("keyPattern").and_then(|k| k.as_object()) {
+                    out.push(keys.keys().cloned().collect());
+                }
+            }
+            o.values().for_each(|v| out.extend(index_scans(v)));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| out.extend(index_scans(v))),
+        _ => {}
+    }
+    out
+}
+
+/// A database written by schema 1, whose key index was partial on
+/// `key: {$exists: true}` (an index's options cannot change in place), is
+/// brought to schema 2 at open: the index is made again on `$gte: ""`, and
+/// keys stay unique.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_1_key_index_is_made_again() {
+    use mongodb::bson::{doc, Document};
+    use mongodb::options::IndexOptions;
+    use mongodb::IndexModel;
+    let h = Harness::new(Backend::Mongo);
+    let client = mongodb::Client::with_uri_str(h.mongo_url.as_deref().expect("a database")).await.unwrap();
+    let db = client.default_database().expect("the URL names a database");
+    let old = IndexModel::builder()
+        .keys(doc! { "tenant_id": 1, "namespace": 1, "key": 1 })
+        .options(
+            IndexOptions::builder().unique(true).partial_filter_expression(doc! { "key": { "$exists": true } }).build(),
+        )
+        .build();
+    db.collection::<Document>("memories").create_index(old).await.expect("schema 1's index");
+    db.collection::<Document>("engram_meta").insert_one(doc! { "_id": "schema", "version": 1i64 }).await.unwrap();
+
+    let svc = h.service();
+    let mut indexes = db.collection::<Document>("memories").list_indexes().await.unwrap();
+    let (mut partial, mut unique) = (None, None);
+    while indexes.advance().await.unwrap() {
+        let ix: IndexModel = indexes.deserialize_current().unwrap();
+        if ix.keys == doc! { "tenant_id": 1, "namespace": 1, "key": 1 } {
+            assert!(partial.is_none(), "one key index: schema 1's is gone");
+            let o = ix.options.expect("options");
+            (partial, unique) = (o.partial_filter_expression, o.unique);
+        }
+    }
+    assert_eq!(partial, Some(doc! { "key": { "$gte": "" } }));
+    assert_eq!(unique, Some(true), "the key index is unique");
+    let meta = db.collection::<Document>("engram_meta").find_one(doc! { "_id": "schema" }).await.unwrap().unwrap();
+    assert_eq!(meta.get_i64("version").unwrap(), 2);
+    // Two documents of one key: the index refuses the second.
+    let raw = db.collection::<Document>("memories");
+    let twin = |seq: i64| doc! { "_id": seq, "tenant_id": "t", "namespace": "n", "id": seq.to_string(), "key": "same" };
+    raw.insert_one(twin(-10)).await.expect("the first");
+    let e = raw.insert_one(twin(-11)).await.expect_err("a second document of the same key");
+    assert!(e.to_string().contains("E11000") || e.to_string().contains("duplicate key"), "{e}");
+    raw.delete_one(doc! { "_id": -10i64 }).await.unwrap();
+    let put =
+        || from_json::<CreateMemories>(json!({"memories": [{"namespace": ["n"], "key": "k", "text": "the tide"}]}));
+    svc.create_memories(&TenantCtx::dev(), put()).await.expect("first");
+    svc.create_memories(&TenantCtx::dev(), put()).await.expect("second, an update");
+    assert_eq!(svc.list_memories(&TenantCtx::dev(), Default::default()).await.unwrap().memories.len(), 1);
 }

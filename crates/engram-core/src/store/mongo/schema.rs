@@ -9,8 +9,24 @@ use mongodb::{Database, IndexModel};
 use super::ctx::*;
 use crate::error::{Error, Result};
 
-/// The layout this engram writes.
-pub const VERSION: i64 = 1;
+/// The layout this engram writes (2: the key index partial on `$gte: ""`).
+pub const VERSION: i64 = 2;
+
+/// The key index's name since schema 2 (schema 1's had the default name
+/// [`SCHEMA_1_KEY_INDEX`]).
+const KEY_INDEX: &str = "key_unique";
+const SCHEMA_1_KEY_INDEX: &str = "tenant_id_1_namespace_1_key_1";
+
+/// Drops schema 1's key index (partial on `key: {$exists: true}`, which the
+/// test server's planner could not use), once the new one exists beside it:
+/// keys are unique throughout, and nodes starting at once drop it once.
+async fn drop_schema_1_key_index(db: &Database) -> Result<()> {
+    match db.collection::<Document>(MEMORIES).drop_index(SCHEMA_1_KEY_INDEX).await {
+        // Not there: a database made by schema 2, or another node dropped it.
+        Err(e) if super::errors::code(&e) == Some(27) => Ok(()),
+        other => other.map_err(Into::into),
+    }
+}
 
 fn index(keys: Document) -> IndexModel {
     IndexModel::builder().keys(keys).build()
@@ -75,6 +91,7 @@ pub async fn migrate(db: &Database, now: i64) -> Result<()> {
                     .options(
                         IndexOptions::builder()
                             .unique(true)
+                            .name(KEY_INDEX.to_owned())
                             .partial_filter_expression(doc! { "key": { "$gte": "" } })
                             .build(),
                     )
@@ -144,6 +161,7 @@ pub async fn migrate(db: &Database, now: i64) -> Result<()> {
             }
         }
     }
+    drop_schema_1_key_index(db).await?;
     mark_multikey(db).await?;
     super::stripes::ensure(db).await?;
     super::tickets::ensure(db).await?;
