@@ -69,6 +69,16 @@ impl Ctx<'_> {
         Ok(out)
     }
 
+    /// Every document `pipeline` yields over `coll`, in the session.
+    pub async fn aggregate(&mut self, coll: &str, pipeline: Vec<Document>) -> Result<Vec<Document>> {
+        let mut cursor = self.coll(coll).aggregate(pipeline).session(&mut *self.session).await?;
+        let mut out = Vec::new();
+        while let Some(d) = cursor.next(&mut *self.session).await {
+            out.push(d?);
+        }
+        Ok(out)
+    }
+
     pub async fn find_one(&mut self, coll: &str, filter: Document, sort: Option<Document>) -> Result<Option<Document>> {
         let c = self.coll(coll);
         let mut f = c.find_one(filter);

@@ -6,6 +6,8 @@ use mongodb::bson::{doc, Bson, Document};
 use super::ctx::{req_str, Ctx, MEMORIES, MERGES};
 use super::docs::{memory_doc, stored};
 use super::query;
+use std::collections::HashSet;
+
 use crate::error::Result;
 use crate::model::{Namespace, Tier};
 use crate::store::{Page, Scope, Stored};
@@ -140,31 +142,28 @@ pub async fn namespaces(c: &mut Ctx<'_>, scope: &Scope) -> Result<Vec<Namespace>
 }
 
 /// The `seq`s of the scope's memories, if there are at most `cap`.
-pub async fn scope_seqs(c: &mut Ctx<'_>, scope: &Scope, cap: usize) -> Result<Option<std::collections::HashSet<u64>>> {
+pub async fn scope_seqs(c: &mut Ctx<'_>, scope: &Scope, cap: usize) -> Result<Option<HashSet<u64>>> {
     // The tenant first, as in `among`: the test server's planner scans the
     // collection for a query with a top-level `$and`.
-    let pipeline = [
+    let pipeline = vec![
         doc! { "$match": { "tenant_id": &scope.tenant } },
         doc! { "$match": query::scope(scope) },
         doc! { "$project": { "_id": 1 } },
         doc! { "$limit": cap as i64 + 1 },
     ];
-    let mut cursor = c.coll(MEMORIES).aggregate(pipeline).session(&mut *c.session).await?;
-    let mut out = std::collections::HashSet::new();
-    while let Some(d) = cursor.next(&mut *c.session).await {
-        out.insert(super::ctx::req_int(&d?, "_id")? as u64);
-    }
+    let docs = c.aggregate(MEMORIES, pipeline).await?;
+    let out = docs.iter().map(|d| Ok(super::ctx::req_int(d, "_id")? as u64)).collect::<Result<HashSet<u64>>>()?;
     Ok((out.len() <= cap).then_some(out))
 }
 
 /// Those of `seqs` the scope admits.
-pub async fn in_scope(c: &mut Ctx<'_>, scope: &Scope, seqs: &[i64]) -> Result<std::collections::HashSet<i64>> {
+pub async fn in_scope(c: &mut Ctx<'_>, scope: &Scope, seqs: &[i64]) -> Result<HashSet<i64>> {
     among(c, scope, seqs, Some(doc! { "_id": 1 })).await?.iter().map(|d| super::ctx::req_int(d, "_id")).collect()
 }
 
 /// Those of `seqs` the scope admits, loaded.
 pub async fn hydrate(c: &mut Ctx<'_>, scope: &Scope, seqs: &[i64]) -> Result<Vec<Stored>> {
-    all(hydrate_docs(c, scope, seqs).await?)
+    all(among(c, scope, seqs, None).await?)
 }
 
 /// What ranking needs of those of `seqs` in the scope and, with `max_gap`,
@@ -186,7 +185,7 @@ pub async fn expand(
         let s = stored(d)?;
         Ok((s.seq, s.memory.created_at, RankFacts { updated_at: s.memory.updated_at, salience: s.memory.salience }))
     };
-    let candidates = hydrate_docs(c, scope, seqs).await?;
+    let candidates = among(c, scope, seqs, None).await?;
     let Some(gap) = max_gap else {
         for d in &candidates {
             let (seq, _, f) = facts(d)?;
@@ -212,7 +211,7 @@ pub async fn expand(
     wanted.sort_unstable();
     wanted.dedup();
     let mut created = std::collections::HashMap::new();
-    for d in hydrate_docs(c, scope, &wanted).await? {
+    for d in among(c, scope, &wanted, None).await? {
         let (seq, at, f) = facts(&d)?;
         created.insert(seq, at);
         out.facts.insert(seq, f);
@@ -223,10 +222,6 @@ pub async fn expand(
         }
     }
     Ok(out)
-}
-
-async fn hydrate_docs(c: &mut Ctx<'_>, scope: &Scope, seqs: &[i64]) -> Result<Vec<Document>> {
-    among(c, scope, seqs, None).await
 }
 
 /// Those of `seqs` the scope admits, as documents (or their `projection`).
@@ -240,10 +235,5 @@ async fn among(c: &mut Ctx<'_>, scope: &Scope, seqs: &[i64], projection: Option<
     }
     let mut pipeline = vec![doc! { "$match": { "_id": { "$in": seqs } } }, doc! { "$match": query::scope(scope) }];
     pipeline.extend(projection.map(|p| doc! { "$project": p }));
-    let mut cursor = c.coll(MEMORIES).aggregate(pipeline).session(&mut *c.session).await?;
-    let mut out = Vec::new();
-    while let Some(d) = cursor.next(&mut *c.session).await {
-        out.push(d?);
-    }
-    Ok(out)
+    c.aggregate(MEMORIES, pipeline).await
 }
